@@ -1,0 +1,265 @@
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::Signer;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{CryptoError, Hash};
+
+/// Bytes an AEAD-sealed object carries beyond its plaintext: a 24-byte nonce and a
+/// 16-byte tag.
+pub const AEAD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+
+/// Fills a buffer from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    getrandom::getrandom(&mut out).expect("the operating system's random source failed");
+    out
+}
+
+/// What a sealed object is. It is bound into every AEAD as associated data, so that a
+/// ciphertext of one kind never decrypts as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    Chunk = 1,
+    PackHeader = 2,
+    Index = 3,
+    Snapshot = 4,
+    Share = 5,
+}
+
+impl ObjectKind {
+    fn aad(self) -> [u8; 13] {
+        let mut aad = *b"statvault-v1\0";
+        aad[12] = self as u8;
+        aad
+    }
+}
+
+/// The one random secret from which every vault key is derived. Never printed, never
+/// copied, wiped when dropped. It exists only while K custodian shares are combined.
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl MasterKey {
+    pub fn generate() -> MasterKey {
+        MasterKey(Zeroizing::new(random_bytes()))
+    }
+
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<MasterKey> {
+        let array: [u8; 32] = bytes.try_into().ok()?;
+        Some(MasterKey(Zeroizing::new(array)))
+    }
+
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A public value that confirms a reconstructed master key is this vault's
+    /// (BLAKE3 key derivation, so it reveals nothing about the key).
+    pub fn key_check(&self) -> Hash {
+        Hash(blake3::derive_key("statvault 2026 key check v1", &*self.0))
+    }
+
+    pub fn derive(&self) -> VaultKeys {
+        let sub = |context: &str| Zeroizing::new(blake3::derive_key(context, &*self.0));
+        let signing_seed = sub("statvault 2026 signing key v1");
+        VaultKeys {
+            encryption: sub("statvault 2026 encryption key v1"),
+            chunk_id: sub("statvault 2026 chunk id key v1"),
+            chunker: sub("statvault 2026 chunker key v1"),
+            signing: ed25519_dalek::SigningKey::from_bytes(&signing_seed),
+        }
+    }
+}
+
+/// The subkeys of a vault: encryption, chunk ids (keyed BLAKE3), the chunker's gear
+/// table, and the Ed25519 signing key of the commit log.
+pub struct VaultKeys {
+    encryption: Zeroizing<[u8; 32]>,
+    chunk_id: Zeroizing<[u8; 32]>,
+    chunker: Zeroizing<[u8; 32]>,
+    signing: ed25519_dalek::SigningKey,
+}
+
+impl VaultKeys {
+    /// Encrypts `plaintext` under a fresh random nonce and appends
+    /// `nonce ‖ ciphertext ‖ tag` to `out`.
+    pub fn seal_into(&self, kind: ObjectKind, plaintext: &[u8], out: &mut Vec<u8>) {
+        seal_with(&self.encryption, kind, plaintext, out)
+    }
+
+    pub fn seal(&self, kind: ObjectKind, plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + AEAD_OVERHEAD);
+        self.seal_into(kind, plaintext, &mut out);
+        out
+    }
+
+    pub fn open(&self, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        open_with(&self.encryption, kind, sealed)
+    }
+
+    /// The id of a chunk: BLAKE3 keyed with a vault secret, so ids do not reveal
+    /// whether a vault holds some known content.
+    pub fn chunk_id(&self, data: &[u8]) -> Hash {
+        Hash(*blake3::keyed_hash(&self.chunk_id, data).as_bytes())
+    }
+
+    /// The 256-entry gear table of the content-defined chunker, expanded from the
+    /// chunker key with BLAKE3's extendable output.
+    pub fn gear_table(&self) -> GearTable {
+        let mut bytes = Zeroizing::new([0u8; 256 * 8]);
+        blake3::Hasher::new_keyed(&self.chunker)
+            .update(b"statvault gear table v1")
+            .finalize_xof()
+            .fill(&mut *bytes);
+        let mut table = Box::new([0u64; 256]);
+        for (entry, word) in table.iter_mut().zip(bytes.chunks_exact(8)) {
+            *entry = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
+        }
+        GearTable(table)
+    }
+
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+}
+
+/// The chunker's secret gear table. Wiped on drop; not printable.
+pub struct GearTable(Box<[u64; 256]>);
+
+impl GearTable {
+    pub fn get(&self) -> &[u64; 256] {
+        &self.0
+    }
+}
+
+impl Drop for GearTable {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// A passphrase typed by a custodian. Wiped on drop; not printable.
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    pub fn new(text: String) -> Passphrase {
+        Passphrase(Zeroizing::new(text))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+pub(crate) fn seal_with(key: &[u8; 32], kind: ObjectKind, plaintext: &[u8], out: &mut Vec<u8>) {
+    let nonce: [u8; NONCE_LEN] = random_bytes();
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &kind.aad(),
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+}
+
+pub(crate) fn open_with(
+    key: &[u8; 32],
+    kind: ObjectKind,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < AEAD_OVERHEAD {
+        return Err(CryptoError::Decrypt);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &kind.aad(),
+            },
+        )
+        .map_err(|_| CryptoError::Decrypt)
+}
+
+/// An Ed25519 public key (the vault's log-signing key). Public data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Result<PublicKey, CryptoError> {
+        let hash: Hash = text.parse().map_err(|_| CryptoError::Malformed {
+            what: "public key",
+            detail: "expected 64 lowercase hex digits".into(),
+        })?;
+        Ok(PublicKey(hash.0))
+    }
+}
+
+pub fn verify_signature(
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), CryptoError> {
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&key.0).map_err(|_| CryptoError::BadSignature)?;
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_keys_are_deterministic_and_distinct() {
+        let master = MasterKey::from_slice(&[7u8; 32]).unwrap();
+        let (a, b) = (master.derive(), master.derive());
+        assert_eq!(a.public_key(), b.public_key());
+        assert_eq!(a.chunk_id(b"x"), b.chunk_id(b"x"));
+        assert_ne!(a.chunk_id(b"x"), Hash::of(b"x"));
+        assert_ne!(*a.encryption, *a.chunk_id);
+        assert_ne!(
+            a.gear_table().get()[..],
+            MasterKey::generate().derive().gear_table().get()[..]
+        );
+    }
+
+    #[test]
+    fn tampered_ciphertext_and_wrong_key_fail() {
+        let keys = MasterKey::generate().derive();
+        let mut sealed = keys.seal(ObjectKind::Chunk, b"hello census");
+        assert_eq!(sealed.len(), 12 + AEAD_OVERHEAD);
+        assert!(MasterKey::generate()
+            .derive()
+            .open(ObjectKind::Chunk, &sealed)
+            .is_err());
+        sealed[30] ^= 1;
+        assert!(keys.open(ObjectKind::Chunk, &sealed).is_err());
+        assert!(keys.open(ObjectKind::Chunk, &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn signatures_verify_and_reject_changes() {
+        let keys = MasterKey::generate().derive();
+        let sig = keys.sign(b"entry");
+        verify_signature(&keys.public_key(), b"entry", &sig).unwrap();
+        assert!(verify_signature(&keys.public_key(), b"entrY", &sig).is_err());
+    }
+}

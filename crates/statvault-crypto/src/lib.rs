@@ -1,0 +1,26 @@
+//! Cryptography for statvault: secret key types that cannot be printed or copied and
+//! are wiped on drop, key derivation from one master key, authenticated encryption,
+//! keyed hashing, Ed25519 signatures and k-of-n Shamir secret sharing of the master key.
+//!
+//! ```
+//! use statvault_crypto::{MasterKey, ObjectKind};
+//!
+//! let master = MasterKey::generate();
+//! let keys = master.derive();
+//! let sealed = keys.seal(ObjectKind::Index, b"census");
+//! assert_eq!(keys.open(ObjectKind::Index, &sealed).unwrap(), b"census");
+//! // Sealed bytes for one kind of object do not open as another kind.
+//! assert!(keys.open(ObjectKind::Snapshot, &sealed).is_err());
+//! ```
+
+mod error;
+mod hash;
+mod keys;
+pub mod share;
+
+pub use error::CryptoError;
+pub use hash::Hash;
+pub use keys::{
+    random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, VaultKeys,
+    AEAD_OVERHEAD,
+};

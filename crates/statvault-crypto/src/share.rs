@@ -1,0 +1,453 @@
+//! Shamir k-of-n sharing of the master key, and the custodian's share file.
+//!
+//! A share file is JSON (see `docs/vault-format.md`, "Share files"). Its share may be
+//! protected by a passphrase: Argon2id derives a key that seals the share with
+//! XChaCha20-Poly1305. A checksum over the file's fields catches accidental damage
+//! before any key is tried.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::keys::{open_with, random_bytes, seal_with};
+use crate::{CryptoError, Hash, MasterKey, ObjectKind, Passphrase, PublicKey};
+
+const FORMAT: &str = "statvault-share-v1";
+
+/// Argon2id cost of passphrase protection: 64 MiB, 3 passes, one lane (OWASP's
+/// recommended minimum is 19 MiB / 2 passes).
+const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
+const ARGON2_PASSES: u32 = 3;
+
+/// One custodian's share of the master key, in the clear. Wiped on drop.
+pub struct KeyShare(Zeroizing<Vec<u8>>);
+
+/// Splits the master key into `custodians` shares, any `threshold` of which rebuild it.
+pub fn split(
+    master: &MasterKey,
+    custodians: u8,
+    threshold: u8,
+) -> Result<Vec<KeyShare>, CryptoError> {
+    if threshold < 1 || custodians < threshold {
+        return Err(CryptoError::Shares(format!(
+            "threshold must be between 1 and the number of custodians (got threshold {threshold} of {custodians})"
+        )));
+    }
+    let dealer = blahaj::Sharks(threshold).dealer(master.expose());
+    Ok(dealer
+        .take(custodians as usize)
+        .map(|share| KeyShare(Zeroizing::new(Vec::from(&share))))
+        .collect())
+}
+
+/// What identifies the vault a share belongs to: checked before shares are combined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultIdentity {
+    pub vault_id: Hash,
+    pub public_key: PublicKey,
+    pub threshold: u8,
+    pub custodians: u8,
+    pub key_check: Hash,
+}
+
+/// A share file as stored: public metadata and the share, sealed or in the clear.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareFile {
+    format: String,
+    vault_id: String,
+    signing_key: String,
+    custodian: u8,
+    custodians: u8,
+    threshold: u8,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    argon2id: Option<Argon2Params>,
+    share: String,
+    checksum: String,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct Argon2Params {
+    memory_kib: u32,
+    passes: u32,
+    lanes: u32,
+    salt: String,
+}
+
+impl ShareFile {
+    /// Writes custodian `custodian`'s (1-based) share, sealed if a passphrase is given.
+    pub fn seal(
+        identity: &VaultIdentity,
+        custodian: u8,
+        share: &KeyShare,
+        passphrase: Option<&Passphrase>,
+    ) -> ShareFile {
+        let (argon2id, payload) = match passphrase {
+            None => (None, hex::encode(&*share.0)),
+            Some(passphrase) => {
+                let params = Argon2Params {
+                    memory_kib: ARGON2_MEMORY_KIB,
+                    passes: ARGON2_PASSES,
+                    lanes: 1,
+                    salt: hex::encode(random_bytes::<16>()),
+                };
+                let key =
+                    argon2_key(&params, passphrase).expect("fixed Argon2 parameters are valid");
+                let mut sealed = Vec::new();
+                seal_with(&key, ObjectKind::Share, &share.0, &mut sealed);
+                (Some(params), hex::encode(sealed))
+            }
+        };
+        let mut file = ShareFile {
+            format: FORMAT.into(),
+            vault_id: identity.vault_id.to_hex(),
+            signing_key: identity.public_key.to_hex(),
+            custodian,
+            custodians: identity.custodians,
+            threshold: identity.threshold,
+            argon2id,
+            share: payload,
+            checksum: String::new(),
+        };
+        file.checksum = file.expected_checksum();
+        file
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("share file serializes") + "\n"
+    }
+
+    /// Parses a share file; `path` only names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<ShareFile, CryptoError> {
+        let problem = |problem: String| CryptoError::Share {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let file: ShareFile = serde_json::from_str(text)
+            .map_err(|e| problem(format!("not a statvault share file ({e})")))?;
+        if file.format != FORMAT {
+            return Err(problem(format!(
+                "unknown format {:?}, expected {FORMAT:?}",
+                file.format
+            )));
+        }
+        if file.checksum != file.expected_checksum() {
+            return Err(problem(
+                "corrupted: checksum does not match its contents".into(),
+            ));
+        }
+        Ok(file)
+    }
+
+    pub fn read(path: &Path) -> Result<ShareFile, CryptoError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CryptoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ShareFile::parse(path, &text)
+    }
+
+    pub fn is_protected(&self) -> bool {
+        self.argon2id.is_some()
+    }
+
+    pub fn custodian(&self) -> u8 {
+        self.custodian
+    }
+
+    /// The share in the clear, asking for the passphrase if the share is sealed.
+    fn unlock(
+        &self,
+        path: &Path,
+        passphrase: &mut dyn FnMut(&Path) -> Result<Passphrase, CryptoError>,
+    ) -> Result<KeyShare, CryptoError> {
+        let payload = Zeroizing::new(hex::decode(&self.share).map_err(|_| CryptoError::Share {
+            path: path.to_path_buf(),
+            problem: "corrupted: share is not hex".into(),
+        })?);
+        match &self.argon2id {
+            None => Ok(KeyShare(payload)),
+            Some(params) => {
+                let key = argon2_key(params, &passphrase(path)?).map_err(|detail| {
+                    CryptoError::Share {
+                        path: path.to_path_buf(),
+                        problem: detail,
+                    }
+                })?;
+                open_with(&key, ObjectKind::Share, &payload)
+                    .map(|plain| KeyShare(Zeroizing::new(plain)))
+                    .map_err(|_| CryptoError::WrongPassphrase(path.to_path_buf()))
+            }
+        }
+    }
+
+    fn expected_checksum(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for field in [&self.format, &self.vault_id, &self.signing_key, &self.share] {
+            hasher.update(field.as_bytes()).update(b"\n");
+        }
+        hasher.update(&[self.custodian, self.custodians, self.threshold]);
+        if let Some(p) = &self.argon2id {
+            hasher
+                .update(format!("{} {} {} {}", p.memory_kib, p.passes, p.lanes, p.salt).as_bytes());
+        }
+        hasher.finalize().to_hex()[..16].to_string()
+    }
+}
+
+fn argon2_key(
+    params: &Argon2Params,
+    passphrase: &Passphrase,
+) -> Result<Zeroizing<[u8; 32]>, String> {
+    let salt = hex::decode(&params.salt).map_err(|_| "corrupted: salt is not hex".to_string())?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(params.memory_kib, params.passes, params.lanes, Some(32))
+            .map_err(|e| format!("unusable Argon2id parameters: {e}"))?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.as_bytes(), &salt, &mut *key)
+        .map_err(|e| format!("unusable Argon2id parameters: {e}"))?;
+    Ok(key)
+}
+
+/// Rebuilds the master key from share files, checking each belongs to `identity`'s
+/// vault, that enough distinct custodians are present, and that the result is the
+/// vault's key. `passphrase` is asked for each sealed share.
+pub fn combine(
+    identity: &VaultIdentity,
+    files: &[(PathBuf, ShareFile)],
+    passphrase: &mut dyn FnMut(&Path) -> Result<Passphrase, CryptoError>,
+) -> Result<MasterKey, CryptoError> {
+    let mut by_custodian: BTreeMap<u8, (&PathBuf, &ShareFile)> = BTreeMap::new();
+    for (path, file) in files {
+        let problem = |problem: String| CryptoError::Share {
+            path: path.clone(),
+            problem,
+        };
+        if file.vault_id != identity.vault_id.to_hex() {
+            return Err(problem(format!(
+                "belongs to vault {}, not to this vault {}",
+                short(&file.vault_id),
+                short(&identity.vault_id.to_hex())
+            )));
+        }
+        if file.signing_key != identity.public_key.to_hex()
+            || file.threshold != identity.threshold
+            || file.custodians != identity.custodians
+        {
+            return Err(problem(
+                "names this vault's id but disagrees with its configuration (signing key or threshold); the vault's config may have been replaced".into(),
+            ));
+        }
+        if file.custodian == 0 || file.custodian > file.custodians {
+            return Err(problem(format!(
+                "custodian number {} is out of range",
+                file.custodian
+            )));
+        }
+        if let Some((other, _)) = by_custodian.insert(file.custodian, (path, file)) {
+            return Err(problem(format!(
+                "is custodian {}'s share, already given as {}",
+                file.custodian,
+                other.display()
+            )));
+        }
+    }
+    let threshold = identity.threshold as usize;
+    if by_custodian.len() < threshold {
+        return Err(CryptoError::Shares(format!(
+            "{} share(s) given; this vault needs {} of its {} custodians' shares",
+            by_custodian.len(),
+            threshold,
+            identity.custodians
+        )));
+    }
+    let mut shares = Vec::with_capacity(threshold);
+    for (path, file) in by_custodian.values().take(threshold) {
+        let share = file.unlock(path, passphrase)?;
+        shares.push(blahaj::Share::try_from(share.0.as_slice()).map_err(|e| {
+            CryptoError::Share {
+                path: path.to_path_buf(),
+                problem: format!("corrupted: {e}"),
+            }
+        })?);
+    }
+    let secret = Zeroizing::new(
+        blahaj::Sharks(identity.threshold)
+            .recover(&shares)
+            .map_err(|e| CryptoError::Shares(e.to_string()))?,
+    );
+    let master = MasterKey::from_slice(&secret).ok_or_else(|| {
+        CryptoError::Shares("the shares have the wrong length for a master key".into())
+    })?;
+    if master.key_check() != identity.key_check {
+        return Err(CryptoError::Shares(
+            "the shares do not rebuild this vault's master key: one of them was altered or comes from another vault".into(),
+        ));
+    }
+    Ok(master)
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(master: &MasterKey, custodians: u8, threshold: u8) -> VaultIdentity {
+        VaultIdentity {
+            vault_id: Hash::of(b"vault"),
+            public_key: master.derive().public_key(),
+            threshold,
+            custodians,
+            key_check: master.key_check(),
+        }
+    }
+
+    fn files(
+        master: &MasterKey,
+        id: &VaultIdentity,
+        pass: Option<&Passphrase>,
+    ) -> Vec<(PathBuf, ShareFile)> {
+        split(master, id.custodians, id.threshold)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let text = ShareFile::seal(id, i as u8 + 1, s, pass).to_json();
+                let path = PathBuf::from(format!("share-{}.json", i + 1));
+                let parsed = ShareFile::parse(&path, &text).unwrap();
+                (path, parsed)
+            })
+            .collect()
+    }
+
+    fn no_passphrase(_: &Path) -> Result<Passphrase, CryptoError> {
+        panic!("no passphrase expected")
+    }
+
+    #[test]
+    fn any_k_of_n_rebuild_the_key() {
+        let master = MasterKey::generate();
+        let id = identity(&master, 5, 3);
+        let all = files(&master, &id, None);
+        for pick in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
+            let chosen: Vec<_> = pick
+                .iter()
+                .map(|&i| {
+                    (
+                        all[i].0.clone(),
+                        ShareFile::parse(&all[i].0, &all[i].1.to_json()).unwrap(),
+                    )
+                })
+                .collect();
+            let rebuilt = combine(&id, &chosen, &mut no_passphrase).unwrap();
+            assert_eq!(rebuilt.key_check(), master.key_check());
+        }
+        let too_few = combine(&id, &all[..2], &mut no_passphrase)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            too_few.contains("2 share(s) given; this vault needs 3"),
+            "{too_few}"
+        );
+    }
+
+    #[test]
+    fn duplicate_foreign_and_corrupted_shares_are_named() {
+        let master = MasterKey::generate();
+        let id = identity(&master, 3, 2);
+        let all = files(&master, &id, None);
+        let dup = vec![
+            (
+                all[0].0.clone(),
+                ShareFile::parse(&all[0].0, &all[0].1.to_json()).unwrap(),
+            ),
+            (
+                PathBuf::from("copy.json"),
+                ShareFile::parse(&all[0].0, &all[0].1.to_json()).unwrap(),
+            ),
+        ];
+        let err = combine(&id, &dup, &mut no_passphrase)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("copy.json") && err.contains("custodian 1"),
+            "{err}"
+        );
+
+        let other = MasterKey::generate();
+        let mut other_id = identity(&other, 3, 2);
+        other_id.vault_id = Hash::of(b"other");
+        let foreign = files(&other, &other_id, None);
+        let err = combine(&id, &foreign, &mut no_passphrase)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("belongs to vault"), "{err}");
+
+        let mut text = all[1].1.to_json();
+        let at = text.find("\"share\": \"").unwrap() + 12;
+        let flipped = if &text[at..at + 1] == "0" { "1" } else { "0" };
+        text.replace_range(at..at + 1, flipped);
+        let err = ShareFile::parse(Path::new("s.json"), &text)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("s.json") && err.contains("corrupted"), "{err}");
+    }
+
+    #[test]
+    fn altered_share_with_fixed_checksum_fails_the_key_check() {
+        let master = MasterKey::generate();
+        let id = identity(&master, 3, 2);
+        let mut all = files(&master, &id, None);
+        let mut bytes = hex::decode(&all[0].1.share).unwrap();
+        bytes[5] ^= 0x40;
+        all[0].1.share = hex::encode(bytes);
+        all[0].1.checksum = all[0].1.expected_checksum();
+        let err = combine(&id, &all, &mut no_passphrase)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("do not rebuild this vault's master key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn passphrase_protected_shares() {
+        let master = MasterKey::generate();
+        let id = identity(&master, 2, 2);
+        let all = files(&master, &id, Some(&Passphrase::new("correct horse".into())));
+        assert!(all[0].1.is_protected());
+        // A sealed share carries the AEAD's nonce and tag around the 33 share bytes.
+        assert_eq!(all[0].1.share.len(), 2 * (33 + crate::AEAD_OVERHEAD));
+        let mut right = |_: &Path| Ok(Passphrase::new("correct horse".into()));
+        assert_eq!(
+            combine(&id, &all, &mut right).unwrap().key_check(),
+            master.key_check()
+        );
+        let mut wrong = |_: &Path| Ok(Passphrase::new("wrong".into()));
+        let err = combine(&id, &all, &mut wrong).err().unwrap();
+        assert!(matches!(err, CryptoError::WrongPassphrase(_)), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn share_parser_never_panics(text in ".{0,400}") {
+            let _ = ShareFile::parse(Path::new("x"), &text);
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! `vault add`: files and directories into a new snapshot.
+//!
+//! The main thread walks the tree, reads files, cuts chunks and hashes them; chunks the
+//! vault lacks go to worker threads that compress and seal them; one writer thread
+//! fills pack files and stores them. Bounded channels keep memory flat whatever the
+//! data size. A file whose size, mtime, ctime and inode match the parent snapshot is
+//! not read again.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::bounded;
+use statvault_crypto::{Hash, ObjectKind, VaultKeys};
+
+use crate::backend::ObjectInfo;
+use crate::chunker::{ChunkReader, Chunker};
+use crate::index::{self, PackIndex};
+use crate::log::Commit;
+use crate::pack::{seal_chunk, Compression, PackBuilder};
+use crate::repo::{LogState, ObjectName};
+use crate::snapshot::{self, Node, NodeKind, Snapshot};
+use crate::{Progress, Result, Vault, VaultError};
+
+#[derive(Default)]
+pub struct AddOptions {
+    pub tags: Vec<String>,
+    /// Fail, committing nothing, instead of skipping unreadable or special files and
+    /// files that keep changing while being read.
+    pub strict: bool,
+}
+
+/// What an `add` did.
+#[derive(Debug, serde::Serialize)]
+pub struct AddReport {
+    pub snapshot: Hash,
+    pub log_seq: u64,
+    pub log_head: Hash,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    pub bytes_read: u64,
+    pub unchanged_files: u64,
+    pub new_chunks: u64,
+    pub new_bytes: u64,
+    pub stored_bytes: u64,
+    pub packs: u64,
+    pub skipped: Vec<String>,
+}
+
+/// How many times a file that changes while being read is read again before it is
+/// skipped.
+const READ_ATTEMPTS: usize = 3;
+
+struct Scanned {
+    node: Node,
+    source: PathBuf,
+}
+
+pub fn add(
+    vault: &Vault,
+    keys: &VaultKeys,
+    paths: &[PathBuf],
+    opts: &AddOptions,
+    progress: &dyn Progress,
+) -> Result<AddReport> {
+    if paths.is_empty() {
+        return Err(VaultError::Usage(
+            "nothing to add: name at least one file or directory".into(),
+        ));
+    }
+    let _lock = vault.backend().lock().map_err(|e| VaultError::Backend {
+        name: "lock".into(),
+        source: e,
+    })?;
+    let state = vault.head()?;
+    crate::gc::remove_temporaries(vault)?;
+    let index = vault.load_index(keys, &state)?;
+
+    let mut skipped = Vec::new();
+    let warn = |skipped: &mut Vec<String>, message: String| {
+        progress.warn(&message);
+        skipped.push(message);
+    };
+    let (sources, mut scanned) = scan_sources(paths, &mut |m| warn(&mut skipped, m))?;
+    if opts.strict && !skipped.is_empty() {
+        return Err(VaultError::Usage(format!(
+            "--strict: {}",
+            skipped.join("; ")
+        )));
+    }
+    let parent = find_parent(vault, keys, &state, &sources)?;
+    let parent_files: HashMap<&[u8], &Node> = parent
+        .as_ref()
+        .map(|(_, s)| s.nodes.iter().map(|n| (n.path.as_slice(), n)).collect())
+        .unwrap_or_default();
+
+    let total: u64 = scanned
+        .iter()
+        .filter(|s| matches!(s.node.kind, NodeKind::File { .. }))
+        .map(|s| s.node.size)
+        .sum();
+    progress.start("adding", total);
+    let gear = keys.gear_table();
+    let chunker_params = vault.config.chunker;
+    let (level, pack_size) = (
+        vault.config.compression_level,
+        vault.config.pack_size as usize,
+    );
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(1);
+    let mut stats = Stats::default();
+    let mut keep = vec![true; scanned.len()];
+
+    let written: Result<Vec<(PackIndex, ObjectInfo)>> = std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = bounded::<(Hash, Vec<u8>)>(2 * workers);
+        let (sealed_tx, sealed_rx) = bounded::<(Hash, Vec<u8>, u32, Compression)>(2 * workers);
+        for _ in 0..workers {
+            let (rx, tx) = (chunk_rx.clone(), sealed_tx.clone());
+            scope.spawn(move || {
+                for (id, chunk) in rx {
+                    let (sealed, compression) = seal_chunk(keys, &chunk, level);
+                    if tx
+                        .send((id, sealed, chunk.len() as u32, compression))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((chunk_rx, sealed_tx));
+        let writer = scope.spawn(move || write_packs(vault, keys, sealed_rx, pack_size));
+
+        let mut pending: HashSet<Hash> = HashSet::new();
+        let mut chunk_reader = ChunkReader::new(Chunker::new(gear.get(), chunker_params));
+        'files: for (i, item) in scanned.iter_mut().enumerate() {
+            let NodeKind::File { chunks } = &mut item.node.kind else {
+                continue;
+            };
+            stats.files += 1;
+            if let Some(old) = parent_files.get(item.node.path.as_slice()) {
+                if let NodeKind::File { chunks: old_chunks } = &old.kind {
+                    let same = (old.size, old.mtime_ns, old.ctime_ns, old.inode)
+                        == (
+                            item.node.size,
+                            item.node.mtime_ns,
+                            item.node.ctime_ns,
+                            item.node.inode,
+                        );
+                    if same && old_chunks.iter().all(|c| index.chunks.contains_key(c)) {
+                        *chunks = old_chunks.clone();
+                        stats.unchanged_files += 1;
+                        progress.advance(item.node.size);
+                        continue;
+                    }
+                }
+            }
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let outcome = read_file(&item.source, &mut chunk_reader, keys, |id, chunk| {
+                    if index.chunks.contains_key(&id) || !pending.insert(id) {
+                        return true;
+                    }
+                    stats.new_chunks += 1;
+                    stats.new_bytes += chunk.len() as u64;
+                    chunk_tx.send((id, chunk.to_vec())).is_ok()
+                });
+                match outcome {
+                    Ok(ReadOutcome::Done { ids, meta }) => {
+                        stats.bytes_read += meta.size;
+                        progress.advance(meta.size);
+                        *chunks = ids;
+                        item.node.size = meta.size;
+                        item.node.mtime_ns = meta.mtime_ns;
+                        item.node.ctime_ns = meta.ctime_ns;
+                        break;
+                    }
+                    Ok(ReadOutcome::Changed) if attempt < READ_ATTEMPTS => continue,
+                    Ok(ReadOutcome::Changed) => {
+                        warn(&mut skipped, format!("skipped {}: it kept changing while being read ({READ_ATTEMPTS} attempts)", item.source.display()));
+                        keep[i] = false;
+                        break;
+                    }
+                    Ok(ReadOutcome::WriterGone) => break 'files,
+                    Err(e) => {
+                        warn(
+                            &mut skipped,
+                            format!("skipped {}: {e}", item.source.display()),
+                        );
+                        keep[i] = false;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(chunk_tx);
+        writer.join().expect("pack writer thread panicked")
+    });
+    progress.finish();
+    let written = written?;
+    let mut added: Vec<ObjectInfo> = written.iter().map(|(_, info)| info.clone()).collect();
+    let outcome = (|| {
+        if opts.strict && !skipped.is_empty() {
+            return Err(VaultError::Usage(format!(
+                "--strict: {}",
+                skipped.join("; ")
+            )));
+        }
+        let packs: Vec<PackIndex> = written.into_iter().map(|(p, _)| p).collect();
+        stats.packs = packs.len() as u64;
+        stats.stored_bytes = added.iter().map(|o| o.size).sum();
+        if !packs.is_empty() {
+            added.push(vault.store(keys, ObjectKind::Index, &index::write(&packs))?);
+        }
+        let nodes: Vec<Node> = scanned
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(s, _)| s.node)
+            .collect();
+        let snap = Snapshot {
+            time_ns: now_ns(),
+            hostname: fs::read("/proc/sys/kernel/hostname")
+                .map(|h| h.trim_ascii().to_vec())
+                .unwrap_or_default(),
+            tags: opts.tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            paths: sources,
+            parent: parent.as_ref().map(|(id, _)| *id),
+            nodes,
+        };
+        let plain =
+            zstd::bulk::compress(&snapshot::write(&snap), 3).expect("zstd compression of a buffer");
+        let snap_info = vault.store(keys, ObjectKind::Snapshot, &plain)?;
+        let id = ObjectName::parse(&snap_info.name)
+            .expect("a snapshot name")
+            .hash();
+        added.push(snap_info);
+        let (seq, head) = vault.commit(keys, &state, Commit::Snapshot { id }, added.clone())?;
+        Ok(AddReport {
+            snapshot: id,
+            log_seq: seq,
+            log_head: head,
+            files: snap.file_count() as u64,
+            dirs: snap
+                .nodes
+                .iter()
+                .filter(|n| n.kind == NodeKind::Dir)
+                .count() as u64,
+            symlinks: snap
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::Symlink { .. }))
+                .count() as u64,
+            bytes: snap.total_bytes(),
+            bytes_read: stats.bytes_read,
+            unchanged_files: stats.unchanged_files,
+            new_chunks: stats.new_chunks,
+            new_bytes: stats.new_bytes,
+            stored_bytes: stats.stored_bytes,
+            packs: stats.packs,
+            skipped: skipped.clone(),
+        })
+    })();
+    if outcome.is_err() {
+        // Nothing was committed: what this add stored is unreferenced; remove it now
+        // rather than leave it for gc (best effort: the disk may be full or gone).
+        for o in &added {
+            let _ = vault.backend().delete(&o.name);
+        }
+    }
+    outcome
+}
+
+#[derive(Default)]
+struct Stats {
+    files: u64,
+    unchanged_files: u64,
+    bytes_read: u64,
+    new_chunks: u64,
+    new_bytes: u64,
+    stored_bytes: u64,
+    packs: u64,
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+struct FileMeta {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl FileMeta {
+    fn of(m: &fs::Metadata) -> FileMeta {
+        FileMeta {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        }
+    }
+
+    fn same(&self, other: &FileMeta) -> bool {
+        (self.size, self.mtime_ns, self.ctime_ns) == (other.size, other.mtime_ns, other.ctime_ns)
+    }
+}
+
+enum ReadOutcome {
+    Done {
+        ids: Vec<Hash>,
+        meta: FileMeta,
+    },
+    /// The file changed while it was read: size, mtime or ctime moved, or the bytes
+    /// read disagree with the size.
+    Changed,
+    /// The pack writer stopped (it failed); its error is reported by the caller.
+    WriterGone,
+}
+
+/// Reads a file chunk by chunk; `chunk` gets each chunk's id and bytes and returns
+/// false if the pipeline has stopped.
+fn read_file(
+    path: &Path,
+    reader: &mut ChunkReader,
+    keys: &VaultKeys,
+    mut chunk: impl FnMut(Hash, &[u8]) -> bool,
+) -> std::io::Result<ReadOutcome> {
+    let mut file = File::open(path)?;
+    let before = FileMeta::of(&file.metadata()?);
+    reader.reset();
+    let mut ids = Vec::new();
+    let mut read = 0u64;
+    while let Some(data) = reader.next_chunk(&mut file)? {
+        let id = keys.chunk_id(data);
+        read += data.len() as u64;
+        if !chunk(id, data) {
+            return Ok(ReadOutcome::WriterGone);
+        }
+        ids.push(id);
+    }
+    let after = FileMeta::of(&file.metadata()?);
+    if !before.same(&after) || read != after.size {
+        return Ok(ReadOutcome::Changed);
+    }
+    Ok(ReadOutcome::Done { ids, meta: after })
+}
+
+/// Receives sealed chunks and stores full packs. On a storage error (a full disk,
+/// say) it deletes the packs it stored and returns the error.
+fn write_packs(
+    vault: &Vault,
+    keys: &VaultKeys,
+    sealed: crossbeam_channel::Receiver<(Hash, Vec<u8>, u32, Compression)>,
+    pack_size: usize,
+) -> Result<Vec<(PackIndex, ObjectInfo)>> {
+    let mut written = Vec::new();
+    let mut builder = PackBuilder::default();
+    let flush = |builder: PackBuilder, written: &mut Vec<(PackIndex, ObjectInfo)>| -> Result<()> {
+        let (bytes, blobs) = builder.finish(keys);
+        let pack = Hash::of(&bytes);
+        let info = vault.write_object(ObjectName::Pack(pack), &bytes)?;
+        written.push((PackIndex { pack, blobs }, info));
+        Ok(())
+    };
+    let result = (|| {
+        for (id, data, raw_len, compression) in &sealed {
+            builder.add(id, &data, raw_len, compression);
+            if builder.len() >= pack_size {
+                flush(std::mem::take(&mut builder), &mut written)?;
+            }
+        }
+        if !builder.is_empty() {
+            flush(std::mem::take(&mut builder), &mut written)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(written),
+        Err(e) => {
+            drop(sealed);
+            for (_, info) in &written {
+                let _ = vault.backend().delete(&info.name);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Walks the source paths. Each becomes a top-level entry named by its last path
+/// component, as `tar` does.
+fn scan_sources(
+    paths: &[PathBuf],
+    warn: &mut dyn FnMut(String),
+) -> Result<(Vec<Vec<u8>>, Vec<Scanned>)> {
+    let mut sources = Vec::new();
+    let mut scanned = Vec::new();
+    let mut names = HashSet::new();
+    for path in paths {
+        let absolute = std::path::absolute(path).map_err(|e| VaultError::io(path, e))?;
+        fs::symlink_metadata(&absolute).map_err(|e| VaultError::io(path, e))?;
+        let name = match absolute.file_name() {
+            Some(n) if n != ".." => n.to_os_string(),
+            _ => {
+                let canonical = absolute
+                    .canonicalize()
+                    .map_err(|e| VaultError::io(path, e))?;
+                canonical.file_name().map(|n| n.to_os_string()).ok_or_else(|| {
+                    VaultError::Usage(format!("{}: cannot add a filesystem root as a whole; name the directories in it", path.display()))
+                })?
+            }
+        };
+        if !names.insert(name.clone()) {
+            return Err(VaultError::Usage(format!(
+                "two paths to add are both named {:?}; a snapshot keeps each under its last component",
+                name
+            )));
+        }
+        sources.push(absolute.as_os_str().as_bytes().to_vec());
+        scan(&absolute, name.as_bytes().to_vec(), &mut scanned, warn);
+    }
+    Ok((sources, scanned))
+}
+
+fn scan(source: &Path, rel: Vec<u8>, out: &mut Vec<Scanned>, warn: &mut dyn FnMut(String)) {
+    let meta = match fs::symlink_metadata(source) {
+        Ok(m) => m,
+        Err(e) => return warn(format!("skipped {}: {e}", source.display())),
+    };
+    let ft = meta.file_type();
+    let kind = if ft.is_file() {
+        NodeKind::File { chunks: vec![] }
+    } else if ft.is_dir() {
+        NodeKind::Dir
+    } else if ft.is_symlink() {
+        match fs::read_link(source) {
+            Ok(target) => NodeKind::Symlink {
+                target: target.as_os_str().as_bytes().to_vec(),
+            },
+            Err(e) => return warn(format!("skipped {}: {e}", source.display())),
+        }
+    } else {
+        let what = if ft.is_fifo() {
+            "a named pipe"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a device file"
+        };
+        return warn(format!(
+            "skipped {}: {what} holds no data to keep",
+            source.display()
+        ));
+    };
+    let node = Node {
+        path: rel,
+        size: if ft.is_dir() { 0 } else { meta.len() },
+        mode: meta.mode() & 0o7777,
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        inode: meta.ino(),
+        kind,
+    };
+    let is_dir = node.kind == NodeKind::Dir;
+    let rel = node.path.clone();
+    out.push(Scanned {
+        node,
+        source: source.to_path_buf(),
+    });
+    if !is_dir {
+        return;
+    }
+    let mut entries: Vec<_> = match fs::read_dir(source) {
+        Ok(rd) => rd
+            .filter_map(|e| {
+                e.map_err(|e| warn(format!("skipped an entry of {}: {e}", source.display())))
+                    .ok()
+            })
+            .collect(),
+        Err(e) => return warn(format!("skipped the contents of {}: {e}", source.display())),
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let mut child = rel.clone();
+        child.push(b'/');
+        child.extend_from_slice(entry.file_name().as_bytes());
+        scan(&entry.path(), child, out, warn);
+    }
+}
+
+/// The latest snapshot of the same source paths, whose unchanged files need not be
+/// read again.
+fn find_parent(
+    vault: &Vault,
+    keys: &VaultKeys,
+    state: &LogState,
+    sources: &[Vec<u8>],
+) -> Result<Option<(Hash, Snapshot)>> {
+    let ids: Vec<Hash> = state.snapshots().map(|(id, _)| id).collect();
+    for id in ids.into_iter().rev() {
+        let snap = vault.load_snapshot(keys, id)?;
+        if snap.paths == sources {
+            return Ok(Some((id, snap)));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,189 @@
+//! Storage of named objects. The core speaks only this trait; encryption, caching and
+//! the like wrap a backend instead of living in one, so an object-storage backend can
+//! follow without touching the core.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use statvault_crypto::random_bytes;
+
+/// A stored object's name (a `/`-separated relative path) and size in bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+/// Held while a writer (add, gc) works; dropping it releases the lock.
+pub struct WriteLock(#[allow(dead_code)] Box<dyn Send>);
+
+/// Read, write, list and delete named objects. Names are `/`-separated relative paths.
+pub trait Backend: Send + Sync {
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>>;
+    fn read_range(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+    /// Stores a new object durably and atomically: readers see either nothing or the
+    /// whole object. Fails with `AlreadyExists` if the name is taken, which makes
+    /// appending to the commit log safe against a concurrent writer.
+    fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()>;
+    /// Every object whose name starts with `prefix`, sorted by name. Temporary files of
+    /// interrupted writes are listed under `tmp/`.
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>>;
+    fn delete(&self, name: &str) -> std::io::Result<()>;
+    /// Excludes other writers (add, gc) of this repository until the lock is dropped.
+    fn lock(&self) -> std::io::Result<WriteLock>;
+}
+
+/// A repository in a local directory.
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
+        LocalBackend { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn write_temp(&self, temp: &Path, data: &[u8]) -> std::io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
+        file.write_all(data)?;
+        file.sync_all()
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Backend for LocalBackend {
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        fs::read(self.path(name))
+    }
+
+    fn read_range(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut file = File::open(self.path(name))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut out = vec![0u8; len];
+        file.read_exact(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        let target = self.path(name);
+        let parent = target.parent().expect("object names have a parent");
+        fs::create_dir_all(parent)?;
+        let tmp_dir = self.path("tmp");
+        fs::create_dir_all(&tmp_dir)?;
+        let temp = tmp_dir.join(format!("{}.tmp", hex::encode(random_bytes::<12>())));
+        // Written in full and fsynced under a temporary name, then linked into place:
+        // link() fails if the name exists, so a published name is never overwritten.
+        let result = self
+            .write_temp(&temp, data)
+            .and_then(|()| fs::hard_link(&temp, &target))
+            .and_then(|()| sync_dir(parent));
+        let _ = fs::remove_file(&temp);
+        result
+    }
+
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let start = self.path(prefix.trim_end_matches('/'));
+        match fs::symlink_metadata(&start) {
+            Ok(meta) if meta.is_dir() => walk(&self.root, &start, &mut out)?,
+            Ok(meta) => out.push(ObjectInfo {
+                name: prefix.to_string(),
+                size: meta.len(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete(&self, name: &str) -> std::io::Result<()> {
+        fs::remove_file(self.path(name))
+    }
+
+    fn lock(&self) -> std::io::Result<WriteLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path("lock"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock(Box::new(file))),
+            Err(fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another statvault process holds the vault's write lock",
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk(root, &entry.path(), out)?;
+        } else {
+            let rel = entry.path();
+            let rel = rel.strip_prefix(root).expect("walk stays under the root");
+            out.push(ObjectInfo {
+                name: rel
+                    .to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/"),
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_is_exclusive_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        backend.write_new("packs/ab/abc", b"one").unwrap();
+        let err = backend.write_new("packs/ab/abc", b"two").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(backend.read("packs/ab/abc").unwrap(), b"one");
+        assert_eq!(backend.read_range("packs/ab/abc", 1, 2).unwrap(), b"ne");
+        assert!(backend.list("tmp/").unwrap().is_empty());
+        let listed = backend.list("packs/").unwrap();
+        assert_eq!(
+            listed,
+            vec![ObjectInfo {
+                name: "packs/ab/abc".into(),
+                size: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn second_writer_cannot_take_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        let held = backend.lock().unwrap();
+        assert_eq!(
+            backend.lock().err().unwrap().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+        drop(held);
+        backend.lock().unwrap();
+    }
+}

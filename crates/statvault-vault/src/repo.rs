@@ -1,0 +1,588 @@
+//! Opening, creating and committing to a vault; reading its log, index and snapshots.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use statvault_crypto::share::{self, ShareFile, VaultIdentity};
+use statvault_crypto::{
+    random_bytes, CryptoError, Hash, MasterKey, ObjectKind, Passphrase, PublicKey, VaultKeys,
+};
+
+use crate::backend::{Backend, ObjectInfo};
+use crate::chunker::ChunkerParams;
+use crate::index::{self, ChunkMap};
+use crate::log::{entry_name, merkle_root, seq_of_name, Commit, LogEntry};
+use crate::snapshot::{self, Snapshot};
+use crate::{Result, VaultError};
+
+const FORMAT: &str = "statvault-vault-v1";
+pub const CONFIG: &str = "config";
+
+/// The vault's clear configuration. Its BLAKE3 hash is committed by log entry 0.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub format: String,
+    pub vault_id: Hash,
+    pub created: u64,
+    pub custodians: u8,
+    pub threshold: u8,
+    pub signing_key: Hash,
+    pub key_check: Hash,
+    pub chunker: ChunkerParams,
+    pub pack_size: u32,
+    pub compression_level: i32,
+}
+
+impl Config {
+    pub fn identity(&self) -> VaultIdentity {
+        VaultIdentity {
+            vault_id: self.vault_id,
+            public_key: self.public_key(),
+            threshold: self.threshold,
+            custodians: self.custodians,
+            key_check: self.key_check,
+        }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.signing_key.0)
+    }
+}
+
+/// The name of a content-addressed object; its hash is the BLAKE3 of the file's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectName {
+    Pack(Hash),
+    Index(Hash),
+    Snapshot(Hash),
+}
+
+impl ObjectName {
+    pub fn parse(name: &str) -> Option<ObjectName> {
+        let (kind, hex): (fn(Hash) -> ObjectName, &str) =
+            if let Some(rest) = name.strip_prefix("packs/") {
+                let (fan, hex) = rest.split_once('/')?;
+                if !hex.starts_with(fan) || fan.len() != 2 {
+                    return None;
+                }
+                (ObjectName::Pack, hex)
+            } else if let Some(hex) = name.strip_prefix("index/") {
+                (ObjectName::Index, hex)
+            } else {
+                (ObjectName::Snapshot, name.strip_prefix("snapshots/")?)
+            };
+        hex.parse().ok().map(kind)
+    }
+
+    pub fn hash(&self) -> Hash {
+        match *self {
+            ObjectName::Pack(h) | ObjectName::Index(h) | ObjectName::Snapshot(h) => h,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectName::Pack(h) => write!(f, "packs/{}/{h}", &h.to_hex()[..2]),
+            ObjectName::Index(h) => write!(f, "index/{h}"),
+            ObjectName::Snapshot(h) => write!(f, "snapshots/{h}"),
+        }
+    }
+}
+
+/// Something `verify` found wrong, naming the object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub object: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object, self.detail)
+    }
+}
+
+/// The log as read: the valid entries, the objects they commit, and what was wrong.
+pub struct LogState {
+    pub entries: Vec<(LogEntry, Hash)>,
+    /// Every object committed up to the last entry, with its recorded size.
+    pub objects: BTreeMap<String, u64>,
+    pub problems: Vec<Problem>,
+}
+
+impl LogState {
+    pub fn head(&self) -> &(LogEntry, Hash) {
+        self.entries
+            .last()
+            .expect("a readable log has its genesis entry")
+    }
+
+    /// Snapshot ids in commit order, with the log entry that committed each.
+    pub fn snapshots(&self) -> impl Iterator<Item = (Hash, &LogEntry)> {
+        self.entries.iter().filter_map(|(e, _)| match e.commit {
+            Commit::Snapshot { id } => Some((id, e)),
+            Commit::Genesis { .. } => None,
+        })
+    }
+}
+
+/// An open vault: its backend and configuration.
+pub struct Vault {
+    backend: Arc<dyn Backend>,
+    pub config: Config,
+    config_hash: Hash,
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn backend_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
+    move |source| VaultError::Backend {
+        name: name.to_string(),
+        source,
+    }
+}
+
+impl Vault {
+    /// Creates a vault in an empty backend. Returns the master key so the caller can
+    /// split it among custodians; it is not stored anywhere.
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        custodians: u8,
+        threshold: u8,
+    ) -> Result<(Vault, MasterKey)> {
+        if threshold < 1 || custodians < threshold {
+            return Err(VaultError::Usage(format!(
+                "--threshold must be between 1 and --custodians (got {threshold} of {custodians})"
+            )));
+        }
+        if !backend
+            .list("")
+            .map_err(backend_err("repository"))?
+            .is_empty()
+        {
+            return Err(VaultError::Usage(
+                "the repository directory is not empty; choose a new or empty directory".into(),
+            ));
+        }
+        let master = MasterKey::generate();
+        let keys = master.derive();
+        let config = Config {
+            format: FORMAT.into(),
+            vault_id: Hash(random_bytes()),
+            created: now_secs(),
+            custodians,
+            threshold,
+            signing_key: Hash(keys.public_key().0),
+            key_check: master.key_check(),
+            chunker: ChunkerParams::default(),
+            pack_size: 16 * 1024 * 1024,
+            compression_level: 1,
+        };
+        let bytes = serde_json::to_vec_pretty(&config).expect("config serializes");
+        backend
+            .write_new(CONFIG, &bytes)
+            .map_err(backend_err(CONFIG))?;
+        let mut genesis = LogEntry {
+            vault_id: config.vault_id,
+            seq: 0,
+            prev: Hash::default(),
+            time: config.created,
+            commit: Commit::Genesis {
+                config: Hash::of(&bytes),
+            },
+            added: vec![],
+            total: 0,
+            root: merkle_root(&[]),
+            signature: [0; 64],
+        };
+        genesis.sign(&keys);
+        let name = entry_name(0);
+        backend
+            .write_new(&name, genesis.write().as_bytes())
+            .map_err(backend_err(&name))?;
+        let vault = Vault {
+            backend,
+            config,
+            config_hash: Hash::of(&bytes),
+        };
+        Ok((vault, master))
+    }
+
+    pub fn open(backend: Arc<dyn Backend>) -> Result<Vault> {
+        let bytes = backend.read(CONFIG).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                VaultError::Usage(
+                    "no vault here: the repository has no 'config' (create one with 'vault init')"
+                        .into(),
+                )
+            } else {
+                VaultError::Backend {
+                    name: CONFIG.into(),
+                    source: e,
+                }
+            }
+        })?;
+        let config: Config = serde_json::from_slice(&bytes)
+            .map_err(|e| VaultError::corrupt(CONFIG, format!("not a valid vault config: {e}")))?;
+        if config.format != FORMAT {
+            return Err(VaultError::corrupt(
+                CONFIG,
+                format!("unknown format {:?}", config.format),
+            ));
+        }
+        config
+            .chunker
+            .validate()
+            .map_err(|e| VaultError::corrupt(CONFIG, e))?;
+        Ok(Vault {
+            backend,
+            config,
+            config_hash: Hash::of(&bytes),
+        })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Rebuilds the vault keys from custodians' share files.
+    pub fn unlock(
+        &self,
+        share_paths: &[PathBuf],
+        passphrase: &mut dyn FnMut(&Path) -> Result<Passphrase, CryptoError>,
+    ) -> Result<VaultKeys> {
+        if share_paths.is_empty() {
+            return Err(VaultError::Usage(format!(
+                "this needs {} custodian share(s): pass --share FILE (repeated) or set STATVAULT_SHARES",
+                self.config.threshold
+            )));
+        }
+        let files = share_paths
+            .iter()
+            .map(|p| Ok((p.clone(), ShareFile::read(p)?)))
+            .collect::<Result<Vec<_>, CryptoError>>()?;
+        let master = share::combine(&self.config.identity(), &files, passphrase)?;
+        Ok(master.derive())
+    }
+
+    /// Reads and checks the whole log: names, sequence, chain of hashes, signatures,
+    /// vault id, genesis config hash, and each entry's object count and Merkle root.
+    pub fn read_log(&self) -> Result<LogState> {
+        let mut state = LogState {
+            entries: vec![],
+            objects: BTreeMap::new(),
+            problems: vec![],
+        };
+        let mut problem =
+            |object: String, detail: String| state.problems.push(Problem { object, detail });
+        let names = self.backend.list("log/").map_err(backend_err("log/"))?;
+        let mut expected = 0u64;
+        let mut prev: Option<Hash> = None;
+        let mut chain_intact = true;
+        for info in names {
+            let Some(seq) = seq_of_name(&info.name) else {
+                problem(info.name, "not a log entry name".into());
+                continue;
+            };
+            if seq != expected {
+                let missing = if seq == expected + 1 {
+                    entry_name(expected)
+                } else {
+                    format!("{}..{}", entry_name(expected), entry_name(seq - 1))
+                };
+                problem(
+                    missing,
+                    format!(
+                        "missing: the log jumps from entry {} to {seq}",
+                        expected as i64 - 1
+                    ),
+                );
+                chain_intact = false;
+            }
+            expected = seq + 1;
+            let bytes = match self.backend.read(&info.name) {
+                Ok(b) => b,
+                Err(e) => {
+                    problem(info.name, format!("unreadable: {e}"));
+                    prev = None;
+                    chain_intact = false;
+                    continue;
+                }
+            };
+            let hash = Hash::of(&bytes);
+            let this_prev = std::mem::replace(&mut prev, Some(hash));
+            let entry = match LogEntry::parse(&bytes) {
+                Ok(e) => e,
+                Err(e) => {
+                    problem(info.name, format!("malformed entry: {e}"));
+                    chain_intact = false;
+                    continue;
+                }
+            };
+            let found = check_entry(
+                &entry,
+                &info.name,
+                this_prev,
+                &self.config,
+                self.config_hash,
+            );
+            if !found.is_empty() {
+                chain_intact = false;
+                found.into_iter().for_each(|p| problem(p.object, p.detail));
+            }
+            if !chain_intact {
+                continue;
+            }
+            for o in &entry.added {
+                if state.objects.insert(o.name.clone(), o.size).is_some() {
+                    problem(
+                        info.name.clone(),
+                        format!("adds {} which an earlier entry already added", o.name),
+                    );
+                }
+            }
+            let all: Vec<ObjectInfo> = state
+                .objects
+                .iter()
+                .map(|(n, s)| ObjectInfo {
+                    name: n.clone(),
+                    size: *s,
+                })
+                .collect();
+            if entry.total != all.len() as u64 || entry.root != merkle_root(&all) {
+                problem(
+                    info.name,
+                    "object count or Merkle root disagrees with the objects the log adds up to"
+                        .into(),
+                );
+                chain_intact = false;
+                continue;
+            }
+            state.entries.push((entry, hash));
+        }
+        if expected == 0 {
+            problem(entry_name(0), "missing: the log is empty".into());
+        }
+        Ok(state)
+    }
+
+    /// The log, refusing to work on a vault whose log shows any damage.
+    pub fn head(&self) -> Result<LogState> {
+        let state = self.read_log()?;
+        if let Some(p) = state.problems.first() {
+            return Err(VaultError::corrupt(
+                p.object.clone(),
+                format!("{} (run 'vault verify' for the full report)", p.detail),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Reads an object and checks it still hashes to its name.
+    pub fn read_object(&self, name: ObjectName) -> Result<Vec<u8>> {
+        let n = name.to_string();
+        let bytes = self.backend.read(&n).map_err(backend_err(&n))?;
+        if Hash::of(&bytes) != name.hash() {
+            return Err(VaultError::corrupt(
+                n,
+                "content does not match its name (altered, truncated or replaced)",
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn open_object(&self, keys: &VaultKeys, name: ObjectName, kind: ObjectKind) -> Result<Vec<u8>> {
+        let sealed = self.read_object(name)?;
+        keys.open(kind, &sealed).map_err(|_| {
+            VaultError::corrupt(name.to_string(), "does not decrypt with this vault's key")
+        })
+    }
+
+    pub fn load_index(&self, keys: &VaultKeys, state: &LogState) -> Result<ChunkMap> {
+        let mut map = ChunkMap::default();
+        for name in state.objects.keys() {
+            if let Some(n @ ObjectName::Index(_)) = ObjectName::parse(name) {
+                let plain = self.open_object(keys, n, ObjectKind::Index)?;
+                let packs =
+                    index::read(&plain).map_err(|e| VaultError::corrupt(name.clone(), e.0))?;
+                map.insert_all(&packs);
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn load_snapshot(&self, keys: &VaultKeys, id: Hash) -> Result<Snapshot> {
+        let name = ObjectName::Snapshot(id);
+        let compressed = self.open_object(keys, name, ObjectKind::Snapshot)?;
+        let plain = zstd::stream::decode_all(compressed.as_slice()).map_err(|e| {
+            VaultError::corrupt(name.to_string(), format!("does not decompress: {e}"))
+        })?;
+        snapshot::read(&plain).map_err(|e| VaultError::corrupt(name.to_string(), e.0))
+    }
+
+    /// Resolves `latest` or a unique prefix of a snapshot id.
+    pub fn resolve_snapshot(&self, state: &LogState, wanted: &str) -> Result<Hash> {
+        if wanted == "latest" {
+            return state
+                .snapshots()
+                .last()
+                .map(|(id, _)| id)
+                .ok_or_else(|| VaultError::Usage("the vault has no snapshots yet".into()));
+        }
+        let matches: Vec<Hash> = state
+            .snapshots()
+            .map(|(id, _)| id)
+            .filter(|id| id.to_hex().starts_with(wanted))
+            .collect();
+        match matches.as_slice() {
+            [one] if !wanted.is_empty() => Ok(*one),
+            [] | [_] => Err(VaultError::Usage(format!(
+                "no snapshot {wanted:?} in this vault ('vault snapshots' lists them)"
+            ))),
+            _ => Err(VaultError::Usage(format!(
+                "snapshot prefix {wanted:?} is ambiguous ({} match)",
+                matches.len()
+            ))),
+        }
+    }
+
+    /// Seals and stores a new object under the hash of its sealed bytes.
+    pub fn store(&self, keys: &VaultKeys, kind: ObjectKind, plain: &[u8]) -> Result<ObjectInfo> {
+        let sealed = keys.seal(kind, plain);
+        let hash = Hash::of(&sealed);
+        let name = match kind {
+            ObjectKind::Index => ObjectName::Index(hash),
+            ObjectKind::Snapshot => ObjectName::Snapshot(hash),
+            other => unreachable!("objects of kind {other:?} are not stored alone"),
+        };
+        self.write_object(name, &sealed)
+    }
+
+    pub fn write_object(&self, name: ObjectName, bytes: &[u8]) -> Result<ObjectInfo> {
+        let n = name.to_string();
+        self.backend.write_new(&n, bytes).map_err(backend_err(&n))?;
+        Ok(ObjectInfo {
+            name: n,
+            size: bytes.len() as u64,
+        })
+    }
+
+    /// Appends the log entry that commits `added`: the one atomic step of a commit.
+    pub fn commit(
+        &self,
+        keys: &VaultKeys,
+        state: &LogState,
+        commit: Commit,
+        mut added: Vec<ObjectInfo>,
+    ) -> Result<(u64, Hash)> {
+        let (head, head_hash) = state.head();
+        added.sort();
+        let mut all: Vec<ObjectInfo> = state
+            .objects
+            .iter()
+            .map(|(n, s)| ObjectInfo {
+                name: n.clone(),
+                size: *s,
+            })
+            .collect();
+        all.extend(added.iter().cloned());
+        all.sort();
+        let mut entry = LogEntry {
+            vault_id: self.config.vault_id,
+            seq: head.seq + 1,
+            prev: *head_hash,
+            time: now_secs(),
+            commit,
+            total: all.len() as u64,
+            root: merkle_root(&all),
+            added,
+            signature: [0; 64],
+        };
+        entry.sign(keys);
+        let text = entry.write();
+        let name = entry_name(entry.seq);
+        self.backend
+            .write_new(&name, text.as_bytes())
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    VaultError::Concurrent(name.clone())
+                } else {
+                    VaultError::Backend {
+                        name: name.clone(),
+                        source: e,
+                    }
+                }
+            })?;
+        Ok((entry.seq, Hash::of(text.as_bytes())))
+    }
+}
+
+/// Checks one parsed entry against its position in the chain.
+fn check_entry(
+    entry: &LogEntry,
+    name: &str,
+    prev: Option<Hash>,
+    config: &Config,
+    config_hash: Hash,
+) -> Vec<Problem> {
+    let seq = seq_of_name(name).expect("checked by the caller");
+    let mut found = Vec::new();
+    let mut say = |object: &str, detail: String| {
+        found.push(Problem {
+            object: object.to_string(),
+            detail,
+        })
+    };
+    if entry.seq != seq {
+        say(
+            name,
+            format!(
+                "says it is entry {} but is stored as entry {seq}",
+                entry.seq
+            ),
+        );
+    }
+    if entry.vault_id != config.vault_id {
+        say(
+            name,
+            format!(
+                "belongs to vault {}, not {}",
+                entry.vault_id, config.vault_id
+            ),
+        );
+    }
+    if !entry.verify_signature(&config.public_key()) {
+        say(
+            name,
+            "signature does not verify with the vault's signing key".into(),
+        );
+    }
+    match (&entry.commit, seq) {
+        (Commit::Genesis { config: h }, 0) => {
+            if *h != config_hash {
+                say(CONFIG, "differs from the config the vault was created with (log entry 0 records its hash)".into());
+            }
+            if entry.prev != Hash::default() {
+                say(name, "genesis entry has a previous hash".into());
+            }
+        }
+        (Commit::Genesis { .. }, _) => say(name, "a genesis entry after entry 0".into()),
+        (Commit::Snapshot { .. }, 0) => say(name, "entry 0 is not a genesis entry".into()),
+        (Commit::Snapshot { .. }, _) => {
+            if prev.is_some_and(|p| p != entry.prev) {
+                say(name, format!("previous-entry hash does not match {} (an earlier entry was altered, removed or replaced)", entry_name(seq - 1)));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,198 @@
+//! `vault restore`: a snapshot back into a directory, bit for bit, with modes and
+//! modification times. Every chunk is checked against its keyed hash as it is read.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, Permissions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use filetime::FileTime;
+use statvault_crypto::{Hash, VaultKeys};
+
+use crate::index::ChunkMap;
+use crate::pack::open_chunk;
+use crate::repo::ObjectName;
+use crate::snapshot::{Node, NodeKind};
+use crate::{Progress, Result, Vault, VaultError};
+
+#[derive(Default)]
+pub struct RestoreOptions {
+    /// Restore into a target directory that is not empty, replacing files in the way.
+    pub force: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RestoreReport {
+    pub snapshot: Hash,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+}
+
+pub fn restore(
+    vault: &Vault,
+    keys: &VaultKeys,
+    wanted: &str,
+    target: &Path,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let state = vault.head()?;
+    let id = vault.resolve_snapshot(&state, wanted)?;
+    let snap = vault.load_snapshot(keys, id)?;
+    let non_empty = fs::read_dir(target)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !opts.force {
+        return Err(VaultError::Usage(format!(
+            "target {} is not empty; restore into a new or empty directory, or pass --force",
+            target.display()
+        )));
+    }
+    let index = vault.load_index(keys, &state)?;
+    for node in &snap.nodes {
+        if let NodeKind::File { chunks } = &node.kind {
+            if let Some(c) = chunks.iter().find(|c| !index.chunks.contains_key(c)) {
+                return Err(VaultError::corrupt(
+                    ObjectName::Snapshot(id).to_string(),
+                    format!(
+                        "file {} needs chunk {c}, which no index lists",
+                        String::from_utf8_lossy(&node.path)
+                    ),
+                ));
+            }
+        }
+    }
+    fs::create_dir_all(target).map_err(|e| VaultError::io(target, e))?;
+    let place = |node: &Node| target.join(OsStr::from_bytes(&node.path));
+
+    for node in snap.nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
+        let path = place(node);
+        match fs::create_dir(&path) {
+            Err(e)
+                if !(e.kind() == std::io::ErrorKind::AlreadyExists
+                    && path.is_dir()
+                    && opts.force) =>
+            {
+                return Err(VaultError::io(path, e))
+            }
+            _ => {}
+        }
+    }
+
+    let files: Vec<&Node> = snap
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+        .collect();
+    progress.start("restoring", files.iter().map(|n| n.size).sum());
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<VaultError>> = Mutex::new(None);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= files.len() || failure.lock().expect("no panics while held").is_some() {
+                    break;
+                }
+                if let Err(e) =
+                    restore_file(vault, keys, &index, files[i], &place(files[i]), progress)
+                {
+                    failure
+                        .lock()
+                        .expect("no panics while held")
+                        .get_or_insert(e);
+                }
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = failure.into_inner().expect("threads joined") {
+        return Err(e);
+    }
+
+    for node in &snap.nodes {
+        if let NodeKind::Symlink { target: link } = &node.kind {
+            let path = place(node);
+            clear_the_way(&path, opts.force)?;
+            std::os::unix::fs::symlink(OsStr::from_bytes(link), &path)
+                .map_err(|e| VaultError::io(&path, e))?;
+            let t = file_time(node.mtime_ns);
+            filetime::set_symlink_file_times(&path, t, t).map_err(|e| VaultError::io(&path, e))?;
+        }
+    }
+    // Children first, so that writing into a directory does not move its mtime again.
+    for node in snap.nodes.iter().rev().filter(|n| n.kind == NodeKind::Dir) {
+        let path = place(node);
+        fs::set_permissions(&path, Permissions::from_mode(node.mode))
+            .map_err(|e| VaultError::io(&path, e))?;
+        filetime::set_file_mtime(&path, file_time(node.mtime_ns))
+            .map_err(|e| VaultError::io(&path, e))?;
+    }
+    let count = |f: fn(&NodeKind) -> bool| snap.nodes.iter().filter(|n| f(&n.kind)).count() as u64;
+    Ok(RestoreReport {
+        snapshot: id,
+        files: files.len() as u64,
+        dirs: count(|k| *k == NodeKind::Dir),
+        symlinks: count(|k| matches!(k, NodeKind::Symlink { .. })),
+        bytes: snap.total_bytes(),
+    })
+}
+
+fn file_time(ns: i64) -> FileTime {
+    FileTime::from_unix_time(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+/// With --force, a file or link already at `path` is replaced (never written through).
+fn clear_the_way(path: &PathBuf, force: bool) -> Result<()> {
+    if force {
+        if let Ok(meta) = fs::symlink_metadata(path) {
+            if !meta.is_dir() {
+                fs::remove_file(path).map_err(|e| VaultError::io(path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn restore_file(
+    vault: &Vault,
+    keys: &VaultKeys,
+    index: &ChunkMap,
+    node: &Node,
+    path: &PathBuf,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let NodeKind::File { chunks } = &node.kind else {
+        unreachable!("only files are restored here")
+    };
+    clear_the_way(path, true)?;
+    let mut out = File::create_new(path).map_err(|e| VaultError::io(path, e))?;
+    for id in chunks {
+        let (pack, entry) = index.chunks[id];
+        let name = ObjectName::Pack(pack).to_string();
+        let sealed = vault
+            .backend()
+            .read_range(&name, entry.offset as u64, entry.sealed_len as usize)
+            .map_err(|source| VaultError::Backend {
+                name: name.clone(),
+                source,
+            })?;
+        let chunk = open_chunk(keys, &entry, &sealed).map_err(|d| VaultError::corrupt(name, d))?;
+        out.write_all(&chunk).map_err(|e| VaultError::io(path, e))?;
+        progress.advance(chunk.len() as u64);
+    }
+    out.set_permissions(Permissions::from_mode(node.mode))
+        .map_err(|e| VaultError::io(path, e))?;
+    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns)))
+        .map_err(|e| VaultError::io(path, e))
+}

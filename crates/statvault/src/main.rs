@@ -1,1 +1,33 @@
-fn main() {}
+//! The `statvault` command: parses arguments, runs the command, maps the outcome to an
+//! exit code (0 success, 1 a check found damage, 2 usage or input error).
+
+mod cli;
+mod demo;
+mod shares;
+mod terminal;
+mod vault_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit_code_for(&err)
+        }
+    }
+}
+
+/// Damage found in the vault is exit 1, like a failed check; everything else
+/// (bad arguments, unreadable input, wrong shares) is exit 2.
+fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    let damage = err.chain().any(|e| {
+        e.downcast_ref::<statvault_vault::VaultError>()
+            .is_some_and(|v| v.is_damage())
+    });
+    ExitCode::from(if damage { 1 } else { 2 })
+}

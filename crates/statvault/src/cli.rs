@@ -1,0 +1,67 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{demo, vault_cmd};
+
+/// statvault: official statistics that survive an attack.
+///
+/// Census microdata in a sealed, encrypted, tamper-evident vault; its tables published
+/// as signed releases. Exit codes: 0 success, 1 a check found damage, 2 usage or input
+/// error.
+#[derive(Parser)]
+#[command(name = "statvault", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The encrypted, deduplicated, tamper-evident store.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Runs a vault round trip on generated files and prints each step.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+pub enum VaultCommand {
+    /// Creates a vault and splits its master key among custodians.
+    Init(vault_cmd::InitArgs),
+    /// Adds files and directories as a new snapshot; prints the snapshot id.
+    Add(vault_cmd::AddArgs),
+    /// Lists snapshots and the log head to keep (no shares needed).
+    Snapshots(vault_cmd::SnapshotsArgs),
+    /// Restores a snapshot into a directory.
+    Restore(vault_cmd::RestoreArgs),
+    /// Checks the vault; exit 1 and a line per damaged object if anything is wrong.
+    Verify(vault_cmd::VerifyArgs),
+    /// Removes leftovers of interrupted writes (objects no log entry commits).
+    Gc(vault_cmd::GcArgs),
+}
+
+/// Where the vault is.
+#[derive(Args)]
+pub struct RepoArg {
+    /// The vault's directory.
+    #[arg(long, env = "STATVAULT_REPO", value_name = "DIR")]
+    pub repo: PathBuf,
+}
+
+/// Custodian shares that unlock the vault.
+#[derive(Args)]
+pub struct SharesArg {
+    /// A custodian's share file; repeat it for each share (K are needed). Defaults to
+    /// the comma-separated paths in STATVAULT_SHARES.
+    #[arg(long = "share", value_name = "FILE")]
+    pub shares: Vec<PathBuf>,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Vault(cmd) => vault_cmd::run(cmd),
+        Command::Demo(args) => demo::run(args),
+    }
+}

@@ -1,0 +1,402 @@
+//! `statvault vault …`: each command turns its arguments into one library call.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use statvault_crypto::share::{split, ShareFile};
+use statvault_crypto::{Hash, VaultKeys};
+use statvault_vault::{
+    add, gc, restore, verify, AddOptions, LocalBackend, RestoreOptions, Vault, VerifyOptions,
+};
+
+use crate::cli::{RepoArg, SharesArg, VaultCommand};
+use crate::shares::{passphrase_for_share, read_passphrase, share_paths};
+use crate::terminal::Bar;
+
+#[derive(Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// How many custodians receive a share of the master key.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=255))]
+    custodians: u8,
+    /// How many shares are needed to read or write the vault.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..=255))]
+    threshold: u8,
+    /// Directory that receives one share file per custodian.
+    #[arg(long, value_name = "DIR")]
+    shares_out: PathBuf,
+    /// Protect each share with its custodian's passphrase (Argon2id); prompts for
+    /// each, or reads one line per custodian from standard input.
+    #[arg(long)]
+    passphrase: bool,
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    shares: SharesArg,
+    /// A label recorded in the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Fail and commit nothing rather than skip unreadable, special or changing files.
+    #[arg(long)]
+    strict: bool,
+    /// Print the report as JSON instead of the bare snapshot id.
+    #[arg(long)]
+    json: bool,
+    /// Files and directories to add.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// With shares, also show each snapshot's paths, tags, file count and size.
+    #[command(flatten)]
+    shares: SharesArg,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    shares: SharesArg,
+    /// Snapshot id, a unique prefix of one, or "latest".
+    #[arg(value_name = "SNAPSHOT")]
+    snapshot: String,
+    /// Directory to restore into; it must be new or empty unless --force.
+    #[arg(long, value_name = "DIR")]
+    target: PathBuf,
+    /// Restore into a non-empty directory, replacing files in the way.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// With shares, also decrypt the index and snapshots (and with --read-data, every
+    /// chunk).
+    #[command(flatten)]
+    shares: SharesArg,
+    /// Read every pack: hash it, and with shares decrypt and re-hash every chunk.
+    #[arg(long)]
+    read_data: bool,
+    /// A log head you kept (from 'vault snapshots --json'); the log must still hold it,
+    /// which detects a truncated or rewritten log.
+    #[arg(long, value_name = "HASH")]
+    head: Option<Hash>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// A log head you kept: gc refuses to run if the log no longer holds it.
+    #[arg(long, value_name = "HASH")]
+    head: Option<Hash>,
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        VaultCommand::Init(a) => init(a),
+        VaultCommand::Add(a) => add_cmd(a),
+        VaultCommand::Snapshots(a) => snapshots(a),
+        VaultCommand::Restore(a) => restore_cmd(a),
+        VaultCommand::Verify(a) => verify_cmd(a),
+        VaultCommand::Gc(a) => gc_cmd(a),
+    }
+}
+
+fn open(repo: &RepoArg) -> anyhow::Result<Vault> {
+    Vault::open(Arc::new(LocalBackend::new(&repo.repo)))
+        .with_context(|| format!("vault {}", repo.repo.display()))
+}
+
+fn unlock(vault: &Vault, shares: &SharesArg) -> anyhow::Result<VaultKeys> {
+    Ok(vault.unlock(&share_paths(shares), &mut passphrase_for_share)?)
+}
+
+fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
+    if a.threshold > a.custodians {
+        bail!(
+            "--threshold {} is more than --custodians {}",
+            a.threshold,
+            a.custodians
+        );
+    }
+    fs::create_dir_all(&a.shares_out)
+        .with_context(|| format!("creating {}", a.shares_out.display()))?;
+    let share_file = |i: u8| {
+        a.shares_out
+            .join(format!("custodian-{i}-of-{}.share", a.custodians))
+    };
+    if let Some(existing) = (1..=a.custodians).map(share_file).find(|p| p.exists()) {
+        bail!(
+            "{} already exists; choose an empty --shares-out directory",
+            existing.display()
+        );
+    }
+    let passphrases = (1..=a.custodians)
+        .map(|i| {
+            a.passphrase
+                .then(|| read_passphrase(&format!("Passphrase for custodian {i}: ")))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    fs::create_dir_all(&a.repo.repo)
+        .with_context(|| format!("creating {}", a.repo.repo.display()))?;
+    let (vault, master) = Vault::init(
+        Arc::new(LocalBackend::new(&a.repo.repo)),
+        a.custodians,
+        a.threshold,
+    )?;
+    let identity = vault.config.identity();
+    for (i, (share, passphrase)) in split(&master, a.custodians, a.threshold)?
+        .iter()
+        .zip(&passphrases)
+        .enumerate()
+    {
+        let path = share_file(i as u8 + 1);
+        let text = ShareFile::seal(&identity, i as u8 + 1, share, passphrase.as_ref()).to_json();
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "share for custodian {} of {}: {}",
+            i + 1,
+            a.custodians,
+            path.display()
+        );
+    }
+    let state = vault.head()?;
+    eprintln!(
+        "vault {} created in {}",
+        vault.config.vault_id,
+        a.repo.repo.display()
+    );
+    eprintln!("{} of {} shares are needed to read or write it. Hand each share file to its custodian and delete it here.", a.threshold, a.custodians);
+    println!("{}", state.head().1);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add_cmd(a: AddArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let keys = unlock(&vault, &a.shares)?;
+    let opts = AddOptions {
+        tags: a.tags,
+        strict: a.strict,
+    };
+    let report = add(&vault, &keys, &a.paths, &opts, &Bar::new())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        eprintln!(
+            "{} files, {} dirs, {} bytes ({} files unchanged); {} new chunks, {} new bytes stored as {} bytes in {} packs; log head {} (entry {})",
+            report.files, report.dirs, report.bytes, report.unchanged_files, report.new_chunks, report.new_bytes,
+            report.stored_bytes, report.packs, report.log_head, report.log_seq
+        );
+        if !report.skipped.is_empty() {
+            eprintln!(
+                "{} item(s) skipped, see the warnings above",
+                report.skipped.len()
+            );
+        }
+        println!("{}", report.snapshot);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let state = vault.head()?;
+    let keys = if share_paths(&a.shares).is_empty() {
+        None
+    } else {
+        Some(unlock(&vault, &a.shares)?)
+    };
+    let mut rows = Vec::new();
+    for (id, entry) in state.snapshots() {
+        let mut row = serde_json::json!({
+            "id": id, "log_seq": entry.seq, "time": entry.time,
+            "objects_added": entry.added.len(), "bytes_added": entry.added.iter().map(|o| o.size).sum::<u64>(),
+        });
+        if let Some(keys) = &keys {
+            let snap = vault.load_snapshot(keys, id)?;
+            row["paths"] = snap
+                .paths
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            row["tags"] = snap
+                .tags
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
+            row["files"] = snap.file_count().into();
+            row["bytes"] = snap.total_bytes().into();
+        }
+        rows.push(row);
+    }
+    let (head, head_hash) = state.head();
+    if a.json {
+        let out = serde_json::json!({
+            "vault_id": vault.config.vault_id, "head": head_hash, "head_seq": head.seq, "snapshots": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{:<16} {:>5} {:<20} {:>14}  paths",
+            "snapshot", "entry", "time (UTC)", "bytes"
+        );
+        for r in &rows {
+            println!(
+                "{:<16} {:>5} {:<20} {:>14}  {}",
+                &r["id"].as_str().unwrap_or_default()[..16],
+                r["log_seq"],
+                utc(r["time"].as_u64().unwrap_or(0)),
+                r.get("bytes").map_or("-".into(), |b| b.to_string()),
+                r.get("paths")
+                    .and_then(|p| p.as_array())
+                    .map_or("(needs shares)".into(), |p| {
+                        p.iter()
+                            .filter_map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }),
+            );
+        }
+        println!(
+            "log head {head_hash} (entry {}): keep it to detect a truncated log",
+            head.seq
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` for a Unix time (civil-from-days, proleptic Gregorian).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn restore_cmd(a: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let keys = unlock(&vault, &a.shares)?;
+    let report = restore(
+        &vault,
+        &keys,
+        &a.snapshot,
+        &a.target,
+        &RestoreOptions { force: a.force },
+        &Bar::new(),
+    )?;
+    eprintln!(
+        "restored snapshot {}: {} files, {} dirs, {} symlinks, {} bytes into {}",
+        report.snapshot,
+        report.files,
+        report.dirs,
+        report.symlinks,
+        report.bytes,
+        a.target.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let keys = if share_paths(&a.shares).is_empty() {
+        None
+    } else {
+        Some(unlock(&vault, &a.shares)?)
+    };
+    let opts = VerifyOptions {
+        keys: keys.as_ref(),
+        read_data: a.read_data,
+        kept_head: a.head,
+    };
+    let report = verify(&vault, &opts, &Bar::new())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for p in &report.problems {
+            println!("damaged: {p}");
+        }
+        for l in &report.leftovers {
+            println!("leftover: {l} (not committed by the log; 'vault gc' removes it)");
+        }
+        let depth = match (keys.is_some(), a.read_data) {
+            (false, false) => "log, signatures, object sizes and metadata hashes (no shares: contents not decrypted)",
+            (false, true) => "log, signatures and every file's hash (no shares: chunks not decrypted)",
+            (true, false) => "log, signatures, metadata, index and snapshots (packs not read: add --read-data)",
+            (true, true) => "everything: log, signatures, index, snapshots and every chunk",
+        };
+        eprintln!(
+            "checked {depth}: {} log entries, {} snapshots, {} objects, {} packs read, {} chunks re-hashed",
+            report.log_entries, report.snapshots, report.objects, report.packs_read, report.chunks_checked
+        );
+        if let Some(head) = report.head {
+            eprintln!("log head {head}");
+        }
+        if report.problems.is_empty() {
+            eprintln!("no damage found");
+        } else {
+            eprintln!("{} damaged object(s)", report.problems.len());
+        }
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn gc_cmd(a: GcArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let removed = gc(&vault, a.head, a.dry_run)?;
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    for name in &removed {
+        println!("{verb} {name}");
+    }
+    eprintln!("{verb} {} leftover object(s)", removed.len());
+    Ok(ExitCode::SUCCESS)
+}

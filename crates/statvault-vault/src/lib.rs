@@ -9,12 +9,12 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use statvault_vault::{add, restore, verify, AddOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions};
+//! use statvault_vault::{add, restore, verify, AddOptions, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let source = dir.path().join("census.csv");
 //! std::fs::write(&source, "person_id,age\n1,42\n").unwrap();
-//! let (vault, master) = Vault::init(Arc::new(LocalBackend::new(dir.path().join("repo"))), 3, 2).unwrap();
+//! let (vault, master) = Vault::init(Arc::new(LocalBackend::new(dir.path().join("repo"))), 3, 2, &InitOptions::default()).unwrap();
 //! let keys = master.derive();
 //! let added = add(&vault, &keys, &[source], &AddOptions::default(), &NoProgress).unwrap();
 //! let report = verify(&vault, &VerifyOptions { keys: Some(&keys), read_data: true, kept_head: None }, &NoProgress).unwrap();
@@ -45,6 +45,6 @@ pub use chunker::{ChunkReader, Chunker, ChunkerParams};
 pub use error::{Result, VaultError};
 pub use gc::gc;
 pub use progress::{NoProgress, Progress};
-pub use repo::{Config, LogState, ObjectName, Problem, Vault};
+pub use repo::{Config, InitOptions, LogState, ObjectName, Problem, Vault};
 pub use restore::{restore, RestoreOptions, RestoreReport};
 pub use verify::{verify, VerifyOptions, VerifyReport};

@@ -131,6 +131,26 @@ impl LogState {
     }
 }
 
+/// Choices fixed when a vault is created.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    pub chunker: ChunkerParams,
+    /// Target size of pack files in bytes.
+    pub pack_size: u32,
+    /// zstd level for chunks.
+    pub compression_level: i32,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunker: ChunkerParams::default(),
+            pack_size: 16 * 1024 * 1024,
+            compression_level: 1,
+        }
+    }
+}
+
 /// An open vault: its backend and configuration.
 pub struct Vault {
     backend: Arc<dyn Backend>,
@@ -159,7 +179,9 @@ impl Vault {
         backend: Arc<dyn Backend>,
         custodians: u8,
         threshold: u8,
+        opts: &InitOptions,
     ) -> Result<(Vault, MasterKey)> {
+        opts.chunker.validate().map_err(VaultError::Usage)?;
         if threshold < 1 || custodians < threshold {
             return Err(VaultError::Usage(format!(
                 "--threshold must be between 1 and --custodians (got {threshold} of {custodians})"
@@ -184,9 +206,9 @@ impl Vault {
             threshold,
             signing_key: Hash(keys.public_key().0),
             key_check: master.key_check(),
-            chunker: ChunkerParams::default(),
-            pack_size: 16 * 1024 * 1024,
-            compression_level: 1,
+            chunker: opts.chunker,
+            pack_size: opts.pack_size,
+            compression_level: opts.compression_level,
         };
         let bytes = serde_json::to_vec_pretty(&config).expect("config serializes");
         backend
@@ -219,18 +241,19 @@ impl Vault {
     }
 
     pub fn open(backend: Arc<dyn Backend>) -> Result<Vault> {
-        let bytes = backend.read(CONFIG).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                VaultError::Usage(
-                    "no vault here: the repository has no 'config' (create one with 'vault init')"
-                        .into(),
-                )
-            } else {
-                VaultError::Backend {
-                    name: CONFIG.into(),
-                    source: e,
-                }
+        let bytes = backend.read(CONFIG).map_err(|e| match e.kind() {
+            // A log without its config is a damaged vault, not a missing one.
+            std::io::ErrorKind::NotFound if backend.list("log/").is_ok_and(|l| !l.is_empty()) => {
+                VaultError::corrupt(CONFIG, "missing (the vault's log is here)")
             }
+            std::io::ErrorKind::NotFound => VaultError::Usage(
+                "no vault here: the repository has no 'config' (create one with 'vault init')"
+                    .into(),
+            ),
+            _ => VaultError::Backend {
+                name: CONFIG.into(),
+                source: e,
+            },
         })?;
         let config: Config = serde_json::from_slice(&bytes)
             .map_err(|e| VaultError::corrupt(CONFIG, format!("not a valid vault config: {e}")))?;

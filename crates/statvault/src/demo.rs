@@ -9,7 +9,7 @@ use anyhow::{ensure, Context};
 use clap::Args;
 use statvault_crypto::share::{split, ShareFile};
 use statvault_vault::{
-    add, restore, verify, AddOptions, LocalBackend, NoProgress, RestoreOptions, Vault,
+    add, restore, verify, AddOptions, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault,
     VerifyOptions,
 };
 
@@ -43,7 +43,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("   {} bytes in {}", bytes, data.display());
 
     step("2. Creating a vault with 5 custodians, any 3 of whom can unlock it");
-    let (vault, master) = Vault::init(Arc::new(LocalBackend::new(&repo)), 5, 3)?;
+    let (vault, master) = Vault::init(
+        Arc::new(LocalBackend::new(&repo)),
+        5,
+        3,
+        &InitOptions::default(),
+    )?;
     let identity = vault.config.identity();
     let mut share_paths = Vec::new();
     for (i, share) in split(&master, 5, 3)?.iter().enumerate() {

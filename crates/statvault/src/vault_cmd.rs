@@ -12,7 +12,8 @@ use clap::Args;
 use statvault_crypto::share::{split, ShareFile};
 use statvault_crypto::{Hash, VaultKeys};
 use statvault_vault::{
-    add, gc, restore, verify, AddOptions, LocalBackend, RestoreOptions, Vault, VerifyOptions,
+    add, gc, restore, verify, AddOptions, InitOptions, LocalBackend, RestoreOptions, Vault,
+    VerifyOptions,
 };
 
 use crate::cli::{RepoArg, SharesArg, VaultCommand};
@@ -170,6 +171,7 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         Arc::new(LocalBackend::new(&a.repo.repo)),
         a.custodians,
         a.threshold,
+        &InitOptions::default(),
     )?;
     let identity = vault.config.identity();
     for (i, (share, passphrase)) in split(&master, a.custodians, a.threshold)?

@@ -1,0 +1,165 @@
+//! Test helpers: a temporary workplace and the real `statvault` binary.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn statvault() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statvault"));
+    cmd.env_remove("STATVAULT_SHARES")
+        .env_remove("STATVAULT_REPO");
+    cmd
+}
+
+/// Runs `statvault ARGS` with `stdin` as standard input.
+pub fn run_with_input(cmd: &mut Command, stdin: &str) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_with_input(statvault().args(args), "")
+}
+
+/// A temporary directory holding a vault made with `custodians` shares, threshold `k`.
+pub struct Workplace {
+    pub dir: tempfile::TempDir,
+    pub repo: String,
+    pub shares: Vec<String>,
+}
+
+impl Workplace {
+    pub fn new(custodians: u8, k: u8) -> Workplace {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo").display().to_string();
+        let shares_dir = dir.path().join("shares").display().to_string();
+        let r = run(&[
+            "vault",
+            "init",
+            "--repo",
+            &repo,
+            "--custodians",
+            &custodians.to_string(),
+            "--threshold",
+            &k.to_string(),
+            "--shares-out",
+            &shares_dir,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let shares = (1..=custodians)
+            .map(|i| format!("{shares_dir}/custodian-{i}-of-{custodians}.share"))
+            .collect();
+        Workplace { dir, repo, shares }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `vault SUB --repo R --share S1 … ARGS`, with the first `n` shares.
+    pub fn vault(&self, sub: &str, n: usize, args: &[&str]) -> Run {
+        let mut all = vec!["vault", sub, "--repo", &self.repo];
+        for s in &self.shares[..n] {
+            all.extend(["--share", s]);
+        }
+        all.extend_from_slice(args);
+        run(&all)
+    }
+}
+
+/// Every file under `root` with its bytes: to show that something wrote nothing.
+pub fn tree_bytes(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(root) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(tree_bytes(&p));
+            } else {
+                out.push((p.clone(), fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts two trees hold the same entries: kinds, bytes, modes, mtimes, link targets.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let mut names: Vec<_> = fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let mut other: Vec<_> = fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    other.sort();
+    assert_eq!(
+        names,
+        other,
+        "entries of {} and {}",
+        a.display(),
+        b.display()
+    );
+    for name in names {
+        let (pa, pb) = (a.join(&name), b.join(&name));
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
+        assert_eq!(ma.file_type(), mb.file_type(), "{}", pb.display());
+        assert_eq!(
+            (ma.mtime(), ma.mtime_nsec()),
+            (mb.mtime(), mb.mtime_nsec()),
+            "mtime of {}",
+            pb.display()
+        );
+        if ma.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
+            continue;
+        }
+        assert_eq!(ma.mode(), mb.mode(), "mode of {}", pb.display());
+        if ma.is_dir() {
+            assert_same_tree(&pa, &pb);
+        } else {
+            assert!(
+                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
+                "content of {}",
+                pb.display()
+            );
+        }
+    }
+}

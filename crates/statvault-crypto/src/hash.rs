@@ -64,19 +64,6 @@ impl FromStr for Hash {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trip_and_canonical_spelling() {
-        let h = Hash::of(b"abc");
-        assert_eq!(h.to_hex().parse::<Hash>().unwrap(), h);
-        assert!(h.to_hex().to_uppercase().parse::<Hash>().is_err());
-        assert!(h.to_hex()[1..].parse::<Hash>().is_err());
-    }
-}
-
 impl serde::Serialize for Hash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_hex())
@@ -87,5 +74,18 @@ impl<'de> serde::Deserialize<'de> for Hash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_canonical_spelling() {
+        let h = Hash::of(b"abc");
+        assert_eq!(h.to_hex().parse::<Hash>().unwrap(), h);
+        assert!(h.to_hex().to_uppercase().parse::<Hash>().is_err());
+        assert!(h.to_hex()[1..].parse::<Hash>().is_err());
     }
 }

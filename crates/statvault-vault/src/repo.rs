@@ -343,7 +343,7 @@ impl Vault {
                 }
             };
             let hash = Hash::of(&bytes);
-            let this_prev = std::mem::replace(&mut prev, Some(hash));
+            let this_prev = prev.replace(hash);
             let entry = match LogEntry::parse(&bytes) {
                 Ok(e) => e,
                 Err(e) => {

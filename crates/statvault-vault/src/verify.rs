@@ -180,21 +180,20 @@ pub fn verify(
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let Some(&(name, size)) = packs.get(next.fetch_add(1, Ordering::Relaxed))
-                    else {
-                        break;
-                    };
-                    let (details, checked) =
-                        check_pack(vault, opts.keys, name, pack_entries.get(&name.hash()));
-                    chunks.fetch_add(checked, Ordering::Relaxed);
-                    bytes.fetch_add(size, Ordering::Relaxed);
-                    progress.advance(size);
-                    if !details.is_empty() {
-                        found.lock().expect("no panics while held").push(Problem {
-                            object: name.to_string(),
-                            detail: details.join("; "),
-                        });
+                scope.spawn(|| {
+                    while let Some(&(name, size)) = packs.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        let (details, checked) =
+                            check_pack(vault, opts.keys, name, pack_entries.get(&name.hash()));
+                        chunks.fetch_add(checked, Ordering::Relaxed);
+                        bytes.fetch_add(size, Ordering::Relaxed);
+                        progress.advance(size);
+                        if !details.is_empty() {
+                            found.lock().expect("no panics while held").push(Problem {
+                                object: name.to_string(),
+                                detail: details.join("; "),
+                            });
+                        }
                     }
                 });
             }

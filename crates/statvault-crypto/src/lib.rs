@@ -12,6 +12,28 @@
 //! // Sealed bytes for one kind of object do not open as another kind.
 //! assert!(keys.open(ObjectKind::Snapshot, &sealed).is_err());
 //! ```
+//!
+//! Secrets cannot be printed or copied; these do not compile:
+//!
+//! ```compile_fail
+//! let master = statvault_crypto::MasterKey::generate();
+//! println!("{:?}", master);
+//! ```
+//!
+//! ```compile_fail
+//! let master = statvault_crypto::MasterKey::generate();
+//! let copy = master.clone();
+//! ```
+//!
+//! ```compile_fail
+//! let keys = statvault_crypto::MasterKey::generate().derive();
+//! println!("{:?}", keys);
+//! ```
+//!
+//! ```compile_fail
+//! let passphrase = statvault_crypto::Passphrase::new("secret".into());
+//! println!("{:?}", passphrase);
+//! ```
 
 mod error;
 mod hash;

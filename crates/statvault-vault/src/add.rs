@@ -19,7 +19,7 @@ use crate::backend::ObjectInfo;
 use crate::chunker::{ChunkReader, Chunker};
 use crate::index::{self, PackIndex};
 use crate::log::Commit;
-use crate::pack::{seal_chunk, Compression, PackBuilder};
+use crate::pack::{ChunkSealer, Compression, PackBuilder};
 use crate::repo::{LogState, ObjectName};
 use crate::snapshot::{self, Node, NodeKind, Snapshot};
 use crate::{Progress, Result, Vault, VaultError};
@@ -122,8 +122,9 @@ pub fn add(
         for _ in 0..workers {
             let (rx, tx) = (chunk_rx.clone(), sealed_tx.clone());
             scope.spawn(move || {
+                let mut sealer = ChunkSealer::new(level);
                 for (id, chunk) in rx {
-                    let (sealed, compression) = seal_chunk(keys, &chunk, level);
+                    let (sealed, compression) = sealer.seal(keys, &chunk);
                     if tx
                         .send((id, sealed, chunk.len() as u32, compression))
                         .is_err()
@@ -364,7 +365,9 @@ fn write_packs(
     pack_size: usize,
 ) -> Result<Vec<(PackIndex, ObjectInfo)>> {
     let mut written = Vec::new();
-    let mut builder = PackBuilder::default();
+    // Room for a full pack plus the largest sealed chunk: the buffer never regrows.
+    let capacity = pack_size + vault.config.chunker.max as usize + statvault_crypto::AEAD_OVERHEAD;
+    let mut builder = PackBuilder::with_capacity(capacity);
     let flush = |builder: PackBuilder, written: &mut Vec<(PackIndex, ObjectInfo)>| -> Result<()> {
         let (bytes, blobs) = builder.finish(keys);
         let pack = Hash::of(&bytes);
@@ -376,7 +379,10 @@ fn write_packs(
         for (id, data, raw_len, compression) in &sealed {
             builder.add(id, &data, raw_len, compression);
             if builder.len() >= pack_size {
-                flush(std::mem::take(&mut builder), &mut written)?;
+                flush(
+                    std::mem::replace(&mut builder, PackBuilder::with_capacity(capacity)),
+                    &mut written,
+                )?;
             }
         }
         if !builder.is_empty() {

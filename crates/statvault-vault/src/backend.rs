@@ -3,7 +3,8 @@
 //! follow without touching the core.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use statvault_crypto::random_bytes;
@@ -21,7 +22,15 @@ pub struct WriteLock(#[allow(dead_code)] Box<dyn Send>);
 /// Read, write, list and delete named objects. Names are `/`-separated relative paths.
 pub trait Backend: Send + Sync {
     fn read(&self, name: &str) -> std::io::Result<Vec<u8>>;
-    fn read_range(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+    /// Reads `len` bytes at `offset` into `out` (replacing its contents), so that hot
+    /// loops can reuse one buffer.
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()>;
     /// Stores a new object durably and atomically: readers see either nothing or the
     /// whole object. Fails with `AlreadyExists` if the name is taken, which makes
     /// appending to the commit log safe against a concurrent writer.
@@ -68,12 +77,15 @@ impl Backend for LocalBackend {
         fs::read(self.path(name))
     }
 
-    fn read_range(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-        let mut file = File::open(self.path(name))?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut out = vec![0u8; len];
-        file.read_exact(&mut out)?;
-        Ok(out)
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        out.resize(len, 0);
+        File::open(self.path(name))?.read_exact_at(out, offset)
     }
 
     fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
@@ -162,7 +174,9 @@ mod tests {
         let err = backend.write_new("packs/ab/abc", b"two").unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
         assert_eq!(backend.read("packs/ab/abc").unwrap(), b"one");
-        assert_eq!(backend.read_range("packs/ab/abc", 1, 2).unwrap(), b"ne");
+        let mut buf = b"old contents".to_vec();
+        backend.read_range("packs/ab/abc", 1, 2, &mut buf).unwrap();
+        assert_eq!(buf, b"ne");
         assert!(backend.list("tmp/").unwrap().is_empty());
         let listed = backend.list("packs/").unwrap();
         assert_eq!(

@@ -75,42 +75,95 @@ pub fn read_header(plain: &[u8]) -> Result<Vec<BlobEntry>, WireError> {
     Ok(entries)
 }
 
-/// Compresses (when that helps) and seals a chunk, giving its bytes in a pack and
-/// the plain length and compression its entry records.
-pub fn seal_chunk(keys: &VaultKeys, chunk: &[u8], level: i32) -> (Vec<u8>, Compression) {
-    let compressed = zstd::bulk::compress(chunk, level).expect("zstd compression of a buffer");
-    if compressed.len() < chunk.len() {
-        (keys.seal(ObjectKind::Chunk, &compressed), Compression::Zstd)
-    } else {
-        (keys.seal(ObjectKind::Chunk, chunk), Compression::None)
+/// Compresses (when that helps) and seals chunks, reusing one zstd context.
+pub struct ChunkSealer {
+    zstd: zstd::bulk::Compressor<'static>,
+    compressed: Vec<u8>,
+}
+
+impl ChunkSealer {
+    pub fn new(level: i32) -> ChunkSealer {
+        ChunkSealer {
+            zstd: zstd::bulk::Compressor::new(level).expect("a valid zstd level"),
+            compressed: Vec::new(),
+        }
+    }
+
+    /// The chunk's bytes in a pack, and how it was compressed.
+    pub fn seal(&mut self, keys: &VaultKeys, chunk: &[u8]) -> (Vec<u8>, Compression) {
+        self.compressed.clear();
+        self.compressed
+            .reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+        let compressed = self
+            .zstd
+            .compress_to_buffer(chunk, &mut self.compressed)
+            .is_ok()
+            && self.compressed.len() < chunk.len();
+        if compressed {
+            (
+                keys.seal(ObjectKind::Chunk, &self.compressed),
+                Compression::Zstd,
+            )
+        } else {
+            (keys.seal(ObjectKind::Chunk, chunk), Compression::None)
+        }
     }
 }
 
-/// Opens a sealed blob and checks it hashes to its id.
-pub fn open_chunk(keys: &VaultKeys, entry: &BlobEntry, sealed: &[u8]) -> Result<Vec<u8>, String> {
-    let plain = keys
-        .open(ObjectKind::Chunk, sealed)
-        .map_err(|_| format!("blob {}: does not decrypt (altered bytes)", entry.id))?;
-    let chunk = match entry.compression {
-        Compression::None => plain,
-        Compression::Zstd => zstd::bulk::decompress(&plain, entry.raw_len as usize)
-            .map_err(|e| format!("blob {}: does not decompress: {e}", entry.id))?,
-    };
-    if chunk.len() != entry.raw_len as usize {
-        return Err(format!(
-            "blob {}: {} bytes, index says {}",
-            entry.id,
-            chunk.len(),
-            entry.raw_len
-        ));
+/// Opens sealed blobs and checks each hashes to its id, reusing one zstd context and
+/// one output buffer.
+pub struct ChunkOpener {
+    zstd: zstd::bulk::Decompressor<'static>,
+    chunk: Vec<u8>,
+}
+
+impl Default for ChunkOpener {
+    fn default() -> Self {
+        ChunkOpener {
+            zstd: zstd::bulk::Decompressor::new().expect("a zstd context"),
+            chunk: Vec::new(),
+        }
     }
-    if keys.chunk_id(&chunk) != entry.id {
-        return Err(format!(
-            "blob {}: content does not hash to its id",
-            entry.id
-        ));
+}
+
+impl ChunkOpener {
+    /// Decrypts `sealed` in place and returns the chunk.
+    pub fn open<'a>(
+        &'a mut self,
+        keys: &VaultKeys,
+        entry: &BlobEntry,
+        sealed: &'a mut [u8],
+    ) -> Result<&'a [u8], String> {
+        let plain = keys
+            .open_in_place(ObjectKind::Chunk, sealed)
+            .map_err(|_| format!("blob {}: does not decrypt (altered bytes)", entry.id))?;
+        let chunk: &[u8] = match entry.compression {
+            Compression::None => plain,
+            Compression::Zstd => {
+                self.chunk.clear();
+                self.chunk.reserve(entry.raw_len as usize);
+                self.zstd
+                    .decompress_to_buffer(plain, &mut self.chunk)
+                    .map_err(|e| format!("blob {}: does not decompress: {e}", entry.id))?;
+                &self.chunk
+            }
+        };
+        if chunk.len() != entry.raw_len as usize {
+            return Err(format!(
+                "blob {}: {} bytes, index says {}",
+                entry.id,
+                chunk.len(),
+                entry.raw_len
+            ));
+        }
+        if keys.chunk_id(chunk) != entry.id {
+            return Err(format!(
+                "blob {}: content does not hash to its id",
+                entry.id
+            ));
+        }
+        Ok(chunk)
     }
-    Ok(chunk)
 }
 
 /// Accumulates sealed blobs into one pack.
@@ -121,6 +174,13 @@ pub struct PackBuilder {
 }
 
 impl PackBuilder {
+    pub fn with_capacity(bytes: usize) -> PackBuilder {
+        PackBuilder {
+            data: Vec::with_capacity(bytes),
+            entries: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.data.len()
     }
@@ -187,27 +247,36 @@ mod tests {
             b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec(),
             (0..=255u8).collect(),
         ];
+        let mut sealer = ChunkSealer::new(1);
         for c in &chunks {
-            let (sealed, compression) = seal_chunk(&keys, c, 1);
+            let (sealed, compression) = sealer.seal(&keys, c);
             builder.add(keys.chunk_id(c), &sealed, c.len() as u32, compression);
         }
         let (pack, entries) = builder.finish(&keys);
         assert_eq!(entries[0].compression, Compression::Zstd);
         assert_eq!(entries[1].compression, Compression::None);
         assert_eq!(read_pack_entries(&keys, &pack).unwrap(), entries);
+        let blob = |pack: &[u8], e: &BlobEntry| {
+            pack[e.offset as usize..(e.offset + e.sealed_len) as usize].to_vec()
+        };
+        let mut opener = ChunkOpener::default();
         for (e, c) in entries.iter().zip(&chunks) {
-            let sealed = &pack[e.offset as usize..(e.offset + e.sealed_len) as usize];
-            assert_eq!(&open_chunk(&keys, e, sealed).unwrap(), c);
+            assert_eq!(
+                opener.open(&keys, e, &mut blob(&pack, e)).unwrap(),
+                c.as_slice()
+            );
         }
         let mut bad = pack.clone();
         bad[3] ^= 1;
-        let e = &entries[0];
-        assert!(open_chunk(
-            &keys,
-            e,
-            &bad[e.offset as usize..(e.offset + e.sealed_len) as usize]
-        )
-        .is_err());
+        assert!(opener
+            .open(&keys, &entries[0], &mut blob(&bad, &entries[0]))
+            .is_err());
+        let mut wrong_id = entries[1];
+        wrong_id.id = keys.chunk_id(b"another chunk");
+        let err = opener
+            .open(&keys, &wrong_id, &mut blob(&pack, &entries[1]))
+            .unwrap_err();
+        assert!(err.contains("does not hash to its id"), "{err}");
         let last = bad.len() - 10;
         bad[last] ^= 1;
         assert!(read_pack_entries(&keys, &bad).is_err());

@@ -14,7 +14,7 @@ use filetime::FileTime;
 use statvault_crypto::{Hash, VaultKeys};
 
 use crate::index::ChunkMap;
-use crate::pack::open_chunk;
+use crate::pack::ChunkOpener;
 use crate::repo::ObjectName;
 use crate::snapshot::{Node, NodeKind};
 use crate::{Progress, Result, Vault, VaultError};
@@ -96,18 +96,22 @@ pub fn restore(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= files.len() || failure.lock().expect("no panics while held").is_some() {
-                    break;
-                }
-                if let Err(e) =
-                    restore_file(vault, keys, &index, files[i], &place(files[i]), progress)
-                {
-                    failure
-                        .lock()
-                        .expect("no panics while held")
-                        .get_or_insert(e);
+            scope.spawn(|| {
+                let mut buffers = Buffers::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= files.len() || failure.lock().expect("no panics while held").is_some() {
+                        break;
+                    }
+                    let (node, path) = (files[i], place(files[i]));
+                    if let Err(e) =
+                        restore_file(vault, keys, &index, node, &path, &mut buffers, progress)
+                    {
+                        failure
+                            .lock()
+                            .expect("no panics while held")
+                            .get_or_insert(e);
+                    }
                 }
             });
         }
@@ -164,12 +168,20 @@ fn clear_the_way(path: &PathBuf, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// One restoring thread's reusable buffers.
+#[derive(Default)]
+struct Buffers {
+    sealed: Vec<u8>,
+    opener: ChunkOpener,
+}
+
 fn restore_file(
     vault: &Vault,
     keys: &VaultKeys,
     index: &ChunkMap,
     node: &Node,
     path: &PathBuf,
+    buffers: &mut Buffers,
     progress: &dyn Progress,
 ) -> Result<()> {
     let NodeKind::File { chunks } = &node.kind else {
@@ -180,15 +192,23 @@ fn restore_file(
     for id in chunks {
         let (pack, entry) = index.chunks[id];
         let name = ObjectName::Pack(pack).to_string();
-        let sealed = vault
+        vault
             .backend()
-            .read_range(&name, entry.offset as u64, entry.sealed_len as usize)
+            .read_range(
+                &name,
+                entry.offset as u64,
+                entry.sealed_len as usize,
+                &mut buffers.sealed,
+            )
             .map_err(|source| VaultError::Backend {
                 name: name.clone(),
                 source,
             })?;
-        let chunk = open_chunk(keys, &entry, &sealed).map_err(|d| VaultError::corrupt(name, d))?;
-        out.write_all(&chunk).map_err(|e| VaultError::io(path, e))?;
+        let chunk = buffers
+            .opener
+            .open(keys, &entry, &mut buffers.sealed)
+            .map_err(|d| VaultError::corrupt(name, d))?;
+        out.write_all(chunk).map_err(|e| VaultError::io(path, e))?;
         progress.advance(chunk.len() as u64);
     }
     out.set_permissions(Permissions::from_mode(node.mode))

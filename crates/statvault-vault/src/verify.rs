@@ -14,7 +14,7 @@ use statvault_crypto::{Hash, ObjectKind, VaultKeys};
 
 use crate::index::{self, PackIndex};
 use crate::log::entry_name;
-use crate::pack::{open_chunk, read_pack_entries, BlobEntry};
+use crate::pack::{read_pack_entries, BlobEntry, ChunkOpener};
 use crate::repo::{ObjectName, Problem, CONFIG};
 use crate::snapshot::NodeKind;
 use crate::{Progress, Result, Vault};
@@ -181,10 +181,12 @@ pub fn verify(
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
+                    let mut opener = ChunkOpener::default();
                     while let Some(&(name, size)) = packs.get(next.fetch_add(1, Ordering::Relaxed))
                     {
+                        let indexed = pack_entries.get(&name.hash());
                         let (details, checked) =
-                            check_pack(vault, opts.keys, name, pack_entries.get(&name.hash()));
+                            check_pack(vault, opts.keys, name, indexed, &mut opener);
                         chunks.fetch_add(checked, Ordering::Relaxed);
                         bytes.fetch_add(size, Ordering::Relaxed);
                         progress.advance(size);
@@ -226,9 +228,10 @@ fn check_pack(
     keys: Option<&VaultKeys>,
     name: ObjectName,
     indexed: Option<&Vec<BlobEntry>>,
+    opener: &mut ChunkOpener,
 ) -> (Vec<String>, u64) {
     let mut details = Vec::new();
-    let bytes = match vault.backend().read(&name.to_string()) {
+    let mut bytes = match vault.backend().read(&name.to_string()) {
         Ok(b) => b,
         Err(e) => return (vec![format!("unreadable: {e}")], 0),
     };
@@ -254,8 +257,8 @@ fn check_pack(
     }
     let mut checked = 0;
     for e in &entries {
-        let sealed = &bytes[e.offset as usize..(e.offset + e.sealed_len) as usize];
-        match open_chunk(keys, e, sealed) {
+        let sealed = &mut bytes[e.offset as usize..(e.offset + e.sealed_len) as usize];
+        match opener.open(keys, e, sealed) {
             Ok(_) => checked += 1,
             Err(d) => details.push(d),
         }

@@ -85,11 +85,14 @@ pub fn restore(
         }
     }
 
-    let files: Vec<&Node> = snap
+    let mut files: Vec<&Node> = snap
         .nodes
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::File { .. }))
         .collect();
+    // Largest first, so that no large file is left running alone at the end while the
+    // other threads idle (longest-processing-time-first scheduling).
+    files.sort_by_key(|n| std::cmp::Reverse(n.size));
     progress.start("restoring", files.iter().map(|n| n.size).sum());
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<VaultError>> = Mutex::new(None);

@@ -96,7 +96,7 @@ pub fn restore(
     progress.start("restoring", files.iter().map(|n| n.size).sum());
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<VaultError>> = Mutex::new(None);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {

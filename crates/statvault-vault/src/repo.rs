@@ -374,14 +374,7 @@ impl Vault {
                     );
                 }
             }
-            let all: Vec<ObjectInfo> = state
-                .objects
-                .iter()
-                .map(|(n, s)| ObjectInfo {
-                    name: n.clone(),
-                    size: *s,
-                })
-                .collect();
+            let all = object_list(&state.objects);
             if entry.total != all.len() as u64 || entry.root != merkle_root(&all) {
                 problem(
                     info.name,
@@ -510,14 +503,7 @@ impl Vault {
     ) -> Result<(u64, Hash)> {
         let (head, head_hash) = state.head();
         added.sort();
-        let mut all: Vec<ObjectInfo> = state
-            .objects
-            .iter()
-            .map(|(n, s)| ObjectInfo {
-                name: n.clone(),
-                size: *s,
-            })
-            .collect();
+        let mut all = object_list(&state.objects);
         all.extend(added.iter().cloned());
         all.sort();
         let mut entry = LogEntry {
@@ -548,6 +534,17 @@ impl Vault {
             })?;
         Ok((entry.seq, Hash::of(text.as_bytes())))
     }
+}
+
+/// The held objects as a name-ordered list, the leaves of the Merkle root.
+fn object_list(objects: &BTreeMap<String, u64>) -> Vec<ObjectInfo> {
+    objects
+        .iter()
+        .map(|(name, &size)| ObjectInfo {
+            name: name.clone(),
+            size,
+        })
+        .collect()
 }
 
 /// Checks one parsed entry against its position in the chain.

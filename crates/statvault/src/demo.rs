@@ -71,26 +71,23 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let keys = vault.unlock(&chosen, &mut |_| {
         unreachable!("demo shares have no passphrase")
     })?;
-    let first = add(
-        &vault,
-        &keys,
-        std::slice::from_ref(&data),
-        &AddOptions::default(),
-        &NoProgress,
-    )?;
+    let add_data = || {
+        add(
+            &vault,
+            &keys,
+            std::slice::from_ref(&data),
+            &AddOptions::default(),
+            &NoProgress,
+        )
+    };
+    let first = add_data()?;
     println!(
         "   snapshot {}: {} files, {} bytes, stored as {} bytes in {} packs",
         first.snapshot, first.files, first.bytes, first.stored_bytes, first.packs
     );
 
     step("4. Adding the unchanged files again: deduplicated");
-    let second = add(
-        &vault,
-        &keys,
-        std::slice::from_ref(&data),
-        &AddOptions::default(),
-        &NoProgress,
-    )?;
+    let second = add_data()?;
     println!(
         "   snapshot {}: {} files unchanged, {} new bytes stored",
         second.snapshot, second.unchanged_files, second.stored_bytes

@@ -105,15 +105,7 @@ fn second_add_of_unchanged_data_stores_nothing_new() {
     let w = Workplace::new(2, 2);
     let src = w.path("data");
     fs::create_dir_all(&src).unwrap();
-    let mut x: u64 = 88172645463325252;
-    let noise: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = noise(3_000_000, 88172645463325252);
     fs::write(src.join("big.bin"), noise).unwrap();
     fs::write(src.join("small.csv"), "a,b\n1,2\n").unwrap();
     let report = |r: Run| -> serde_json::Value {
@@ -163,17 +155,7 @@ fn wrong_missing_corrupted_and_foreign_shares_are_refused_and_nothing_written() 
     assert_eq!(none.code, 2);
     assert!(none.stderr.contains("--share"), "{}", none.stderr);
 
-    let foreign = run(&[
-        "vault",
-        "add",
-        "--repo",
-        &w.repo,
-        "--share",
-        &w.shares[0],
-        "--share",
-        &other.shares[1],
-        src,
-    ]);
+    let foreign = w.vault_with("add", &[&w.shares[0], &other.shares[1]], &[src]);
     assert_eq!(foreign.code, 2);
     assert!(
         foreign.stderr.contains(&other.shares[1]) && foreign.stderr.contains("belongs to vault"),
@@ -181,17 +163,7 @@ fn wrong_missing_corrupted_and_foreign_shares_are_refused_and_nothing_written() 
         foreign.stderr
     );
 
-    let twice = run(&[
-        "vault",
-        "add",
-        "--repo",
-        &w.repo,
-        "--share",
-        &w.shares[0],
-        "--share",
-        &w.shares[0],
-        src,
-    ]);
+    let twice = w.vault_with("add", &[&w.shares[0], &w.shares[0]], &[src]);
     assert_eq!(twice.code, 2);
     assert!(
         twice.stderr.contains("custodian 1's share"),
@@ -205,17 +177,7 @@ fn wrong_missing_corrupted_and_foreign_shares_are_refused_and_nothing_written() 
     let mut bytes = text.into_bytes();
     bytes[at] = if bytes[at] == b'a' { b'b' } else { b'a' };
     fs::write(&corrupted, bytes).unwrap();
-    let r = run(&[
-        "vault",
-        "add",
-        "--repo",
-        &w.repo,
-        "--share",
-        &w.shares[0],
-        "--share",
-        corrupted.to_str().unwrap(),
-        src,
-    ]);
+    let r = w.vault_with("add", &[&w.shares[0], corrupted.to_str().unwrap()], &[src]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("corrupted.share") && r.stderr.contains("corrupted"),
@@ -225,17 +187,11 @@ fn wrong_missing_corrupted_and_foreign_shares_are_refused_and_nothing_written() 
 
     let garbage = w.path("garbage.share");
     fs::write(&garbage, "hello").unwrap();
-    let r = run(&[
-        "vault",
+    let r = w.vault_with(
         "restore",
-        "--repo",
-        &w.repo,
-        "--share",
-        garbage.to_str().unwrap(),
-        "latest",
-        "--target",
-        "/tmp/x",
-    ]);
+        &[garbage.to_str().unwrap()],
+        &["latest", "--target", "/tmp/x"],
+    );
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("not a statvault share file"),

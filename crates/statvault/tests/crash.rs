@@ -23,15 +23,7 @@ fn kill_during_add_leaves_the_previous_commit_restorable() {
     let packs_before = tree_bytes(&repo.join("packs")).len();
 
     // Enough incompressible data for several 16 MiB packs.
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    let noise: Vec<u8> = (0..160 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect();
+    let noise = noise(160 << 20, 0x9E3779B97F4A7C15);
     fs::write(src.join("gis.bin"), noise).unwrap();
     let mut child = statvault()
         .args([

@@ -53,39 +53,26 @@ fn disk_full_during_add_keeps_the_previous_commit() {
     let src = dir.path().join("census");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("persons.csv"), "id,age,sex\n".repeat(1000)).unwrap();
-    let first = run(&[
-        "vault",
-        "add",
-        "--repo",
-        &repo,
-        "--share",
-        &share,
-        src.to_str().unwrap(),
-    ]);
+    let add = || {
+        run(&[
+            "vault",
+            "add",
+            "--repo",
+            &repo,
+            "--share",
+            &share,
+            src.to_str().unwrap(),
+        ])
+    };
+    let first = add();
     assert_eq!(first.code, 0, "{}", first.stderr);
     let first_id = first.stdout.trim().to_string();
     let log_before = tree_bytes(&small.join("repo/log"));
 
     // 24 MiB of incompressible data cannot fit in what is left of 8 MiB.
-    let mut x: u64 = 0x2545F4914F6CDD1D;
-    let noise: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let noise = noise(24 << 20, 0x2545F4914F6CDD1D);
     fs::write(src.join("gis.bin"), noise).unwrap();
-    let full = run(&[
-        "vault",
-        "add",
-        "--repo",
-        &repo,
-        "--share",
-        &share,
-        src.to_str().unwrap(),
-    ]);
+    let full = add();
     assert_eq!(full.code, 2, "{}", full.stderr);
     assert!(
         full.stderr.contains("No space left on device") && full.stderr.contains("packs/"),

@@ -89,8 +89,14 @@ impl Workplace {
 
     /// `vault SUB --repo R --share S1 … ARGS`, with the first `n` shares.
     pub fn vault(&self, sub: &str, n: usize, args: &[&str]) -> Run {
+        let shares: Vec<&str> = self.shares[..n].iter().map(String::as_str).collect();
+        self.vault_with(sub, &shares, args)
+    }
+
+    /// `vault SUB --repo R --share S … ARGS` with the given share files.
+    pub fn vault_with(&self, sub: &str, shares: &[&str], args: &[&str]) -> Run {
         let mut all = vec!["vault", sub, "--repo", &self.repo];
-        for s in &self.shares[..n] {
+        for s in shares {
             all.extend(["--share", s]);
         }
         all.extend_from_slice(args);
@@ -162,4 +168,17 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
             );
         }
     }
+}
+
+/// `len` deterministic, incompressible bytes (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }

@@ -8,9 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::bounded;
 use statvault_crypto::{Hash, ObjectKind, VaultKeys};
@@ -19,7 +21,7 @@ use crate::backend::ObjectInfo;
 use crate::chunker::{ChunkReader, Chunker};
 use crate::index::{self, PackIndex};
 use crate::log::Commit;
-use crate::pack::{ChunkSealer, Compression, PackBuilder};
+use crate::pack::{BlobEntry, ChunkSealer, Compression, PackBuilder};
 use crate::repo::{LogState, ObjectName};
 use crate::snapshot::{self, Node, NodeKind, Snapshot};
 use crate::{Progress, Result, Vault, VaultError};
@@ -54,6 +56,10 @@ pub struct AddReport {
 /// How many times a file that changes while being read is read again before it is
 /// skipped.
 const READ_ATTEMPTS: usize = 3;
+
+/// Files up to this size are prefetched, at most this many files ahead of the reader.
+const PREFETCH_MAX_SIZE: u64 = 8 << 20;
+const PREFETCH_AHEAD: usize = 32;
 
 struct Scanned {
     node: Node,
@@ -115,6 +121,26 @@ pub fn add(
         .max(1);
     let mut stats = Stats::default();
     let mut keep = vec![true; scanned.len()];
+    // A file whose size, times and inode match the parent snapshot's keeps its chunks.
+    let reusable = |node: &Node| -> Option<&Vec<Hash>> {
+        let old = parent_files.get(node.path.as_slice())?;
+        let NodeKind::File { chunks } = &old.kind else {
+            return None;
+        };
+        let same = (old.size, old.mtime_ns, old.ctime_ns, old.inode)
+            == (node.size, node.mtime_ns, node.ctime_ns, node.inode);
+        (same && chunks.iter().all(|c| index.chunks.contains_key(c))).then_some(chunks)
+    };
+    let to_prefetch: Vec<(usize, PathBuf)> = scanned
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            matches!(s.node.kind, NodeKind::File { .. }) && s.node.size <= PREFETCH_MAX_SIZE
+        })
+        .filter(|(_, s)| reusable(&s.node).is_none())
+        .map(|(i, s)| (i, s.source.clone()))
+        .collect();
+    let position = AtomicUsize::new(0);
 
     let written: Result<Vec<(PackIndex, ObjectInfo)>> = std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = bounded::<(Hash, Vec<u8>)>(2 * workers);
@@ -137,29 +163,25 @@ pub fn add(
         drop((chunk_rx, sealed_tx));
         let writer = scope.spawn(move || write_packs(vault, keys, sealed_rx, pack_size));
 
+        let position = &position;
+        scope.spawn(move || prefetch(&to_prefetch, position));
         let mut pending: HashSet<Hash> = HashSet::new();
         let mut chunk_reader = ChunkReader::new(Chunker::new(gear.get(), chunker_params));
         'files: for (i, item) in scanned.iter_mut().enumerate() {
-            let NodeKind::File { chunks } = &mut item.node.kind else {
+            if !matches!(item.node.kind, NodeKind::File { .. }) {
                 continue;
-            };
+            }
             stats.files += 1;
-            if let Some(old) = parent_files.get(item.node.path.as_slice()) {
-                if let NodeKind::File { chunks: old_chunks } = &old.kind {
-                    let same = (old.size, old.mtime_ns, old.ctime_ns, old.inode)
-                        == (
-                            item.node.size,
-                            item.node.mtime_ns,
-                            item.node.ctime_ns,
-                            item.node.inode,
-                        );
-                    if same && old_chunks.iter().all(|c| index.chunks.contains_key(c)) {
-                        *chunks = old_chunks.clone();
-                        stats.unchanged_files += 1;
-                        progress.advance(item.node.size);
-                        continue;
-                    }
-                }
+            position.store(i, Ordering::Relaxed);
+            let reused = reusable(&item.node).cloned();
+            let NodeKind::File { chunks } = &mut item.node.kind else {
+                unreachable!("a file")
+            };
+            if let Some(old_chunks) = reused {
+                *chunks = old_chunks;
+                stats.unchanged_files += 1;
+                progress.advance(item.node.size);
+                continue;
             }
             let mut attempt = 0;
             loop {
@@ -200,6 +222,7 @@ pub fn add(
                 }
             }
         }
+        position.store(usize::MAX, Ordering::Relaxed);
         drop(chunk_tx);
         writer.join().expect("pack writer thread panicked")
     });
@@ -356,50 +379,78 @@ fn read_file(
     Ok(ReadOutcome::Done { ids, meta: after })
 }
 
-/// Receives sealed chunks and stores full packs. On a storage error (a full disk,
-/// say) it deletes the packs it stored and returns the error.
+/// Asks the kernel to read the next small files ahead while the reader chunks the
+/// current one: cold small files would otherwise cost one disk round trip each, in turn.
+/// Large files need no help: the kernel's sequential readahead covers them. `position`
+/// is the index of the file being read; `usize::MAX` ends the prefetching.
+fn prefetch(files: &[(usize, PathBuf)], position: &AtomicUsize) {
+    for (index, path) in files {
+        loop {
+            let at = position.load(Ordering::Relaxed);
+            if at == usize::MAX {
+                return;
+            }
+            if *index <= at.saturating_add(PREFETCH_AHEAD) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if *index <= position.load(Ordering::Relaxed) {
+            continue; // already read
+        }
+        if let Ok(file) = File::open(path) {
+            // SAFETY: posix_fadvise only reads its arguments; the descriptor is open.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+        }
+    }
+}
+
+/// Receives sealed chunks and fills packs; a second thread stores each full pack
+/// (hash, write, fsync) while the next one fills. On a storage error (a full disk, say)
+/// the packs stored so far are deleted and the error returned; dropping `sealed` then
+/// stops the workers and the reader.
 fn write_packs(
     vault: &Vault,
     keys: &VaultKeys,
     sealed: crossbeam_channel::Receiver<(Hash, Vec<u8>, u32, Compression)>,
     pack_size: usize,
 ) -> Result<Vec<(PackIndex, ObjectInfo)>> {
-    let mut written = Vec::new();
     // Room for a full pack plus the largest sealed chunk: the buffer never regrows.
     let capacity = pack_size + vault.config.chunker.max as usize + statvault_crypto::AEAD_OVERHEAD;
-    let mut builder = PackBuilder::with_capacity(capacity);
-    let flush = |builder: PackBuilder, written: &mut Vec<(PackIndex, ObjectInfo)>| -> Result<()> {
-        let (bytes, blobs) = builder.finish(keys);
-        let pack = Hash::of(&bytes);
-        let info = vault.write_object(ObjectName::Pack(pack), &bytes)?;
-        written.push((PackIndex { pack, blobs }, info));
-        Ok(())
-    };
-    let result = (|| {
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = bounded::<(Vec<u8>, Vec<BlobEntry>)>(1);
+        let storer = scope.spawn(move || {
+            let mut written: Vec<(PackIndex, ObjectInfo)> = Vec::new();
+            for (bytes, blobs) in full_rx {
+                let pack = Hash::of(&bytes);
+                match vault.write_object(ObjectName::Pack(pack), &bytes) {
+                    Ok(info) => written.push((PackIndex { pack, blobs }, info)),
+                    Err(e) => {
+                        for (_, info) in &written {
+                            let _ = vault.backend().delete(&info.name);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(written)
+        });
+        let mut builder = PackBuilder::with_capacity(capacity);
         for (id, data, raw_len, compression) in &sealed {
             builder.add(id, &data, raw_len, compression);
             if builder.len() >= pack_size {
-                flush(
-                    std::mem::replace(&mut builder, PackBuilder::with_capacity(capacity)),
-                    &mut written,
-                )?;
+                let full = std::mem::replace(&mut builder, PackBuilder::with_capacity(capacity));
+                if full_tx.send(full.finish(keys)).is_err() {
+                    break; // the storer failed; its error is returned below
+                }
             }
         }
         if !builder.is_empty() {
-            flush(std::mem::take(&mut builder), &mut written)?;
+            let _ = full_tx.send(builder.finish(keys));
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(written),
-        Err(e) => {
-            drop(sealed);
-            for (_, info) in &written {
-                let _ = vault.backend().delete(&info.name);
-            }
-            Err(e)
-        }
-    }
+        drop(full_tx);
+        storer.join().expect("pack storer thread panicked")
+    })
 }
 
 /// Walks the source paths. Each becomes a top-level entry named by its last path

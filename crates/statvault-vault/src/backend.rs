@@ -2,12 +2,14 @@
 //! the like wrap a backend instead of living in one, so an object-storage backend can
 //! follow without touching the core.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use statvault_crypto::random_bytes;
+
+use crate::direct::{AlignedBlock, Sink};
 
 /// A stored object's name (a `/`-separated relative path) and size in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,9 +64,14 @@ impl LocalBackend {
     }
 
     fn write_temp(&self, temp: &Path, data: &[u8]) -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(temp)?;
-        file.write_all(data)?;
-        file.sync_all()
+        thread_local! {
+            static BLOCK: RefCell<AlignedBlock> = RefCell::default();
+        }
+        BLOCK.with_borrow_mut(|block| {
+            let mut sink = Sink::create(temp, data.len() as u64, block)?;
+            sink.write(data)?;
+            sink.finish(data.len() as u64)?.sync_all()
+        })
     }
 }
 

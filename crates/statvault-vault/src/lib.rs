@@ -27,6 +27,7 @@
 mod add;
 mod backend;
 mod chunker;
+mod direct;
 mod error;
 mod gc;
 pub mod index;

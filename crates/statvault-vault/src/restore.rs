@@ -2,8 +2,7 @@
 //! modification times. Every chunk is checked against its keyed hash as it is read.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, Permissions};
-use std::io::Write;
+use std::fs::{self, Permissions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +12,7 @@ use std::sync::Mutex;
 use filetime::FileTime;
 use statvault_crypto::{Hash, VaultKeys};
 
+use crate::direct::{AlignedBlock, Sink};
 use crate::index::ChunkMap;
 use crate::pack::ChunkOpener;
 use crate::repo::ObjectName;
@@ -176,6 +176,7 @@ fn clear_the_way(path: &PathBuf, force: bool) -> Result<()> {
 struct Buffers {
     sealed: Vec<u8>,
     opener: ChunkOpener,
+    block: AlignedBlock,
 }
 
 fn restore_file(
@@ -191,7 +192,13 @@ fn restore_file(
         unreachable!("only files are restored here")
     };
     clear_the_way(path, true)?;
-    let mut out = File::create_new(path).map_err(|e| VaultError::io(path, e))?;
+    let io = |e| VaultError::io(path, e);
+    let Buffers {
+        sealed,
+        opener,
+        block,
+    } = buffers;
+    let mut sink = Sink::create(path, node.size, block).map_err(io)?;
     for id in chunks {
         let (pack, entry) = index.chunks[id];
         let name = ObjectName::Pack(pack).to_string();
@@ -201,21 +208,20 @@ fn restore_file(
                 &name,
                 entry.offset as u64,
                 entry.sealed_len as usize,
-                &mut buffers.sealed,
+                sealed,
             )
             .map_err(|source| VaultError::Backend {
                 name: name.clone(),
                 source,
             })?;
-        let chunk = buffers
-            .opener
-            .open(keys, &entry, &mut buffers.sealed)
+        let chunk = opener
+            .open(keys, &entry, sealed)
             .map_err(|d| VaultError::corrupt(name, d))?;
-        out.write_all(chunk).map_err(|e| VaultError::io(path, e))?;
+        sink.write(chunk).map_err(io)?;
         progress.advance(chunk.len() as u64);
     }
+    let out = sink.finish(node.size).map_err(io)?;
     out.set_permissions(Permissions::from_mode(node.mode))
-        .map_err(|e| VaultError::io(path, e))?;
-    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns)))
-        .map_err(|e| VaultError::io(path, e))
+        .map_err(io)?;
+    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use statvault_crypto::random_bytes;
 
-use crate::direct::{AlignedBlock, Sink};
+use crate::direct::{read_whole, AlignedBlock, Sink, DIRECT_MIN_SIZE};
 
 /// A stored object's name (a `/`-separated relative path) and size in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +45,11 @@ pub trait Backend: Send + Sync {
     fn lock(&self) -> std::io::Result<WriteLock>;
 }
 
+thread_local! {
+    /// Each thread's buffer for O_DIRECT reads and writes of large objects.
+    static BLOCK: RefCell<AlignedBlock> = RefCell::default();
+}
+
 /// A repository in a local directory.
 pub struct LocalBackend {
     root: PathBuf,
@@ -64,9 +69,6 @@ impl LocalBackend {
     }
 
     fn write_temp(&self, temp: &Path, data: &[u8]) -> std::io::Result<()> {
-        thread_local! {
-            static BLOCK: RefCell<AlignedBlock> = RefCell::default();
-        }
         BLOCK.with_borrow_mut(|block| {
             let mut sink = Sink::create(temp, data.len() as u64, block)?;
             sink.write(data)?;
@@ -91,8 +93,13 @@ impl Backend for LocalBackend {
         len: usize,
         out: &mut Vec<u8>,
     ) -> std::io::Result<()> {
+        let path = self.path(name);
+        let whole_and_large = offset == 0 && len as u64 >= DIRECT_MIN_SIZE;
+        if whole_and_large && BLOCK.with_borrow_mut(|block| read_whole(&path, len, out, block))? {
+            return Ok(());
+        }
         out.resize(len, 0);
-        File::open(self.path(name))?.read_exact_at(out, offset)
+        File::open(path)?.read_exact_at(out, offset)
     }
 
     fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {

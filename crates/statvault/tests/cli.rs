@@ -305,6 +305,26 @@ fn large_files_of_any_size_restore_exactly() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_same_tree(&src, &target.join("big"));
+
+    // Large packs are read back whole with O_DIRECT by verify: a flipped byte is named.
+    assert_eq!(w.vault("verify", 1, &["--read-data"]).code, 0);
+    let packs = tree_bytes(&std::path::Path::new(&w.repo).join("packs"));
+    let (largest, bytes) = packs.iter().max_by_key(|(_, b)| b.len()).unwrap();
+    assert!(
+        bytes.len() > 4 << 20,
+        "the test needs a pack read in several blocks"
+    );
+    let mut altered = bytes.clone();
+    altered[bytes.len() / 2 + 12_345] ^= 0x10;
+    fs::write(largest, altered).unwrap();
+    let damaged = w.vault("verify", 1, &["--read-data"]);
+    assert_eq!(damaged.code, 1);
+    let name = largest.file_name().unwrap().to_str().unwrap();
+    assert!(
+        damaged.stdout.contains(name) && damaged.stdout.contains("does not decrypt"),
+        "{}",
+        damaged.stdout
+    );
 }
 
 #[test]

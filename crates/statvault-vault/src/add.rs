@@ -92,12 +92,7 @@ pub fn add(
         skipped.push(message);
     };
     let (sources, mut scanned) = scan_sources(paths, &mut |m| warn(&mut skipped, m))?;
-    if opts.strict && !skipped.is_empty() {
-        return Err(VaultError::Usage(format!(
-            "--strict: {}",
-            skipped.join("; ")
-        )));
-    }
+    strict_check(opts, &skipped)?;
     let parent = find_parent(vault, keys, &state, &sources)?;
     let parent_files: HashMap<&[u8], &Node> = parent
         .as_ref()
@@ -230,12 +225,7 @@ pub fn add(
     let written = written?;
     let mut added: Vec<ObjectInfo> = written.iter().map(|(_, info)| info.clone()).collect();
     let outcome = (|| {
-        if opts.strict && !skipped.is_empty() {
-            return Err(VaultError::Usage(format!(
-                "--strict: {}",
-                skipped.join("; ")
-            )));
-        }
+        strict_check(opts, &skipped)?;
         let packs: Vec<PackIndex> = written.into_iter().map(|(p, _)| p).collect();
         stats.packs = packs.len() as u64;
         stats.stored_bytes = added.iter().map(|o| o.size).sum();
@@ -299,6 +289,17 @@ pub fn add(
         }
     }
     outcome
+}
+
+/// With `--strict`, anything skipped is an error and nothing is committed.
+fn strict_check(opts: &AddOptions, skipped: &[String]) -> Result<()> {
+    if opts.strict && !skipped.is_empty() {
+        return Err(VaultError::Usage(format!(
+            "--strict: {}",
+            skipped.join("; ")
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Default)]

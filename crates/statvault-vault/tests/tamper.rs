@@ -61,23 +61,19 @@ fn fixture() -> Fixture {
     };
     let (vault, master) = Vault::init(Arc::new(LocalBackend::new(&repo)), 3, 2, &opts).unwrap();
     let keys = master.derive();
-    let first = add(
-        &vault,
-        &keys,
-        std::slice::from_ref(&src),
-        &AddOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let add_src = || {
+        add(
+            &vault,
+            &keys,
+            std::slice::from_ref(&src),
+            &AddOptions::default(),
+            &NoProgress,
+        )
+        .unwrap()
+    };
+    let first = add_src();
     fs::write(src.join("sub/households.csv"), bytes(120_000)).unwrap();
-    let second = add(
-        &vault,
-        &keys,
-        std::slice::from_ref(&src),
-        &AddOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let second = add_src();
     assert!(
         second.packs >= 2 && first.packs >= 2,
         "the fixture needs several packs per commit"

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{open_with, random_bytes, seal_with};
 use crate::{CryptoError, Hash, MasterKey, ObjectKind, Passphrase, PublicKey};
@@ -195,6 +195,13 @@ impl ShareFile {
                 .update(format!("{} {} {} {}", p.memory_kib, p.passes, p.lanes, p.salt).as_bytes());
         }
         hasher.finalize().to_hex()[..16].to_string()
+    }
+}
+
+impl Drop for ShareFile {
+    /// An unprotected share is the secret itself, in hex.
+    fn drop(&mut self) {
+        self.share.zeroize();
     }
 }
 

@@ -36,13 +36,12 @@ pub fn read_passphrase(prompt: &str) -> Result<Passphrase, CryptoError> {
             .map(Passphrase::new)
             .map_err(io_err);
     }
-    let mut line = String::new();
+    let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
         .read_line(&mut line)
         .map_err(io_err)?;
     let text = line.trim_end_matches(['\n', '\r']).to_string();
-    line.clear();
     if text.is_empty() {
         return Err(io_err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,

@@ -66,6 +66,7 @@ pub struct SnapshotsArgs {
     /// With shares, also show each snapshot's paths, tags, file count and size.
     #[command(flatten)]
     shares: SharesArg,
+    /// Print JSON (with the log head to keep) instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -102,6 +103,7 @@ pub struct VerifyArgs {
     /// which detects a truncated or rewritten log.
     #[arg(long, value_name = "HASH")]
     head: Option<Hash>,
+    /// Print the report as JSON: problems, leftovers and counts.
     #[arg(long)]
     json: bool,
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{demo, vault_cmd};
+use crate::{census_cmd, demo, vault_cmd};
 
 /// statvault: official statistics that survive an attack.
 ///
@@ -22,6 +22,9 @@ enum Command {
     /// The encrypted, deduplicated, tamper-evident store.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Census microdata: a synthetic census (ingest and tabulation follow).
+    #[command(subcommand)]
+    Census(CensusCommand),
     /// Runs a vault round trip on generated files and prints each step.
     Demo(demo::DemoArgs),
 }
@@ -40,6 +43,12 @@ pub enum VaultCommand {
     Verify(vault_cmd::VerifyArgs),
     /// Removes leftovers of interrupted writes (objects no log entry commits).
     Gc(vault_cmd::GcArgs),
+}
+
+#[derive(Subcommand)]
+pub enum CensusCommand {
+    /// Writes a deterministic synthetic census of Albania, one row per person.
+    Synth(census_cmd::SynthArgs),
 }
 
 /// Where the vault is.
@@ -62,6 +71,7 @@ pub struct SharesArg {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Vault(cmd) => vault_cmd::run(cmd),
+        Command::Census(CensusCommand::Synth(args)) => census_cmd::synth(args),
         Command::Demo(args) => demo::run(args),
     }
 }

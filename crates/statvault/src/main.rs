@@ -1,6 +1,7 @@
 //! The `statvault` command: parses arguments, runs the command, maps the outcome to an
 //! exit code (0 success, 1 a check found damage, 2 usage or input error).
 
+mod census_cmd;
 mod cli;
 mod demo;
 mod shares;

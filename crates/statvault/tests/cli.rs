@@ -20,6 +20,8 @@ fn every_command_has_help() {
         &["vault", "restore"],
         &["vault", "verify"],
         &["vault", "gc"],
+        &["census"],
+        &["census", "synth"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();

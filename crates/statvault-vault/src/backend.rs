@@ -176,6 +176,101 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<(
     Ok(())
 }
 
+/// A repository held in memory: for tests of the layers above the backend, and proof
+/// that they need nothing but the trait.
+#[derive(Default)]
+pub struct MemoryBackend {
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    locked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MemoryBackend {
+    fn objects(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+        self.objects.lock().expect("no panics while held")
+    }
+}
+
+fn not_found(name: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, format!("no object {name}"))
+}
+
+impl Backend for MemoryBackend {
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        self.objects()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let objects = self.objects();
+        let data = objects.get(name).ok_or_else(|| not_found(name))?;
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(len)?));
+        let bytes = range
+            .and_then(|r| data.get(r))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        out.clear();
+        out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        match self.objects().entry(name.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => {
+                Err(std::io::ErrorKind::AlreadyExists.into())
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(data.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> {
+        Ok(self
+            .objects()
+            .range(prefix.to_string()..)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, data)| ObjectInfo {
+                name: name.clone(),
+                size: data.len() as u64,
+            })
+            .collect())
+    }
+
+    fn delete(&self, name: &str) -> std::io::Result<()> {
+        self.objects()
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| not_found(name))
+    }
+
+    fn lock(&self) -> std::io::Result<WriteLock> {
+        use std::sync::atomic::Ordering;
+        struct Release(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        if self.locked.swap(true, Ordering::Acquire) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the vault's write lock is held",
+            ));
+        }
+        Ok(WriteLock(Box::new(Release(self.locked.clone()))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,13 +300,47 @@ mod tests {
     #[test]
     fn second_writer_cannot_take_the_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = LocalBackend::new(dir.path());
-        let held = backend.lock().unwrap();
-        assert_eq!(
-            backend.lock().err().unwrap().kind(),
-            std::io::ErrorKind::WouldBlock
-        );
-        drop(held);
-        backend.lock().unwrap();
+        for backend in [
+            &LocalBackend::new(dir.path()) as &dyn Backend,
+            &MemoryBackend::default(),
+        ] {
+            let held = backend.lock().unwrap();
+            assert_eq!(
+                backend.lock().err().unwrap().kind(),
+                std::io::ErrorKind::WouldBlock
+            );
+            drop(held);
+            backend.lock().unwrap();
+        }
+    }
+
+    #[test]
+    fn memory_backend_behaves_like_the_local_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for backend in [
+            &LocalBackend::new(dir.path()) as &dyn Backend,
+            &MemoryBackend::default(),
+        ] {
+            backend.write_new("index/aa", b"first").unwrap();
+            backend.write_new("packs/ab/abc", b"second").unwrap();
+            let again = backend.write_new("index/aa", b"x").unwrap_err();
+            assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+            let names: Vec<String> = backend
+                .list("packs/")
+                .unwrap()
+                .into_iter()
+                .map(|o| o.name)
+                .collect();
+            assert_eq!(names, ["packs/ab/abc"]);
+            let mut buf = Vec::new();
+            backend.read_range("packs/ab/abc", 2, 3, &mut buf).unwrap();
+            assert_eq!(buf, b"con");
+            assert!(backend.read_range("packs/ab/abc", 4, 3, &mut buf).is_err());
+            backend.delete("index/aa").unwrap();
+            assert_eq!(
+                backend.read("index/aa").unwrap_err().kind(),
+                std::io::ErrorKind::NotFound
+            );
+        }
     }
 }

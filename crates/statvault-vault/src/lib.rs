@@ -41,7 +41,7 @@ mod verify;
 mod wire;
 
 pub use add::{add, AddOptions, AddReport};
-pub use backend::{Backend, LocalBackend, ObjectInfo, WriteLock};
+pub use backend::{Backend, LocalBackend, MemoryBackend, ObjectInfo, WriteLock};
 pub use chunker::{ChunkReader, Chunker, ChunkerParams};
 pub use error::{Result, VaultError};
 pub use gc::gc;

@@ -10,6 +10,10 @@
 
 use std::io::Write;
 
+use parquet::data_type::ByteArray;
+
+use crate::columns::{ColumnsWriter, Values};
+
 use crate::geography::Geography;
 use crate::rng::{cumulative, Rng};
 
@@ -53,23 +57,153 @@ struct Person {
     sex: u8,
 }
 
-pub fn synth_csv(
+/// The file format `synth` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthFormat {
+    Csv,
+    /// zstd-compressed Parquet with the CSV's columns: ids INT64, county and
+    /// municipality as strings, codes and age INT32, coordinates DOUBLE.
+    Parquet,
+}
+
+/// One synthetic person with the household and dwelling they live in.
+struct Row<'a> {
+    person: u64,
+    household: u64,
+    dwelling: u64,
+    county: &'a ByteArray,
+    municipality: &'a ByteArray,
+    /// sex, age, relationship, education, activity, birthplace, residence_1y, tenure.
+    codes: [u8; 8],
+    lat: f64,
+    lon: f64,
+}
+
+/// Where rows go: CSV text or Parquet row groups.
+enum RowSink<W: Write + Send> {
+    Csv(std::io::BufWriter<W>),
+    Parquet {
+        writer: ColumnsWriter<W>,
+        columns: Vec<Values>,
+    },
+}
+
+const PARQUET_ROW_GROUP: usize = 1 << 20;
+
+impl<W: Write + Send> RowSink<W> {
+    fn new(format: SynthFormat, out: W) -> std::io::Result<Self> {
+        Ok(match format {
+            SynthFormat::Csv => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+                writeln!(out, "{CSV_HEADER}")?;
+                RowSink::Csv(out)
+            }
+            SynthFormat::Parquet => {
+                let columns: Vec<Values> = CSV_HEADER
+                    .split(',')
+                    .enumerate()
+                    .map(|(i, _)| match i {
+                        0..=2 => Values::I64(Vec::new()),
+                        3 | 4 => Values::Text(Vec::new()),
+                        13 | 14 => Values::F64(Vec::new()),
+                        _ => Values::I32(Vec::new()),
+                    })
+                    .collect();
+                let template: Vec<(&str, &Values)> = CSV_HEADER.split(',').zip(&columns).collect();
+                let writer =
+                    ColumnsWriter::new(out, &template, true).map_err(std::io::Error::other)?;
+                RowSink::Parquet { writer, columns }
+            }
+        })
+    }
+
+    fn push(&mut self, r: &Row) -> std::io::Result<()> {
+        match self {
+            RowSink::Csv(out) => {
+                write!(out, "{},{},{},", r.person, r.household, r.dwelling)?;
+                out.write_all(r.county.data())?;
+                out.write_all(b",")?;
+                out.write_all(r.municipality.data())?;
+                for c in r.codes {
+                    write!(out, ",{c}")?;
+                }
+                writeln!(out, ",{:.5},{:.5}", r.lat, r.lon)
+            }
+            RowSink::Parquet { writer, columns } => {
+                for (i, column) in columns.iter_mut().enumerate() {
+                    match (i, column) {
+                        (0, Values::I64(v)) => v.push(r.person as i64),
+                        (1, Values::I64(v)) => v.push(r.household as i64),
+                        (2, Values::I64(v)) => v.push(r.dwelling as i64),
+                        (3, Values::Text(v)) => v.push(r.county.clone()),
+                        (4, Values::Text(v)) => v.push(r.municipality.clone()),
+                        (13, Values::F64(v)) => v.push(round5(r.lat)),
+                        (14, Values::F64(v)) => v.push(round5(r.lon)),
+                        (i, Values::I32(v)) => v.push(r.codes[i - 5] as i32),
+                        _ => unreachable!("columns follow CSV_HEADER"),
+                    }
+                }
+                if columns[0].len() >= PARQUET_ROW_GROUP {
+                    Self::write_group(writer, columns)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write_group(writer: &mut ColumnsWriter<W>, columns: &mut [Values]) -> std::io::Result<()> {
+        if columns[0].len() > 0 {
+            writer
+                .write_row_group(&columns.iter().collect::<Vec<_>>())
+                .map_err(std::io::Error::other)?;
+            columns.iter_mut().for_each(Values::clear);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            RowSink::Csv(mut out) => out.flush(),
+            RowSink::Parquet {
+                mut writer,
+                mut columns,
+            } => {
+                Self::write_group(&mut writer, &mut columns)?;
+                writer.finish().map_err(std::io::Error::other)?.flush()
+            }
+        }
+    }
+}
+
+/// The coordinates as the CSV prints them (5 decimals, about 1 m), so that the CSV
+/// and Parquet forms of one census hold the same values.
+fn round5(x: f64) -> f64 {
+    format!("{x:.5}").parse().expect("a formatted number")
+}
+
+pub fn synth<W: Write + Send>(
     geography: &Geography,
     opts: &SynthOptions,
-    out: &mut impl Write,
+    format: SynthFormat,
+    out: W,
 ) -> std::io::Result<SynthSummary> {
     let mut rng = Rng::new(opts.seed);
     let ages = cumulative(&AGE_GROUPS);
     let sizes = cumulative(&HOUSEHOLD_SIZES);
     let mut summary = SynthSummary::default();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    writeln!(out, "{CSV_HEADER}")?;
+    let mut sink = RowSink::new(format, out)?;
+    let county_codes: Vec<ByteArray> = geography
+        .counties
+        .iter()
+        .map(|c| ByteArray::from(c.code.as_str()))
+        .collect();
     for (m, persons) in geography
         .municipalities
         .iter()
         .zip(geography.persons_per_municipality(opts.persons))
     {
-        let county = &geography.counties[m.county].code;
+        let county = &county_codes[m.county];
+        let municipality = ByteArray::from(m.code.as_str());
         let people: Vec<Person> = (0..persons)
             .map(|_| {
                 let age = (rng.pick(&ages) * 5) as u8 + rng.below(5) as u8;
@@ -85,9 +219,11 @@ pub fn synth_csv(
         // Scatter around the seat: wider for larger municipalities (sd 0.01°–0.05°).
         let spread = 0.01 + 0.00005 * (m.population as f64).sqrt();
         let mut dwelling = (0.0, 0.0, 0u8);
-        for members in &households {
+        for (h, members) in households.iter().enumerate() {
             summary.households += 1;
-            if summary.dwellings == 0 || rng.unit() >= SHARED_DWELLING {
+            // A few households share the dwelling of the one before, in the same
+            // municipality.
+            if h == 0 || rng.unit() >= SHARED_DWELLING {
                 summary.dwellings += 1;
                 let tenure = match rng.unit() {
                     u if u < 0.825 => 1,
@@ -106,29 +242,29 @@ pub fn synth_csv(
                 let person = &people[p];
                 let relationship = relationship(i, person.age, reference_age, &mut has_spouse);
                 summary.persons += 1;
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.5},{:.5}",
-                    summary.persons,
-                    summary.households,
-                    summary.dwellings,
+                sink.push(&Row {
+                    person: summary.persons,
+                    household: summary.households,
+                    dwelling: summary.dwellings,
                     county,
-                    m.code,
-                    person.sex,
-                    person.age,
-                    relationship,
-                    education(person, &mut rng),
-                    activity(person, &mut rng),
-                    birthplace(&mut rng),
-                    residence_one_year_ago(person, &mut rng),
-                    dwelling.2,
-                    dwelling.0,
-                    dwelling.1,
-                )?;
+                    municipality: &municipality,
+                    codes: [
+                        person.sex,
+                        person.age,
+                        relationship,
+                        education(person, &mut rng),
+                        activity(person, &mut rng),
+                        birthplace(&mut rng),
+                        residence_one_year_ago(person, &mut rng),
+                        dwelling.2,
+                    ],
+                    lat: dwelling.0,
+                    lon: dwelling.1,
+                })?;
             }
         }
     }
-    out.flush()?;
+    sink.finish()?;
     Ok(summary)
 }
 
@@ -254,9 +390,10 @@ mod tests {
 
     fn generate(persons: u64, seed: u64) -> (Vec<u8>, SynthSummary) {
         let mut csv = Vec::new();
-        let summary = synth_csv(
+        let summary = synth(
             &Geography::albania(),
             &SynthOptions { persons, seed },
+            SynthFormat::Csv,
             &mut csv,
         )
         .unwrap();

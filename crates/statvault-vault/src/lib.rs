@@ -46,6 +46,6 @@ pub use chunker::{ChunkReader, Chunker, ChunkerParams};
 pub use error::{Result, VaultError};
 pub use gc::gc;
 pub use progress::{NoProgress, Progress};
-pub use repo::{Config, InitOptions, LogState, ObjectName, Problem, Vault};
-pub use restore::{restore, RestoreOptions, RestoreReport};
+pub use repo::{now_secs, Config, InitOptions, LogState, ObjectName, Problem, Vault};
+pub use restore::{restore, RestoreOptions, RestoreReport, SnapshotFiles};
 pub use verify::{verify, VerifyOptions, VerifyReport};

@@ -188,9 +188,6 @@ fn restore_file(
     buffers: &mut Buffers,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let NodeKind::File { chunks } = &node.kind else {
-        unreachable!("only files are restored here")
-    };
     clear_the_way(path, true)?;
     let io = |e| VaultError::io(path, e);
     let Buffers {
@@ -199,9 +196,38 @@ fn restore_file(
         block,
     } = buffers;
     let mut sink = Sink::create(path, node.size, block).map_err(io)?;
+    for_each_chunk(vault, keys, index, node, sealed, opener, |chunk| {
+        sink.write(chunk).map_err(io)?;
+        progress.advance(chunk.len() as u64);
+        Ok(())
+    })?;
+    let out = sink.finish(node.size).map_err(io)?;
+    out.set_permissions(Permissions::from_mode(node.mode))
+        .map_err(io)?;
+    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
+}
+
+/// Opens and checks each chunk of a file in order and hands it to `sink`.
+fn for_each_chunk(
+    vault: &Vault,
+    keys: &VaultKeys,
+    index: &ChunkMap,
+    node: &Node,
+    sealed: &mut Vec<u8>,
+    opener: &mut ChunkOpener,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let NodeKind::File { chunks } = &node.kind else {
+        unreachable!("only files have chunks")
+    };
     for id in chunks {
-        let (pack, entry) = index.chunks[id];
-        let name = ObjectName::Pack(pack).to_string();
+        let (pack, entry) = index.chunks.get(id).ok_or_else(|| {
+            VaultError::corrupt(
+                String::from_utf8_lossy(&node.path),
+                format!("needs chunk {id}, which no index lists"),
+            )
+        })?;
+        let name = ObjectName::Pack(*pack).to_string();
         vault
             .backend()
             .read_range(
@@ -215,13 +241,70 @@ fn restore_file(
                 source,
             })?;
         let chunk = opener
-            .open(keys, &entry, sealed)
+            .open(keys, entry, sealed)
             .map_err(|d| VaultError::corrupt(name, d))?;
-        sink.write(chunk).map_err(io)?;
-        progress.advance(chunk.len() as u64);
+        sink(chunk)?;
     }
-    let out = sink.finish(node.size).map_err(io)?;
-    out.set_permissions(Permissions::from_mode(node.mode))
-        .map_err(io)?;
-    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
+    Ok(())
+}
+
+/// Reads files of one snapshot into memory, for programs that work on stored data
+/// (tabulation) without restoring it to disk.
+pub struct SnapshotFiles<'a> {
+    vault: &'a Vault,
+    keys: &'a VaultKeys,
+    index: ChunkMap,
+    pub id: Hash,
+    pub snapshot: crate::snapshot::Snapshot,
+    /// The log head the snapshot was read under.
+    pub log_head: Hash,
+}
+
+impl<'a> SnapshotFiles<'a> {
+    /// `wanted` is a snapshot id or a unique prefix of one, or `latest`.
+    pub fn open(vault: &'a Vault, keys: &'a VaultKeys, wanted: &str) -> Result<SnapshotFiles<'a>> {
+        let state = vault.head()?;
+        let id = vault.resolve_snapshot(&state, wanted)?;
+        let snapshot = vault.load_snapshot(keys, id)?;
+        let index = vault.load_index(keys, &state)?;
+        Ok(SnapshotFiles {
+            vault,
+            keys,
+            index,
+            id,
+            snapshot,
+            log_head: state.head().1,
+        })
+    }
+
+    /// The whole content of the file at `path` (relative, `/`-separated).
+    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let node = self
+            .snapshot
+            .nodes
+            .iter()
+            .find(|n| n.path == path.as_bytes() && matches!(n.kind, NodeKind::File { .. }))
+            .ok_or_else(|| VaultError::Usage(format!("snapshot {} has no file {path}", self.id)))?;
+        let mut out = Vec::with_capacity(node.size as usize);
+        let (mut sealed, mut opener) = (Vec::new(), ChunkOpener::default());
+        for_each_chunk(
+            self.vault,
+            self.keys,
+            &self.index,
+            node,
+            &mut sealed,
+            &mut opener,
+            |c| {
+                out.extend_from_slice(c);
+                Ok(())
+            },
+        )?;
+        if out.len() as u64 != node.size {
+            return Err(VaultError::corrupt(
+                path,
+                format!("{} bytes read, the snapshot says {}", out.len(), node.size),
+            ));
+        }
+        Ok(out)
+    }
 }

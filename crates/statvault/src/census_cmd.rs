@@ -1,4 +1,4 @@
-//! `statvault census …`.
+//! `statvault census …` and `statvault tabulate`.
 
 use std::fs;
 use std::path::PathBuf;
@@ -6,7 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use statvault_census::{synth_csv, Geography, SynthOptions};
+use statvault_census::ingest::IngestOptions;
+use statvault_census::{
+    ingest as ingest_census, synth as synth_census, tabulate as tabulate_census,
+};
+use statvault_census::{Geography, SynthFormat, SynthOptions};
+
+use crate::cli::{RepoArg, SharesArg};
+use crate::terminal::Bar;
+use crate::vault_cmd::{open, unlock};
 
 #[derive(Args)]
 pub struct SynthArgs {
@@ -16,33 +24,32 @@ pub struct SynthArgs {
     /// Seed: the same seed gives the same census, byte for byte.
     #[arg(long, value_name = "S", default_value_t = 2023)]
     seed: u64,
-    /// Output file; `.csv` (one row per person with household and dwelling).
+    /// Output file: `.csv`, or `.parquet` (zstd-compressed), one row per person with
+    /// household and dwelling.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
 pub fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    match a.out.extension().and_then(|e| e.to_str()) {
-        Some("csv") => {}
-        Some("parquet") => bail!(
-            "{}: Parquet output is not built yet (it comes with census ingest); write .csv",
+    let format = match a.out.extension().and_then(|e| e.to_str()) {
+        Some("csv") => SynthFormat::Csv,
+        Some("parquet") => SynthFormat::Parquet,
+        _ => bail!(
+            "{}: the output file must end in .csv or .parquet",
             a.out.display()
         ),
-        _ => bail!("{}: the output file must end in .csv", a.out.display()),
-    }
+    };
     // Written under a temporary name and renamed: a failed run leaves no partial file.
-    let temp = a.out.with_extension("csv.partial");
+    let mut temp = a.out.clone().into_os_string();
+    temp.push(".partial");
+    let temp = PathBuf::from(temp);
     let file = fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
     let opts = SynthOptions {
         persons: a.persons,
         seed: a.seed,
     };
-    let written = synth_csv(
-        &Geography::albania(),
-        &opts,
-        &mut std::io::BufWriter::new(file),
-    )
-    .and_then(|summary| fs::rename(&temp, &a.out).map(|()| summary));
+    let written = synth_census(&Geography::albania(), &opts, format, file)
+        .and_then(|summary| fs::rename(&temp, &a.out).map(|()| summary));
     let summary = match written {
         Ok(summary) => summary,
         Err(e) => {
@@ -58,5 +65,117 @@ pub fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
         a.seed,
         a.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    shares: SharesArg,
+    /// The census schema (TOML; see docs/census-schema.md).
+    #[arg(long, value_name = "FILE")]
+    schema: PathBuf,
+    /// The microdata: `.csv` (UTF-8, header line) or `.parquet`.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Examples shown for each kind of error.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    max_examples: usize,
+    /// Print the report as JSON (on success and on invalid records).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
+    let schema = fs::read_to_string(&a.schema)
+        .with_context(|| format!("reading schema {}", a.schema.display()))?;
+    let vault = open(&a.repo)?;
+    let keys = unlock(&vault, &a.shares)?;
+    let opts = IngestOptions {
+        max_examples: a.max_examples,
+    };
+    let report = match ingest_census(&vault, &keys, &schema, &a.input, &opts, &Bar::new()) {
+        Ok(report) => report,
+        Err(statvault_census::CensusError::Invalid(invalid)) if a.json => {
+            println!("{}", serde_json::to_string_pretty(&invalid)?);
+            eprintln!(
+                "error: {} invalid records; nothing was committed",
+                invalid.errors
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let counts: Vec<String> = report
+            .records
+            .iter()
+            .map(|r| format!("{} {}s", r.count, r.record))
+            .collect();
+        eprintln!(
+            "valid: {}, {} grid cells; stored as {} bytes in {:.1} s; log entry {}",
+            counts.join(", "),
+            report.grid_cells,
+            report.stored_bytes,
+            report.seconds,
+            report.log_seq
+        );
+        println!("{}", report.snapshot);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct TabulateArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    shares: SharesArg,
+    /// The census snapshot: an id, a unique prefix, or `latest`.
+    #[arg(long, value_name = "ID")]
+    snapshot: String,
+    /// The table spec (TOML; see docs/census-schema.md).
+    #[arg(long, value_name = "FILE")]
+    spec: PathBuf,
+    /// Directory for the table files (`<id>.table.json`), created if missing.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
+    let spec = fs::read_to_string(&a.spec)
+        .with_context(|| format!("reading spec {}", a.spec.display()))?;
+    let vault = open(&a.repo)?;
+    let keys = unlock(&vault, &a.shares)?;
+    let report = tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
+        .with_context(|| format!("spec {}", a.spec.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for t in &report.tables {
+            println!(
+                "{:<45} {:>9} cells  total {:>10}  {}",
+                t.id,
+                t.cells,
+                t.total,
+                a.out.join(&t.file).display()
+            );
+        }
+        eprintln!(
+            "{} tables from {} records of snapshot {}: {:.2} s reading, {:.2} s scanning",
+            report.tables.len(),
+            report.rows,
+            &report.snapshot[..12],
+            report.seconds_reading,
+            report.seconds_scanning
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

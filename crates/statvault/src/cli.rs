@@ -22,9 +22,11 @@ enum Command {
     /// The encrypted, deduplicated, tamper-evident store.
     #[command(subcommand)]
     Vault(VaultCommand),
-    /// Census microdata: a synthetic census (ingest and tabulation follow).
+    /// Census microdata: a synthetic census, validated ingest into the vault.
     #[command(subcommand)]
     Census(CensusCommand),
+    /// Computes the tables of a spec from a census snapshot, all in one scan.
+    Tabulate(census_cmd::TabulateArgs),
     /// Runs a vault round trip on generated files and prints each step.
     Demo(demo::DemoArgs),
 }
@@ -49,6 +51,9 @@ pub enum VaultCommand {
 pub enum CensusCommand {
     /// Writes a deterministic synthetic census of Albania, one row per person.
     Synth(census_cmd::SynthArgs),
+    /// Checks every record of a CSV or Parquet file against a schema; if all are
+    /// valid, stores them in the vault as a new snapshot and prints its id.
+    Ingest(census_cmd::IngestArgs),
 }
 
 /// Where the vault is.
@@ -72,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Vault(cmd) => vault_cmd::run(cmd),
         Command::Census(CensusCommand::Synth(args)) => census_cmd::synth(args),
+        Command::Census(CensusCommand::Ingest(args)) => census_cmd::ingest(args),
+        Command::Tabulate(args) => census_cmd::tabulate(args),
         Command::Demo(args) => demo::run(args),
     }
 }

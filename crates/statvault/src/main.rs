@@ -29,6 +29,8 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     let damage = err.chain().any(|e| {
         e.downcast_ref::<statvault_vault::VaultError>()
             .is_some_and(|v| v.is_damage())
+            || e.downcast_ref::<statvault_census::CensusError>()
+                .is_some_and(|c| c.is_damage())
     });
     ExitCode::from(if damage { 1 } else { 2 })
 }

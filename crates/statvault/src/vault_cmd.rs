@@ -131,12 +131,12 @@ pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open(repo: &RepoArg) -> anyhow::Result<Vault> {
+pub fn open(repo: &RepoArg) -> anyhow::Result<Vault> {
     Vault::open(Arc::new(LocalBackend::new(&repo.repo)))
         .with_context(|| format!("vault {}", repo.repo.display()))
 }
 
-fn unlock(vault: &Vault, shares: &SharesArg) -> anyhow::Result<VaultKeys> {
+pub fn unlock(vault: &Vault, shares: &SharesArg) -> anyhow::Result<VaultKeys> {
     Ok(vault.unlock(&share_paths(shares), &mut passphrase_for_share)?)
 }
 

@@ -1,0 +1,779 @@
+//! `census ingest`: checks every record of a CSV or Parquet file against a schema and,
+//! only if all are valid, stores them in the vault as a new snapshot of columnar
+//! Parquet with a record key per person.
+//!
+//! The input is rectangular: one row per record of the leaf type (person), carrying
+//! the keys and variables of the records above it (household, dwelling). Checks:
+//! types, codes in codelists, ranges, missing values, unique leaf keys, every row of
+//! a household (dwelling) agreeing on the household's (dwelling's) variables and
+//! parent, codes agreeing with their hierarchy (a municipality's county), derived
+//! variables defined. Reading streams batch by batch; memory holds the column buffers
+//! of one row group and one entry per key for the uniqueness and consistency checks.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufWriter, Read};
+use std::path::Path;
+use std::time::Instant;
+
+use statvault_crypto::VaultKeys;
+use statvault_vault::{add, AddOptions, NoProgress, Progress, Vault};
+
+use crate::columns::{ColumnsWriter, Values};
+use crate::dataset::{self, ColumnKind, DatasetMeta, RecordCount, StoredColumn};
+use crate::grid::{cell_id, Laea};
+use crate::input::{InputReader, TextBatch};
+use crate::schema::{DerivedRule, Schema, VarType};
+use crate::{CensusError, ValidationReport};
+
+const BATCH_ROWS: usize = 1 << 16;
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Examples shown per kind of error.
+    pub max_examples: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions { max_examples: 5 }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct IngestReport {
+    pub snapshot: String,
+    pub log_seq: u64,
+    pub log_head: String,
+    pub records: Vec<RecordCount>,
+    pub grid_cells: usize,
+    pub stored_bytes: u64,
+    pub seconds: f64,
+}
+
+/// A fast hasher for integer keys (Fibonacci hashing); keys come from our own parse,
+/// and the tables never face adversarial collisions worth more than a slow ingest.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = (i as u64 ^ self.0)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
+
+/// The records of one non-leaf type (household, dwelling) seen so far.
+struct Parents {
+    record: usize,
+    key_var: usize,
+    /// Variables of this record type, and the key of its parent record, compared on
+    /// every row of the record.
+    compared: Vec<usize>,
+    index: IdMap<u32>,
+    first_position: Vec<u64>,
+    values: Vec<u64>,
+}
+
+/// One output column: its buffer for the current row group and its file.
+struct OutColumn {
+    name: String,
+    kind: ColumnKind,
+    values: Values,
+    writer: ColumnsWriter<BufWriter<File>>,
+}
+
+pub fn ingest(
+    vault: &Vault,
+    keys: &VaultKeys,
+    schema_text: &str,
+    input: &Path,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport, CensusError> {
+    let started = Instant::now();
+    let schema = Schema::parse(schema_text)?;
+    let mut reader = InputReader::open(input)?;
+    let file_name = reader.name().to_string();
+    let input_err = |message: String| CensusError::Input {
+        file: file_name.clone(),
+        message,
+    };
+
+    // Which input column holds each variable.
+    let header = reader.header().to_vec();
+    let missing: Vec<&str> = schema
+        .variables
+        .iter()
+        .filter(|v| !header.contains(&v.name))
+        .map(|v| v.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(input_err(format!(
+            "the schema's variables {} have no column in the header",
+            missing.join(", ")
+        )));
+    }
+    if let Some(extra) = header.iter().find(|h| schema.variable(h).is_none()) {
+        return Err(input_err(format!(
+            "column {extra:?} is not a variable of the schema"
+        )));
+    }
+    let column_of: Vec<usize> = schema
+        .variables
+        .iter()
+        .map(|v| header.iter().position(|h| h == &v.name).expect("checked"))
+        .collect();
+
+    let staging = tempfile::Builder::new()
+        .prefix("statvault-ingest-")
+        .tempdir()
+        .map_err(|e| CensusError::io("a staging directory", e))?;
+    let root = staging.path().join(dataset::ROOT);
+    let columns_dir = root.join("columns");
+    fs::create_dir_all(&columns_dir).map_err(|e| CensusError::io(columns_dir.display(), e))?;
+
+    let mut out = Vec::new();
+    let mut new_column = |name: &str, kind: ColumnKind, values: Values| {
+        let path = root.join(dataset::column_file(name));
+        let file = File::create(&path).map_err(|e| CensusError::io(path.display(), e))?;
+        let writer = ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false)
+            .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?;
+        out.push(OutColumn {
+            name: name.to_string(),
+            kind,
+            values,
+            writer,
+        });
+        Ok::<usize, CensusError>(out.len() - 1)
+    };
+    let var_out: Vec<usize> = schema
+        .variables
+        .iter()
+        .map(|v| {
+            let values = match v.ty {
+                VarType::Code(_) => Values::I32(Vec::new()),
+                VarType::Integer { .. } => Values::I64(Vec::new()),
+                VarType::Decimal { .. } => Values::F64(Vec::new()),
+            };
+            new_column(&v.name, ColumnKind::Variable, values)
+        })
+        .collect::<Result<_, _>>()?;
+    let stored_derived: Vec<(usize, usize)> = schema
+        .derived
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !matches!(d.rule, DerivedRule::HouseholdSize { .. }))
+        .map(|(i, d)| {
+            Ok((
+                i,
+                new_column(&d.name, ColumnKind::Derived, Values::I32(Vec::new()))?,
+            ))
+        })
+        .collect::<Result<_, CensusError>>()?;
+    let key_out = new_column(
+        dataset::RECORD_KEY,
+        ColumnKind::RecordKey,
+        Values::I32(Vec::new()),
+    )?;
+    let leaf = schema.records.len() - 1;
+    let mut parents: Vec<Parents> = Vec::new();
+    let mut index_out = Vec::new();
+    for (r, record) in schema.records.iter().enumerate().take(leaf) {
+        let mut compared: Vec<usize> = (0..schema.variables.len())
+            .filter(|&v| schema.variables[v].record == r && schema.variables[v].name != record.key)
+            .collect();
+        if let Some(p) = record.parent {
+            compared.push(
+                schema
+                    .variable(&schema.records[p].key)
+                    .expect("checked by the schema"),
+            );
+        }
+        parents.push(Parents {
+            record: r,
+            key_var: schema.variable(&record.key).expect("checked by the schema"),
+            compared,
+            index: IdMap::default(),
+            first_position: Vec::new(),
+            values: Vec::new(),
+        });
+        index_out.push(new_column(
+            &dataset::record_index_column(&record.name),
+            ColumnKind::RecordIndex,
+            Values::I32(Vec::new()),
+        )?);
+    }
+    let leaf_key = schema
+        .variable(&schema.records[leaf].key)
+        .expect("checked by the schema");
+
+    // Codes that must agree with their hierarchy: (variable, ancestor variable, table).
+    let hierarchy_checks: Vec<(usize, usize, Vec<u16>)> = code_pairs(&schema);
+    let range_lookup: Vec<Option<RangeLookup>> = schema
+        .derived
+        .iter()
+        .map(|d| match d.rule {
+            DerivedRule::Ranges { source, codelist } => {
+                Some(RangeLookup::new(&schema, source, codelist))
+            }
+            _ => None,
+        })
+        .collect();
+    let laea = Laea::default();
+    let mut grid_cells: HashMap<(i64, i64), u32> = HashMap::new();
+    let mut grid_ids: Vec<String> = Vec::new();
+    let mut last_point = (f64::NAN, f64::NAN, 0u32);
+    let mut leaf_keys: IdMap<u64> = IdMap::default();
+
+    let mut report = ValidationReport::new(file_name.clone(), opts.max_examples);
+    let word = reader.position_word();
+    let mut batch = TextBatch::default();
+    let mut parsed: Vec<Parsed> = vec![Parsed::default(); schema.variables.len()];
+    let mut records = 0u64;
+    let mut random = Vec::new();
+    let mut hasher = blake3::Hasher::new();
+    progress.start("checking", reader.size());
+    let mut consumed = 0;
+    while reader.next_batch(&mut batch, BATCH_ROWS, &mut report)? {
+        let rows = batch.rows();
+        records += rows as u64;
+        let mut ok: Vec<bool> = batch.broken.iter().map(|b| !b).collect();
+        for (v, p) in parsed.iter_mut().enumerate() {
+            p.parse(&schema, v, &batch, column_of[v], &mut ok, &mut report, word);
+        }
+        random.resize(rows * 4, 0);
+        getrandom::getrandom(&mut random)
+            .map_err(|e| CensusError::io("the system's random source", std::io::Error::other(e)))?;
+
+        for row in 0..rows {
+            let at = |c: usize| format!("{word} {}, column {}", batch.positions[row], c + 1);
+            if !ok[row] {
+                // Still push placeholders so that columns stay aligned; the run fails.
+                push_placeholders(&mut out, &var_out, &stored_derived, key_out, &index_out);
+                continue;
+            }
+            // Unique leaf key.
+            let key = parsed[leaf_key].int(row);
+            if let Some(first) = leaf_keys.insert(key, batch.positions[row]) {
+                report.add(
+                    &schema.variables[leaf_key].name,
+                    &format!("duplicate key of a {}", schema.records[leaf].name),
+                    || format!("{} (first at {word} {first})", at(column_of[leaf_key])),
+                    key.to_string().as_bytes(),
+                );
+            }
+            // Each parent record consistent across its rows.
+            for (p, parent) in parents.iter_mut().enumerate() {
+                let key = parsed[parent.key_var].int(row);
+                let next = parent.first_position.len() as u32;
+                let i = *parent.index.entry(key).or_insert(next);
+                let stride = parent.compared.len();
+                if i == next {
+                    parent.first_position.push(batch.positions[row]);
+                    parent
+                        .values
+                        .extend(parent.compared.iter().map(|&v| parsed[v].bits(row)));
+                } else {
+                    let first = parent.first_position[i as usize];
+                    for (k, &v) in parent.compared.iter().enumerate() {
+                        if parent.values[i as usize * stride + k] != parsed[v].bits(row) {
+                            report.add(
+                                &schema.variables[v].name,
+                                &format!(
+                                    "differs between rows of the same {} ({})",
+                                    schema.records[parent.record].name,
+                                    schema.records[parent.record].key
+                                ),
+                                || {
+                                    format!(
+                                        "{} ({} {key} first at {word} {first})",
+                                        at(column_of[v]),
+                                        schema.records[parent.record].key
+                                    )
+                                },
+                                batch.columns[column_of[v]].get(row),
+                            );
+                        }
+                    }
+                }
+                out[index_out[p]].values.push_i32(i as i32);
+            }
+            for (a, b, table) in &hierarchy_checks {
+                if table[parsed[*a].code(row) as usize] != parsed[*b].code(row) {
+                    report.add(
+                        &schema.variables[*b].name,
+                        &format!(
+                            "is not the {} of the {}",
+                            schema.variables[*b].name, schema.variables[*a].name
+                        ),
+                        || at(column_of[*b]),
+                        &[
+                            batch.columns[column_of[*b]].get(row),
+                            b" for ",
+                            batch.columns[column_of[*a]].get(row),
+                        ]
+                        .concat(),
+                    );
+                }
+            }
+            for (v, &o) in var_out.iter().enumerate() {
+                parsed[v].push_to(row, &mut out[o].values);
+            }
+            for &(d, o) in &stored_derived {
+                let code = match (&schema.derived[d].rule, &range_lookup[d]) {
+                    (DerivedRule::Ranges { source, .. }, Some(lookup)) => {
+                        let value = parsed[*source].int(row);
+                        match lookup.get(value) {
+                            Some(code) => code as i32,
+                            None => {
+                                report.add(
+                                    &schema.variables[*source].name,
+                                    &format!(
+                                        "no code of derived {} covers the value",
+                                        schema.derived[d].name
+                                    ),
+                                    || at(column_of[*source]),
+                                    value.to_string().as_bytes(),
+                                );
+                                0
+                            }
+                        }
+                    }
+                    _ => {
+                        let c = schema.coordinates.as_ref().expect("checked by the schema");
+                        let (lat, lon) = (
+                            parsed[c.latitude].float(row),
+                            parsed[c.longitude].float(row),
+                        );
+                        if (lat, lon) != (last_point.0, last_point.1) {
+                            let cell = laea.cell(lat, lon);
+                            let next = grid_ids.len() as u32;
+                            let code = *grid_cells.entry(cell).or_insert(next);
+                            if code == next {
+                                grid_ids.push(cell_id(cell));
+                            }
+                            last_point = (lat, lon, code);
+                        }
+                        last_point.2 as i32
+                    }
+                };
+                out[o].values.push_i32(code);
+            }
+            let k = u32::from_le_bytes(random[row * 4..row * 4 + 4].try_into().expect("4 bytes"));
+            out[key_out].values.push_i32(k as i32);
+        }
+        if out[key_out].values.len() >= ROW_GROUP_ROWS {
+            flush(&mut out)?;
+        }
+        let now = reader.consumed();
+        progress.advance(now - consumed);
+        consumed = now;
+    }
+    progress.finish();
+    if records == 0 {
+        return Err(input_err(
+            "no records: the file has a header but no rows".into(),
+        ));
+    }
+    report.records = records;
+    if !report.is_empty() {
+        return Err(CensusError::Invalid(Box::new(report)));
+    }
+    flush(&mut out)?;
+
+    let mut columns = Vec::new();
+    for column in out {
+        let path = root.join(dataset::column_file(&column.name));
+        column
+            .writer
+            .finish()
+            .map_err(std::io::Error::other)
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all())
+            .map_err(|e| CensusError::io(path.display(), e))?;
+        columns.push(StoredColumn {
+            file: dataset::column_file(&column.name),
+            name: column.name,
+            kind: column.kind,
+        });
+    }
+    // The source file's hash, for provenance (read again: cheap next to validation).
+    let mut source = File::open(input).map_err(|e| CensusError::io(&file_name, e))?;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = source
+            .read(&mut buf)
+            .map_err(|e| CensusError::io(&file_name, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let mut counts: Vec<RecordCount> = parents
+        .iter()
+        .map(|p| RecordCount {
+            record: schema.records[p.record].name.clone(),
+            count: p.first_position.len() as u64,
+        })
+        .collect();
+    counts.push(RecordCount {
+        record: schema.records[leaf].name.clone(),
+        count: records,
+    });
+    let meta = DatasetMeta {
+        format: dataset::FORMAT.into(),
+        source: dataset::Source {
+            file: input
+                .file_name()
+                .map_or_else(|| file_name.clone(), |n| n.to_string_lossy().into_owned()),
+            bytes: reader.size(),
+            blake3: hasher.finalize().to_hex().to_string(),
+        },
+        records: counts.clone(),
+        columns,
+        grid_1km: grid_ids,
+        ingested_at: statvault_vault::now_secs(),
+        statvault: env!("CARGO_PKG_VERSION").into(),
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        let path = root.join(name);
+        fs::write(&path, bytes).map_err(|e| CensusError::io(path.display(), e))
+    };
+    write(dataset::SCHEMA_FILE, schema_text.as_bytes())?;
+    write(
+        dataset::META_FILE,
+        &serde_json::to_vec_pretty(&meta).expect("serializable"),
+    )?;
+    let added = add(
+        vault,
+        keys,
+        &[root],
+        &AddOptions {
+            tags: vec![dataset::TAG.into()],
+            strict: true,
+        },
+        &NoProgress,
+    )?;
+    Ok(IngestReport {
+        snapshot: added.snapshot.to_hex(),
+        log_seq: added.log_seq,
+        log_head: added.log_head.to_hex(),
+        records: counts,
+        grid_cells: meta.grid_1km.len(),
+        stored_bytes: added.stored_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn flush(out: &mut [OutColumn]) -> Result<(), CensusError> {
+    if out.first().is_some_and(|c| c.values.len() == 0) {
+        return Ok(());
+    }
+    for column in out.iter_mut() {
+        column
+            .writer
+            .write_row_group(&[&column.values])
+            .map_err(|e| CensusError::io(&column.name, std::io::Error::other(e)))?;
+        column.values.clear();
+    }
+    Ok(())
+}
+
+fn push_placeholders(
+    out: &mut [OutColumn],
+    var_out: &[usize],
+    derived: &[(usize, usize)],
+    key_out: usize,
+    index_out: &[usize],
+) {
+    let all = var_out
+        .iter()
+        .chain(derived.iter().map(|(_, o)| o))
+        .chain(std::iter::once(&key_out))
+        .chain(index_out);
+    for &o in all {
+        match &mut out[o].values {
+            Values::I32(v) => v.push(0),
+            Values::I64(v) => v.push(0),
+            Values::F64(v) => v.push(0.0),
+            Values::Text(_) => unreachable!("no text columns in a stored dataset"),
+        }
+    }
+}
+
+/// Pairs of code variables where the second's codelist is an ancestor of the first's,
+/// with the expected ancestor code for each code of the first.
+fn code_pairs(schema: &Schema) -> Vec<(usize, usize, Vec<u16>)> {
+    let mut pairs = Vec::new();
+    for (a, va) in schema.variables.iter().enumerate() {
+        let VarType::Code(la) = va.ty else { continue };
+        let ancestors = schema.ancestors(la);
+        for (b, vb) in schema.variables.iter().enumerate() {
+            let VarType::Code(lb) = vb.ty else { continue };
+            if ancestors.contains(&lb) {
+                let table = (0..schema.codelists[la].codes.len() as u16)
+                    .map(|c| {
+                        schema
+                            .ancestor_code(la, c, lb)
+                            .expect("every code has a parent")
+                    })
+                    .collect();
+                pairs.push((a, b, table));
+            }
+        }
+    }
+    pairs
+}
+
+/// Maps an integer to the code whose range holds it: a table for small domains.
+struct RangeLookup {
+    min: i64,
+    table: Vec<Option<u16>>,
+    codelist: crate::schema::Codelist,
+}
+
+impl RangeLookup {
+    fn new(schema: &Schema, source: usize, codelist: usize) -> RangeLookup {
+        let list = schema.codelists[codelist].clone();
+        match schema.variables[source].ty {
+            VarType::Integer { min, max } if max.saturating_sub(min) < 1 << 20 => RangeLookup {
+                min,
+                table: (min..=max).map(|v| list.position_of_value(v)).collect(),
+                codelist: list,
+            },
+            _ => RangeLookup {
+                min: 0,
+                table: Vec::new(),
+                codelist: list,
+            },
+        }
+    }
+
+    fn get(&self, value: i64) -> Option<u16> {
+        if self.table.is_empty() {
+            return self.codelist.position_of_value(value);
+        }
+        let i = value.checked_sub(self.min)?;
+        *self.table.get(usize::try_from(i).ok()?)?
+    }
+}
+
+/// One variable's parsed values for a batch.
+#[derive(Clone, Debug, Default)]
+enum Parsed {
+    #[default]
+    None,
+    Code(Vec<u16>),
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+}
+
+impl Parsed {
+    #[allow(clippy::too_many_arguments)]
+    fn parse(
+        &mut self,
+        schema: &Schema,
+        v: usize,
+        batch: &TextBatch,
+        c: usize,
+        ok: &mut [bool],
+        report: &mut ValidationReport,
+        word: &str,
+    ) {
+        let var = &schema.variables[v];
+        let rows = batch.rows();
+        let column = &batch.columns[c];
+        let mut fail = |row: usize, rule: &str, ok: &mut [bool]| {
+            ok[row] = false;
+            report.add(
+                &var.name,
+                rule,
+                || format!("{word} {}, column {}", batch.positions[row], c + 1),
+                column.get(row),
+            );
+        };
+        let is_parent_key = schema
+            .records
+            .iter()
+            .enumerate()
+            .find(|(r, rec)| rec.key == var.name && *r + 1 < schema.records.len());
+        let missing_rule = match is_parent_key {
+            Some((_, rec)) => format!(
+                "missing: every row must belong to a {} (foreign key)",
+                rec.name
+            ),
+            None => "missing value".to_string(),
+        };
+        let cell = |row: usize| -> Option<&str> {
+            std::str::from_utf8(column.get(row))
+                .ok()
+                .map(|s| s.trim_matches([' ', '\t']))
+        };
+        match var.ty {
+            VarType::Code(l) => {
+                let list = &schema.codelists[l];
+                let rule = format!("not a code of codelist {}", list.name);
+                let mut out = match std::mem::take(self) {
+                    Parsed::Code(mut v) => {
+                        v.clear();
+                        v
+                    }
+                    _ => Vec::with_capacity(rows),
+                };
+                for row in 0..rows {
+                    let code = match cell(row) {
+                        _ if batch.broken[row] => 0,
+                        Some("") => {
+                            fail(row, &missing_rule, ok);
+                            0
+                        }
+                        Some(text) => list.position(text).unwrap_or_else(|| {
+                            fail(row, &rule, ok);
+                            0
+                        }),
+                        None => 0,
+                    };
+                    out.push(code);
+                }
+                *self = Parsed::Code(out);
+            }
+            VarType::Integer { min, max } => {
+                let range = format!("out of range {}–{}", bound(min), bound(max));
+                let mut out = match std::mem::take(self) {
+                    Parsed::Int(mut v) => {
+                        v.clear();
+                        v
+                    }
+                    _ => Vec::with_capacity(rows),
+                };
+                for row in 0..rows {
+                    let value = match cell(row) {
+                        _ if batch.broken[row] => 0,
+                        Some("") => {
+                            fail(row, &missing_rule, ok);
+                            0
+                        }
+                        Some(text) => match text.parse::<i64>() {
+                            Ok(n) if (min..=max).contains(&n) => n,
+                            Ok(_) => {
+                                fail(row, &range, ok);
+                                0
+                            }
+                            Err(_) => {
+                                fail(row, "not an integer", ok);
+                                0
+                            }
+                        },
+                        None => 0,
+                    };
+                    out.push(value);
+                }
+                *self = Parsed::Int(out);
+            }
+            VarType::Decimal { min, max } => {
+                let range = format!("out of range {min}–{max}");
+                let mut out = match std::mem::take(self) {
+                    Parsed::Float(mut v) => {
+                        v.clear();
+                        v
+                    }
+                    _ => Vec::with_capacity(rows),
+                };
+                for row in 0..rows {
+                    let value = match cell(row) {
+                        _ if batch.broken[row] => 0.0,
+                        Some("") => {
+                            fail(row, &missing_rule, ok);
+                            0.0
+                        }
+                        Some(text) => match text.parse::<f64>() {
+                            Ok(x) if x.is_finite() && x >= min && x <= max => x,
+                            Ok(x) if x.is_finite() => {
+                                fail(row, &range, ok);
+                                0.0
+                            }
+                            _ => {
+                                fail(row, "not a number", ok);
+                                0.0
+                            }
+                        },
+                        None => 0.0,
+                    };
+                    out.push(value);
+                }
+                *self = Parsed::Float(out);
+            }
+        }
+    }
+
+    fn code(&self, row: usize) -> u16 {
+        match self {
+            Parsed::Code(v) => v[row],
+            _ => unreachable!("a code variable"),
+        }
+    }
+
+    fn int(&self, row: usize) -> i64 {
+        match self {
+            Parsed::Int(v) => v[row],
+            _ => unreachable!("an integer variable"),
+        }
+    }
+
+    fn float(&self, row: usize) -> f64 {
+        match self {
+            Parsed::Float(v) => v[row],
+            _ => unreachable!("a decimal variable"),
+        }
+    }
+
+    /// The value as 64 bits, for comparing rows.
+    fn bits(&self, row: usize) -> u64 {
+        match self {
+            Parsed::Code(v) => v[row] as u64,
+            Parsed::Int(v) => v[row] as u64,
+            Parsed::Float(v) => v[row].to_bits(),
+            Parsed::None => 0,
+        }
+    }
+
+    fn push_to(&self, row: usize, out: &mut Values) {
+        match (self, out) {
+            (Parsed::Code(v), Values::I32(o)) => o.push(v[row] as i32),
+            (Parsed::Int(v), Values::I64(o)) => o.push(v[row]),
+            (Parsed::Float(v), Values::F64(o)) => o.push(v[row]),
+            _ => unreachable!("output columns match the variable types"),
+        }
+    }
+}
+
+fn bound(b: i64) -> String {
+    match b {
+        i64::MIN => "−∞".into(),
+        i64::MAX => "∞".into(),
+        b => b.to_string(),
+    }
+}
+
+impl Values {
+    fn push_i32(&mut self, v: i32) {
+        match self {
+            Values::I32(o) => o.push(v),
+            _ => unreachable!("an INT32 column"),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Table specs: which tables `tabulate` computes. TOML, specified in
+//! `docs/census-schema.md` ("Table specs"):
+//!
+//! ```toml
+//! format = "statvault-table-spec/1"
+//!
+//! [[table]]
+//! id = "population_by_municipality_sex_age"
+//! title = { sq = "Popullsia sipas bashkisë, gjinisë dhe moshës", en = "Population by municipality, sex and age group" }
+//! dimensions = ["municipality", "sex", "age_group5"]
+//! unit = "person"                # the record type counted (default: the leaf, person)
+//! where = { age_broad = ["Y15-64"] }
+//! measure = "count"              # or { sum = "age" }
+//! totals = true                  # a total per dimension, subtotals along hierarchies
+//!
+//! [[table]]
+//! id = "grid"
+//! builtin = "geostat_1km"        # the EU 2021 census 1 km grid table
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::schema::{location, Labels};
+use crate::CensusError;
+
+pub const FORMAT: &str = "statvault-table-spec/1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub tables: Vec<TableSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableSpec {
+    pub id: String,
+    pub title: Labels,
+    pub kind: TableKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableKind {
+    CrossTab(CrossTab),
+    /// The GEOSTAT 2021 1 km grid table.
+    Geostat1km,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossTab {
+    pub dimensions: Vec<String>,
+    /// Record type counted; `None` is the leaf record type.
+    pub unit: Option<String>,
+    pub filters: Vec<Filter>,
+    pub measure: Measure,
+    pub totals: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    /// Keep records whose variable has one of these codes.
+    Codes {
+        variable: String,
+        codes: Vec<String>,
+    },
+    /// Keep records whose integer variable lies in `min..=max`.
+    Range {
+        variable: String,
+        min: i64,
+        max: i64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measure {
+    Count,
+    Sum(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    format: String,
+    #[serde(default)]
+    table: Vec<RawTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    id: String,
+    #[serde(default)]
+    title: Labels,
+    builtin: Option<String>,
+    #[serde(default)]
+    dimensions: Vec<String>,
+    unit: Option<String>,
+    #[serde(default, rename = "where")]
+    filters: BTreeMap<String, RawFilter>,
+    measure: Option<RawMeasure>,
+    totals: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFilter {
+    Codes(Vec<String>),
+    Range { min: i64, max: i64 },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMeasure {
+    Name(String),
+    Sum { sum: String },
+}
+
+/// The longest table id: ids become file names.
+const MAX_ID: usize = 100;
+
+impl Spec {
+    pub fn parse(text: &str) -> Result<Spec, CensusError> {
+        let raw: RawSpec = toml::from_str(text).map_err(|e| CensusError::Spec {
+            at: location(text, e.span()),
+            message: e.message().trim().to_string(),
+        })?;
+        let err = |at: String, message: String| CensusError::Spec { at, message };
+        if raw.format != FORMAT {
+            return Err(err(
+                "format".into(),
+                format!("is {:?}; this statvault reads {FORMAT:?}", raw.format),
+            ));
+        }
+        if raw.table.is_empty() {
+            return Err(err("the file".into(), "lists no [[table]]".into()));
+        }
+        let mut tables: Vec<TableSpec> = Vec::new();
+        for t in raw.table {
+            let at = format!("table {:?}", t.id);
+            let id_ok = !t.id.is_empty()
+                && t.id.len() <= MAX_ID
+                && t.id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && !t.id.starts_with('-');
+            if !id_ok {
+                return Err(err(
+                    at,
+                    format!(
+                        "an id is 1–{MAX_ID} letters, digits, _ or - (it names the output file)"
+                    ),
+                ));
+            }
+            if tables.iter().any(|o| o.id == t.id) {
+                return Err(err(at, "two tables have this id".into()));
+            }
+            let kind = match t.builtin.as_deref() {
+                Some("geostat_1km") => {
+                    if !t.dimensions.is_empty()
+                        || !t.filters.is_empty()
+                        || t.measure.is_some()
+                        || t.unit.is_some()
+                        || t.totals.is_some()
+                    {
+                        return Err(err(at, "a builtin table takes only id and title".into()));
+                    }
+                    TableKind::Geostat1km
+                }
+                Some(other) => {
+                    return Err(err(
+                        at,
+                        format!("builtin {other:?} is not known (geostat_1km is)"),
+                    ))
+                }
+                None => {
+                    if t.dimensions.is_empty() {
+                        return Err(err(at, "dimensions: name at least one variable".into()));
+                    }
+                    if let Some(d) = t
+                        .dimensions
+                        .iter()
+                        .enumerate()
+                        .find(|(i, d)| t.dimensions[..*i].contains(d))
+                    {
+                        return Err(err(at, format!("dimension {:?} is listed twice", d.1)));
+                    }
+                    let measure = match t.measure {
+                        None => Measure::Count,
+                        Some(RawMeasure::Name(n)) if n == "count" => Measure::Count,
+                        Some(RawMeasure::Name(n)) => {
+                            return Err(err(
+                                at,
+                                format!("measure {n:?}: use \"count\" or {{ sum = \"variable\" }}"),
+                            ))
+                        }
+                        Some(RawMeasure::Sum { sum }) => Measure::Sum(sum),
+                    };
+                    let filters = t
+                        .filters
+                        .into_iter()
+                        .map(|(variable, f)| match f {
+                            RawFilter::Codes(codes) => Filter::Codes { variable, codes },
+                            RawFilter::Range { min, max } => Filter::Range { variable, min, max },
+                        })
+                        .collect();
+                    TableKind::CrossTab(CrossTab {
+                        dimensions: t.dimensions,
+                        unit: t.unit,
+                        filters,
+                        measure,
+                        totals: t.totals.unwrap_or(true),
+                    })
+                }
+            };
+            tables.push(TableSpec {
+                id: t.id,
+                title: t.title,
+                kind,
+            });
+        }
+        Ok(Spec { tables })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const EXAMPLE: &str = include_str!("../../../examples/census-albania/tables.toml");
+
+    #[test]
+    fn example_spec_parses() {
+        let spec = Spec::parse(EXAMPLE).unwrap();
+        assert!(spec.tables.len() >= 20);
+        assert!(spec.tables.iter().any(|t| t.kind == TableKind::Geostat1km));
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_a_reason() {
+        let bad = |text: &str, expect: &str| {
+            let e = Spec::parse(text).unwrap_err().to_string();
+            assert!(e.contains(expect), "{e}");
+        };
+        let head = "format = \"statvault-table-spec/1\"\n";
+        bad(
+            &format!("{head}[[table]]\nid = \"a\"\n"),
+            "at least one variable",
+        );
+        bad(
+            &format!("{head}[[table]]\nid = \"../x\"\ndimensions = [\"sex\"]\n"),
+            "an id is",
+        );
+        bad(&format!("{head}[[table]]\nid = \"a\"\ndimensions = [\"sex\"]\n[[table]]\nid = \"a\"\ndimensions = [\"sex\"]\n"), "two tables");
+        bad(
+            &format!("{head}[[table]]\nid = \"a\"\ndimensions = [\"sex\"]\nmeasure = \"mean\"\n"),
+            "measure",
+        );
+        bad(
+            &format!("{head}[[table]]\nid = \"a\"\ndimensions = [\"sex\"\n"),
+            "line 4",
+        );
+        bad("format = \"x\"\n", "format");
+    }
+}

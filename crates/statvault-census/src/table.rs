@@ -1,0 +1,147 @@
+//! The neutral table file `tabulate` writes (`<id>.table.json`, specified in
+//! `docs/census-schema.md`, "Table files"): dimensions with codes and labels, one value
+//! per cell, and per cell the sum of the record keys of the records counted in it.
+//! The key sums are internal: the disclosure control step needs them, and no public
+//! output may carry them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Labels;
+
+pub const FORMAT: &str = "statvault-table/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub format: String,
+    pub id: String,
+    pub title: Labels,
+    /// The record type counted (person, household, dwelling).
+    pub unit: String,
+    /// `count`, or `sum:<variable>`.
+    pub measure: String,
+    pub provenance: Provenance,
+    /// Row-major order: the last dimension varies fastest.
+    pub dimensions: Vec<Dimension>,
+    pub values: Vec<i64>,
+    /// Per cell: the number of records counted in it.
+    pub records: Vec<u64>,
+    /// Per cell: Σ record keys, each key a 32-bit fraction k / 2³²; the cell key of
+    /// the cell key method is this sum mod 2³², over 2³². Internal only.
+    pub record_key_sums: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub snapshot: String,
+    pub log_head: String,
+    /// BLAKE3 of the spec file the table came from.
+    pub spec_blake3: String,
+    pub source_blake3: String,
+    pub statvault: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dimension {
+    pub id: String,
+    pub label: Labels,
+    pub categories: Vec<Category>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryKind {
+    /// A code of the variable itself.
+    Code,
+    /// A code of a higher level of the variable's hierarchy (a county among
+    /// municipalities).
+    Subtotal,
+    /// All codes.
+    Total,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub code: String,
+    pub label: Labels,
+    pub kind: CategoryKind,
+    /// For subtotals: the codelist of the level (e.g. `county`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+impl Table {
+    pub fn cells(&self) -> usize {
+        self.dimensions.iter().map(|d| d.categories.len()).product()
+    }
+
+    pub fn write(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a table serializes")
+    }
+
+    /// Parses a table file and checks its shape.
+    pub fn read(bytes: &[u8]) -> Result<Table, String> {
+        let t: Table = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if t.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", t.format));
+        }
+        let cells = t.cells();
+        if [t.values.len(), t.records.len(), t.record_key_sums.len()] != [cells; 3] {
+            return Err(format!(
+                "{cells} cells but {} values, {} record counts, {} key sums",
+                t.values.len(),
+                t.records.len(),
+                t.record_key_sums.len()
+            ));
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_checks_its_shape() {
+        let labels = |s: &str| Labels::from([("en".to_string(), s.to_string())]);
+        let t = Table {
+            format: FORMAT.into(),
+            id: "t".into(),
+            title: labels("T"),
+            unit: "person".into(),
+            measure: "count".into(),
+            provenance: Provenance {
+                snapshot: "ab".into(),
+                log_head: "cd".into(),
+                spec_blake3: "ef".into(),
+                source_blake3: "01".into(),
+                statvault: "0".into(),
+            },
+            dimensions: vec![Dimension {
+                id: "sex".into(),
+                label: labels("Sex"),
+                categories: vec![
+                    Category {
+                        code: "1".into(),
+                        label: labels("Male"),
+                        kind: CategoryKind::Code,
+                        level: None,
+                    },
+                    Category {
+                        code: "_T".into(),
+                        label: labels("Total"),
+                        kind: CategoryKind::Total,
+                        level: None,
+                    },
+                ],
+            }],
+            values: vec![3, 5],
+            records: vec![3, 5],
+            record_key_sums: vec![u64::MAX, 0],
+        };
+        assert_eq!(Table::read(&t.write()).unwrap(), t);
+        let mut short = t.clone();
+        short.values.pop();
+        assert!(Table::read(&short.write()).unwrap_err().contains("2 cells"));
+    }
+}

@@ -1,0 +1,1322 @@
+//! `tabulate`: many cross-tables from one census snapshot in one scan.
+//!
+//! Census variables are small codelists, so each record's cell in a table is a dense
+//! mixed-radix index (Σ code_d × stride_d) into a plain counts array; no hashing. The
+//! columns a spec needs are read from the vault once, decoded to 16-bit codes, and
+//! every table is computed block by block in the same pass over the rows, split
+//! across threads. Totals and subtotals along hierarchies are added afterwards from
+//! the finest cells, which is exact and cheap (tables are small next to the data).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parquet::data_type::{DataType, Int32Type, Int64Type};
+use statvault_crypto::VaultKeys;
+use statvault_vault::{Progress, SnapshotFiles, Vault};
+
+use crate::columns::read_column;
+use crate::dataset::{self, DatasetMeta};
+use crate::schema::{DerivedRule, Labels, Schema, VarType};
+use crate::spec::{CrossTab, Filter, Measure, Spec, TableKind, TableSpec};
+use crate::table::{self, Category, CategoryKind, Dimension, Provenance, Table};
+use crate::CensusError;
+
+/// Integer variables used as dimensions: at most this many values (e.g. single years
+/// of age 0–120).
+const MAX_INTEGER_CATEGORIES: i64 = 10_000;
+/// The most cells one table may have.
+const MAX_CELLS: usize = 50_000_000;
+const BLOCK: usize = 4096;
+
+#[derive(Debug, serde::Serialize)]
+pub struct TabulateReport {
+    pub snapshot: String,
+    pub rows: usize,
+    pub tables: Vec<TableSummary>,
+    pub seconds_reading: f64,
+    pub seconds_scanning: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct TableSummary {
+    pub id: String,
+    pub cells: usize,
+    pub total: i64,
+    pub file: String,
+}
+
+// ---------------------------------------------------------------------------------
+// The kernel: pure functions on in-memory columns.
+
+/// One table for the kernel: its dimensions, filters, unit and measure over columns
+/// of codes that all have the same number of rows.
+pub struct KernelTable<'a> {
+    /// Codes and the number of codes (radix) of each dimension.
+    pub dims: Vec<(&'a [u16], usize)>,
+    /// Codes, and for each code whether records with it are kept.
+    pub filters: Vec<(&'a [u16], Vec<bool>)>,
+    /// Rows that are records of the unit counted (e.g. the first row of each
+    /// household); `None` counts every row.
+    pub unit: Option<&'a [bool]>,
+    /// Values summed instead of counting.
+    pub sum: Option<&'a [i64]>,
+}
+
+/// The finest cells of one table: value (count or sum), records and Σ record keys.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cells {
+    pub values: Vec<i64>,
+    pub records: Vec<u64>,
+    pub key_sums: Vec<u64>,
+}
+
+impl KernelTable<'_> {
+    pub fn cells(&self) -> usize {
+        self.dims.iter().map(|d| d.1).product()
+    }
+}
+
+/// Computes every table in one pass over `rows` rows, on `threads` threads.
+pub fn cross_tabulate(
+    rows: usize,
+    keys: &[u32],
+    tables: &[KernelTable],
+    threads: usize,
+) -> Vec<Cells> {
+    let threads = threads.clamp(1, rows.div_ceil(BLOCK).max(1));
+    let per_thread = rows.div_ceil(threads);
+    let partials: Vec<Vec<Cells>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * per_thread).min(rows)..((t + 1) * per_thread).min(rows);
+                scope.spawn(move || scan(range, keys, tables))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a scanning thread does not panic"))
+            .collect()
+    });
+    let mut merged = partials.into_iter();
+    let mut out = merged.next().expect("at least one thread");
+    for part in merged {
+        for (o, p) in out.iter_mut().zip(part) {
+            o.values.iter_mut().zip(p.values).for_each(|(a, b)| *a += b);
+            o.records
+                .iter_mut()
+                .zip(p.records)
+                .for_each(|(a, b)| *a += b);
+            o.key_sums
+                .iter_mut()
+                .zip(p.key_sums)
+                .for_each(|(a, b)| *a += b);
+        }
+    }
+    out
+}
+
+fn scan(range: std::ops::Range<usize>, keys: &[u32], tables: &[KernelTable]) -> Vec<Cells> {
+    // One extra cell per table collects the records that filters leave out.
+    let mut out: Vec<Cells> = tables
+        .iter()
+        .map(|t| {
+            let n = t.cells() + 1;
+            Cells {
+                values: if t.sum.is_some() {
+                    vec![0; n]
+                } else {
+                    Vec::new()
+                },
+                records: vec![0; n],
+                key_sums: vec![0; n],
+            }
+        })
+        .collect();
+    let mut index = [0u32; BLOCK];
+    let mut start = range.start;
+    while start < range.end {
+        let end = (start + BLOCK).min(range.end);
+        let n = end - start;
+        let index = &mut index[..n];
+        for (t, cells) in tables.iter().zip(out.iter_mut()) {
+            index.fill(0);
+            for &(codes, radix) in &t.dims {
+                let radix = radix as u32;
+                for (i, &c) in index.iter_mut().zip(&codes[start..end]) {
+                    *i = *i * radix + c as u32;
+                }
+            }
+            let dropped = t.cells() as u32;
+            for (codes, keep) in &t.filters {
+                for (i, &c) in index.iter_mut().zip(&codes[start..end]) {
+                    if !keep[c as usize] {
+                        *i = dropped;
+                    }
+                }
+            }
+            if let Some(unit) = t.unit {
+                for (i, &u) in index.iter_mut().zip(&unit[start..end]) {
+                    if !u {
+                        *i = dropped;
+                    }
+                }
+            }
+            for (&i, &k) in index.iter().zip(&keys[start..end]) {
+                cells.records[i as usize] += 1;
+                cells.key_sums[i as usize] += k as u64;
+            }
+            if let Some(sum) = t.sum {
+                for (&i, &v) in index.iter().zip(&sum[start..end]) {
+                    cells.values[i as usize] += v;
+                }
+            }
+        }
+        start = end;
+    }
+    for (t, cells) in tables.iter().zip(out.iter_mut()) {
+        cells.records.pop();
+        cells.key_sums.pop();
+        if t.sum.is_some() {
+            cells.values.pop();
+        } else {
+            cells.values = cells.records.iter().map(|&r| r as i64).collect();
+        }
+    }
+    out
+}
+
+/// Adds output categories along one dimension: each fine code `f` is added into every
+/// output category in `mapping[f]`. `shape` is the current size of each dimension.
+fn expand<T: Copy + Default + std::ops::AddAssign>(
+    data: &[T],
+    shape: &[usize],
+    dim: usize,
+    mapping: &[Vec<usize>],
+    out_len: usize,
+) -> Vec<T> {
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let mut out = vec![T::default(); outer * out_len * inner];
+    for o in 0..outer {
+        for (f, targets) in mapping.iter().enumerate() {
+            let from = &data[(o * shape[dim] + f) * inner..][..inner];
+            for &m in targets {
+                let to = &mut out[(o * out_len + m) * inner..][..inner];
+                to.iter_mut().zip(from).for_each(|(a, &b)| *a += b);
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// From a spec and a stored dataset to kernel tables and table files.
+
+/// A variable as a dimension or filter: where its codes come from and what they mean.
+#[derive(Clone, Debug)]
+struct VarInfo {
+    name: String,
+    label: Labels,
+    record: usize,
+    load: Load,
+    /// Code and labels of each code position.
+    codes: Vec<(String, Labels)>,
+    /// Index into `Schema::codelists`, for hierarchies.
+    codelist: Option<usize>,
+    /// For integer variables: the value of code 0.
+    offset: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Load {
+    /// A stored INT32 code column.
+    Codes(String),
+    /// A stored INT64 column, minus an offset.
+    Integer(String, i64),
+    /// Persons per record of the given record type, grouped by a codelist's ranges.
+    HouseholdSize(String, usize),
+    /// First row of each record of the given record type.
+    UnitFlags(String),
+    /// Raw INT64 values to sum.
+    Raw(String),
+}
+
+fn plain_labels(schema: &Schema, text: &str) -> Labels {
+    schema
+        .languages
+        .iter()
+        .map(|l| (l.clone(), text.to_string()))
+        .collect()
+}
+
+fn total_labels(schema: &Schema) -> Labels {
+    schema
+        .languages
+        .iter()
+        .map(|l| {
+            let text = if l == "sq" { "Gjithsej" } else { "Total" };
+            (l.clone(), text.to_string())
+        })
+        .collect()
+}
+
+fn resolve_var(
+    schema: &Schema,
+    meta: &DatasetMeta,
+    name: &str,
+    at: &str,
+) -> Result<VarInfo, CensusError> {
+    let spec_err = |message: String| CensusError::Spec {
+        at: at.to_string(),
+        message,
+    };
+    let codelist_codes = |l: usize| -> Vec<(String, Labels)> {
+        schema.codelists[l]
+            .codes
+            .iter()
+            .map(|c| (c.code.clone(), c.label.clone()))
+            .collect()
+    };
+    if let Some(v) = schema.variable(name) {
+        let var = &schema.variables[v];
+        let (load, codes, codelist, offset) = match var.ty {
+            VarType::Code(l) => (Load::Codes(name.into()), codelist_codes(l), Some(l), None),
+            VarType::Integer { min, max }
+                if max.checked_sub(min).is_some_and(|w| w < MAX_INTEGER_CATEGORIES) =>
+            {
+                let codes = (min..=max)
+                    .map(|x| (x.to_string(), plain_labels(schema, &x.to_string())))
+                    .collect();
+                (Load::Integer(name.into(), min), codes, None, Some(min))
+            }
+            VarType::Integer { .. } => {
+                return Err(spec_err(format!(
+                    "variable {name} has more than {MAX_INTEGER_CATEGORIES} values (set its min and max in the schema, or derive groups)"
+                )))
+            }
+            VarType::Decimal { .. } => {
+                return Err(spec_err(format!(
+                    "variable {name} is a decimal; only codes and integers are dimensions or filters"
+                )))
+            }
+        };
+        return Ok(VarInfo {
+            name: name.into(),
+            label: var.label.clone(),
+            record: var.record,
+            load,
+            codes,
+            codelist,
+            offset,
+        });
+    }
+    let d = schema.derived(name).ok_or_else(|| {
+        let mut known: Vec<&str> = schema.variables.iter().map(|v| v.name.as_str()).collect();
+        known.extend(schema.derived.iter().map(|d| d.name.as_str()));
+        spec_err(format!(
+            "unknown variable {name:?} (the schema has {})",
+            known.join(", ")
+        ))
+    })?;
+    let derived = &schema.derived[d];
+    let leaf = schema.records.len() - 1;
+    let (record, load, codes, codelist) = match derived.rule {
+        DerivedRule::Ranges { source, codelist } => (
+            schema.variables[source].record,
+            Load::Codes(name.into()),
+            codelist_codes(codelist),
+            Some(codelist),
+        ),
+        DerivedRule::HouseholdSize { codelist } => {
+            let household = schema.records[leaf].parent.expect("checked by the schema");
+            (
+                household,
+                Load::HouseholdSize(schema.records[household].name.clone(), codelist),
+                codelist_codes(codelist),
+                Some(codelist),
+            )
+        }
+        DerivedRule::Grid1km => {
+            let c = schema.coordinates.as_ref().expect("checked by the schema");
+            if meta.grid_1km.len() > u16::MAX as usize {
+                return Err(spec_err(format!(
+                    "the dataset has {} grid cells, more than a dimension holds ({})",
+                    meta.grid_1km.len(),
+                    u16::MAX
+                )));
+            }
+            let codes = meta
+                .grid_1km
+                .iter()
+                .map(|id| (id.clone(), plain_labels(schema, id)))
+                .collect();
+            (
+                schema.variables[c.latitude].record,
+                Load::Codes(name.into()),
+                codes,
+                None,
+            )
+        }
+    };
+    Ok(VarInfo {
+        name: name.into(),
+        label: derived.label.clone(),
+        record,
+        load,
+        codes,
+        codelist,
+        offset: None,
+    })
+}
+
+/// Whether a variable of record type `var_record` describes records of type `unit`:
+/// the same type or one above it.
+fn describes(schema: &Schema, var_record: usize, unit: usize) -> bool {
+    let mut at = Some(unit);
+    while let Some(r) = at {
+        if r == var_record {
+            return true;
+        }
+        at = schema.records[r].parent;
+    }
+    false
+}
+
+/// A cross-table resolved against the schema and dataset.
+struct Planned {
+    id: String,
+    title: Labels,
+    unit: usize,
+    measure: String,
+    dims: Vec<VarInfo>,
+    filters: Vec<(VarInfo, Vec<bool>)>,
+    sum: Option<String>,
+    totals: bool,
+}
+
+fn plan_cross_tab(
+    schema: &Schema,
+    meta: &DatasetMeta,
+    id: &str,
+    title: &Labels,
+    t: &CrossTab,
+) -> Result<Planned, CensusError> {
+    let at = format!("table {id:?}");
+    let spec_err = |message: String| CensusError::Spec {
+        at: at.clone(),
+        message,
+    };
+    let leaf = schema.records.len() - 1;
+    let unit = match &t.unit {
+        None => leaf,
+        Some(u) => schema.record(u).ok_or_else(|| {
+            spec_err(format!(
+                "unit {u:?} is not a record type ({})",
+                schema
+                    .records
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?,
+    };
+    let check_level = |v: &VarInfo| {
+        if describes(schema, v.record, unit) {
+            Ok(())
+        } else {
+            Err(spec_err(format!(
+                "{} describes {} records; a table of {} records can use variables of {} and the records above it",
+                v.name, schema.records[v.record].name, schema.records[unit].name, schema.records[unit].name
+            )))
+        }
+    };
+    let mut dims = Vec::new();
+    for d in &t.dimensions {
+        let v = resolve_var(schema, meta, d, &at)?;
+        check_level(&v)?;
+        dims.push(v);
+    }
+    let cells = dims
+        .iter()
+        .try_fold(1usize, |acc, d| acc.checked_mul(d.codes.len()))
+        .filter(|&c| c <= MAX_CELLS)
+        .ok_or_else(|| spec_err(format!("more than {MAX_CELLS} cells")))?;
+    debug_assert!(cells > 0);
+    let mut filters = Vec::new();
+    for f in &t.filters {
+        let (name, keep) = match f {
+            Filter::Codes { variable, codes } => {
+                let v = resolve_var(schema, meta, variable, &at)?;
+                let mut keep = vec![false; v.codes.len()];
+                for code in codes {
+                    let p = v.codes.iter().position(|(c, _)| c == code).ok_or_else(|| {
+                        spec_err(format!(
+                            "where {variable}: {code:?} is not one of its codes"
+                        ))
+                    })?;
+                    keep[p] = true;
+                }
+                (v, keep)
+            }
+            Filter::Range { variable, min, max } => {
+                let v = resolve_var(schema, meta, variable, &at)?;
+                let offset = v.offset.ok_or_else(|| {
+                    spec_err(format!("where {variable}: min and max apply to integer variables; list codes instead"))
+                })?;
+                let keep = (0..v.codes.len() as i64)
+                    .map(|i| (*min..=*max).contains(&(offset + i)))
+                    .collect();
+                (v, keep)
+            }
+        };
+        check_level(&name)?;
+        filters.push((name, keep));
+    }
+    let (sum, measure) = match &t.measure {
+        Measure::Count => (None, "count".to_string()),
+        Measure::Sum(name) => {
+            let v = schema
+                .variable(name)
+                .filter(|&v| matches!(schema.variables[v].ty, VarType::Integer { .. }))
+                .ok_or_else(|| spec_err(format!("sum: {name:?} is not an integer variable")))?;
+            if !describes(schema, schema.variables[v].record, unit) {
+                return Err(spec_err(format!(
+                    "sum: {name} describes {} records, not {}",
+                    schema.records[schema.variables[v].record].name, schema.records[unit].name
+                )));
+            }
+            (Some(name.clone()), format!("sum:{name}"))
+        }
+    };
+    Ok(Planned {
+        id: id.to_string(),
+        title: title.clone(),
+        unit,
+        measure,
+        dims,
+        filters,
+        sum,
+        totals: t.totals,
+    })
+}
+
+/// The GEOSTAT 2021 grid variables: (code, variable, its code or all, labels sq/en).
+const GEOSTAT: [(&str, &str, Option<&str>, &str, &str); 13] = [
+    ("T", "sex", None, "Gjithsej", "Total population"),
+    ("M", "sex", Some("1"), "Meshkuj", "Males"),
+    ("F", "sex", Some("2"), "Femra", "Females"),
+    (
+        "Y_LT15",
+        "age_broad",
+        Some("Y_LT15"),
+        "Nën 15 vjeç",
+        "Under 15 years",
+    ),
+    (
+        "Y_1564",
+        "age_broad",
+        Some("Y15-64"),
+        "15–64 vjeç",
+        "15 to 64 years",
+    ),
+    (
+        "Y_GE65",
+        "age_broad",
+        Some("Y_GE65"),
+        "65 vjeç e më shumë",
+        "65 years and over",
+    ),
+    (
+        "EMP",
+        "activity",
+        Some("1"),
+        "Të punësuar",
+        "Employed persons",
+    ),
+    (
+        "NAT",
+        "birthplace",
+        Some("1"),
+        "Lindur në Shqipëri",
+        "Born in the reporting country",
+    ),
+    (
+        "EU_OTH",
+        "birthplace",
+        Some("2"),
+        "Lindur në një shtet tjetër të BE-së",
+        "Born in another EU member state",
+    ),
+    (
+        "OTH",
+        "birthplace",
+        Some("3"),
+        "Lindur gjetkë",
+        "Born elsewhere",
+    ),
+    (
+        "SAME",
+        "residence_1y",
+        Some("1"),
+        "Në të njëjtin vendbanim një vit më parë",
+        "Same usual residence one year before",
+    ),
+    (
+        "CHG_IN",
+        "residence_1y",
+        Some("2"),
+        "Lëvizur brenda vendit",
+        "Moved within the reporting country",
+    ),
+    (
+        "CHG_OUT",
+        "residence_1y",
+        Some("3"),
+        "Ardhur nga jashtë",
+        "Moved from outside the reporting country",
+    ),
+];
+
+/// The GEOSTAT table as cross-tables of the grid by each source variable, computed in
+/// the same scan and assembled afterwards.
+fn plan_geostat(
+    schema: &Schema,
+    meta: &DatasetMeta,
+    id: &str,
+) -> Result<Vec<Planned>, CensusError> {
+    let grid = schema
+        .derived
+        .iter()
+        .find(|d| d.rule == DerivedRule::Grid1km)
+        .ok_or_else(|| CensusError::Spec {
+            at: format!("table {id:?}"),
+            message: "builtin geostat_1km needs a derived variable with rule grid_1km".into(),
+        })?;
+    let mut sources: Vec<&str> = GEOSTAT.iter().map(|g| g.1).collect();
+    sources.dedup();
+    sources
+        .into_iter()
+        .map(|var| {
+            plan_cross_tab(
+                schema,
+                meta,
+                id,
+                &Labels::new(),
+                &CrossTab {
+                    dimensions: vec![grid.name.clone(), var.to_string()],
+                    unit: None,
+                    filters: Vec::new(),
+                    measure: Measure::Count,
+                    totals: false,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Output categories of a dimension and, for each code, the categories it adds into.
+fn categories(schema: &Schema, v: &VarInfo, totals: bool) -> (Vec<Category>, Vec<Vec<usize>>) {
+    let code = |(c, l): &(String, Labels), kind, level: Option<String>| Category {
+        code: c.clone(),
+        label: l.clone(),
+        kind,
+        level,
+    };
+    let fine: Vec<Category> = v
+        .codes
+        .iter()
+        .map(|c| code(c, CategoryKind::Code, None))
+        .collect();
+    if !totals {
+        return (fine, (0..v.codes.len()).map(|i| vec![i]).collect());
+    }
+    let ancestors = v.codelist.map(|l| schema.ancestors(l)).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut mapping: Vec<Vec<usize>> = vec![Vec::new(); v.codes.len()];
+    match (ancestors.last(), v.codelist) {
+        (Some(&top), Some(list)) => {
+            // Highest level first: a one-code top level is the total.
+            for &level in ancestors.iter().rev() {
+                let base = out.len();
+                let codes = &schema.codelists[level].codes;
+                let kind = if level == top && codes.len() == 1 {
+                    CategoryKind::Total
+                } else {
+                    CategoryKind::Subtotal
+                };
+                out.extend(codes.iter().map(|c| {
+                    code(
+                        &(c.code.clone(), c.label.clone()),
+                        kind,
+                        Some(schema.codelists[level].name.clone()),
+                    )
+                }));
+                for (f, m) in mapping.iter_mut().enumerate() {
+                    let a = schema
+                        .ancestor_code(list, f as u16, level)
+                        .expect("a parent");
+                    m.push(base + a as usize);
+                }
+            }
+        }
+        _ => {
+            out.push(Category {
+                code: "_T".into(),
+                label: total_labels(schema),
+                kind: CategoryKind::Total,
+                level: None,
+            });
+            mapping.iter_mut().for_each(|m| m.push(0));
+        }
+    }
+    let base = out.len();
+    out.extend(fine);
+    for (f, m) in mapping.iter_mut().enumerate() {
+        m.push(base + f);
+    }
+    (out, mapping)
+}
+
+/// Turns finest cells into a table file, adding totals and subtotals.
+fn finish_table(schema: &Schema, p: &Planned, cells: Cells, provenance: &Provenance) -> Table {
+    let mut shape: Vec<usize> = p.dims.iter().map(|d| d.codes.len()).collect();
+    let Cells {
+        mut values,
+        mut records,
+        mut key_sums,
+    } = cells;
+    let mut dimensions = Vec::new();
+    for (d, v) in p.dims.iter().enumerate() {
+        let (cats, mapping) = categories(schema, v, p.totals);
+        values = expand(&values, &shape, d, &mapping, cats.len());
+        records = expand(&records, &shape, d, &mapping, cats.len());
+        key_sums = expand_wrapping(&key_sums, &shape, d, &mapping, cats.len());
+        shape[d] = cats.len();
+        dimensions.push(Dimension {
+            id: v.name.clone(),
+            label: v.label.clone(),
+            categories: cats,
+        });
+    }
+    Table {
+        format: table::FORMAT.into(),
+        id: p.id.clone(),
+        title: p.title.clone(),
+        unit: schema.records[p.unit].name.clone(),
+        measure: p.measure.clone(),
+        provenance: provenance.clone(),
+        dimensions,
+        values,
+        records,
+        record_key_sums: key_sums,
+    }
+}
+
+/// Key sums add modulo 2⁶⁴: only their value modulo 2³² (the cell key) matters, and
+/// that is exact whatever the order of addition.
+fn expand_wrapping(
+    data: &[u64],
+    shape: &[usize],
+    dim: usize,
+    mapping: &[Vec<usize>],
+    out_len: usize,
+) -> Vec<u64> {
+    let wrapped: Vec<std::num::Wrapping<u64>> =
+        data.iter().map(|&x| std::num::Wrapping(x)).collect();
+    expand(&wrapped, shape, dim, mapping, out_len)
+        .into_iter()
+        .map(|w| w.0)
+        .collect()
+}
+
+fn assemble_geostat(
+    schema: &Schema,
+    id: &str,
+    title: &Labels,
+    parts: &[(&Planned, Cells)],
+    provenance: &Provenance,
+) -> Table {
+    let grid = &parts[0].0.dims[0];
+    let n = grid.codes.len();
+    let mut values = vec![0i64; n * GEOSTAT.len()];
+    let mut records = vec![0u64; n * GEOSTAT.len()];
+    let mut key_sums = vec![0u64; n * GEOSTAT.len()];
+    for (g, (_, var, code, _, _)) in GEOSTAT.iter().enumerate() {
+        let (p, cells) = parts
+            .iter()
+            .find(|(p, _)| p.dims[1].name == *var)
+            .expect("planned for each source variable");
+        let codes = &p.dims[1].codes;
+        let wanted: Vec<usize> = (0..codes.len())
+            .filter(|&c| code.is_none_or(|code| codes[c].0 == code))
+            .collect();
+        for cell in 0..n {
+            let out = cell * GEOSTAT.len() + g;
+            for &c in &wanted {
+                let i = cell * codes.len() + c;
+                values[out] += cells.values[i];
+                records[out] += cells.records[i];
+                key_sums[out] = key_sums[out].wrapping_add(cells.key_sums[i]);
+            }
+        }
+    }
+    let labels = |sq: &str, en: &str| -> Labels {
+        schema
+            .languages
+            .iter()
+            .map(|l| (l.clone(), if l == "sq" { sq } else { en }.to_string()))
+            .collect()
+    };
+    let title = if title.is_empty() {
+        labels(
+            "Popullsia në rrjetin 1 km (GEOSTAT 2021)",
+            "Population on the 1 km grid (GEOSTAT 2021)",
+        )
+    } else {
+        title.clone()
+    };
+    Table {
+        format: table::FORMAT.into(),
+        id: id.to_string(),
+        title,
+        unit: schema.records[parts[0].0.unit].name.clone(),
+        measure: "count".into(),
+        provenance: provenance.clone(),
+        dimensions: vec![
+            Dimension {
+                id: grid.name.clone(),
+                label: grid.label.clone(),
+                categories: grid
+                    .codes
+                    .iter()
+                    .map(|(c, l)| Category {
+                        code: c.clone(),
+                        label: l.clone(),
+                        kind: CategoryKind::Code,
+                        level: None,
+                    })
+                    .collect(),
+            },
+            Dimension {
+                id: "geostat".into(),
+                label: labels("Variabli GEOSTAT", "GEOSTAT variable"),
+                categories: GEOSTAT
+                    .iter()
+                    .map(|(code, _, _, sq, en)| Category {
+                        code: code.to_string(),
+                        label: labels(sq, en),
+                        kind: CategoryKind::Code,
+                        level: None,
+                    })
+                    .collect(),
+            },
+        ],
+        values,
+        records,
+        record_key_sums: key_sums,
+    }
+}
+
+/// Columns loaded from the snapshot, by what was loaded.
+#[derive(Default)]
+struct Loaded {
+    codes: HashMap<Load, Vec<u16>>,
+    flags: HashMap<Load, Vec<bool>>,
+    raw: HashMap<Load, Vec<i64>>,
+}
+
+pub fn tabulate(
+    vault: &Vault,
+    keys: &VaultKeys,
+    snapshot: &str,
+    spec_text: &str,
+    out_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<TabulateReport, CensusError> {
+    let spec = Spec::parse(spec_text)?;
+    let started = Instant::now();
+    let files = SnapshotFiles::open(vault, keys, snapshot)?;
+    let snapshot_id = files.id.to_hex();
+    let dataset_err = |object: &str, detail: String| CensusError::Dataset {
+        snapshot: snapshot_id.clone(),
+        object: object.to_string(),
+        detail,
+    };
+    let path = |name: &str| format!("{}/{name}", dataset::ROOT);
+    if !files
+        .snapshot
+        .nodes
+        .iter()
+        .any(|n| n.path == path(dataset::META_FILE).as_bytes())
+    {
+        return Err(CensusError::Input {
+            file: format!("snapshot {snapshot_id}"),
+            message:
+                "is not a census dataset (it has no census/dataset.json); `census ingest` makes one"
+                    .into(),
+        });
+    }
+    let meta: DatasetMeta = serde_json::from_slice(&files.read(&path(dataset::META_FILE))?)
+        .map_err(|e| dataset_err(dataset::META_FILE, e.to_string()))?;
+    if meta.format != dataset::FORMAT {
+        return Err(dataset_err(
+            dataset::META_FILE,
+            format!("format {:?} is not {:?}", meta.format, dataset::FORMAT),
+        ));
+    }
+    let schema_text = String::from_utf8(files.read(&path(dataset::SCHEMA_FILE))?)
+        .map_err(|e| dataset_err(dataset::SCHEMA_FILE, e.to_string()))?;
+    let schema = Schema::parse(&schema_text)
+        .map_err(|e| dataset_err(dataset::SCHEMA_FILE, e.to_string()))?;
+    let rows = meta
+        .records
+        .last()
+        .map(|r| r.count as usize)
+        .ok_or_else(|| dataset_err(dataset::META_FILE, "no record counts".into()))?;
+
+    // Plan every table; the GEOSTAT table is several cross-tables assembled after.
+    let mut planned: Vec<(usize, Planned)> = Vec::new();
+    for (t, table) in spec.tables.iter().enumerate() {
+        match &table.kind {
+            TableKind::CrossTab(c) => planned.push((
+                t,
+                plan_cross_tab(&schema, &meta, &table.id, &table.title, c)?,
+            )),
+            TableKind::Geostat1km => planned.extend(
+                plan_geostat(&schema, &meta, &table.id)?
+                    .into_iter()
+                    .map(|p| (t, p)),
+            ),
+        }
+    }
+
+    // Everything to load, each once.
+    let leaf = schema.records.len() - 1;
+    let mut needed: Vec<Load> = Vec::new();
+    for (_, p) in &planned {
+        needed.extend(p.dims.iter().map(|d| d.load.clone()));
+        needed.extend(p.filters.iter().map(|f| f.0.load.clone()));
+        if p.unit != leaf {
+            needed.push(Load::UnitFlags(schema.records[p.unit].name.clone()));
+        }
+        needed.extend(p.sum.iter().map(|s| Load::Raw(s.clone())));
+    }
+    needed.sort();
+    needed.dedup();
+    let column_bytes = |name: &str| -> Result<Bytes, CensusError> {
+        let stored = meta
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| dataset_err(dataset::META_FILE, format!("lists no column {name}")))?;
+        Ok(Bytes::from(files.read(&path(&stored.file))?))
+    };
+    fn column<T: DataType>(
+        bytes: Bytes,
+        name: &str,
+        err: &dyn Fn(&str, String) -> CensusError,
+    ) -> Result<Vec<T::T>, CensusError> {
+        read_column::<T>(bytes, 0).map_err(|e| err(&dataset::column_file(name), e.to_string()))
+    }
+    let to_codes = |values: Vec<i64>, radix: usize, name: &str| -> Result<Vec<u16>, CensusError> {
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            if !(0..radix as i64).contains(&v) {
+                return Err(dataset_err(
+                    &dataset::column_file(name),
+                    format!("value {v} outside its {radix} codes"),
+                ));
+            }
+            out.push(v as u16);
+        }
+        if out.len() != rows {
+            return Err(dataset_err(
+                &dataset::column_file(name),
+                format!("{} rows, the dataset has {rows}", out.len()),
+            ));
+        }
+        Ok(out)
+    };
+    let radix_of: HashMap<Load, usize> = planned
+        .iter()
+        .flat_map(|(_, p)| p.dims.iter().chain(p.filters.iter().map(|f| &f.0)))
+        .map(|v| (v.load.clone(), v.codes.len()))
+        .collect();
+    let load_one = |load: &Load, loaded: &Mutex<Loaded>| -> Result<(), CensusError> {
+        match load {
+            Load::Codes(name) => {
+                let v = column::<Int32Type>(column_bytes(name)?, name, &dataset_err)?;
+                let codes = to_codes(v.into_iter().map(i64::from).collect(), radix_of[load], name)?;
+                loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .codes
+                    .insert(load.clone(), codes);
+            }
+            Load::Integer(name, offset) => {
+                let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
+                let codes = to_codes(
+                    v.into_iter().map(|x| x.wrapping_sub(*offset)).collect(),
+                    radix_of[load],
+                    name,
+                )?;
+                loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .codes
+                    .insert(load.clone(), codes);
+            }
+            Load::HouseholdSize(record, codelist) => {
+                let name = dataset::record_index_column(record);
+                let index = column::<Int32Type>(column_bytes(&name)?, &name, &dataset_err)?;
+                let households = meta
+                    .records
+                    .iter()
+                    .find(|r| &r.record == record)
+                    .map_or(0, |r| r.count as usize);
+                let mut size = vec![0i64; households];
+                for &h in &index {
+                    *size.get_mut(h as usize).ok_or_else(|| {
+                        dataset_err(
+                            &dataset::column_file(&name),
+                            format!("record index {h} beyond {households}"),
+                        )
+                    })? += 1;
+                }
+                let list = &schema.codelists[*codelist];
+                let code_of_size: Vec<Option<u16>> =
+                    size.iter().map(|&s| list.position_of_value(s)).collect();
+                let mut codes = Vec::with_capacity(index.len());
+                for &h in &index {
+                    codes.push(code_of_size[h as usize].ok_or_else(|| CensusError::Input {
+                        file: format!("snapshot {snapshot_id}"),
+                        message: format!(
+                            "a {record} of {} persons falls in no range of codelist {}",
+                            size[h as usize], list.name
+                        ),
+                    })?);
+                }
+                loaded.lock().expect("no panics while held").codes.insert(
+                    load.clone(),
+                    to_codes(
+                        codes.into_iter().map(i64::from).collect(),
+                        list.codes.len(),
+                        &name,
+                    )?,
+                );
+            }
+            Load::UnitFlags(record) => {
+                let name = dataset::record_index_column(record);
+                let index = column::<Int32Type>(column_bytes(&name)?, &name, &dataset_err)?;
+                let mut seen = 0i32;
+                let flags = index
+                    .iter()
+                    .map(|&i| {
+                        let first = i == seen;
+                        seen += first as i32;
+                        first
+                    })
+                    .collect();
+                loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .flags
+                    .insert(load.clone(), flags);
+            }
+            Load::Raw(name) => {
+                let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
+                loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .raw
+                    .insert(load.clone(), v);
+            }
+        }
+        Ok(())
+    };
+    progress.start("reading columns", needed.len() as u64 + 1);
+    let loaded = Mutex::new(Loaded::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let record_keys: Mutex<Option<Result<Vec<u32>, CensusError>>> = Mutex::new(None);
+    let failure: Mutex<Option<CensusError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let keys = column_bytes(dataset::RECORD_KEY).and_then(|b| {
+                column::<Int32Type>(b, dataset::RECORD_KEY, &dataset_err)
+                    .map(|v| v.into_iter().map(|k| k as u32).collect::<Vec<u32>>())
+            });
+            progress.advance(1);
+            *record_keys.lock().expect("no panics while held") = Some(keys);
+        });
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(load) = needed.get(i) else { break };
+                if let Err(e) = load_one(load, &loaded) {
+                    failure
+                        .lock()
+                        .expect("no panics while held")
+                        .get_or_insert(e);
+                    break;
+                }
+                progress.advance(1);
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = failure.into_inner().expect("threads joined") {
+        return Err(e);
+    }
+    let record_keys = record_keys
+        .into_inner()
+        .expect("threads joined")
+        .expect("the key thread ran")?;
+    if record_keys.len() != rows {
+        return Err(dataset_err(
+            &dataset::column_file(dataset::RECORD_KEY),
+            format!("{} rows, the dataset has {rows}", record_keys.len()),
+        ));
+    }
+    let loaded = loaded.into_inner().expect("threads joined");
+    for (load, flags) in &loaded.flags {
+        if flags.len() != rows {
+            return Err(dataset_err(
+                &format!("{load:?}"),
+                format!("{} rows, the dataset has {rows}", flags.len()),
+            ));
+        }
+    }
+    for (load, raw) in &loaded.raw {
+        if raw.len() != rows {
+            return Err(dataset_err(
+                &format!("{load:?}"),
+                format!("{} rows, the dataset has {rows}", raw.len()),
+            ));
+        }
+    }
+    let reading = started.elapsed().as_secs_f64();
+
+    let scanning = Instant::now();
+    let kernel_tables: Vec<KernelTable> = planned
+        .iter()
+        .map(|(_, p)| KernelTable {
+            dims: p
+                .dims
+                .iter()
+                .map(|d| (loaded.codes[&d.load].as_slice(), d.codes.len()))
+                .collect(),
+            filters: p
+                .filters
+                .iter()
+                .map(|(v, keep)| (loaded.codes[&v.load].as_slice(), keep.clone()))
+                .collect(),
+            unit: (p.unit != leaf).then(|| {
+                loaded.flags[&Load::UnitFlags(schema.records[p.unit].name.clone())].as_slice()
+            }),
+            sum: p
+                .sum
+                .as_ref()
+                .map(|s| loaded.raw[&Load::Raw(s.clone())].as_slice()),
+        })
+        .collect();
+    let results = cross_tabulate(rows, &record_keys, &kernel_tables, threads);
+    let scanned = scanning.elapsed().as_secs_f64();
+
+    let provenance = Provenance {
+        snapshot: snapshot_id.clone(),
+        log_head: files.log_head.to_hex(),
+        spec_blake3: blake3::hash(spec_text.as_bytes()).to_hex().to_string(),
+        source_blake3: meta.source.blake3.clone(),
+        statvault: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut by_table: BTreeMap<usize, Vec<(&Planned, Cells)>> = BTreeMap::new();
+    for ((t, p), cells) in planned.iter().zip(results) {
+        by_table.entry(*t).or_default().push((p, cells));
+    }
+    fs::create_dir_all(out_dir).map_err(|e| CensusError::io(out_dir.display(), e))?;
+    let mut summaries = Vec::new();
+    for (t, mut parts) in by_table {
+        let spec_table: &TableSpec = &spec.tables[t];
+        let table = match spec_table.kind {
+            TableKind::Geostat1km => assemble_geostat(
+                &schema,
+                &spec_table.id,
+                &spec_table.title,
+                &parts,
+                &provenance,
+            ),
+            TableKind::CrossTab(_) => {
+                let (p, cells) = parts.pop().expect("one part");
+                finish_table(&schema, p, cells, &provenance)
+            }
+        };
+        let file = format!("{}.table.json", table.id);
+        let target = out_dir.join(&file);
+        let temp = out_dir.join(format!(".{file}.partial"));
+        fs::write(&temp, table.write())
+            .and_then(|()| fs::rename(&temp, &target))
+            .map_err(|e| CensusError::io(target.display(), e))?;
+        let total = grand_total(&table);
+        summaries.push(TableSummary {
+            id: table.id.clone(),
+            cells: table.cells(),
+            total,
+            file,
+        });
+    }
+    Ok(TabulateReport {
+        snapshot: snapshot_id,
+        rows,
+        tables: summaries,
+        seconds_reading: reading,
+        seconds_scanning: scanned,
+    })
+}
+
+/// The value of the cell where every dimension is at its total; for tables without
+/// totals, the sum of the cells (of the T column, for the GEOSTAT table).
+fn grand_total(table: &Table) -> i64 {
+    let mut index = 0;
+    for d in &table.dimensions {
+        let Some(p) = d
+            .categories
+            .iter()
+            .position(|c| c.kind == CategoryKind::Total)
+        else {
+            let geostat = table.dimensions.last().is_some_and(|d| d.id == "geostat");
+            let step = if geostat { GEOSTAT.len() } else { 1 };
+            return table.values.iter().step_by(step).sum();
+        };
+        index = index * d.categories.len() + p;
+    }
+    table.values[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The reference: a hash-map group-by over rows, one row at a time.
+    fn reference(rows: usize, keys: &[u32], t: &KernelTable) -> Cells {
+        let mut groups: HashMap<Vec<u16>, (i64, u64, u64)> = HashMap::new();
+        for r in 0..rows {
+            if t.filters.iter().any(|(c, keep)| !keep[c[r] as usize]) {
+                continue;
+            }
+            if t.unit.is_some_and(|u| !u[r]) {
+                continue;
+            }
+            let key: Vec<u16> = t.dims.iter().map(|(c, _)| c[r]).collect();
+            let g = groups.entry(key).or_default();
+            g.0 += t.sum.map_or(1, |s| s[r]);
+            g.1 += 1;
+            g.2 += keys[r] as u64;
+        }
+        let n = t.cells();
+        let mut out = Cells {
+            values: vec![0; n],
+            records: vec![0; n],
+            key_sums: vec![0; n],
+        };
+        for (key, (v, c, k)) in groups {
+            let mut i = 0;
+            for (code, (_, radix)) in key.iter().zip(&t.dims) {
+                i = i * radix + *code as usize;
+            }
+            out.values[i] = v;
+            out.records[i] = c;
+            out.key_sums[i] = k;
+        }
+        out
+    }
+
+    /// Dimensions, filters (variable, codes kept), whether to use units, sums.
+    type TableShape = (Vec<usize>, Vec<(usize, Vec<bool>)>, bool, bool);
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        rows: usize,
+        radices: Vec<usize>,
+        columns: Vec<Vec<u16>>,
+        keys: Vec<u32>,
+        unit: Vec<bool>,
+        sums: Vec<i64>,
+        tables: Vec<TableShape>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (1usize..9000, prop::collection::vec(1usize..12, 1..5)).prop_flat_map(|(rows, radices)| {
+            let columns: Vec<_> = radices
+                .iter()
+                .map(|&r| prop::collection::vec(0..r as u16, rows))
+                .collect();
+            let v = radices.len();
+            let table = (
+                prop::sample::subsequence((0..v).collect::<Vec<_>>(), 1..=v).prop_shuffle(),
+                prop::collection::vec((0..v, prop::collection::vec(any::<bool>(), 12)), 0..3),
+                any::<bool>(),
+                any::<bool>(),
+            );
+            (
+                Just(rows),
+                Just(radices),
+                columns,
+                prop::collection::vec(any::<u32>(), rows),
+                prop::collection::vec(any::<bool>(), rows),
+                prop::collection::vec(-50i64..50, rows),
+                prop::collection::vec(table, 1..5),
+            )
+                .prop_map(|(rows, radices, columns, keys, unit, sums, tables)| Case {
+                    rows,
+                    radices,
+                    columns,
+                    keys,
+                    unit,
+                    sums,
+                    tables,
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn dense_kernel_equals_a_hash_group_by(c in case(), threads in 1usize..4) {
+            let tables: Vec<KernelTable> = c.tables.iter().map(|(dims, filters, use_unit, use_sum)| KernelTable {
+                dims: dims.iter().map(|&d| (c.columns[d].as_slice(), c.radices[d])).collect(),
+                filters: filters.iter().map(|(d, keep)| (c.columns[*d].as_slice(), keep[..c.radices[*d]].to_vec())).collect(),
+                unit: use_unit.then_some(c.unit.as_slice()),
+                sum: use_sum.then_some(c.sums.as_slice()),
+            }).collect();
+            let got = cross_tabulate(c.rows, &c.keys, &tables, threads);
+            for (t, g) in tables.iter().zip(&got) {
+                prop_assert_eq!(g, &reference(c.rows, &c.keys, t));
+            }
+        }
+
+        #[test]
+        fn totals_are_the_sums_of_their_parts(data in prop::collection::vec(0i64..1000, 12), a in 1usize..4) {
+            // A 2-D table a × (12 / a) with a total on each dimension.
+            let b = 12 / a;
+            let data = &data[..a * b];
+            let map = |n: usize| -> Vec<Vec<usize>> { (0..n).map(|f| vec![0, f + 1]).collect() };
+            let once = expand(data, &[a, b], 0, &map(a), a + 1);
+            let both = expand(&once, &[a + 1, b], 1, &map(b), b + 1);
+            let at = |i: usize, j: usize| both[i * (b + 1) + j];
+            prop_assert_eq!(at(0, 0), data.iter().sum::<i64>());
+            for i in 0..a {
+                prop_assert_eq!(at(i + 1, 0), (0..b).map(|j| data[i * b + j]).sum::<i64>());
+            }
+            for j in 0..b {
+                prop_assert_eq!(at(0, j + 1), (0..a).map(|i| data[i * b + j]).sum::<i64>());
+            }
+        }
+    }
+}

@@ -89,13 +89,23 @@ impl Workplace {
 
     /// `vault SUB --repo R --share S1 … ARGS`, with the first `n` shares.
     pub fn vault(&self, sub: &str, n: usize, args: &[&str]) -> Run {
-        let shares: Vec<&str> = self.shares[..n].iter().map(String::as_str).collect();
-        self.vault_with(sub, &shares, args)
+        self.command(&["vault", sub], n, args)
     }
 
     /// `vault SUB --repo R --share S … ARGS` with the given share files.
     pub fn vault_with(&self, sub: &str, shares: &[&str], args: &[&str]) -> Run {
-        let mut all = vec!["vault", sub, "--repo", &self.repo];
+        self.command_with(&["vault", sub], shares, args)
+    }
+
+    /// `COMMAND… --repo R --share S1 … ARGS`, with the first `n` shares.
+    pub fn command(&self, command: &[&str], n: usize, args: &[&str]) -> Run {
+        let shares: Vec<&str> = self.shares[..n].iter().map(String::as_str).collect();
+        self.command_with(command, &shares, args)
+    }
+
+    fn command_with(&self, command: &[&str], shares: &[&str], args: &[&str]) -> Run {
+        let mut all = command.to_vec();
+        all.extend(["--repo", &self.repo]);
         for s in shares {
             all.extend(["--share", s]);
         }

@@ -63,11 +63,14 @@ pub struct ColumnsWriter<W: Write + Send> {
 
 impl<W: Write + Send> ColumnsWriter<W> {
     /// `template` gives the names and types; `compress` chooses zstd pages (for files
-    /// people read directly) or plain pages (inside the vault, which compresses).
+    /// people read directly) or plain pages (inside the vault, which compresses);
+    /// `dictionary` turns dictionary encoding on, which pays for columns of few
+    /// distinct values and only costs for keys and measurements.
     pub fn new(
         out: W,
         template: &[(&str, &Values)],
         compress: bool,
+        dictionary: bool,
     ) -> parquet::errors::Result<Self> {
         let fields = template
             .iter()
@@ -82,6 +85,7 @@ impl<W: Write + Send> ColumnsWriter<W> {
             } else {
                 Compression::UNCOMPRESSED
             })
+            .set_dictionary_enabled(dictionary)
             .set_created_by(format!("statvault {}", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(ColumnsWriter {
@@ -143,7 +147,7 @@ mod tests {
         let c = Values::F64(vec![0.5, 1.0, -2.0, 3.25]);
         let d = Values::Text(["x", "yy", "", "ë"].map(ByteArray::from).to_vec());
         let template = [("a", &a), ("b", &b), ("c", &c), ("d", &d)];
-        let mut w = ColumnsWriter::new(Vec::new(), &template, true).unwrap();
+        let mut w = ColumnsWriter::new(Vec::new(), &template, true, true).unwrap();
         w.write_row_group(&[&a, &b, &c, &d]).unwrap();
         w.write_row_group(&[&a, &b, &c, &d]).unwrap();
         let file = Bytes::from(w.finish().unwrap());

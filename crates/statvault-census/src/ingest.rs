@@ -28,7 +28,7 @@ use crate::schema::{DerivedRule, Schema, VarType};
 use crate::{CensusError, ValidationReport};
 
 const BATCH_ROWS: usize = 1 << 16;
-const ROW_GROUP_ROWS: usize = 1 << 20;
+const ROW_GROUP_ROWS: usize = 1 << 18;
 
 #[derive(Clone, Debug)]
 pub struct IngestOptions {
@@ -147,11 +147,12 @@ pub fn ingest(
     fs::create_dir_all(&columns_dir).map_err(|e| CensusError::io(columns_dir.display(), e))?;
 
     let mut out = Vec::new();
-    let mut new_column = |name: &str, kind: ColumnKind, values: Values| {
+    let mut new_column = |name: &str, kind: ColumnKind, values: Values, dictionary: bool| {
         let path = root.join(dataset::column_file(name));
         let file = File::create(&path).map_err(|e| CensusError::io(path.display(), e))?;
-        let writer = ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false)
-            .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?;
+        let writer =
+            ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false, dictionary)
+                .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?;
         out.push(OutColumn {
             name: name.to_string(),
             kind,
@@ -164,12 +165,17 @@ pub fn ingest(
         .variables
         .iter()
         .map(|v| {
-            let values = match v.ty {
-                VarType::Code(_) => Values::I32(Vec::new()),
-                VarType::Integer { .. } => Values::I64(Vec::new()),
-                VarType::Decimal { .. } => Values::F64(Vec::new()),
+            // Codes and bounded integers (age) have few values; keys and coordinates
+            // have nearly as many as rows.
+            let (values, dictionary) = match v.ty {
+                VarType::Code(_) => (Values::I32(Vec::new()), true),
+                VarType::Integer { .. } => (
+                    Values::I64(Vec::new()),
+                    !schema.records.iter().any(|r| r.key == v.name),
+                ),
+                VarType::Decimal { .. } => (Values::F64(Vec::new()), false),
             };
-            new_column(&v.name, ColumnKind::Variable, values)
+            new_column(&v.name, ColumnKind::Variable, values, dictionary)
         })
         .collect::<Result<_, _>>()?;
     let stored_derived: Vec<(usize, usize)> = schema
@@ -180,7 +186,7 @@ pub fn ingest(
         .map(|(i, d)| {
             Ok((
                 i,
-                new_column(&d.name, ColumnKind::Derived, Values::I32(Vec::new()))?,
+                new_column(&d.name, ColumnKind::Derived, Values::I32(Vec::new()), true)?,
             ))
         })
         .collect::<Result<_, CensusError>>()?;
@@ -188,6 +194,7 @@ pub fn ingest(
         dataset::RECORD_KEY,
         ColumnKind::RecordKey,
         Values::I32(Vec::new()),
+        false,
     )?;
     let leaf = schema.records.len() - 1;
     let mut parents: Vec<Parents> = Vec::new();
@@ -215,6 +222,7 @@ pub fn ingest(
             &dataset::record_index_column(&record.name),
             ColumnKind::RecordIndex,
             Values::I32(Vec::new()),
+            false,
         )?);
     }
     let leaf_key = schema

@@ -363,3 +363,71 @@ fn read_as_text(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    type Row = Vec<Vec<u8>>;
+
+    fn read_all(bytes: Vec<u8>) -> Result<(Vec<String>, Vec<Row>, ValidationReport), CensusError> {
+        let size = bytes.len() as u64;
+        let mut reader =
+            InputReader::csv(Box::new(std::io::Cursor::new(bytes)), "t.csv".into(), size)?;
+        let mut report = ValidationReport::new("t.csv".into(), 3);
+        let mut batch = TextBatch::default();
+        let mut rows = Vec::new();
+        while reader.next_batch(&mut batch, 5, &mut report)? {
+            for r in 0..batch.rows() {
+                rows.push(batch.columns.iter().map(|c| c.get(r).to_vec()).collect());
+            }
+        }
+        Ok((reader.header().to_vec(), rows, report))
+    }
+
+    fn quote(cell: &str) -> String {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    }
+
+    proptest! {
+        #[test]
+        fn quoted_cells_round_trip(rows in prop::collection::vec(prop::collection::vec("[a-zë,\"\n ]{0,6}", 3), 1..20)) {
+            let mut text = String::from("a,b,c\n");
+            for row in &rows {
+                text += &row.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
+                text += "\n";
+            }
+            let (header, read, report) = read_all(text.into_bytes()).unwrap();
+            prop_assert_eq!(header, ["a", "b", "c"]);
+            prop_assert!(report.is_empty());
+            let expected: Vec<Vec<Vec<u8>>> = rows.iter().map(|r| r.iter().map(|c| c.as_bytes().to_vec()).collect()).collect();
+            prop_assert_eq!(read, expected);
+        }
+
+        #[test]
+        fn any_bytes_give_rows_or_a_clear_error(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok((header, rows, _)) = read_all(bytes) {
+                prop_assert!(rows.iter().all(|r| r.len() == header.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn ragged_rows_and_bad_encoding_are_record_errors() {
+        let (_, rows, report) = read_all(b"a,b\n1,2\n3\n4,\xff\n5,6,7\n".to_vec()).unwrap();
+        assert_eq!(rows.len(), 4);
+        let text = report.to_string();
+        assert!(
+            text.contains("ragged row: header has 2 fields (2×)"),
+            "{text}"
+        );
+        assert!(text.contains("line 3: 1 fields"), "{text}");
+        assert!(text.contains("b: not UTF-8 text"), "{text}");
+        assert!(text.contains("line 4, column 2"), "{text}");
+        let empty = read_all(Vec::new()).unwrap_err().to_string();
+        assert!(empty.contains("empty"), "{empty}");
+        let twice = read_all(b"a,a\n1,2\n".to_vec()).unwrap_err().to_string();
+        assert!(twice.contains("appears twice"), "{twice}");
+    }
+}

@@ -88,7 +88,7 @@ enum RowSink<W: Write + Send> {
     },
 }
 
-const PARQUET_ROW_GROUP: usize = 1 << 20;
+const PARQUET_ROW_GROUP: usize = 1 << 18;
 
 impl<W: Write + Send> RowSink<W> {
     fn new(format: SynthFormat, out: W) -> std::io::Result<Self> {
@@ -110,8 +110,8 @@ impl<W: Write + Send> RowSink<W> {
                     })
                     .collect();
                 let template: Vec<(&str, &Values)> = CSV_HEADER.split(',').zip(&columns).collect();
-                let writer =
-                    ColumnsWriter::new(out, &template, true).map_err(std::io::Error::other)?;
+                let writer = ColumnsWriter::new(out, &template, true, true)
+                    .map_err(std::io::Error::other)?;
                 RowSink::Parquet { writer, columns }
             }
         })

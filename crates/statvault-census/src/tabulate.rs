@@ -923,24 +923,23 @@ pub fn tabulate(
     ) -> Result<Vec<T::T>, CensusError> {
         read_column::<T>(bytes, 0).map_err(|e| err(&dataset::column_file(name), e.to_string()))
     }
-    let to_codes = |values: Vec<i64>, radix: usize, name: &str| -> Result<Vec<u16>, CensusError> {
-        let mut out = Vec::with_capacity(values.len());
-        for v in values {
-            if !(0..radix as i64).contains(&v) {
-                return Err(dataset_err(
-                    &dataset::column_file(name),
-                    format!("value {v} outside its {radix} codes"),
-                ));
-            }
-            out.push(v as u16);
-        }
-        if out.len() != rows {
+    let codes_of = |values: &[i64], offset: i64, radix: usize, name: &str| {
+        if values.len() != rows {
             return Err(dataset_err(
                 &dataset::column_file(name),
-                format!("{} rows, the dataset has {rows}", out.len()),
+                format!("{} rows, the dataset has {rows}", values.len()),
             ));
         }
-        Ok(out)
+        to_codes(values, offset, radix).map_err(|e| dataset_err(&dataset::column_file(name), e))
+    };
+    let codes_of_i32 = |values: &[i32], radix: usize, name: &str| {
+        if values.len() != rows {
+            return Err(dataset_err(
+                &dataset::column_file(name),
+                format!("{} rows, the dataset has {rows}", values.len()),
+            ));
+        }
+        to_codes(values, 0, radix).map_err(|e| dataset_err(&dataset::column_file(name), e))
     };
     let radix_of: HashMap<Load, usize> = planned
         .iter()
@@ -951,7 +950,7 @@ pub fn tabulate(
         match load {
             Load::Codes(name) => {
                 let v = column::<Int32Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = to_codes(v.into_iter().map(i64::from).collect(), radix_of[load], name)?;
+                let codes = codes_of_i32(&v, radix_of[load], name)?;
                 loaded
                     .lock()
                     .expect("no panics while held")
@@ -960,11 +959,7 @@ pub fn tabulate(
             }
             Load::Integer(name, offset) => {
                 let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = to_codes(
-                    v.into_iter().map(|x| x.wrapping_sub(*offset)).collect(),
-                    radix_of[load],
-                    name,
-                )?;
+                let codes = codes_of(&v, *offset, radix_of[load], name)?;
                 loaded
                     .lock()
                     .expect("no panics while held")
@@ -1001,14 +996,11 @@ pub fn tabulate(
                         ),
                     })?);
                 }
-                loaded.lock().expect("no panics while held").codes.insert(
-                    load.clone(),
-                    to_codes(
-                        codes.into_iter().map(i64::from).collect(),
-                        list.codes.len(),
-                        &name,
-                    )?,
-                );
+                loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .codes
+                    .insert(load.clone(), codes);
             }
             Load::UnitFlags(record) => {
                 let name = dataset::record_index_column(record);
@@ -1177,6 +1169,26 @@ pub fn tabulate(
         seconds_reading: reading,
         seconds_scanning: scanned,
     })
+}
+
+/// Stored values minus `offset` as 16-bit codes, each checked against the radix.
+fn to_codes<T: Copy + Into<i64>>(
+    values: &[T],
+    offset: i64,
+    radix: usize,
+) -> Result<Vec<u16>, String> {
+    let code = |v: T| v.into().wrapping_sub(offset);
+    match values
+        .iter()
+        .position(|&v| !(0..radix as i64).contains(&code(v)))
+    {
+        None => Ok(values.iter().map(|&v| code(v) as u16).collect()),
+        Some(i) => Err(format!(
+            "value {} in row {} outside its {radix} codes",
+            values[i].into(),
+            i + 1
+        )),
+    }
 }
 
 /// The value of the cell where every dimension is at its total; for tables without

@@ -195,35 +195,46 @@ fn restore_file(
         opener,
         block,
     } = buffers;
+    let NodeKind::File { chunks } = &node.kind else {
+        unreachable!("only files are restored here")
+    };
     let mut sink = Sink::create(path, node.size, block).map_err(io)?;
-    for_each_chunk(vault, keys, index, node, sealed, opener, |chunk| {
-        sink.write(chunk).map_err(io)?;
-        progress.advance(chunk.len() as u64);
-        Ok(())
-    })?;
+    for_each_chunk(
+        vault,
+        keys,
+        index,
+        &node.path,
+        chunks,
+        sealed,
+        opener,
+        |chunk| {
+            sink.write(chunk).map_err(io)?;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        },
+    )?;
     let out = sink.finish(node.size).map_err(io)?;
     out.set_permissions(Permissions::from_mode(node.mode))
         .map_err(io)?;
     filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
 }
 
-/// Opens and checks each chunk of a file in order and hands it to `sink`.
+/// Opens and checks each chunk of (part of) a file in order and hands it to `sink`.
+#[allow(clippy::too_many_arguments)]
 fn for_each_chunk(
     vault: &Vault,
     keys: &VaultKeys,
     index: &ChunkMap,
-    node: &Node,
+    file: &[u8],
+    chunks: &[Hash],
     sealed: &mut Vec<u8>,
     opener: &mut ChunkOpener,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let NodeKind::File { chunks } = &node.kind else {
-        unreachable!("only files have chunks")
-    };
     for id in chunks {
         let (pack, entry) = index.chunks.get(id).ok_or_else(|| {
             VaultError::corrupt(
-                String::from_utf8_lossy(&node.path),
+                String::from_utf8_lossy(file),
                 format!("needs chunk {id}, which no index lists"),
             )
         })?;
@@ -277,7 +288,8 @@ impl<'a> SnapshotFiles<'a> {
         })
     }
 
-    /// The whole content of the file at `path` (relative, `/`-separated).
+    /// The whole content of the file at `path` (relative, `/`-separated). Large files
+    /// are read by several threads, each opening a run of chunks into its part.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
         let node = self
             .snapshot
@@ -285,26 +297,82 @@ impl<'a> SnapshotFiles<'a> {
             .iter()
             .find(|n| n.path == path.as_bytes() && matches!(n.kind, NodeKind::File { .. }))
             .ok_or_else(|| VaultError::Usage(format!("snapshot {} has no file {path}", self.id)))?;
-        let mut out = Vec::with_capacity(node.size as usize);
-        let (mut sealed, mut opener) = (Vec::new(), ChunkOpener::default());
-        for_each_chunk(
-            self.vault,
-            self.keys,
-            &self.index,
-            node,
-            &mut sealed,
-            &mut opener,
-            |c| {
-                out.extend_from_slice(c);
-                Ok(())
-            },
-        )?;
-        if out.len() as u64 != node.size {
+        let NodeKind::File { chunks } = &node.kind else {
+            unreachable!("found a file")
+        };
+        let mut sizes = Vec::with_capacity(chunks.len());
+        for id in chunks {
+            let (_, entry) = self.index.chunks.get(id).ok_or_else(|| {
+                VaultError::corrupt(path, format!("needs chunk {id}, which no index lists"))
+            })?;
+            sizes.push(entry.raw_len as usize);
+        }
+        if sizes.iter().sum::<usize>() as u64 != node.size {
             return Err(VaultError::corrupt(
                 path,
-                format!("{} bytes read, the snapshot says {}", out.len(), node.size),
+                format!(
+                    "its chunks hold {} bytes, the snapshot says {}",
+                    sizes.iter().sum::<usize>(),
+                    node.size
+                ),
             ));
         }
+        let mut out = vec![0u8; node.size as usize];
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(chunks.len().div_ceil(4))
+            .max(1);
+        // Runs of consecutive chunks of about equal size, one per thread.
+        let share = (node.size as usize).div_ceil(threads).max(1);
+        let mut parts: Vec<(std::ops::Range<usize>, &mut [u8])> = Vec::new();
+        let (mut rest, mut first) = (out.as_mut_slice(), 0);
+        while first < chunks.len() {
+            let (mut last, mut bytes) = (first, 0);
+            while last < chunks.len() && (bytes < share || last == first) {
+                bytes += sizes[last];
+                last += 1;
+            }
+            let (part, tail) = rest.split_at_mut(bytes);
+            parts.push((first..last, part));
+            rest = tail;
+            first = last;
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(range, part)| {
+                    scope.spawn(move || {
+                        let (mut sealed, mut opener) = (Vec::new(), ChunkOpener::default());
+                        let mut at = 0;
+                        let run = &chunks[range];
+                        for_each_chunk(
+                            self.vault,
+                            self.keys,
+                            &self.index,
+                            &node.path,
+                            run,
+                            &mut sealed,
+                            &mut opener,
+                            |c| {
+                                part.get_mut(at..at + c.len())
+                                    .ok_or_else(|| {
+                                        VaultError::corrupt(
+                                            path,
+                                            "a chunk is longer than the index says",
+                                        )
+                                    })?
+                                    .copy_from_slice(c);
+                                at += c.len();
+                                Ok(())
+                            },
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().expect("a reading thread does not panic"))
+        })?;
         Ok(out)
     }
 }

@@ -1,4 +1,5 @@
-//! `statvault demo`: a vault round trip on generated files, narrated.
+//! `statvault demo`: the main job on a synthetic census, narrated: a vault shared
+//! among custodians, validated ingest, verification, an intruder caught, tabulation.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,17 +8,27 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context};
 use clap::Args;
+use statvault_census::ingest::IngestOptions;
+use statvault_census::table::{CategoryKind, Table};
+use statvault_census::{
+    ingest, synth, tabulate, CensusError, Geography, SynthFormat, SynthOptions,
+};
 use statvault_crypto::share::{split, ShareFile};
 use statvault_vault::{
-    add, restore, verify, AddOptions, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault,
-    VerifyOptions,
+    restore, verify, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions,
 };
+
+const SCHEMA: &str = include_str!("../../../examples/census-albania/schema.toml");
+const TABLES: &str = include_str!("../../../examples/census-albania/tables.toml");
 
 #[derive(Args)]
 pub struct DemoArgs {
     /// Working directory for the demo's files (default: a new temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Persons in the synthetic census (default: Albania's 2023 census).
+    #[arg(long, value_name = "N", default_value_t = 2_402_113, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    persons: u64,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -30,17 +41,37 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "{} is not empty",
         dir.display()
     );
-    let (data, repo, shares_dir, restored) = (
-        dir.join("census"),
+    let (census, repo, shares_dir, tables, restored) = (
+        dir.join("census.csv"),
         dir.join("vault"),
         dir.join("shares"),
+        dir.join("tables"),
         dir.join("restored"),
     );
     fs::create_dir_all(&shares_dir)?;
+    let schema_path = dir.join("schema.toml");
+    fs::write(&schema_path, SCHEMA)?;
 
-    step("1. Generating census-like files");
-    let bytes = generate(&data)?;
-    println!("   {} bytes in {}", bytes, data.display());
+    step(&format!(
+        "1. Synthesising a census of Albania: {} persons",
+        args.persons
+    ));
+    let summary = synth(
+        &Geography::albania(),
+        &SynthOptions {
+            persons: args.persons,
+            seed: 2023,
+        },
+        SynthFormat::Csv,
+        fs::File::create(&census)?,
+    )?;
+    println!(
+        "   {} persons in {} households and {} dwellings: {}",
+        summary.persons,
+        summary.households,
+        summary.dwellings,
+        census.display()
+    );
 
     step("2. Creating a vault with 5 custodians, any 3 of whom can unlock it");
     let (vault, master) = Vault::init(
@@ -62,42 +93,73 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(master);
     println!("   vault {} in {}", vault.config.vault_id, repo.display());
 
-    step("3. Unlocking with custodians 1, 3 and 5, adding the files");
-    let chosen = [
-        share_paths[0].clone(),
-        share_paths[2].clone(),
-        share_paths[4].clone(),
-    ];
-    let keys = vault.unlock(&chosen, &mut |_| {
-        unreachable!("demo shares have no passphrase")
-    })?;
-    let add_data = || {
-        add(
-            &vault,
-            &keys,
-            std::slice::from_ref(&data),
-            &AddOptions::default(),
-            &NoProgress,
-        )
-    };
-    let first = add_data()?;
-    println!(
-        "   snapshot {}: {} files, {} bytes, stored as {} bytes in {} packs",
-        first.snapshot, first.files, first.bytes, first.stored_bytes, first.packs
-    );
+    step("3. A census file with one bad record is refused; nothing is committed");
+    let text = fs::read_to_string(&census)?;
+    let bad = dir.join("census-with-error.csv");
+    let mut lines: Vec<String> = text.lines().take(1000).map(str::to_string).collect();
+    let mut fields: Vec<&str> = lines[500].split(',').collect();
+    fields[6] = "131";
+    lines[500] = fields.join(",");
+    fs::write(&bad, lines.join("\n") + "\n")?;
+    let keys = vault.unlock(
+        &[
+            share_paths[0].clone(),
+            share_paths[2].clone(),
+            share_paths[4].clone(),
+        ],
+        &mut |_| unreachable!("demo shares have no passphrase"),
+    )?;
+    match ingest(
+        &vault,
+        &keys,
+        SCHEMA,
+        &bad,
+        &IngestOptions::default(),
+        &NoProgress,
+    ) {
+        Err(CensusError::Invalid(report)) => print!(
+            "   {}",
+            report
+                .to_string()
+                .replace('\n', "\n   ")
+                .trim_end_matches(' ')
+        ),
+        other => anyhow::bail!(
+            "the bad record was not refused: {:?}",
+            other.map(|r| r.snapshot)
+        ),
+    }
+    println!();
 
-    step("4. Adding the unchanged files again: deduplicated");
-    let second = add_data()?;
+    step("4. Unlocking with custodians 1, 3 and 5 and ingesting the census");
+    let ingested = ingest(
+        &vault,
+        &keys,
+        SCHEMA,
+        &census,
+        &IngestOptions::default(),
+        &NoProgress,
+    )?;
+    let counts: Vec<String> = ingested
+        .records
+        .iter()
+        .map(|r| format!("{} {}s", r.count, r.record))
+        .collect();
     println!(
-        "   snapshot {}: {} files unchanged, {} new bytes stored",
-        second.snapshot, second.unchanged_files, second.stored_bytes
+        "   every record valid: {}; {} grid cells; {} bytes stored, sealed, in {:.1} s",
+        counts.join(", "),
+        ingested.grid_cells,
+        ingested.stored_bytes,
+        ingested.seconds
     );
+    println!("   snapshot {}", ingested.snapshot);
 
     step("5. Verifying everything: log signatures, hashes, every chunk decrypted");
+    let head = vault.head()?.head().1;
     let opts = VerifyOptions {
         keys: Some(&keys),
         read_data: true,
-        kept_head: Some(second.log_head),
+        kept_head: Some(head),
     };
     let report = verify(&vault, &opts, &NoProgress)?;
     ensure!(
@@ -127,72 +189,78 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     fs::write(&pack, &original)?;
     println!("   (byte put back)");
 
-    step("7. Restoring the first snapshot and comparing byte for byte");
-    restore(
+    step("7. Tabulating 21 tables from the snapshot in one scan");
+    let done = tabulate(
         &vault,
         &keys,
-        &first.snapshot.to_hex(),
+        &ingested.snapshot,
+        TABLES,
+        &tables,
+        &NoProgress,
+    )?;
+    println!(
+        "   {} tables in {}: {:.2} s reading, {:.2} s scanning",
+        done.tables.len(),
+        tables.display(),
+        done.seconds_reading,
+        done.seconds_scanning
+    );
+    let first = Table::read(&fs::read(
+        tables.join("population_county_age_broad.table.json"),
+    )?)
+    .map_err(|e| anyhow::anyhow!(e))?;
+    print_table(&first);
+
+    step("8. Restoring the census snapshot (columnar Parquet, schema, metadata)");
+    let restored_report = restore(
+        &vault,
+        &keys,
+        &ingested.snapshot,
         &restored,
         &RestoreOptions::default(),
         &NoProgress,
     )?;
-    let compared = compare(&data, &restored.join("census"))?;
-    println!("   {compared} files identical, with their modes and modification times");
+    println!(
+        "   {} files, {} bytes in {}",
+        restored_report.files,
+        restored_report.bytes,
+        restored.join("census").display()
+    );
     println!("\nDone. Everything is in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn step(text: &str) {
-    println!("{text}");
+/// Prints a two-dimensional table (rows × columns) with English labels.
+fn print_table(t: &Table) {
+    let label = |c: &statvault_census::table::Category| {
+        c.label.get("en").cloned().unwrap_or_else(|| c.code.clone())
+    };
+    println!(
+        "\n   {}",
+        t.title.get("en").map_or(t.id.as_str(), String::as_str)
+    );
+    let (rows, cols) = (&t.dimensions[0].categories, &t.dimensions[1].categories);
+    print!("   {:<16}", "");
+    for c in cols {
+        print!("{:>19}", label(c));
+    }
+    println!();
+    for (r, row) in rows.iter().enumerate() {
+        let name = if row.kind == CategoryKind::Code {
+            format!("  {}", label(row))
+        } else {
+            label(row)
+        };
+        print!("   {name:<16}");
+        for c in 0..cols.len() {
+            print!("{:>19}", t.values[r * cols.len() + c]);
+        }
+        println!();
+    }
 }
 
-/// Writes deterministic CSV files: persons per municipality, plus a duplicated file.
-fn generate(dir: &Path) -> anyhow::Result<u64> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut total = 0;
-    for (i, county) in [
-        "berat",
-        "diber",
-        "durres",
-        "elbasan",
-        "fier",
-        "gjirokaster",
-        "korce",
-        "kukes",
-        "lezhe",
-        "shkoder",
-        "tirane",
-        "vlore",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let sub = dir.join(county);
-        fs::create_dir_all(&sub)?;
-        let mut csv = String::from("person_id,household_id,sex,age,education,activity\n");
-        for p in 0..(20_000 + 5_000 * i) {
-            let r = next();
-            csv.push_str(&format!(
-                "{p},{},{},{},{},{}\n",
-                p / 3,
-                1 + r % 2,
-                (r >> 8) % 100,
-                (r >> 16) % 9,
-                (r >> 24) % 5
-            ));
-        }
-        fs::write(sub.join("persons.csv"), &csv)?;
-        total += csv.len() as u64;
-    }
-    let copy = fs::read(dir.join("tirane/persons.csv"))?;
-    fs::write(dir.join("tirane/persons-copy.csv"), &copy)?;
-    Ok(total + copy.len() as u64)
+fn step(text: &str) {
+    println!("{text}");
 }
 
 fn first_pack(repo: &Path) -> anyhow::Result<PathBuf> {
@@ -200,36 +268,4 @@ fn first_pack(repo: &Path) -> anyhow::Result<PathBuf> {
         .next()
         .context("no pack directory")??;
     Ok(fs::read_dir(fan.path())?.next().context("no pack")??.path())
-}
-
-/// Compares two trees: contents, modes and mtimes of every file.
-fn compare(a: &Path, b: &Path) -> anyhow::Result<usize> {
-    use std::os::unix::fs::MetadataExt;
-    let mut files = 0;
-    for entry in fs::read_dir(a)? {
-        let entry = entry?;
-        let other = b.join(entry.file_name());
-        let (ma, mb) = (
-            entry.metadata()?,
-            fs::metadata(&other).with_context(|| format!("{} missing", other.display()))?,
-        );
-        ensure!(
-            ma.mode() == mb.mode()
-                && ma.mtime() == mb.mtime()
-                && ma.mtime_nsec() == mb.mtime_nsec(),
-            "{} differs in mode or mtime",
-            other.display()
-        );
-        if ma.is_dir() {
-            files += compare(&entry.path(), &other)?;
-        } else {
-            ensure!(
-                fs::read(entry.path())? == fs::read(&other)?,
-                "{} differs",
-                other.display()
-            );
-            files += 1;
-        }
-    }
-    Ok(files)
 }

@@ -454,7 +454,11 @@ fn bad_input_is_refused_and_nothing_is_committed() {
     }
     let snapshots = w.vault("snapshots", 0, &["--json"]);
     let listed: serde_json::Value = serde_json::from_str(&snapshots.stdout).unwrap();
-    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 1, "only the good ingest");
+    assert_eq!(
+        listed["snapshots"].as_array().unwrap().len(),
+        1,
+        "only the good ingest"
+    );
 }
 
 #[test]

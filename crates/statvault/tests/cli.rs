@@ -580,11 +580,24 @@ fn unsafe_is_root() -> bool {
 #[test]
 fn demo_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(&["demo", "--dir", dir.path().join("demo").to_str().unwrap()]);
+    let demo = dir.path().join("demo");
+    let r = run(&[
+        "demo",
+        "--persons",
+        "20000",
+        "--dir",
+        demo.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("detected: packs/") && r.stdout.contains("files identical"),
-        "{}",
-        r.stdout
-    );
+    for expected in [
+        "age: out of range 0–120 (1×)",
+        "every record valid: ",
+        "20000 persons",
+        "detected: packs/",
+        "Population by county and broad age group",
+        "Albania                       20000",
+        "23 files",
+    ] {
+        assert!(r.stdout.contains(expected), "{expected:?} in\n{}", r.stdout);
+    }
 }

@@ -591,6 +591,8 @@ enum Parsed {
 }
 
 impl Parsed {
+    /// Parses column `c` of the batch as variable `v`; a cell that fails marks its
+    /// row not ok and goes to the report.
     #[allow(clippy::too_many_arguments)]
     fn parse(
         &mut self,
@@ -603,127 +605,83 @@ impl Parsed {
         word: &str,
     ) {
         let var = &schema.variables[v];
-        let rows = batch.rows();
         let column = &batch.columns[c];
-        let mut fail = |row: usize, rule: &str, ok: &mut [bool]| {
-            ok[row] = false;
-            report.add(
-                &var.name,
-                rule,
-                || format!("{word} {}, column {}", batch.positions[row], c + 1),
-                column.get(row),
-            );
-        };
-        let is_parent_key = schema
+        let parent_record = schema
             .records
             .iter()
             .enumerate()
             .find(|(r, rec)| rec.key == var.name && *r + 1 < schema.records.len());
-        let missing_rule = match is_parent_key {
+        let missing_rule = match parent_record {
             Some((_, rec)) => format!(
                 "missing: every row must belong to a {} (foreign key)",
                 rec.name
             ),
             None => "missing value".to_string(),
         };
-        let cell = |row: usize| -> Option<&str> {
-            std::str::from_utf8(column.get(row))
-                .ok()
-                .map(|s| s.trim_matches([' ', '\t']))
+        // Every cell through `parse` into `out` (0 where it fails, the run fails then).
+        let mut each = |out: &mut dyn FnMut(usize, &str) -> Result<(), String>| {
+            for (row, row_ok) in ok.iter_mut().enumerate() {
+                if batch.broken[row] {
+                    continue;
+                }
+                let text = std::str::from_utf8(column.get(row))
+                    .map(|s| s.trim_matches([' ', '\t']))
+                    .unwrap_or_default();
+                let failed = match text {
+                    "" => Some(missing_rule.clone()),
+                    t => out(row, t).err(),
+                };
+                if let Some(rule) = failed {
+                    *row_ok = false;
+                    report.add(
+                        &var.name,
+                        &rule,
+                        || format!("{word} {}, column {}", batch.positions[row], c + 1),
+                        column.get(row),
+                    );
+                }
+            }
         };
+        let rows = batch.rows();
         match var.ty {
             VarType::Code(l) => {
                 let list = &schema.codelists[l];
-                let rule = format!("not a code of codelist {}", list.name);
-                let mut out = match std::mem::take(self) {
-                    Parsed::Code(mut v) => {
-                        v.clear();
-                        v
-                    }
-                    _ => Vec::with_capacity(rows),
-                };
-                for row in 0..rows {
-                    let code = match cell(row) {
-                        _ if batch.broken[row] => 0,
-                        Some("") => {
-                            fail(row, &missing_rule, ok);
-                            0
-                        }
-                        Some(text) => list.position(text).unwrap_or_else(|| {
-                            fail(row, &rule, ok);
-                            0
-                        }),
-                        None => 0,
-                    };
-                    out.push(code);
-                }
-                *self = Parsed::Code(out);
+                let mut values = vec![0u16; rows];
+                each(&mut |row, t| {
+                    values[row] = list
+                        .position(t)
+                        .ok_or_else(|| format!("not a code of codelist {}", list.name))?;
+                    Ok(())
+                });
+                *self = Parsed::Code(values);
             }
             VarType::Integer { min, max } => {
-                let range = format!("out of range {}–{}", bound(min), bound(max));
-                let mut out = match std::mem::take(self) {
-                    Parsed::Int(mut v) => {
-                        v.clear();
-                        v
+                let mut values = vec![0i64; rows];
+                each(&mut |row, t| {
+                    let n = t.parse::<i64>().map_err(|_| "not an integer".to_string())?;
+                    if !(min..=max).contains(&n) {
+                        return Err(format!("out of range {}–{}", bound(min), bound(max)));
                     }
-                    _ => Vec::with_capacity(rows),
-                };
-                for row in 0..rows {
-                    let value = match cell(row) {
-                        _ if batch.broken[row] => 0,
-                        Some("") => {
-                            fail(row, &missing_rule, ok);
-                            0
-                        }
-                        Some(text) => match text.parse::<i64>() {
-                            Ok(n) if (min..=max).contains(&n) => n,
-                            Ok(_) => {
-                                fail(row, &range, ok);
-                                0
-                            }
-                            Err(_) => {
-                                fail(row, "not an integer", ok);
-                                0
-                            }
-                        },
-                        None => 0,
-                    };
-                    out.push(value);
-                }
-                *self = Parsed::Int(out);
+                    values[row] = n;
+                    Ok(())
+                });
+                *self = Parsed::Int(values);
             }
             VarType::Decimal { min, max } => {
-                let range = format!("out of range {min}–{max}");
-                let mut out = match std::mem::take(self) {
-                    Parsed::Float(mut v) => {
-                        v.clear();
-                        v
+                let mut values = vec![0f64; rows];
+                each(&mut |row, t| {
+                    let x = t
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| "not a number".to_string())?;
+                    if !(min..=max).contains(&x) {
+                        return Err(format!("out of range {min}–{max}"));
                     }
-                    _ => Vec::with_capacity(rows),
-                };
-                for row in 0..rows {
-                    let value = match cell(row) {
-                        _ if batch.broken[row] => 0.0,
-                        Some("") => {
-                            fail(row, &missing_rule, ok);
-                            0.0
-                        }
-                        Some(text) => match text.parse::<f64>() {
-                            Ok(x) if x.is_finite() && x >= min && x <= max => x,
-                            Ok(x) if x.is_finite() => {
-                                fail(row, &range, ok);
-                                0.0
-                            }
-                            _ => {
-                                fail(row, "not a number", ok);
-                                0.0
-                            }
-                        },
-                        None => 0.0,
-                    };
-                    out.push(value);
-                }
-                *self = Parsed::Float(out);
+                    values[row] = x;
+                    Ok(())
+                });
+                *self = Parsed::Float(values);
             }
         }
     }

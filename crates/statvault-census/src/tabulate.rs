@@ -923,23 +923,8 @@ pub fn tabulate(
     ) -> Result<Vec<T::T>, CensusError> {
         read_column::<T>(bytes, 0).map_err(|e| err(&dataset::column_file(name), e.to_string()))
     }
-    let codes_of = |values: &[i64], offset: i64, radix: usize, name: &str| {
-        if values.len() != rows {
-            return Err(dataset_err(
-                &dataset::column_file(name),
-                format!("{} rows, the dataset has {rows}", values.len()),
-            ));
-        }
-        to_codes(values, offset, radix).map_err(|e| dataset_err(&dataset::column_file(name), e))
-    };
-    let codes_of_i32 = |values: &[i32], radix: usize, name: &str| {
-        if values.len() != rows {
-            return Err(dataset_err(
-                &dataset::column_file(name),
-                format!("{} rows, the dataset has {rows}", values.len()),
-            ));
-        }
-        to_codes(values, 0, radix).map_err(|e| dataset_err(&dataset::column_file(name), e))
+    let codes_of = |values: Result<Vec<u16>, String>, name: &str| {
+        values.map_err(|e| dataset_err(&dataset::column_file(name), e))
     };
     let radix_of: HashMap<Load, usize> = planned
         .iter()
@@ -950,7 +935,7 @@ pub fn tabulate(
         match load {
             Load::Codes(name) => {
                 let v = column::<Int32Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = codes_of_i32(&v, radix_of[load], name)?;
+                let codes = codes_of(to_codes(&v, 0, radix_of[load], rows), name)?;
                 loaded
                     .lock()
                     .expect("no panics while held")
@@ -959,7 +944,7 @@ pub fn tabulate(
             }
             Load::Integer(name, offset) => {
                 let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = codes_of(&v, *offset, radix_of[load], name)?;
+                let codes = codes_of(to_codes(&v, *offset, radix_of[load], rows), name)?;
                 loaded
                     .lock()
                     .expect("no panics while held")
@@ -1171,12 +1156,17 @@ pub fn tabulate(
     })
 }
 
-/// Stored values minus `offset` as 16-bit codes, each checked against the radix.
+/// Stored values minus `offset` as 16-bit codes, each checked against the radix, and
+/// the column checked to have the dataset's number of rows.
 fn to_codes<T: Copy + Into<i64>>(
     values: &[T],
     offset: i64,
     radix: usize,
+    rows: usize,
 ) -> Result<Vec<u16>, String> {
+    if values.len() != rows {
+        return Err(format!("{} rows, the dataset has {rows}", values.len()));
+    }
     let code = |v: T| v.into().wrapping_sub(offset);
     match values
         .iter()

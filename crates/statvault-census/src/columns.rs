@@ -33,6 +33,14 @@ impl Values {
         }
     }
 
+    /// Appends to an INT32 column.
+    pub fn push_i32(&mut self, v: i32) {
+        match self {
+            Values::I32(o) => o.push(v),
+            _ => unreachable!("an INT32 column"),
+        }
+    }
+
     pub fn clear(&mut self) {
         match self {
             Values::I32(v) => v.clear(),

@@ -53,6 +53,17 @@ pub struct IngestReport {
     pub seconds: f64,
 }
 
+impl IngestReport {
+    /// "728609 dwellings, 751244 households, 2402113 persons".
+    pub fn counts(&self) -> String {
+        self.records
+            .iter()
+            .map(|r| format!("{} {}s", r.count, r.record))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A fast hasher for integer keys (Fibonacci hashing); keys come from our own parse,
 /// and the tables never face adversarial collisions worth more than a slow ingest.
 #[derive(Default)]
@@ -253,7 +264,6 @@ pub fn ingest(
     let mut parsed: Vec<Parsed> = vec![Parsed::default(); schema.variables.len()];
     let mut records = 0u64;
     let mut random = Vec::new();
-    let mut hasher = blake3::Hasher::new();
     progress.start("checking", reader.size());
     let mut consumed = 0;
     while reader.next_batch(&mut batch, BATCH_ROWS, &mut report)? {
@@ -420,6 +430,7 @@ pub fn ingest(
         });
     }
     // The source file's hash, for provenance (read again: cheap next to validation).
+    let mut hasher = blake3::Hasher::new();
     let mut source = File::open(input).map_err(|e| CensusError::io(&file_name, e))?;
     let mut buf = vec![0; 1 << 20];
     loop {
@@ -732,14 +743,5 @@ fn bound(b: i64) -> String {
         i64::MIN => "−∞".into(),
         i64::MAX => "∞".into(),
         b => b.to_string(),
-    }
-}
-
-impl Values {
-    fn push_i32(&mut self, v: i32) {
-        match self {
-            Values::I32(o) => o.push(v),
-            _ => unreachable!("an INT32 column"),
-        }
     }
 }

@@ -233,6 +233,8 @@ struct VarInfo {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Load {
+    /// The record key of every row (listed first: the largest column starts first).
+    RecordKeys,
     /// A stored INT32 code column.
     Codes(String),
     /// A stored INT64 column, minus an offset.
@@ -822,12 +824,23 @@ fn assemble_geostat(
     }
 }
 
-/// Columns loaded from the snapshot, by what was loaded.
-#[derive(Default)]
-struct Loaded {
-    codes: HashMap<Load, Vec<u16>>,
-    flags: HashMap<Load, Vec<bool>>,
-    raw: HashMap<Load, Vec<i64>>,
+/// A column loaded from the snapshot, one value per row.
+enum Column {
+    Codes(Vec<u16>),
+    Flags(Vec<bool>),
+    Values(Vec<i64>),
+    Keys(Vec<u32>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::Codes(v) => v.len(),
+            Column::Flags(v) => v.len(),
+            Column::Values(v) => v.len(),
+            Column::Keys(v) => v.len(),
+        }
+    }
 }
 
 pub fn tabulate(
@@ -897,7 +910,7 @@ pub fn tabulate(
 
     // Everything to load, each once.
     let leaf = schema.records.len() - 1;
-    let mut needed: Vec<Load> = Vec::new();
+    let mut needed: Vec<Load> = vec![Load::RecordKeys];
     for (_, p) in &planned {
         needed.extend(p.dims.iter().map(|d| d.load.clone()));
         needed.extend(p.filters.iter().map(|f| f.0.load.clone()));
@@ -908,139 +921,115 @@ pub fn tabulate(
     }
     needed.sort();
     needed.dedup();
-    let column_bytes = |name: &str| -> Result<Bytes, CensusError> {
-        let stored = meta
-            .columns
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| dataset_err(dataset::META_FILE, format!("lists no column {name}")))?;
-        Ok(Bytes::from(files.read(&path(&stored.file))?))
-    };
-    fn column<T: DataType>(
-        bytes: Bytes,
-        name: &str,
-        err: &dyn Fn(&str, String) -> CensusError,
-    ) -> Result<Vec<T::T>, CensusError> {
-        read_column::<T>(bytes, 0).map_err(|e| err(&dataset::column_file(name), e.to_string()))
-    }
-    let codes_of = |values: Result<Vec<u16>, String>, name: &str| {
-        values.map_err(|e| dataset_err(&dataset::column_file(name), e))
-    };
     let radix_of: HashMap<Load, usize> = planned
         .iter()
         .flat_map(|(_, p)| p.dims.iter().chain(p.filters.iter().map(|f| &f.0)))
         .map(|v| (v.load.clone(), v.codes.len()))
         .collect();
-    let load_one = |load: &Load, loaded: &Mutex<Loaded>| -> Result<(), CensusError> {
-        match load {
+    // One stored column, decoded as Parquet physical type `T`.
+    fn stored<T: DataType>(
+        files: &SnapshotFiles,
+        meta: &DatasetMeta,
+        name: &str,
+        err: &dyn Fn(&str, String) -> CensusError,
+    ) -> Result<Vec<T::T>, CensusError> {
+        let column = meta
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| err(dataset::META_FILE, format!("lists no column {name}")))?;
+        let bytes = Bytes::from(files.read(&format!("{}/{}", dataset::ROOT, column.file))?);
+        read_column::<T>(bytes, 0).map_err(|e| err(&column.file, e.to_string()))
+    }
+    let load_one = |load: &Load| -> Result<Column, CensusError> {
+        let codes = |values: Result<Vec<u16>, String>, name: &str| {
+            values
+                .map(Column::Codes)
+                .map_err(|e| dataset_err(&dataset::column_file(name), e))
+        };
+        Ok(match load {
+            Load::RecordKeys => {
+                let keys = stored::<Int32Type>(&files, &meta, dataset::RECORD_KEY, &dataset_err)?;
+                Column::Keys(keys.into_iter().map(|k| k as u32).collect())
+            }
             Load::Codes(name) => {
-                let v = column::<Int32Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = codes_of(to_codes(&v, 0, radix_of[load], rows), name)?;
-                loaded
-                    .lock()
-                    .expect("no panics while held")
-                    .codes
-                    .insert(load.clone(), codes);
+                let v = stored::<Int32Type>(&files, &meta, name, &dataset_err)?;
+                codes(to_codes(&v, 0, radix_of[load]), name)?
             }
             Load::Integer(name, offset) => {
-                let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
-                let codes = codes_of(to_codes(&v, *offset, radix_of[load], rows), name)?;
-                loaded
-                    .lock()
-                    .expect("no panics while held")
-                    .codes
-                    .insert(load.clone(), codes);
+                let v = stored::<Int64Type>(&files, &meta, name, &dataset_err)?;
+                codes(to_codes(&v, *offset, radix_of[load]), name)?
             }
             Load::HouseholdSize(record, codelist) => {
                 let name = dataset::record_index_column(record);
-                let index = column::<Int32Type>(column_bytes(&name)?, &name, &dataset_err)?;
-                let households = meta
-                    .records
-                    .iter()
-                    .find(|r| &r.record == record)
-                    .map_or(0, |r| r.count as usize);
-                let mut size = vec![0i64; households];
+                let index = stored::<Int32Type>(&files, &meta, &name, &dataset_err)?;
+                let mut size: Vec<i64> = Vec::new();
                 for &h in &index {
-                    *size.get_mut(h as usize).ok_or_else(|| {
-                        dataset_err(
-                            &dataset::column_file(&name),
-                            format!("record index {h} beyond {households}"),
-                        )
-                    })? += 1;
+                    let h = usize::try_from(h).map_err(|_| {
+                        dataset_err(&dataset::column_file(&name), format!("record index {h}"))
+                    })?;
+                    if h >= size.len() {
+                        size.resize(h + 1, 0);
+                    }
+                    size[h] += 1;
                 }
                 let list = &schema.codelists[*codelist];
-                let code_of_size: Vec<Option<u16>> =
-                    size.iter().map(|&s| list.position_of_value(s)).collect();
-                let mut codes = Vec::with_capacity(index.len());
-                for &h in &index {
-                    codes.push(code_of_size[h as usize].ok_or_else(|| CensusError::Input {
-                        file: format!("snapshot {snapshot_id}"),
-                        message: format!(
-                            "a {record} of {} persons falls in no range of codelist {}",
-                            size[h as usize], list.name
-                        ),
-                    })?);
-                }
-                loaded
-                    .lock()
-                    .expect("no panics while held")
-                    .codes
-                    .insert(load.clone(), codes);
+                let code_of_size = size
+                    .iter()
+                    .map(|&n| {
+                        list.position_of_value(n).ok_or_else(|| CensusError::Input {
+                            file: format!("snapshot {snapshot_id}"),
+                            message: format!(
+                                "a {record} of {n} persons falls in no range of codelist {}",
+                                list.name
+                            ),
+                        })
+                    })
+                    .collect::<Result<Vec<u16>, _>>()?;
+                Column::Codes(index.iter().map(|&h| code_of_size[h as usize]).collect())
             }
             Load::UnitFlags(record) => {
                 let name = dataset::record_index_column(record);
-                let index = column::<Int32Type>(column_bytes(&name)?, &name, &dataset_err)?;
+                let index = stored::<Int32Type>(&files, &meta, &name, &dataset_err)?;
                 let mut seen = 0i32;
-                let flags = index
-                    .iter()
-                    .map(|&i| {
-                        let first = i == seen;
-                        seen += first as i32;
-                        first
-                    })
-                    .collect();
-                loaded
-                    .lock()
-                    .expect("no panics while held")
-                    .flags
-                    .insert(load.clone(), flags);
+                Column::Flags(
+                    index
+                        .iter()
+                        .map(|&i| {
+                            let first = i == seen;
+                            seen += first as i32;
+                            first
+                        })
+                        .collect(),
+                )
             }
             Load::Raw(name) => {
-                let v = column::<Int64Type>(column_bytes(name)?, name, &dataset_err)?;
-                loaded
-                    .lock()
-                    .expect("no panics while held")
-                    .raw
-                    .insert(load.clone(), v);
+                Column::Values(stored::<Int64Type>(&files, &meta, name, &dataset_err)?)
             }
-        }
-        Ok(())
+        })
     };
-    progress.start("reading columns", needed.len() as u64 + 1);
-    let loaded = Mutex::new(Loaded::default());
+    progress.start("reading columns", needed.len() as u64);
+    let loaded: Mutex<HashMap<Load, Column>> = Mutex::new(HashMap::new());
+    let failure: Mutex<Option<CensusError>> = Mutex::new(None);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let record_keys: Mutex<Option<Result<Vec<u32>, CensusError>>> = Mutex::new(None);
-    let failure: Mutex<Option<CensusError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let keys = column_bytes(dataset::RECORD_KEY).and_then(|b| {
-                column::<Int32Type>(b, dataset::RECORD_KEY, &dataset_err)
-                    .map(|v| v.into_iter().map(|k| k as u32).collect::<Vec<u32>>())
-            });
-            progress.advance(1);
-            *record_keys.lock().expect("no panics while held") = Some(keys);
-        });
         for _ in 0..threads {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(load) = needed.get(i) else { break };
-                if let Err(e) = load_one(load, &loaded) {
-                    failure
-                        .lock()
-                        .expect("no panics while held")
-                        .get_or_insert(e);
-                    break;
+                match load_one(load) {
+                    Ok(column) => {
+                        let mut loaded = loaded.lock().expect("no panics while held");
+                        loaded.insert(load.clone(), column);
+                    }
+                    Err(e) => {
+                        failure
+                            .lock()
+                            .expect("no panics while held")
+                            .get_or_insert(e);
+                        break;
+                    }
                 }
                 progress.advance(1);
             });
@@ -1050,33 +1039,23 @@ pub fn tabulate(
     if let Some(e) = failure.into_inner().expect("threads joined") {
         return Err(e);
     }
-    let record_keys = record_keys
-        .into_inner()
-        .expect("threads joined")
-        .expect("the key thread ran")?;
-    if record_keys.len() != rows {
-        return Err(dataset_err(
-            &dataset::column_file(dataset::RECORD_KEY),
-            format!("{} rows, the dataset has {rows}", record_keys.len()),
-        ));
-    }
     let loaded = loaded.into_inner().expect("threads joined");
-    for (load, flags) in &loaded.flags {
-        if flags.len() != rows {
+    for (load, column) in &loaded {
+        if column.len() != rows {
             return Err(dataset_err(
                 &format!("{load:?}"),
-                format!("{} rows, the dataset has {rows}", flags.len()),
+                format!("{} rows, the dataset has {rows}", column.len()),
             ));
         }
     }
-    for (load, raw) in &loaded.raw {
-        if raw.len() != rows {
-            return Err(dataset_err(
-                &format!("{load:?}"),
-                format!("{} rows, the dataset has {rows}", raw.len()),
-            ));
-        }
-    }
+    let column = |load: &Load| &loaded[load];
+    let codes = |load: &Load| match column(load) {
+        Column::Codes(v) => v.as_slice(),
+        _ => unreachable!("{load:?} loads codes"),
+    };
+    let Column::Keys(record_keys) = column(&Load::RecordKeys) else {
+        unreachable!("record keys load as keys")
+    };
     let reading = started.elapsed().as_secs_f64();
 
     let scanning = Instant::now();
@@ -1086,23 +1065,26 @@ pub fn tabulate(
             dims: p
                 .dims
                 .iter()
-                .map(|d| (loaded.codes[&d.load].as_slice(), d.codes.len()))
+                .map(|d| (codes(&d.load), d.codes.len()))
                 .collect(),
             filters: p
                 .filters
                 .iter()
-                .map(|(v, keep)| (loaded.codes[&v.load].as_slice(), keep.clone()))
+                .map(|(v, keep)| (codes(&v.load), keep.clone()))
                 .collect(),
             unit: (p.unit != leaf).then(|| {
-                loaded.flags[&Load::UnitFlags(schema.records[p.unit].name.clone())].as_slice()
+                match column(&Load::UnitFlags(schema.records[p.unit].name.clone())) {
+                    Column::Flags(v) => v.as_slice(),
+                    _ => unreachable!("unit flags load as flags"),
+                }
             }),
-            sum: p
-                .sum
-                .as_ref()
-                .map(|s| loaded.raw[&Load::Raw(s.clone())].as_slice()),
+            sum: p.sum.as_ref().map(|s| match column(&Load::Raw(s.clone())) {
+                Column::Values(v) => v.as_slice(),
+                _ => unreachable!("sums load as values"),
+            }),
         })
         .collect();
-    let results = cross_tabulate(rows, &record_keys, &kernel_tables, threads);
+    let results = cross_tabulate(rows, record_keys, &kernel_tables, threads);
     let scanned = scanning.elapsed().as_secs_f64();
 
     let provenance = Provenance {
@@ -1156,17 +1138,12 @@ pub fn tabulate(
     })
 }
 
-/// Stored values minus `offset` as 16-bit codes, each checked against the radix, and
-/// the column checked to have the dataset's number of rows.
+/// Stored values minus `offset` as 16-bit codes, each checked against the radix.
 fn to_codes<T: Copy + Into<i64>>(
     values: &[T],
     offset: i64,
     radix: usize,
-    rows: usize,
 ) -> Result<Vec<u16>, String> {
-    if values.len() != rows {
-        return Err(format!("{} rows, the dataset has {rows}", values.len()));
-    }
     let code = |v: T| v.into().wrapping_sub(offset);
     match values
         .iter()

@@ -111,14 +111,9 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let counts: Vec<String> = report
-            .records
-            .iter()
-            .map(|r| format!("{} {}s", r.count, r.record))
-            .collect();
         eprintln!(
             "valid: {}, {} grid cells; stored as {} bytes in {:.1} s; log entry {}",
-            counts.join(", "),
+            report.counts(),
             report.grid_cells,
             report.stored_bytes,
             report.seconds,

@@ -140,14 +140,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &IngestOptions::default(),
         &NoProgress,
     )?;
-    let counts: Vec<String> = ingested
-        .records
-        .iter()
-        .map(|r| format!("{} {}s", r.count, r.record))
-        .collect();
     println!(
         "   every record valid: {}; {} grid cells; {} bytes stored, sealed, in {:.1} s",
-        counts.join(", "),
+        ingested.counts(),
         ingested.grid_cells,
         ingested.stored_bytes,
         ingested.seconds

@@ -45,6 +45,19 @@ pub struct Dimension {
     pub id: String,
     pub label: Labels,
     pub categories: Vec<Category>,
+    /// The additive structure along this dimension: each entry says one category is
+    /// the sum of others (a county of its municipalities, the total of the counties),
+    /// whatever the other dimensions' categories. Disclosure control needs it to know
+    /// what an attacker can recompute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sums: Vec<Sum>,
+}
+
+/// `total` = Σ `parts`, by category code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sum {
+    pub total: String,
+    pub parts: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +106,20 @@ impl Table {
                 t.record_key_sums.len()
             ));
         }
+        for d in &t.dimensions {
+            let known = |code: &String| d.categories.iter().any(|c| &c.code == code);
+            for sum in &d.sums {
+                if let Some(bad) = std::iter::once(&sum.total)
+                    .chain(&sum.parts)
+                    .find(|c| !known(c))
+                {
+                    return Err(format!(
+                        "dimension {:?}: sum of {:?} names unknown category {bad:?}",
+                        d.id, sum.total
+                    ));
+                }
+            }
+        }
         Ok(t)
     }
 }
@@ -134,6 +161,10 @@ mod tests {
                         level: None,
                     },
                 ],
+                sums: vec![Sum {
+                    total: "_T".into(),
+                    parts: vec!["1".into()],
+                }],
             }],
             values: vec![3, 5],
             records: vec![3, 5],

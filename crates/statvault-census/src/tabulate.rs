@@ -7,7 +7,7 @@
 //! across threads. Totals and subtotals along hierarchies are added afterwards from
 //! the finest cells, which is exact and cheap (tables are small next to the data).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
@@ -22,7 +22,7 @@ use crate::columns::read_column;
 use crate::dataset::{self, DatasetMeta};
 use crate::schema::{DerivedRule, Labels, Schema, VarType};
 use crate::spec::{CrossTab, Filter, Measure, Spec, TableKind, TableSpec};
-use crate::table::{self, Category, CategoryKind, Dimension, Provenance, Table};
+use crate::table::{self, Category, CategoryKind, Dimension, Provenance, Sum, Table};
 use crate::CensusError;
 
 /// Integer variables used as dimensions: at most this many values (e.g. single years
@@ -695,6 +695,7 @@ fn finish_table(schema: &Schema, p: &Planned, cells: Cells, provenance: &Provena
     let mut dimensions = Vec::new();
     for (d, v) in p.dims.iter().enumerate() {
         let (cats, mapping) = categories(schema, v, p.totals);
+        let sums = sums_of(&cats, &mapping);
         values = expand(&values, &shape, d, &mapping, cats.len());
         records = expand(&records, &shape, d, &mapping, cats.len());
         key_sums = expand_wrapping(&key_sums, &shape, d, &mapping, cats.len());
@@ -703,6 +704,7 @@ fn finish_table(schema: &Schema, p: &Planned, cells: Cells, provenance: &Provena
             id: v.name.clone(),
             label: v.label.clone(),
             categories: cats,
+            sums,
         });
     }
     Table {
@@ -717,6 +719,24 @@ fn finish_table(schema: &Schema, p: &Planned, cells: Cells, provenance: &Provena
         records,
         record_key_sums: key_sums,
     }
+}
+
+/// The additive structure of a dimension: each code's list of categories runs from
+/// the top of its hierarchy down to itself, so each adjacent pair is (sum, part).
+fn sums_of(cats: &[Category], mapping: &[Vec<usize>]) -> Vec<Sum> {
+    let mut parts: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for chain in mapping {
+        for pair in chain.windows(2) {
+            parts.entry(pair[0]).or_default().insert(pair[1]);
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(total, parts)| Sum {
+            total: cats[total].code.clone(),
+            parts: parts.into_iter().map(|p| cats[p].code.clone()).collect(),
+        })
+        .collect()
 }
 
 /// Key sums add modulo 2⁶⁴: only their value modulo 2³² (the cell key) matters, and
@@ -803,6 +823,7 @@ fn assemble_geostat(
                         level: None,
                     })
                     .collect(),
+                sums: Vec::new(),
             },
             Dimension {
                 id: "geostat".into(),
@@ -816,12 +837,33 @@ fn assemble_geostat(
                         level: None,
                     })
                     .collect(),
+                sums: geostat_sums(parts),
             },
         ],
         values,
         records,
         record_key_sums: key_sums,
     }
+}
+
+/// T is the sum of the GEOSTAT variables that split a source variable completely (sex,
+/// broad age, birthplace); employment and residence one year before leave people out.
+fn geostat_sums(parts: &[(&Planned, Cells)]) -> Vec<Sum> {
+    parts
+        .iter()
+        .filter_map(|(p, _)| {
+            let var = &p.dims[1].name;
+            let split: Vec<String> = GEOSTAT
+                .iter()
+                .filter(|(_, v, code, _, _)| v == var && code.is_some())
+                .map(|(g, ..)| g.to_string())
+                .collect();
+            (split.len() == p.dims[1].codes.len()).then(|| Sum {
+                total: "T".into(),
+                parts: split,
+            })
+        })
+        .collect()
 }
 
 /// A column loaded from the snapshot, one value per row.

@@ -1,0 +1,554 @@
+//! Audits that attack protected tables.
+//!
+//! Suppression: the attacker knows every published cell, every equation of the
+//! tables and that counts are not negative; for each suppressed cell the linear
+//! programs min x and max x over that polytope bound what can be learnt. A primary
+//! cell passes if the interval reaches its protection level on both sides, any other
+//! suppressed cell if it is not pinned to (less than one unit of) a value. Any
+//! feasible point the solver returns is a witness for every cell at once, so most
+//! cells are settled without a program of their own; a cell fails only on a proven
+//! optimum. Suppressed cells that share no equation are attacked separately.
+//!
+//! Cell key method: the published values against the originals (share changed, mean
+//! and mean absolute deviation, largest deviation) and no published value in 1..=js.
+
+use std::collections::HashMap;
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+use serde::{Deserialize, Serialize};
+use statvault_census::table::{self, Dimension};
+use statvault_census::Table;
+
+use crate::protected::{CellStatus, ProtectedTable};
+use crate::suppress::requirements;
+use crate::system::System;
+use crate::ProtectError;
+
+/// What the audit found for one table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// `suppress` or `ckm`.
+    pub method: String,
+    pub cells: usize,
+    pub passed: bool,
+    /// Whether the originals were at hand (the internal audit) or only the
+    /// published table (anyone's audit).
+    pub with_originals: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<SuppressionAudit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ckm: Option<CkmAudit>,
+    /// The first failing cells, named by their codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuppressionAudit {
+    pub suppressed: usize,
+    /// Internal audit only: primary and secondary suppressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<usize>,
+    /// Tables attacked together with this one (linked through shared cells).
+    pub linked_tables: usize,
+    pub linear_programs: usize,
+    /// Suppressed cells the attacker can pin down.
+    pub exact: usize,
+    /// Internal audit only: primary cells whose interval falls short of the level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_protected: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CkmAudit {
+    pub perturbed: usize,
+    pub unprotected_totals: usize,
+    /// Published values in 1..=js (must be none).
+    pub small_values: usize,
+    pub js: u64,
+    pub max_deviation: u64,
+    /// Internal audit only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_deviation: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_absolute_deviation: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_deviation: Option<u64>,
+}
+
+/// An attacker's interval for one cell, as far as the audit needed to know it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CellInterval {
+    pub low: f64,
+    pub high: f64,
+}
+
+pub(crate) enum Requirement {
+    None,
+    NotExact,
+    Protect { up: f64, down: f64 },
+}
+
+const MAX_FAILURES: usize = 20;
+
+/// Audits protected tables; with the originals (same ids) the audit knows the true
+/// values, links the tables through their shared cells and checks protection levels.
+/// Tables protected by suppression are attacked together.
+pub fn audit(
+    protected: &[ProtectedTable],
+    originals: Option<&[Table]>,
+) -> Result<Vec<AuditReport>, ProtectError> {
+    let original_of = |p: &ProtectedTable| -> Result<Option<&Table>, ProtectError> {
+        originals
+            .map(|all| {
+                all.iter()
+                    .find(|t| t.id == p.id)
+                    .ok_or_else(|| ProtectError::table(&p.id, "no original table with this id"))
+            })
+            .transpose()
+    };
+    let mut reports = vec![None; protected.len()];
+    let mut suppressed_group = Vec::new();
+    for (k, p) in protected.iter().enumerate() {
+        match p.protection.method.as_str() {
+            "ckm" => {
+                let js = p
+                    .protection
+                    .parameters
+                    .get("js")
+                    .and_then(|v| v.as_u64())
+                    .ok_or_else(|| ProtectError::table(&p.id, "ckm parameters lack js"))?;
+                reports[k] = Some(ckm_report(p, original_of(p)?, js));
+            }
+            "suppress" => suppressed_group.push(k),
+            other => {
+                return Err(ProtectError::table(
+                    &p.id,
+                    format!("unknown method {other:?}"),
+                ))
+            }
+        }
+    }
+    if !suppressed_group.is_empty() {
+        let group: Vec<&ProtectedTable> = suppressed_group.iter().map(|&k| &protected[k]).collect();
+        for (k, report) in
+            suppressed_group
+                .iter()
+                .zip(suppression_reports(&group, originals.is_some(), |p| {
+                    original_of(p)
+                })?)
+        {
+            reports[*k] = Some(report);
+        }
+    }
+    Ok(reports
+        .into_iter()
+        .map(|r| r.expect("every table audited"))
+        .collect())
+}
+
+fn suppression_reports<'a>(
+    group: &[&ProtectedTable],
+    with_originals: bool,
+    original_of: impl Fn(&ProtectedTable) -> Result<Option<&'a Table>, ProtectError>,
+) -> Result<Vec<AuditReport>, ProtectError> {
+    let tables: Vec<Table> = group
+        .iter()
+        .map(|p| Ok(original_of(p)?.cloned().unwrap_or_else(|| public_table(p))))
+        .collect::<Result<_, ProtectError>>()?;
+    let system = System::build(&tables)?;
+    // A cell published in any table is known to the attacker.
+    let mut status = vec![CellStatus::SecondarySuppressed; system.cells.len()];
+    let mut published = vec![false; system.cells.len()];
+    for (p, ids) in group.iter().zip(&system.table_cells) {
+        for (s, &c) in p.statuses().into_iter().zip(ids) {
+            if !s.is_suppressed() {
+                published[c] = true;
+                status[c] = s;
+            }
+        }
+    }
+    let mut truth = None;
+    if with_originals {
+        let first = &group[0].protection.parameters;
+        let get = |k: &str| first.get(k).and_then(|v| v.as_u64());
+        let threshold = get("threshold").unwrap_or(10);
+        let protection = get("protection").unwrap_or(0);
+        for (c, cell) in system.cells.iter().enumerate() {
+            if !published[c] && (1..threshold).contains(&cell.records) {
+                status[c] = CellStatus::PrimarySuppressed;
+            }
+        }
+        let reqs = requirements(&system, &status, protection);
+        let values: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
+        truth = Some(values);
+        return audit_system(&system, &status, &reqs, truth.as_deref());
+    }
+    let reqs: Vec<Requirement> = status
+        .iter()
+        .map(|s| {
+            if s.is_suppressed() {
+                Requirement::NotExact
+            } else {
+                Requirement::None
+            }
+        })
+        .collect();
+    audit_system(&system, &status, &reqs, truth.as_deref())
+}
+
+/// A published table as the attacker's system sees it: suppressed values unknown
+/// (zero here, never used as truth), no cell linked to another.
+fn public_table(p: &ProtectedTable) -> Table {
+    let cells = p.cells();
+    Table {
+        format: table::FORMAT.into(),
+        id: p.id.clone(),
+        title: p.title.clone(),
+        unit: p.unit.clone(),
+        measure: p.measure.clone(),
+        provenance: p.provenance.clone(),
+        dimensions: p.dimensions.clone(),
+        values: p.values.iter().map(|v| v.unwrap_or(0)).collect(),
+        records: vec![0; cells],
+        record_key_sums: vec![0; cells],
+    }
+}
+
+/// Attacks the suppressed cells of a system; one report per table of the system.
+pub(crate) fn audit_system(
+    system: &System,
+    status: &[CellStatus],
+    requirements: &[Requirement],
+    truth: Option<&[f64]>,
+) -> Result<Vec<AuditReport>, ProtectError> {
+    let n = system.cells.len();
+    let suppressed: Vec<bool> = status.iter().map(|s| s.is_suppressed()).collect();
+    // Components of suppressed cells joined by shared equations.
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut touching: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (e, eq) in system.equations.iter().enumerate() {
+        let hidden: Vec<usize> = std::iter::once(eq.total)
+            .chain(eq.parts.iter().copied())
+            .filter(|&c| suppressed[c])
+            .collect();
+        if let Some(&first) = hidden.first() {
+            for &c in &hidden[1..] {
+                let (a, b) = (find(&mut parent, first), find(&mut parent, c));
+                parent[a] = b;
+            }
+            touching.entry(first).or_default().push(e);
+        }
+    }
+    let mut components: HashMap<usize, (Vec<usize>, Vec<usize>)> = HashMap::new();
+    for c in (0..n).filter(|&c| suppressed[c]) {
+        let root = find(&mut parent, c);
+        components.entry(root).or_default().0.push(c);
+    }
+    for (first, eqs) in touching {
+        let root = find(&mut parent, first);
+        components
+            .get_mut(&root)
+            .expect("a suppressed cell's component")
+            .1
+            .extend(eqs);
+    }
+    let mut interval = vec![
+        CellInterval {
+            low: f64::NAN,
+            high: f64::NAN
+        };
+        n
+    ];
+    let mut programs = 0usize;
+    for (cells, eqs) in components.values() {
+        programs += attack_component(system, cells, eqs, requirements, truth, &mut interval)?;
+    }
+    // Judge each cell once, then report per table.
+    let verdict: Vec<Option<String>> = (0..n)
+        .map(|c| {
+            let CellInterval { low, high } = interval[c];
+            match requirements[c] {
+                Requirement::None => None,
+                Requirement::NotExact => (high - low < 1.0 - 1e-6)
+                    .then(|| format!("recomputable: attacker's interval [{low:.2}, {high:.2}]")),
+                Requirement::Protect { up, down } => {
+                    let v = truth.expect("protection levels need the truth")[c];
+                    (high < v + up - 1e-6 || low > v - down + 1e-6).then(|| {
+                        format!(
+                            "under-protected: value {v}, attacker's interval [{low:.2}, {high:.2}], needs [{:.2}, {:.2}]",
+                            v - down,
+                            v + up
+                        )
+                    })
+                }
+            }
+        })
+        .collect();
+    Ok(system
+        .table_cells
+        .iter()
+        .zip(&system.dimensions)
+        .map(|(ids, dimensions)| {
+            let count = |f: &dyn Fn(usize) -> bool| ids.iter().filter(|&&c| f(c)).count();
+            let mut failures = Vec::new();
+            let mut exact = 0;
+            let mut under = 0;
+            for (k, &c) in ids.iter().enumerate() {
+                if let Some(why) = &verdict[c] {
+                    if matches!(requirements[c], Requirement::Protect { .. }) {
+                        under += 1;
+                    } else {
+                        exact += 1;
+                    }
+                    if failures.len() < MAX_FAILURES {
+                        failures.push(format!("{}: {why}", cell_name(dimensions, k)));
+                    }
+                }
+            }
+            let with_originals = truth.is_some();
+            AuditReport {
+                method: "suppress".into(),
+                cells: ids.len(),
+                passed: exact + under == 0,
+                with_originals,
+                suppression: Some(SuppressionAudit {
+                    suppressed: count(&|c| suppressed[c]),
+                    primary: with_originals
+                        .then(|| count(&|c| status[c] == CellStatus::PrimarySuppressed)),
+                    secondary: with_originals
+                        .then(|| count(&|c| status[c] == CellStatus::SecondarySuppressed)),
+                    linked_tables: system.table_cells.len(),
+                    linear_programs: programs,
+                    exact,
+                    under_protected: with_originals.then_some(under),
+                }),
+                ckm: None,
+                failures,
+            }
+        })
+        .collect())
+}
+
+/// Settles every cell of one component, solving as few programs as the witnesses
+/// allow; returns the number of programs solved.
+fn attack_component(
+    system: &System,
+    cells: &[usize],
+    equations: &[usize],
+    requirements: &[Requirement],
+    truth: Option<&[f64]>,
+    interval: &mut [CellInterval],
+) -> Result<usize, ProtectError> {
+    let local: HashMap<usize, usize> = cells.iter().enumerate().map(|(k, &c)| (c, k)).collect();
+    // Each equation as Σ coefficient·x over hidden cells = what the published cells say.
+    let rows: Vec<(Vec<(usize, f64)>, f64)> = equations
+        .iter()
+        .map(|&e| {
+            let eq = &system.equations[e];
+            let mut terms = Vec::new();
+            let mut rhs = 0.0;
+            for (c, sign) in
+                std::iter::once((eq.total, -1.0)).chain(eq.parts.iter().map(|&c| (c, 1.0)))
+            {
+                match local.get(&c) {
+                    Some(&k) => terms.push((k, sign)),
+                    None => rhs -= sign * system.cells[c].value as f64,
+                }
+            }
+            (terms, rhs)
+        })
+        .collect();
+    let solve = |objective: &[f64], maximise: bool| -> Result<Option<Vec<f64>>, ProtectError> {
+        let mut problem = Problem::new(if maximise {
+            OptimizationDirection::Maximize
+        } else {
+            OptimizationDirection::Minimize
+        });
+        let vars: Vec<_> = objective
+            .iter()
+            .map(|&o| problem.add_var(o, (0.0, f64::INFINITY)))
+            .collect();
+        for (terms, rhs) in &rows {
+            let expr: Vec<_> = terms.iter().map(|&(k, s)| (vars[k], s)).collect();
+            problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, *rhs);
+        }
+        match problem.solve() {
+            Ok(outcome) => {
+                let s = outcome
+                    .into_solution()
+                    .map_err(|_| ProtectError::Solver("the solve was interrupted".into()))?;
+                Ok(Some(vars.iter().map(|&v| s.var_value(v)).collect()))
+            }
+            Err(microlp::Error::Unbounded) => Ok(None),
+            Err(microlp::Error::Infeasible) => Err(ProtectError::Solver(
+                "the published cells contradict the tables' sums".into(),
+            )),
+            Err(e) => Err(ProtectError::Solver(e.to_string())),
+        }
+    };
+    let mut programs = 0;
+    let witness = |point: &[f64], interval: &mut [CellInterval]| {
+        for (k, &c) in cells.iter().enumerate() {
+            let i = &mut interval[c];
+            i.low = if i.low.is_nan() {
+                point[k]
+            } else {
+                i.low.min(point[k])
+            };
+            i.high = if i.high.is_nan() {
+                point[k]
+            } else {
+                i.high.max(point[k])
+            };
+        }
+    };
+    match truth {
+        Some(truth) => witness(
+            &cells.iter().map(|&c| truth[c]).collect::<Vec<_>>(),
+            interval,
+        ),
+        None => {
+            programs += 1;
+            let point =
+                solve(&vec![1.0; cells.len()], false)?.expect("minimising Σx ≥ 0 is bounded");
+            witness(&point, interval);
+        }
+    }
+    for (k, &c) in cells.iter().enumerate() {
+        let wants = |interval: &[CellInterval], up: bool| -> bool {
+            let CellInterval { low, high } = interval[c];
+            match requirements[c] {
+                Requirement::None => false,
+                Requirement::NotExact => high - low < 1.0 - 1e-6,
+                Requirement::Protect { up: u, down: d } => {
+                    let v = truth.map_or(low, |t| t[c]);
+                    if up {
+                        high < v + u - 1e-6
+                    } else {
+                        low > v - d + 1e-6
+                    }
+                }
+            }
+        };
+        for up in [true, false] {
+            if !wants(interval, up) {
+                continue;
+            }
+            let mut objective = vec![0.0; cells.len()];
+            objective[k] = 1.0;
+            programs += 1;
+            match solve(&objective, up)? {
+                Some(point) => witness(&point, interval),
+                None => interval[c].high = f64::INFINITY,
+            }
+        }
+    }
+    Ok(programs)
+}
+
+/// The cell key method's audit of one table.
+pub(crate) fn ckm_report(p: &ProtectedTable, original: Option<&Table>, js: u64) -> AuditReport {
+    let statuses = p.statuses();
+    let perturbed = statuses
+        .iter()
+        .filter(|&&s| s == CellStatus::Perturbed)
+        .count();
+    let unprotected = statuses
+        .iter()
+        .filter(|&&s| s == CellStatus::UnprotectedTotal)
+        .count();
+    let mut failures = Vec::new();
+    let mut small = 0;
+    let mut max_deviation = 0;
+    for (k, (v, s)) in p.values.iter().zip(&statuses).enumerate() {
+        if *s == CellStatus::Perturbed {
+            if let Some(v) = *v {
+                if (1..=js as i64).contains(&v) {
+                    small += 1;
+                    if failures.len() < MAX_FAILURES {
+                        failures.push(format!(
+                            "{}: published {v}, inside 1..={js}",
+                            cell_name(&p.dimensions, k)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut audit = CkmAudit {
+        perturbed,
+        unprotected_totals: unprotected,
+        small_values: small,
+        js,
+        ..Default::default()
+    };
+    if let Some(t) = original {
+        let deviations: Vec<i64> = p
+            .values
+            .iter()
+            .zip(&t.values)
+            .zip(&statuses)
+            .filter(|(_, &s)| s == CellStatus::Perturbed)
+            .map(|((v, &orig), _)| v.unwrap_or(orig) - orig)
+            .collect();
+        let count = deviations.len().max(1) as f64;
+        max_deviation = deviations
+            .iter()
+            .map(|d| d.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        audit.changed_share = Some(deviations.iter().filter(|&&d| d != 0).count() as f64 / count);
+        audit.mean_deviation = Some(deviations.iter().sum::<i64>() as f64 / count);
+        audit.mean_absolute_deviation =
+            Some(deviations.iter().map(|d| d.unsigned_abs()).sum::<u64>() as f64 / count);
+        audit.largest_deviation = Some(max_deviation);
+    }
+    audit.max_deviation = p
+        .protection
+        .parameters
+        .get("max_deviation")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(max_deviation);
+    let too_far = audit
+        .largest_deviation
+        .is_some_and(|d| d > audit.max_deviation);
+    if too_far {
+        failures.push(format!(
+            "a deviation of {max_deviation} exceeds the p-table's maximum {}",
+            audit.max_deviation
+        ));
+    }
+    AuditReport {
+        method: "ckm".into(),
+        cells: p.cells(),
+        passed: small == 0 && !too_far,
+        with_originals: original.is_some(),
+        suppression: None,
+        ckm: Some(audit),
+        failures,
+    }
+}
+
+/// `municipality=AL-1101, sex=_T`.
+pub(crate) fn cell_name(dimensions: &[Dimension], mut index: usize) -> String {
+    let mut codes = Vec::with_capacity(dimensions.len());
+    for d in dimensions.iter().rev() {
+        let n = d.categories.len();
+        codes.push(format!("{}={}", d.id, d.categories[index % n].code));
+        index /= n;
+    }
+    codes.reverse();
+    codes.join(", ")
+}

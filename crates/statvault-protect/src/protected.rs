@@ -1,0 +1,145 @@
+//! The protected table file (`<id>.protected.json`, `docs/protection.md`): what may
+//! leave the internal side. It keeps the table's dimensions, labels and provenance,
+//! replaces values by published ones (null where suppressed), adds one public status
+//! flag per cell and the protection method, parameters and audit summary. It carries
+//! no record counts and no record-key sums.
+
+use serde::{Deserialize, Serialize};
+use statvault_census::schema::Labels;
+use statvault_census::table::{Dimension, Provenance};
+
+use crate::AuditReport;
+
+pub const FORMAT: &str = "statvault-protected-table/1";
+
+/// The status of one cell. The primary/secondary distinction stays internal: both
+/// publish as `c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CellStatus {
+    /// Published as counted (the threshold rule let it through).
+    Published,
+    /// Published with cell-key noise (every cell the method treats, changed or not,
+    /// so the flag reveals nothing about the noise).
+    Perturbed,
+    /// Suppressed because it is below the threshold.
+    PrimarySuppressed,
+    /// Suppressed so that no primary cell can be recomputed.
+    SecondarySuppressed,
+    /// A total kept exact on request (national and county population).
+    UnprotectedTotal,
+}
+
+impl CellStatus {
+    /// The public symbol, as every release format shows it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CellStatus::Published => "",
+            CellStatus::Perturbed => "p",
+            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed => "c",
+            CellStatus::UnprotectedTotal => "u",
+        }
+    }
+
+    pub fn is_suppressed(self) -> bool {
+        matches!(
+            self,
+            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed
+        )
+    }
+}
+
+/// The legend every output carries, in the table's languages.
+pub const LEGEND: [(&str, &str, &str); 3] = [
+    (
+        "p",
+        "vlerë e ngatërruar me metodën e çelësit të qelizës",
+        "value perturbed by the cell key method",
+    ),
+    (
+        "c",
+        "konfidenciale: vlera nuk publikohet",
+        "confidential: value suppressed",
+    ),
+    (
+        "u",
+        "total i publikuar pa ngatërrim",
+        "total published without perturbation",
+    ),
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProtectedTable {
+    pub format: String,
+    pub id: String,
+    pub title: Labels,
+    pub unit: String,
+    pub measure: String,
+    pub provenance: Provenance,
+    pub dimensions: Vec<Dimension>,
+    /// Row-major like the table; null where suppressed.
+    pub values: Vec<Option<i64>>,
+    /// Public symbol per cell: "", "p", "c" or "u".
+    pub status: Vec<String>,
+    pub protection: Protection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Protection {
+    /// `ckm` or `suppress`.
+    pub method: String,
+    /// The method's parameters, by name.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// BLAKE3 of the p-table CSV (cell key method only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptable_blake3: Option<String>,
+    pub audit: AuditReport,
+}
+
+impl ProtectedTable {
+    pub fn cells(&self) -> usize {
+        self.dimensions.iter().map(|d| d.categories.len()).product()
+    }
+
+    pub fn write(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(self).expect("a protected table serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parses a protected table and checks its shape and symbols.
+    pub fn read(bytes: &[u8]) -> Result<ProtectedTable, String> {
+        let t: ProtectedTable = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if t.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", t.format));
+        }
+        let cells = t.cells();
+        if t.values.len() != cells || t.status.len() != cells {
+            return Err(format!(
+                "{cells} cells but {} values and {} status flags",
+                t.values.len(),
+                t.status.len()
+            ));
+        }
+        for (i, (v, s)) in t.values.iter().zip(&t.status).enumerate() {
+            match (v, s.as_str()) {
+                (None, "c") | (Some(_), "" | "p" | "u") => {}
+                _ => return Err(format!("cell {i}: value {v:?} with status {s:?}")),
+            }
+        }
+        Ok(t)
+    }
+
+    /// The status symbols as cell statuses, for the audit; `c` reads as secondary
+    /// because the public file does not say which.
+    pub fn statuses(&self) -> Vec<CellStatus> {
+        self.status
+            .iter()
+            .map(|s| match s.as_str() {
+                "p" => CellStatus::Perturbed,
+                "c" => CellStatus::SecondarySuppressed,
+                "u" => CellStatus::UnprotectedTotal,
+                _ => CellStatus::Published,
+            })
+            .collect()
+    }
+}

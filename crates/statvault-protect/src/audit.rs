@@ -21,7 +21,7 @@ use statvault_census::Table;
 
 use crate::protected::{CellStatus, ProtectedTable};
 use crate::suppress::requirements;
-use crate::system::System;
+use crate::system::{identity, Identity, System};
 use crate::ProtectError;
 
 /// What the audit found for one table.
@@ -78,6 +78,9 @@ pub struct CkmAudit {
     pub mean_absolute_deviation: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub largest_deviation: Option<u64>,
+    /// Internal audit only: cells another table publishes differently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconsistent: Option<usize>,
 }
 
 /// An attacker's interval for one cell, as far as the audit needed to know it.
@@ -111,6 +114,26 @@ pub fn audit(
             })
             .transpose()
     };
+    // The same cell must publish the same value in every table (consistency).
+    let mut published: HashMap<Identity, Vec<i64>> = HashMap::new();
+    for p in protected.iter().filter(|p| p.protection.method == "ckm") {
+        if let Some(t) = original_of(p)? {
+            for c in 0..t.cells().min(p.values.len()) {
+                if let (Some(id), Some(v)) = (identity(t, c), p.values[c]) {
+                    published.entry(id).or_default().push(v);
+                }
+            }
+        }
+    }
+    let inconsistent = |p: &ProtectedTable, t: &Table| -> Vec<usize> {
+        (0..t.cells())
+            .filter(|&c| {
+                identity(t, c)
+                    .and_then(|id| published.get(&id))
+                    .is_some_and(|vs| vs.iter().any(|&v| Some(v) != p.values[c]))
+            })
+            .collect()
+    };
     let mut reports = vec![None; protected.len()];
     let mut suppressed_group = Vec::new();
     for (k, p) in protected.iter().enumerate() {
@@ -122,7 +145,9 @@ pub fn audit(
                     .get("js")
                     .and_then(|v| v.as_u64())
                     .ok_or_else(|| ProtectError::table(&p.id, "ckm parameters lack js"))?;
-                reports[k] = Some(ckm_report(p, original_of(p)?, js));
+                let original = original_of(p)?;
+                let clashes = original.map(|t| inconsistent(p, t));
+                reports[k] = Some(ckm_report(p, original, js, clashes.as_deref()));
             }
             "suppress" => suppressed_group.push(k),
             other => {
@@ -149,6 +174,18 @@ pub fn audit(
         .into_iter()
         .map(|r| r.expect("every table audited"))
         .collect())
+}
+
+/// Audits freshly protected tables against their originals and attaches each report.
+pub(crate) fn attach(
+    protected: &mut [ProtectedTable],
+    originals: &[Table],
+) -> Result<(), ProtectError> {
+    let reports = audit(protected, Some(originals))?;
+    for (p, r) in protected.iter_mut().zip(reports) {
+        p.protection.audit = r;
+    }
+    Ok(())
 }
 
 fn suppression_reports<'a>(
@@ -239,10 +276,7 @@ pub(crate) fn audit_system(
     }
     let mut touching: HashMap<usize, Vec<usize>> = HashMap::new();
     for (e, eq) in system.equations.iter().enumerate() {
-        let hidden: Vec<usize> = std::iter::once(eq.total)
-            .chain(eq.parts.iter().copied())
-            .filter(|&c| suppressed[c])
-            .collect();
+        let hidden: Vec<usize> = eq.cells().filter(|&c| suppressed[c]).collect();
         if let Some(&first) = hidden.first() {
             for &c in &hidden[1..] {
                 let (a, b) = (find(&mut parent, first), find(&mut parent, c));
@@ -356,15 +390,12 @@ fn attack_component(
     let rows: Vec<(Vec<(usize, f64)>, f64)> = equations
         .iter()
         .map(|&e| {
-            let eq = &system.equations[e];
             let mut terms = Vec::new();
             let mut rhs = 0.0;
-            for (c, sign) in
-                std::iter::once((eq.total, -1.0)).chain(eq.parts.iter().map(|&c| (c, 1.0)))
-            {
+            for &(c, k) in &system.equations[e].terms {
                 match local.get(&c) {
-                    Some(&k) => terms.push((k, sign)),
-                    None => rhs -= sign * system.cells[c].value as f64,
+                    Some(&local) => terms.push((local, f64::from(k))),
+                    None => rhs -= f64::from(k) * system.cells[c].value as f64,
                 }
             }
             (terms, rhs)
@@ -459,7 +490,12 @@ fn attack_component(
 }
 
 /// The cell key method's audit of one table.
-pub(crate) fn ckm_report(p: &ProtectedTable, original: Option<&Table>, js: u64) -> AuditReport {
+fn ckm_report(
+    p: &ProtectedTable,
+    original: Option<&Table>,
+    js: u64,
+    inconsistent: Option<&[usize]>,
+) -> AuditReport {
     let statuses = p.statuses();
     let perturbed = statuses
         .iter()
@@ -533,7 +569,7 @@ pub(crate) fn ckm_report(p: &ProtectedTable, original: Option<&Table>, js: u64) 
     AuditReport {
         method: "ckm".into(),
         cells: p.cells(),
-        passed: small == 0 && !too_far,
+        passed: small == 0 && !too_far && inconsistent.is_none_or(<[usize]>::is_empty),
         with_originals: original.is_some(),
         suppression: None,
         ckm: Some(audit),

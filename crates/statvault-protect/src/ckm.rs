@@ -4,87 +4,111 @@
 //! is looked up in the p-table row of min(n, top row) at that key. The same records
 //! give the same cell the same value in every table.
 
+use std::collections::HashSet;
+
 use statvault_census::table::CategoryKind;
 use statvault_census::Table;
 
-use crate::audit::ckm_report;
 use crate::protected::{self, CellStatus, ProtectedTable, Protection};
-use crate::{PTable, ProtectError};
+use crate::system::identity;
+use crate::{audit, PTable, ProtectError};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CkmOptions {
-    /// Publish cells made only of totals and subtotals (national and county
-    /// population) exactly, flagged `u`.
-    pub keep_totals: bool,
+    /// Tables whose cells made only of totals and subtotals are published exactly
+    /// (flagged `u`), here and wherever the same cell appears: naming
+    /// `population_municipality_sex` keeps national and county population exact.
+    pub keep_totals_of: Vec<String>,
 }
 
 pub fn protect_ckm(
-    table: &Table,
+    tables: &[Table],
     ptable: &PTable,
     options: &CkmOptions,
-) -> Result<ProtectedTable, ProtectError> {
-    if table.measure != "count" {
-        return Err(ProtectError::table(
-            &table.id,
-            format!(
-                "measures {:?}: the cell key method here perturbs counts; protect it with suppress",
-                table.measure
-            ),
-        ));
-    }
-    if let Some(v) = table.values.iter().find(|&&v| v < 0) {
-        return Err(ProtectError::table(
-            &table.id,
-            format!("has a negative count {v}"),
-        ));
-    }
-    let shape: Vec<usize> = table
-        .dimensions
-        .iter()
-        .map(|d| d.categories.len())
-        .collect();
-    let only_totals = |mut cell: usize| {
-        table.dimensions.iter().zip(&shape).rev().all(|(d, &n)| {
-            let kind = d.categories[cell % n].kind;
-            cell /= n;
-            kind != CategoryKind::Code
-        })
-    };
-    let mut values = Vec::with_capacity(table.cells());
-    let mut status = Vec::with_capacity(table.cells());
-    for (c, (&n, &key_sum)) in table.values.iter().zip(&table.record_key_sums).enumerate() {
-        if options.keep_totals && only_totals(c) {
-            values.push(Some(n));
-            status.push(CellStatus::UnprotectedTotal.symbol().to_string());
-        } else {
-            let key = key_sum as u32; // the sum modulo 2³²
-            values.push(Some(ptable.perturb(n as u64, key) as i64));
-            status.push(CellStatus::Perturbed.symbol().to_string());
+) -> Result<Vec<ProtectedTable>, ProtectError> {
+    for t in tables {
+        if t.measure != "count" {
+            return Err(ProtectError::table(
+                &t.id,
+                format!(
+                    "measures {:?}: the cell key method here perturbs counts; protect it with suppress",
+                    t.measure
+                ),
+            ));
         }
+        if let Some(v) = t.values.iter().find(|&&v| v < 0) {
+            return Err(ProtectError::table(
+                &t.id,
+                format!("has a negative count {v}"),
+            ));
+        }
+    }
+    let mut exact = HashSet::new();
+    for id in &options.keep_totals_of {
+        let t = tables.iter().find(|t| &t.id == id).ok_or_else(|| {
+            ProtectError::Parameters(format!("--keep-totals names {id:?}, not among the tables"))
+        })?;
+        exact.extend(
+            (0..t.cells())
+                .filter(|&c| only_totals(t, c))
+                .filter_map(|c| identity(t, c)),
+        );
     }
     let js = ptable.js();
     let mut parameters = serde_json::Map::new();
     parameters.insert("max_deviation".into(), ptable.max_deviation().into());
     parameters.insert("js".into(), js.into());
     parameters.insert("top_row".into(), ptable.top_row().into());
-    parameters.insert("keep_totals".into(), options.keep_totals.into());
-    let mut out = ProtectedTable {
-        format: protected::FORMAT.into(),
-        id: table.id.clone(),
-        title: table.title.clone(),
-        unit: table.unit.clone(),
-        measure: table.measure.clone(),
-        provenance: table.provenance.clone(),
-        dimensions: table.dimensions.clone(),
-        values,
-        status,
-        protection: Protection {
-            method: "ckm".into(),
-            parameters,
-            ptable_blake3: Some(blake3::hash(ptable.write().as_bytes()).to_hex().to_string()),
-            audit: Default::default(),
-        },
-    };
-    out.protection.audit = ckm_report(&out, Some(table), js);
-    Ok(out)
+    parameters.insert(
+        "keep_totals_of".into(),
+        options.keep_totals_of.clone().into(),
+    );
+    let ptable_blake3 = blake3::hash(ptable.write().as_bytes()).to_hex().to_string();
+    let mut protected: Vec<ProtectedTable> = tables
+        .iter()
+        .map(|t| {
+            let (values, status) = (0..t.cells())
+                .map(|c| {
+                    let n = t.values[c];
+                    if identity(t, c).is_some_and(|id| exact.contains(&id)) {
+                        (Some(n), CellStatus::UnprotectedTotal.symbol().to_string())
+                    } else {
+                        // The cell key: the key sum modulo 2³².
+                        let key = t.record_key_sums[c] as u32;
+                        let published = ptable.perturb(n as u64, key) as i64;
+                        (Some(published), CellStatus::Perturbed.symbol().to_string())
+                    }
+                })
+                .unzip();
+            ProtectedTable {
+                format: protected::FORMAT.into(),
+                id: t.id.clone(),
+                title: t.title.clone(),
+                unit: t.unit.clone(),
+                measure: t.measure.clone(),
+                provenance: t.provenance.clone(),
+                dimensions: t.dimensions.clone(),
+                values,
+                status,
+                protection: Protection {
+                    method: "ckm".into(),
+                    parameters: parameters.clone(),
+                    ptable_blake3: Some(ptable_blake3.clone()),
+                    audit: Default::default(),
+                },
+            }
+        })
+        .collect();
+    audit::attach(&mut protected, tables)?;
+    Ok(protected)
+}
+
+/// Every coordinate of the cell is a total or subtotal.
+fn only_totals(t: &Table, mut cell: usize) -> bool {
+    t.dimensions.iter().rev().all(|d| {
+        let n = d.categories.len();
+        let kind = d.categories[cell % n].kind;
+        cell /= n;
+        kind != CategoryKind::Code
+    })
 }

@@ -17,3 +17,22 @@ pub use error::ProtectError;
 pub use protected::{CellStatus, ProtectedTable};
 pub use ptable::{PTable, PTableParams, Transition};
 pub use suppress::{protect_suppress, SuppressOptions};
+
+use statvault_census::Table;
+
+/// A protection method with its parameters.
+#[derive(Clone, Debug)]
+pub enum Method {
+    Ckm { ptable: PTable, options: CkmOptions },
+    Suppress(SuppressOptions),
+}
+
+/// Protects tables. Suppression protects them all together (they share cells); the
+/// cell key method is consistent by construction and only needs the set for totals
+/// kept exact.
+pub fn protect(tables: &[Table], method: &Method) -> Result<Vec<ProtectedTable>, ProtectError> {
+    match method {
+        Method::Ckm { ptable, options } => protect_ckm(tables, ptable, options),
+        Method::Suppress(options) => protect_suppress(tables, options),
+    }
+}

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, VecDeque};
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use statvault_census::Table;
 
-use crate::audit::{audit_system, Requirement};
+use crate::audit::{self, Requirement};
 use crate::protected::{self, CellStatus, ProtectedTable, Protection};
 use crate::system::System;
 use crate::ProtectError;
@@ -56,19 +56,15 @@ pub fn protect_suppress(
     }
     let system = System::build(tables)?;
     let status = suppress(&system, options)?;
-    let requirements = requirements(&system, &status, options.protection);
-    let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-    let audits = audit_system(&system, &status, &requirements, Some(&truth))?;
     let mut parameters = serde_json::Map::new();
     parameters.insert("threshold".into(), options.threshold.into());
     parameters.insert("protection".into(), options.protection.into());
     parameters.insert("suppress_zeros".into(), options.suppress_zeros.into());
     parameters.insert("linked_tables".into(), tables.len().into());
-    Ok(tables
+    let mut protected: Vec<ProtectedTable> = tables
         .iter()
         .zip(&system.table_cells)
-        .zip(audits)
-        .map(|((t, ids), audit)| {
+        .map(|(t, ids)| {
             let cell_status: Vec<CellStatus> = ids.iter().map(|&c| status[c]).collect();
             ProtectedTable {
                 format: protected::FORMAT.into(),
@@ -89,11 +85,13 @@ pub fn protect_suppress(
                     method: "suppress".into(),
                     parameters: parameters.clone(),
                     ptable_blake3: None,
-                    audit,
+                    audit: Default::default(),
                 },
             }
         })
-        .collect())
+        .collect();
+    audit::attach(&mut protected, tables)?;
+    Ok(protected)
 }
 
 /// Each suppressed cell's requirement: primary cells their protection level (in
@@ -213,8 +211,7 @@ fn neighbourhood(
             continue;
         }
         for &e in &equations_of[c] {
-            let eq = &system.equations[e];
-            for &other in std::iter::once(&eq.total).chain(&eq.parts) {
+            for other in system.equations[e].cells() {
                 if seen.insert(other) {
                     queue.push_back((other, depth + 1));
                 }
@@ -273,14 +270,11 @@ fn pattern_within(
         .flat_map(|&c| equations_of[c].iter().copied())
         .collect();
     for e in equations {
-        let eq = &system.equations[e];
         let mut terms = Vec::new();
-        for (&c, sign) in
-            std::iter::once((&eq.total, -1.0)).chain(eq.parts.iter().map(|c| (c, 1.0)))
-        {
+        for &(c, k) in &system.equations[e].terms {
             if let Some(&(up, down)) = var_of.get(&c) {
-                terms.push((up, sign));
-                terms.push((down, -sign));
+                terms.push((up, f64::from(k)));
+                terms.push((down, -f64::from(k)));
             }
         }
         if !terms.is_empty() {

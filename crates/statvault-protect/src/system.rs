@@ -28,19 +28,56 @@ pub(crate) struct Cell {
     pub margin: bool,
 }
 
-/// `total` = Σ `parts`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Σ coefficient · cell = 0 (a sum is −1·total + Σ 1·part), merged by cell.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Equation {
-    pub total: usize,
-    pub parts: Vec<usize>,
+    pub terms: Vec<(usize, i32)>,
+}
+
+impl Equation {
+    fn sum(total: usize, parts: impl Iterator<Item = usize>) -> Equation {
+        let mut terms: Vec<(usize, i32)> = std::iter::once((total, -1))
+            .chain(parts.map(|p| (p, 1)))
+            .collect();
+        terms.sort_unstable();
+        let mut merged: Vec<(usize, i32)> = Vec::with_capacity(terms.len());
+        for (c, k) in terms {
+            match merged.last_mut() {
+                Some((last, sum)) if *last == c => *sum += k,
+                _ => merged.push((c, k)),
+            }
+        }
+        merged.retain(|&(_, k)| k != 0);
+        Equation { terms: merged }
+    }
+
+    pub fn cells(&self) -> impl Iterator<Item = usize> + '_ {
+        self.terms.iter().map(|&(c, _)| c)
+    }
+}
+
+/// What a non-empty cell counts: its unit and measure, its number of records and the
+/// sum of their keys. Empty cells have no identity: each is only itself.
+pub(crate) type Identity<'a> = (&'a str, &'a str, u64, u64);
+
+pub(crate) fn identity(t: &Table, cell: usize) -> Option<Identity<'_>> {
+    (t.records[cell] > 0).then(|| {
+        (
+            t.unit.as_str(),
+            t.measure.as_str(),
+            t.records[cell],
+            t.record_key_sums[cell],
+        )
+    })
 }
 
 impl System {
     pub fn build(tables: &[Table]) -> Result<System, ProtectError> {
         let mut cells: Vec<Cell> = Vec::new();
-        let mut by_identity: HashMap<(&str, &str, u64, u64), usize> = HashMap::new();
+        let mut by_identity: HashMap<Identity, usize> = HashMap::new();
         let mut table_cells = Vec::new();
         let mut equations = HashSet::new();
+        let mut margins = HashSet::new();
         for t in tables {
             check_structure(t)?;
             let ids: Vec<usize> = (0..t.cells())
@@ -53,19 +90,10 @@ impl System {
                         });
                         cells.len() - 1
                     };
-                    // Empty cells are all alike; each stays its own unknown.
-                    if t.records[c] == 0 {
-                        return new(&mut cells);
+                    match identity(t, c) {
+                        Some(id) => *by_identity.entry(id).or_insert_with(|| new(&mut cells)),
+                        None => new(&mut cells),
                     }
-                    let identity = (
-                        t.unit.as_str(),
-                        t.measure.as_str(),
-                        t.records[c],
-                        t.record_key_sums[c],
-                    );
-                    *by_identity
-                        .entry(identity)
-                        .or_insert_with(|| new(&mut cells))
                 })
                 .collect();
             let shape: Vec<usize> = t.dimensions.iter().map(|d| d.categories.len()).collect();
@@ -85,13 +113,12 @@ impl System {
                     // Every cell whose coordinate along d is 0 anchors one equation.
                     for base in (0..t.cells()).filter(|c| (c / strides[d]) % shape[d] == 0) {
                         let at = |k: usize| ids[base + k * strides[d]];
-                        let mut eq = Equation {
-                            total: at(total),
-                            parts: parts.iter().map(|&k| at(k)).collect(),
-                        };
-                        eq.parts.sort_unstable();
-                        // A total with one part is the part itself: no equation.
-                        if eq.parts != [eq.total] {
+                        margins.insert(at(total));
+                        // A total whose only non-empty part is linked to it says
+                        // just that the empty parts are empty, which the attacker
+                        // learns anyway: its terms cancel to that.
+                        let eq = Equation::sum(at(total), parts.iter().map(|&k| at(k)));
+                        if !eq.terms.is_empty() {
                             equations.insert(eq);
                         }
                     }
@@ -100,9 +127,9 @@ impl System {
             table_cells.push(ids);
         }
         let mut equations: Vec<Equation> = equations.into_iter().collect();
-        equations.sort_unstable_by(|a, b| (a.total, &a.parts).cmp(&(b.total, &b.parts)));
-        for eq in &equations {
-            cells[eq.total].margin = true;
+        equations.sort_unstable();
+        for m in margins {
+            cells[m].margin = true;
         }
         Ok(System {
             cells,
@@ -116,7 +143,7 @@ impl System {
     pub fn equations_of(&self) -> Vec<Vec<usize>> {
         let mut of = vec![Vec::new(); self.cells.len()];
         for (e, eq) in self.equations.iter().enumerate() {
-            for &c in std::iter::once(&eq.total).chain(&eq.parts) {
+            for c in eq.cells() {
                 of[c].push(e);
             }
         }

@@ -13,6 +13,7 @@ use statvault_census::{
 use statvault_census::{Geography, SynthFormat, SynthOptions};
 
 use crate::cli::{RepoArg, SharesArg};
+use crate::protect_cmd::{protect_into, read_table, CkmFlags, MethodName, SuppressFlags};
 use crate::terminal::Bar;
 use crate::vault_cmd::{open, unlock};
 
@@ -142,11 +143,24 @@ pub struct TabulateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also protect the tables, writing `<id>.protected.json` beside each table
+    /// file, and print the audit of each.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    protect: Option<MethodName>,
+    #[command(flatten)]
+    ckm: CkmFlags,
+    #[command(flatten)]
+    suppress: SuppressFlags,
 }
 
 pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
     let spec = fs::read_to_string(&a.spec)
         .with_context(|| format!("reading spec {}", a.spec.display()))?;
+    let method = match a.protect {
+        Some(MethodName::Ckm) => Some(a.ckm.method()?),
+        Some(MethodName::Suppress) => Some(a.suppress.method()),
+        None => None,
+    };
     let vault = open(&a.repo)?;
     let keys = unlock(&vault, &a.shares)?;
     let report = tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
@@ -172,5 +186,15 @@ pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
             report.seconds_scanning
         );
     }
-    Ok(ExitCode::SUCCESS)
+    match method {
+        Some(method) => {
+            let tables = report
+                .tables
+                .iter()
+                .map(|t| read_table(&a.out.join(&t.file)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            protect_into(&tables, &method, &a.out, a.json)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{census_cmd, demo, vault_cmd};
+use crate::{census_cmd, demo, protect_cmd, vault_cmd};
 
 /// statvault: official statistics that survive an attack.
 ///
@@ -27,6 +27,9 @@ enum Command {
     Census(CensusCommand),
     /// Computes the tables of a spec from a census snapshot, all in one scan.
     Tabulate(census_cmd::TabulateArgs),
+    /// Disclosure control: p-tables, the cell key method, suppression, audits.
+    #[command(subcommand)]
+    Protect(protect_cmd::ProtectCommand),
     /// Runs a vault round trip on generated files and prints each step.
     Demo(demo::DemoArgs),
 }
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Census(CensusCommand::Synth(args)) => census_cmd::synth(args),
         Command::Census(CensusCommand::Ingest(args)) => census_cmd::ingest(args),
         Command::Tabulate(args) => census_cmd::tabulate(args),
+        Command::Protect(cmd) => protect_cmd::run(cmd),
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -566,6 +566,13 @@ fn ckm_report(
             audit.max_deviation
         ));
     }
+    audit.inconsistent = inconsistent.map(<[usize]>::len);
+    for &c in inconsistent.unwrap_or_default().iter().take(MAX_FAILURES) {
+        failures.push(format!(
+            "{}: another table publishes the same cell differently",
+            cell_name(&p.dimensions, c)
+        ));
+    }
     AuditReport {
         method: "ckm".into(),
         cells: p.cells(),

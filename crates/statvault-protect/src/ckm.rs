@@ -112,3 +112,158 @@ fn only_totals(t: &Table, mut cell: usize) -> bool {
         kind != CategoryKind::Code
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{records, table, Dim, Rng};
+    use crate::PTableParams;
+
+    fn region() -> Dim {
+        Dim {
+            id: "region",
+            leaves: 12,
+            groups: Some(vec![0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3]),
+        }
+    }
+
+    fn sex() -> Dim {
+        Dim {
+            id: "sex",
+            leaves: 2,
+            groups: None,
+        }
+    }
+
+    fn age() -> Dim {
+        Dim {
+            id: "age",
+            leaves: 20,
+            groups: None,
+        }
+    }
+
+    #[test]
+    fn the_same_cell_gets_the_same_noise_in_every_table() {
+        let mut rng = Rng(1);
+        let people = records(&mut rng, &[region(), sex(), age()], 5_000);
+        let big = table("big", &[region(), sex(), age()], &people);
+        let small: Vec<_> = people.iter().map(|(l, k)| (vec![l[0], l[1]], *k)).collect();
+        let small = table("small", &[region(), sex()], &small);
+        let out = protect_ckm(
+            &[big.clone(), small.clone()],
+            &PTable::shipped(),
+            &Default::default(),
+        )
+        .unwrap();
+        // small's cell (r, s) is big's (r, s, age total): the last age category is
+        // a leaf, the first is the total.
+        let ages = big.dimensions[2].categories.len();
+        for c in 0..small.cells() {
+            assert_eq!(out[1].values[c], out[0].values[c * ages]);
+        }
+        assert!(out.iter().all(|p| p.protection.audit.passed));
+        assert_eq!(
+            out[0].protection.audit.ckm.as_ref().unwrap().inconsistent,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn the_order_of_records_does_not_matter_and_zero_stays_zero() {
+        let mut rng = Rng(2);
+        let mut people = records(&mut rng, &[region(), age()], 3_000);
+        let a = table("t", &[region(), age()], &people);
+        people.reverse();
+        people.swap(0, 1500);
+        let b = table("t", &[region(), age()], &people);
+        let pt = PTable::shipped();
+        let pa = protect_ckm(&[a.clone()], &pt, &Default::default()).unwrap();
+        let pb = protect_ckm(&[b], &pt, &Default::default()).unwrap();
+        assert_eq!(pa[0].values, pb[0].values);
+        let zeros = a.values.iter().filter(|&&v| v == 0).count();
+        assert!(zeros > 0, "the skewed records leave some cells empty");
+        for (orig, published) in a.values.iter().zip(&pa[0].values) {
+            if *orig == 0 {
+                assert_eq!(*published, Some(0));
+            }
+        }
+    }
+
+    #[test]
+    fn noise_is_unbiased_bounded_and_never_small() {
+        let params = PTableParams {
+            max_deviation: 4,
+            variance: 2.5,
+            js: 2,
+            pstay: None,
+        };
+        let pt = PTable::generate(&params).unwrap();
+        let mut rng = Rng(3);
+        let people = records(
+            &mut rng,
+            &[Dim {
+                id: "x",
+                leaves: 4000,
+                groups: None,
+            }],
+            300_000,
+        );
+        let t = table(
+            "t",
+            &[Dim {
+                id: "x",
+                leaves: 4000,
+                groups: None,
+            }],
+            &people,
+        );
+        let p = protect_ckm(&[t.clone()], &pt, &Default::default())
+            .unwrap()
+            .remove(0);
+        let audit = p.protection.audit.ckm.unwrap();
+        assert_eq!(audit.small_values, 0);
+        assert!(audit.largest_deviation.unwrap() <= 4);
+        // 4001 cells with noise of standard deviation 1.58: the mean is within 0.1.
+        assert!(audit.mean_deviation.unwrap().abs() < 0.1, "{audit:?}");
+        assert!(audit.changed_share.unwrap() > 0.3);
+        let deviations: Vec<i64> = p
+            .values
+            .iter()
+            .zip(&t.values)
+            .map(|(p, t)| p.unwrap() - t)
+            .collect();
+        let var = deviations.iter().map(|d| (d * d) as f64).sum::<f64>() / deviations.len() as f64;
+        assert!((var - 2.5).abs() < 0.3, "empirical variance {var}");
+    }
+
+    #[test]
+    fn chosen_totals_stay_exact_wherever_they_appear() {
+        let mut rng = Rng(4);
+        let people = records(&mut rng, &[region(), sex()], 4_000);
+        let by_region = table("by_region", &[region(), sex()], &people);
+        let only_region: Vec<_> = people.iter().map(|(l, k)| (vec![l[0]], *k)).collect();
+        let only_region = table("only_region", &[region()], &only_region);
+        let options = CkmOptions {
+            keep_totals_of: vec!["by_region".into()],
+        };
+        let out = protect_ckm(
+            &[by_region.clone(), only_region.clone()],
+            &PTable::shipped(),
+            &options,
+        )
+        .unwrap();
+        // Region total and subtotals (regions × sex total) are exact in both tables.
+        let groups = 1 + 4;
+        for c in 0..groups {
+            assert_eq!(out[1].values[c], Some(only_region.values[c]));
+            assert_eq!(out[1].status[c], "u");
+            assert_eq!(out[0].values[c * 3], Some(by_region.values[c * 3]));
+        }
+        assert_eq!(out[1].status[groups], "p");
+        let missing = CkmOptions {
+            keep_totals_of: vec!["nope".into()],
+        };
+        assert!(protect_ckm(&[only_region], &PTable::shipped(), &missing).is_err());
+    }
+}

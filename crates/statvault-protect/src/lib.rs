@@ -10,6 +10,8 @@ pub mod protected;
 mod ptable;
 mod suppress;
 mod system;
+#[cfg(test)]
+mod testing;
 
 pub use audit::{audit, AuditReport, CellInterval};
 pub use ckm::{protect_ckm, CkmOptions};

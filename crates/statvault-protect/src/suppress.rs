@@ -298,3 +298,232 @@ fn pattern_within(
         Err(e) => Err(ProtectError::Solver(e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit;
+    use crate::testing::{records, table, Dim, Rng};
+    use statvault_census::Geography;
+
+    /// Protects, then checks: no published cell below the threshold, and the audit
+    /// (the attacker's programs) finds no primary cell under its protection level
+    /// and no suppressed cell pinned down.
+    fn protect_and_attack(tables: &[Table], options: &SuppressOptions) -> Vec<ProtectedTable> {
+        let out = protect_suppress(tables, options).unwrap();
+        for (t, p) in tables.iter().zip(&out) {
+            for c in 0..t.cells() {
+                if (1..options.threshold).contains(&t.records[c]) {
+                    assert_eq!(
+                        p.values[c], None,
+                        "{} cell {c} is below the threshold",
+                        t.id
+                    );
+                    assert_eq!(p.status[c], "c");
+                }
+            }
+            let report = &p.protection.audit;
+            assert!(report.passed, "{}: {:?}", t.id, report.failures);
+            assert!(report.with_originals);
+        }
+        out
+    }
+
+    fn dims_2d(rng: &mut Rng) -> Vec<Dim> {
+        let leaves = 4 + rng.below(8) as usize;
+        let groups: Vec<usize> = (0..leaves).map(|l| l * 3 / leaves).collect();
+        vec![
+            Dim {
+                id: "region",
+                leaves,
+                groups: Some(groups),
+            },
+            Dim {
+                id: "age",
+                leaves: 3 + rng.below(6) as usize,
+                groups: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn random_hierarchical_tables_in_two_and_three_dimensions_are_safe() {
+        for seed in 0..12 {
+            let mut rng = Rng(seed);
+            let mut dims = dims_2d(&mut rng);
+            if seed % 2 == 1 {
+                dims.push(Dim {
+                    id: "sex",
+                    leaves: 2,
+                    groups: None,
+                });
+            }
+            let n = 300 + rng.below(1500) as usize;
+            let people = records(&mut rng, &dims, n);
+            let t = table("t", &dims, &people);
+            let primaries = (0..t.cells())
+                .filter(|&c| (1..10).contains(&t.records[c]))
+                .count();
+            assert!(primaries > 0, "seed {seed} has small cells");
+            let out = protect_and_attack(&[t], &SuppressOptions::default());
+            let s = out[0].protection.audit.suppression.clone().unwrap();
+            assert_eq!(s.primary, Some(primaries));
+        }
+    }
+
+    #[test]
+    fn municipality_county_country_with_sex_and_age() {
+        let geography = Geography::albania();
+        let municipalities = geography.municipalities.len();
+        let dims = || {
+            vec![
+                Dim {
+                    id: "municipality",
+                    leaves: municipalities,
+                    groups: Some(geography.municipalities.iter().map(|m| m.county).collect()),
+                },
+                Dim {
+                    id: "sex",
+                    leaves: 2,
+                    groups: None,
+                },
+                Dim {
+                    id: "age",
+                    leaves: 21,
+                    groups: None,
+                },
+            ]
+        };
+        let mut rng = Rng(61);
+        let people = records(&mut rng, &dims(), 60_000);
+        let t = table("municipality_sex_age", &dims(), &people);
+        let out = protect_and_attack(&[t], &SuppressOptions::default());
+        let s = out[0].protection.audit.suppression.clone().unwrap();
+        assert!(s.primary.unwrap() > 100, "{s:?}");
+        assert!(s.secondary.unwrap() > 0);
+    }
+
+    #[test]
+    fn zeros_and_higher_levels_are_honoured() {
+        let mut rng = Rng(99);
+        let dims = dims_2d(&mut rng);
+        let people = records(&mut rng, &dims, 500);
+        let t = table("t", &dims, &people);
+        let options = SuppressOptions {
+            threshold: 5,
+            protection: 6,
+            suppress_zeros: true,
+        };
+        let out = protect_and_attack(&[t.clone()], &options);
+        for c in (0..t.cells()).filter(|&c| t.records[c] == 0) {
+            assert_eq!(out[0].values[c], None);
+        }
+    }
+
+    /// One county (C) of two municipalities, by sex: the only small cell is
+    /// (m1, F) = 3, and m2 has no men, so every pattern that hides (m1, F) runs
+    /// through the municipality totals. A second table publishes those totals.
+    fn two_tables() -> (Table, Table) {
+        let mut rng = Rng(7);
+        let mut people = Vec::new();
+        for (m, s, n) in [(0, 0, 50), (0, 1, 3), (1, 1, 40)] {
+            people.extend((0..n).map(|_| (vec![m, s], rng.next() as u32)));
+        }
+        let county = || Dim {
+            id: "municipality",
+            leaves: 2,
+            groups: Some(vec![0, 0]),
+        };
+        let by_sex = table(
+            "by_sex",
+            &[
+                county(),
+                Dim {
+                    id: "sex",
+                    leaves: 2,
+                    groups: None,
+                },
+            ],
+            &people,
+        );
+        let totals: Vec<_> = people.iter().map(|(l, k)| (vec![l[0]], *k)).collect();
+        (by_sex, table("totals", &[county()], &totals))
+    }
+
+    #[test]
+    fn differencing_two_tables_protected_apart_reveals_a_cell() {
+        let (by_sex, totals) = two_tables();
+        let options = SuppressOptions::default();
+        let a = protect_suppress(&[by_sex.clone()], &options)
+            .unwrap()
+            .remove(0);
+        let b = protect_suppress(&[totals.clone()], &options)
+            .unwrap()
+            .remove(0);
+        assert!(
+            a.protection.audit.passed && b.protection.audit.passed,
+            "each alone passes"
+        );
+        let together = audit(&[a, b], Some(&[by_sex, totals])).unwrap();
+        assert!(
+            !together[0].passed,
+            "the attack across both tables succeeds"
+        );
+        assert!(together[0]
+            .failures
+            .iter()
+            .any(|f| f.contains("under-protected")));
+    }
+
+    #[test]
+    fn differencing_fails_against_tables_protected_together() {
+        let (by_sex, totals) = two_tables();
+        let out = protect_and_attack(
+            &[by_sex.clone(), totals.clone()],
+            &SuppressOptions::default(),
+        );
+        // Each shared cell is hidden in both tables or in neither.
+        let per_muni = by_sex.dimensions[1].categories.len();
+        for m in 0..totals.cells() {
+            assert_eq!(
+                out[1].values[m].is_none(),
+                out[0].values[m * per_muni].is_none()
+            );
+        }
+        assert!(
+            out[1].values.iter().any(Option::is_none),
+            "the totals table hides cells too"
+        );
+        // The public audit, without the originals, finds nothing pinned down either.
+        let public = audit(&out, None).unwrap();
+        assert!(
+            public.iter().all(|r| r.passed && !r.with_originals),
+            "{public:?}"
+        );
+    }
+
+    #[test]
+    fn the_audit_catches_a_recomputable_cell() {
+        let (by_sex, _) = two_tables();
+        let mut p = protect_suppress(&[by_sex.clone()], &SuppressOptions::default())
+            .unwrap()
+            .remove(0);
+        // Publish every secondary suppression again: the primary cell follows from
+        // its row and column.
+        for c in 0..by_sex.cells() {
+            if p.status[c] == "c" && by_sex.records[c] >= 10 {
+                p.status[c] = String::new();
+                p.values[c] = Some(by_sex.values[c]);
+            }
+        }
+        let internal = audit(std::slice::from_ref(&p), Some(&[by_sex])).unwrap();
+        assert!(!internal[0].passed);
+        let public = audit(&[p], None).unwrap();
+        assert!(!public[0].passed);
+        assert!(
+            public[0].failures[0].contains("recomputable"),
+            "{:?}",
+            public[0].failures
+        );
+    }
+}

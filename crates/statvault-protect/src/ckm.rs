@@ -178,7 +178,7 @@ mod tests {
         people.swap(0, 1500);
         let b = table("t", &[region(), age()], &people);
         let pt = PTable::shipped();
-        let pa = protect_ckm(&[a.clone()], &pt, &Default::default()).unwrap();
+        let pa = protect_ckm(std::slice::from_ref(&a), &pt, &Default::default()).unwrap();
         let pb = protect_ckm(&[b], &pt, &Default::default()).unwrap();
         assert_eq!(pa[0].values, pb[0].values);
         let zeros = a.values.iter().filter(|&&v| v == 0).count();
@@ -218,7 +218,7 @@ mod tests {
             }],
             &people,
         );
-        let p = protect_ckm(&[t.clone()], &pt, &Default::default())
+        let p = protect_ckm(std::slice::from_ref(&t), &pt, &Default::default())
             .unwrap()
             .remove(0);
         let audit = p.protection.audit.ckm.unwrap();

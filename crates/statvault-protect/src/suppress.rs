@@ -414,7 +414,7 @@ mod tests {
             protection: 6,
             suppress_zeros: true,
         };
-        let out = protect_and_attack(&[t.clone()], &options);
+        let out = protect_and_attack(std::slice::from_ref(&t), &options);
         for c in (0..t.cells()).filter(|&c| t.records[c] == 0) {
             assert_eq!(out[0].values[c], None);
         }
@@ -454,10 +454,10 @@ mod tests {
     fn differencing_two_tables_protected_apart_reveals_a_cell() {
         let (by_sex, totals) = two_tables();
         let options = SuppressOptions::default();
-        let a = protect_suppress(&[by_sex.clone()], &options)
+        let a = protect_suppress(std::slice::from_ref(&by_sex), &options)
             .unwrap()
             .remove(0);
-        let b = protect_suppress(&[totals.clone()], &options)
+        let b = protect_suppress(std::slice::from_ref(&totals), &options)
             .unwrap()
             .remove(0);
         assert!(
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn the_audit_catches_a_recomputable_cell() {
         let (by_sex, _) = two_tables();
-        let mut p = protect_suppress(&[by_sex.clone()], &SuppressOptions::default())
+        let mut p = protect_suppress(std::slice::from_ref(&by_sex), &SuppressOptions::default())
             .unwrap()
             .remove(0);
         // Publish every secondary suppression again: the primary cell follows from

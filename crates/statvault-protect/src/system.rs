@@ -111,7 +111,8 @@ impl System {
                     let total = index(&sum.total);
                     let parts: Vec<usize> = sum.parts.iter().map(|p| index(p)).collect();
                     // Every cell whose coordinate along d is 0 anchors one equation.
-                    for base in (0..t.cells()).filter(|c| (c / strides[d]) % shape[d] == 0) {
+                    for base in (0..t.cells()).filter(|c| (c / strides[d]).is_multiple_of(shape[d]))
+                    {
                         let at = |k: usize| ids[base + k * strides[d]];
                         margins.insert(at(total));
                         // A total whose only non-empty part is linked to it says

@@ -306,8 +306,11 @@ pub(crate) fn audit_system(
         n
     ];
     let mut programs = 0usize;
+    // Hidden cells without an upper bound reach this cap instead: far above any
+    // published value, it keeps every program bounded and any witness still valid.
+    let cap = 1000.0 + 2.0 * system.cells.iter().map(|c| c.value).max().unwrap_or(0) as f64;
     for (cells, eqs) in components.values() {
-        programs += attack_component(system, cells, eqs, requirements, truth, &mut interval)?;
+        programs += attack_component(system, cells, eqs, requirements, truth, cap, &mut interval)?;
     }
     // Judge each cell once, then report per table.
     let verdict: Vec<Option<String>> = (0..n)
@@ -383,6 +386,7 @@ fn attack_component(
     equations: &[usize],
     requirements: &[Requirement],
     truth: Option<&[f64]>,
+    cap: f64,
     interval: &mut [CellInterval],
 ) -> Result<usize, ProtectError> {
     let local: HashMap<usize, usize> = cells.iter().enumerate().map(|(k, &c)| (c, k)).collect();
@@ -401,26 +405,57 @@ fn attack_component(
             (terms, rhs)
         })
         .collect();
-    let solve = |objective: &[f64], maximise: bool| -> Result<Option<Vec<f64>>, ProtectError> {
+    let mut rows_of = vec![Vec::new(); cells.len()];
+    for (r, (terms, _)) in rows.iter().enumerate() {
+        for &(k, _) in terms {
+            rows_of[k].push(r);
+        }
+    }
+    let everything: Vec<usize> = (0..cells.len()).collect();
+    let mut programs = 0;
+    // Optimises over the cells in `free` with every other cell held at `base` (a
+    // feasible point), so any answer is a feasible point of the whole component.
+    let mut solve = |free: &[usize],
+                     objective: &dyn Fn(usize) -> f64,
+                     maximise: bool,
+                     base: &[f64]|
+     -> Result<Option<Vec<f64>>, ProtectError> {
+        programs += 1;
         let mut problem = Problem::new(if maximise {
             OptimizationDirection::Maximize
         } else {
             OptimizationDirection::Minimize
         });
-        let vars: Vec<_> = objective
+        let mut var_of = HashMap::with_capacity(free.len());
+        for &k in free {
+            var_of.insert(k, problem.add_var(objective(k), (0.0, cap.max(base[k]))));
+        }
+        let touched: std::collections::BTreeSet<usize> = free
             .iter()
-            .map(|&o| problem.add_var(o, (0.0, f64::INFINITY)))
+            .flat_map(|&k| rows_of[k].iter().copied())
             .collect();
-        for (terms, rhs) in &rows {
-            let expr: Vec<_> = terms.iter().map(|&(k, s)| (vars[k], s)).collect();
-            problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, *rhs);
+        for r in touched {
+            let (terms, rhs) = &rows[r];
+            let mut expr = Vec::with_capacity(terms.len());
+            let mut rhs = *rhs;
+            for &(k, coefficient) in terms {
+                match var_of.get(&k) {
+                    Some(&v) => expr.push((v, coefficient)),
+                    None => rhs -= coefficient * base[k],
+                }
+            }
+            problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, rhs);
         }
         match problem.solve() {
             Ok(outcome) => {
                 let s = outcome
                     .into_solution()
                     .map_err(|_| ProtectError::Solver("the solve was interrupted".into()))?;
-                Ok(Some(vars.iter().map(|&v| s.var_value(v)).collect()))
+                let mut point = base.to_vec();
+                for (&k, &v) in &var_of {
+                    point[k] = s.var_value(v);
+                }
+                Ok(Some(point))
             }
             Err(microlp::Error::Unbounded) => Ok(None),
             Err(microlp::Error::Infeasible) => Err(ProtectError::Solver(
@@ -429,7 +464,6 @@ fn attack_component(
             Err(e) => Err(ProtectError::Solver(e.to_string())),
         }
     };
-    let mut programs = 0;
     let witness = |point: &[f64], interval: &mut [CellInterval]| {
         for (k, &c) in cells.iter().enumerate() {
             let i = &mut interval[c];
@@ -445,48 +479,111 @@ fn attack_component(
             };
         }
     };
-    match truth {
-        Some(truth) => witness(
-            &cells.iter().map(|&c| truth[c]).collect::<Vec<_>>(),
-            interval,
-        ),
+    // A feasible point to start from: the truth, or without it the midpoint of the
+    // attacker's points with the least and the most in total, away from the bounds.
+    let base: Vec<f64> = match truth {
+        Some(truth) => cells.iter().map(|&c| truth[c]).collect(),
         None => {
-            programs += 1;
-            let point =
-                solve(&vec![1.0; cells.len()], false)?.expect("minimising Σx ≥ 0 is bounded");
-            witness(&point, interval);
+            let zeros = vec![0.0; cells.len()];
+            let least =
+                solve(&everything, &|_| 1.0, false, &zeros)?.expect("minimising Σx ≥ 0 is bounded");
+            witness(&least, interval);
+            match solve(&everything, &|_| 1.0, true, &zeros)? {
+                Some(most) => {
+                    witness(&most, interval);
+                    least
+                        .iter()
+                        .zip(&most)
+                        .map(|(a, b)| (a + b) / 2.0)
+                        .collect()
+                }
+                None => least,
+            }
+        }
+    };
+    witness(&base, interval);
+    // Whether cell c still needs a witness in direction `up`.
+    let wants = |interval: &[CellInterval], c: usize, up: bool| -> bool {
+        let CellInterval { low, high } = interval[c];
+        match requirements[c] {
+            Requirement::None => false,
+            Requirement::NotExact => high - low < 1.0 - 1e-6,
+            Requirement::Protect { up: u, down: d } => {
+                let v = truth.map_or(low, |t| t[c]);
+                if up {
+                    high < v + u - 1e-6
+                } else {
+                    low > v - d + 1e-6
+                }
+            }
+        }
+    };
+    // First push all unsettled cells at once, while that settles some. Then each
+    // remaining cell: among the cells within three equations of it (where the
+    // patterns that move it live), and only if that falls short over the whole
+    // component, where an optimum that falls short is a failure.
+    for up in [true, false] {
+        loop {
+            let pending: Vec<usize> = (0..cells.len())
+                .filter(|&k| wants(interval, cells[k], up))
+                .collect();
+            if pending.len() < 2 {
+                break;
+            }
+            let weight = |k: usize| f64::from(u8::from(pending.binary_search(&k).is_ok()));
+            match solve(&everything, &weight, up, &base)? {
+                Some(point) => witness(&point, interval),
+                None => break,
+            }
+            if pending.iter().all(|&k| wants(interval, cells[k], up)) {
+                break;
+            }
         }
     }
     for (k, &c) in cells.iter().enumerate() {
-        let wants = |interval: &[CellInterval], up: bool| -> bool {
-            let CellInterval { low, high } = interval[c];
-            match requirements[c] {
-                Requirement::None => false,
-                Requirement::NotExact => high - low < 1.0 - 1e-6,
-                Requirement::Protect { up: u, down: d } => {
-                    let v = truth.map_or(low, |t| t[c]);
-                    if up {
-                        high < v + u - 1e-6
-                    } else {
-                        low > v - d + 1e-6
-                    }
-                }
-            }
-        };
         for up in [true, false] {
-            if !wants(interval, up) {
+            if !wants(interval, c, up) {
                 continue;
             }
-            let mut objective = vec![0.0; cells.len()];
-            objective[k] = 1.0;
-            programs += 1;
-            match solve(&objective, up)? {
-                Some(point) => witness(&point, interval),
-                None => interval[c].high = f64::INFINITY,
+            let near = near_cells(&rows, &rows_of, k, 3);
+            let only = |j: usize| f64::from(u8::from(j == k));
+            for free in [&near, &everything] {
+                match solve(free, &only, up, &base)? {
+                    Some(point) => witness(&point, interval),
+                    None => interval[c].high = f64::INFINITY,
+                }
+                if !wants(interval, c, up) || free.len() == cells.len() {
+                    break;
+                }
             }
         }
     }
     Ok(programs)
+}
+
+/// Cells reachable from cell k through at most `hops` shared rows.
+fn near_cells(
+    rows: &[(Vec<(usize, f64)>, f64)],
+    rows_of: &[Vec<usize>],
+    k: usize,
+    hops: usize,
+) -> Vec<usize> {
+    let mut seen = std::collections::BTreeSet::from([k]);
+    let mut frontier = vec![k];
+    for _ in 0..hops {
+        let mut next = Vec::new();
+        for &j in &frontier {
+            for &r in &rows_of[j] {
+                for &(other, _) in &rows[r].0 {
+                    if seen.insert(other) {
+                        next.push(other);
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    seen.into_iter().collect()
 }
 
 /// The cell key method's audit of one table.

@@ -1,5 +1,6 @@
 //! `statvault demo`: the main job on a synthetic census, narrated: a vault shared
-//! among custodians, validated ingest, verification, an intruder caught, tabulation.
+//! among custodians, validated ingest, verification, an intruder caught, tabulation,
+//! disclosure control with an attacker's audit.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,14 @@ use std::sync::Arc;
 use anyhow::{ensure, Context};
 use clap::Args;
 use statvault_census::ingest::IngestOptions;
-use statvault_census::table::{CategoryKind, Table};
+use statvault_census::schema::Labels;
+use statvault_census::table::{Category, CategoryKind, Dimension, Table};
 use statvault_census::{
     ingest, synth, tabulate, CensusError, Geography, SynthFormat, SynthOptions,
 };
 use statvault_crypto::share::{split, ShareFile};
+use statvault_protect::protected::LEGEND;
+use statvault_protect::{protect, CkmOptions, Method, PTable, ProtectedTable, SuppressOptions};
 use statvault_vault::{
     restore, verify, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions,
 };
@@ -184,7 +188,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     fs::write(&pack, &original)?;
     println!("   (byte put back)");
 
-    step("7. Tabulating 21 tables from the snapshot in one scan");
+    step("7. Tabulating the standard tables from the snapshot in one scan");
     let done = tabulate(
         &vault,
         &keys,
@@ -204,9 +208,46 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tables.join("population_county_age_broad.table.json"),
     )?)
     .map_err(|e| anyhow::anyhow!(e))?;
-    print_table(&first);
+    let cells: Vec<String> = first.values.iter().map(i64::to_string).collect();
+    print_grid(
+        &first.title,
+        &first.dimensions[0],
+        &first.dimensions[1],
+        |r, c| cells[r * first.dimensions[1].categories.len() + c].clone(),
+    );
 
-    step("8. Restoring the census snapshot (columnar Parquet, schema, metadata)");
+    step("8. Protecting the tables: the cell key method, then threshold + secondary suppression");
+    let originals = done
+        .tables
+        .iter()
+        .map(|t| Table::read(&fs::read(tables.join(&t.file))?).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ckm = Method::Ckm {
+        ptable: PTable::shipped(),
+        options: CkmOptions {
+            keep_totals_of: vec!["population_municipality_sex".into()],
+        },
+    };
+    let perturbed = protect_and_report(&originals, &ckm, &dir.join("protected-ckm"))?;
+    let suppressed = protect_and_report(
+        &originals,
+        &Method::Suppress(SuppressOptions::default()),
+        &dir.join("protected-suppress"),
+    )?;
+    let county_age = perturbed
+        .iter()
+        .find(|p| p.id == "population_county_age_broad")
+        .context("the county table")?;
+    print_protected(county_age, 0, 1, |r, c| {
+        r * county_age.dimensions[1].categories.len() + c
+    });
+    show_suppressed_municipality(&suppressed)?;
+    println!();
+    for (symbol, _, en) in LEGEND {
+        println!("   {symbol}  {en}");
+    }
+
+    step("9. Restoring the census snapshot (columnar Parquet, schema, metadata)");
     let restored_report = restore(
         &vault,
         &keys,
@@ -225,30 +266,120 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a two-dimensional table (rows × columns) with English labels.
-fn print_table(t: &Table) {
-    let label = |c: &statvault_census::table::Category| {
-        c.label.get("en").cloned().unwrap_or_else(|| c.code.clone())
+/// Protects all tables by one method, writes them, and prints the audits in brief.
+fn protect_and_report(
+    tables: &[Table],
+    method: &Method,
+    out: &Path,
+) -> anyhow::Result<Vec<ProtectedTable>> {
+    let started = std::time::Instant::now();
+    let protected = protect(tables, method)?;
+    let seconds = started.elapsed().as_secs_f64();
+    fs::create_dir_all(out)?;
+    for p in &protected {
+        fs::write(out.join(format!("{}.protected.json", p.id)), p.write())?;
+    }
+    let passed = protected
+        .iter()
+        .filter(|p| p.protection.audit.passed)
+        .count();
+    let flagged = |symbol: &str| {
+        protected
+            .iter()
+            .flat_map(|p| &p.status)
+            .filter(|s| *s == symbol)
+            .count()
     };
     println!(
-        "\n   {}",
-        t.title.get("en").map_or(t.id.as_str(), String::as_str)
+        "   {}: {} tables in {seconds:.2} s into {}; {} cells perturbed, {} exact totals, {} suppressed; the attacker's audit passes on {passed} of {}",
+        protected[0].protection.method,
+        protected.len(),
+        out.display(),
+        flagged("p"),
+        flagged("u"),
+        flagged("c"),
+        protected.len()
     );
-    let (rows, cols) = (&t.dimensions[0].categories, &t.dimensions[1].categories);
-    print!("   {:<16}", "");
-    for c in cols {
+    ensure!(passed == protected.len(), "an audit failed");
+    Ok(protected)
+}
+
+/// The municipality with the most suppressed cells, by age group and sex.
+fn show_suppressed_municipality(suppressed: &[ProtectedTable]) -> anyhow::Result<()> {
+    let t = suppressed
+        .iter()
+        .find(|p| p.id == "population_municipality_sex_age5")
+        .context("the municipality table")?;
+    let [muni, sex, age] = &t.dimensions[..] else {
+        anyhow::bail!("the municipality table has three dimensions")
+    };
+    let per_muni = sex.categories.len() * age.categories.len();
+    let worst = (0..muni.categories.len())
+        .max_by_key(|m| {
+            t.values[m * per_muni..(m + 1) * per_muni]
+                .iter()
+                .filter(|v| v.is_none())
+                .count()
+        })
+        .expect("municipalities");
+    let mut shown = t.clone();
+    shown.title = [(
+        "en".to_string(),
+        format!("{}, suppressed", label(&muni.categories[worst])),
+    )]
+    .into();
+    print_protected(&shown, 2, 1, |r, c| {
+        worst * per_muni + c * age.categories.len() + r
+    });
+    Ok(())
+}
+
+/// Prints dimension `rows` against dimension `cols` of a protected table, each value
+/// with its flag; `index` maps (row, column) to the cell.
+fn print_protected(
+    t: &ProtectedTable,
+    rows: usize,
+    cols: usize,
+    index: impl Fn(usize, usize) -> usize,
+) {
+    print_grid(
+        &t.title,
+        &t.dimensions[rows],
+        &t.dimensions[cols],
+        |r, c| {
+            let cell = index(r, c);
+            let value = t.values[cell].map_or(String::new(), |v| v.to_string());
+            format!("{value} {:<1}", t.status[cell])
+        },
+    );
+}
+
+fn label(c: &Category) -> String {
+    c.label.get("en").cloned().unwrap_or_else(|| c.code.clone())
+}
+
+/// Prints a grid of cells with English labels, rows indented under their totals.
+fn print_grid(
+    title: &Labels,
+    rows: &Dimension,
+    cols: &Dimension,
+    cell: impl Fn(usize, usize) -> String,
+) {
+    println!("\n   {}", title.get("en").map_or("", String::as_str));
+    print!("   {:<20}", "");
+    for c in &cols.categories {
         print!("{:>19}", label(c));
     }
     println!();
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in rows.categories.iter().enumerate() {
         let name = if row.kind == CategoryKind::Code {
             format!("  {}", label(row))
         } else {
             label(row)
         };
-        print!("   {name:<16}");
-        for c in 0..cols.len() {
-            print!("{:>19}", t.values[r * cols.len() + c]);
+        print!("   {name:<20}");
+        for c in 0..cols.categories.len() {
+            print!("{:>19}", cell(r, c));
         }
         println!();
     }

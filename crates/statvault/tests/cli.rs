@@ -22,6 +22,12 @@ fn every_command_has_help() {
         &["vault", "gc"],
         &["census"],
         &["census", "synth"],
+        &["tabulate"],
+        &["protect"],
+        &["protect", "ptable"],
+        &["protect", "ckm"],
+        &["protect", "suppress"],
+        &["protect", "audit"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();
@@ -595,7 +601,11 @@ fn demo_runs() {
         "20000 persons",
         "detected: packs/",
         "Population by county and broad age group",
-        "Albania                       20000",
+        "Albania                           20000",
+        "Albania                         20000 u",
+        "the attacker's audit passes on 20 of 20",
+        "suppressed",
+        "c  confidential: value suppressed",
         "23 files",
     ] {
         assert!(r.stdout.contains(expected), "{expected:?} in\n{}", r.stdout);

@@ -114,24 +114,27 @@ pub fn audit(
             })
             .transpose()
     };
-    // The same cell must publish the same value in every table (consistency).
-    let mut published: HashMap<Identity, Vec<i64>> = HashMap::new();
+    // The same cell must publish the same value in every table (consistency): sort
+    // every (identity, value) and keep the identities that carry two values.
+    let mut published: Vec<(Identity, Option<i64>)> = Vec::new();
     for p in protected.iter().filter(|p| p.protection.method == "ckm") {
         if let Some(t) = original_of(p)? {
-            for c in 0..t.cells().min(p.values.len()) {
-                if let (Some(id), Some(v)) = (identity(t, c), p.values[c]) {
-                    published.entry(id).or_default().push(v);
-                }
-            }
+            let cells = t.cells().min(p.values.len());
+            published.extend((0..cells).filter_map(|c| Some((identity(t, c)?, p.values[c]))));
         }
     }
-    let inconsistent = |p: &ProtectedTable, t: &Table| -> Vec<usize> {
+    published.sort_unstable();
+    let clashing: Vec<Identity> = published
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1)
+        .map(|w| w[0].0)
+        .collect();
+    let inconsistent = |t: &Table| -> Vec<usize> {
+        if clashing.is_empty() {
+            return Vec::new();
+        }
         (0..t.cells())
-            .filter(|&c| {
-                identity(t, c)
-                    .and_then(|id| published.get(&id))
-                    .is_some_and(|vs| vs.iter().any(|&v| Some(v) != p.values[c]))
-            })
+            .filter(|&c| identity(t, c).is_some_and(|id| clashing.binary_search(&id).is_ok()))
             .collect()
     };
     let mut reports = vec![None; protected.len()];
@@ -146,7 +149,7 @@ pub fn audit(
                     .and_then(|v| v.as_u64())
                     .ok_or_else(|| ProtectError::table(&p.id, "ckm parameters lack js"))?;
                 let original = original_of(p)?;
-                let clashes = original.map(|t| inconsistent(p, t));
+                let clashes = original.map(inconsistent);
                 reports[k] = Some(ckm_report(p, original, js, clashes.as_deref()));
             }
             "suppress" => suppressed_group.push(k),

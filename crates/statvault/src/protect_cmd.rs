@@ -209,7 +209,7 @@ pub fn protect_into(
         .collect();
     let passed = print_reports(&reports, json)?;
     eprintln!(
-        "{} tables protected in {:.2} s into {}",
+        "{} tables protected in {:.3} s into {}",
         protected.len(),
         seconds,
         out.display()

@@ -1,0 +1,28 @@
+# Shared by the bench-* scripts (source it): installs what they need when missing.
+
+# ensure_packages PROGRAM... : Debian packages named like the programs.
+ensure_packages() {
+  local need=()
+  for p in "$@"; do
+    case $p in
+      time) [ -x /usr/bin/time ] || need+=(time) ;;
+      *) command -v "$p" >/dev/null || need+=("$p") ;;
+    esac
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}" >&2
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+# ensure_venv DIR MODULE... : a Python venv at DIR with the PyPI modules.
+ensure_venv() {
+  local venv=$1; shift
+  local imports
+  imports=$(IFS=,; echo "$*")
+  if ! "$venv/bin/python" -c "import $imports" 2>/dev/null; then
+    echo "installing $* from PyPI into $venv" >&2
+    python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q "$@"
+  fi
+}

@@ -84,7 +84,7 @@ pub struct Category {
 
 impl Table {
     pub fn cells(&self) -> usize {
-        self.dimensions.iter().map(|d| d.categories.len()).product()
+        cell_count(&self.dimensions).expect("Table::read checked the cell count")
     }
 
     pub fn write(&self) -> Vec<u8> {
@@ -97,7 +97,7 @@ impl Table {
         if t.format != FORMAT {
             return Err(format!("format {:?} is not {FORMAT:?}", t.format));
         }
-        let cells = t.cells();
+        let cells = cell_count(&t.dimensions).ok_or("the dimensions multiply beyond counting")?;
         if [t.values.len(), t.records.len(), t.record_key_sums.len()] != [cells; 3] {
             return Err(format!(
                 "{cells} cells but {} values, {} record counts, {} key sums",
@@ -106,22 +106,35 @@ impl Table {
                 t.record_key_sums.len()
             ));
         }
-        for d in &t.dimensions {
-            let known = |code: &String| d.categories.iter().any(|c| &c.code == code);
-            for sum in &d.sums {
-                if let Some(bad) = std::iter::once(&sum.total)
-                    .chain(&sum.parts)
-                    .find(|c| !known(c))
-                {
-                    return Err(format!(
-                        "dimension {:?}: sum of {:?} names unknown category {bad:?}",
-                        d.id, sum.total
-                    ));
-                }
-            }
-        }
+        check_sums(&t.dimensions)?;
         Ok(t)
     }
+}
+
+/// The number of cells the dimensions span, if it fits in memory's address space.
+pub fn cell_count(dimensions: &[Dimension]) -> Option<usize> {
+    dimensions
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(d.categories.len()))
+}
+
+/// Checks that every sum of every dimension names categories of that dimension.
+pub fn check_sums(dimensions: &[Dimension]) -> Result<(), String> {
+    for d in dimensions {
+        let known = |code: &String| d.categories.iter().any(|c| &c.code == code);
+        for sum in &d.sums {
+            if let Some(bad) = std::iter::once(&sum.total)
+                .chain(&sum.parts)
+                .find(|c| !known(c))
+            {
+                return Err(format!(
+                    "dimension {:?}: sum of {:?} names unknown category {bad:?}",
+                    d.id, sum.total
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use statvault_census::schema::Labels;
-use statvault_census::table::{Dimension, Provenance};
+use statvault_census::table::{cell_count, check_sums, Dimension, Provenance};
 
 use crate::AuditReport;
 
@@ -97,7 +97,7 @@ pub struct Protection {
 
 impl ProtectedTable {
     pub fn cells(&self) -> usize {
-        self.dimensions.iter().map(|d| d.categories.len()).product()
+        cell_count(&self.dimensions).expect("ProtectedTable::read checked the cell count")
     }
 
     pub fn write(&self) -> Vec<u8> {
@@ -112,7 +112,8 @@ impl ProtectedTable {
         if t.format != FORMAT {
             return Err(format!("format {:?} is not {FORMAT:?}", t.format));
         }
-        let cells = t.cells();
+        let cells = cell_count(&t.dimensions).ok_or("the dimensions multiply beyond counting")?;
+        check_sums(&t.dimensions)?;
         if t.values.len() != cells || t.status.len() != cells {
             return Err(format!(
                 "{cells} cells but {} values and {} status flags",

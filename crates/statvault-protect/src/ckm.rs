@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use statvault_census::table::CategoryKind;
 use statvault_census::Table;
 
-use crate::protected::{self, CellStatus, ProtectedTable, Protection};
+use crate::protected::{CellStatus, ProtectedTable};
 use crate::system::identity;
 use crate::{audit, PTable, ProtectError};
 
@@ -67,36 +67,21 @@ pub fn protect_ckm(
     let mut protected: Vec<ProtectedTable> = tables
         .iter()
         .map(|t| {
-            let (values, status) = (0..t.cells())
-                .map(|c| {
-                    let n = t.values[c];
-                    if identity(t, c).is_some_and(|id| exact.contains(&id)) {
-                        (Some(n), CellStatus::UnprotectedTotal.symbol().to_string())
-                    } else {
-                        // The cell key: the key sum modulo 2³².
-                        let key = t.record_key_sums[c] as u32;
-                        let published = ptable.perturb(n as u64, key) as i64;
-                        (Some(published), CellStatus::Perturbed.symbol().to_string())
-                    }
-                })
-                .unzip();
-            ProtectedTable {
-                format: protected::FORMAT.into(),
-                id: t.id.clone(),
-                title: t.title.clone(),
-                unit: t.unit.clone(),
-                measure: t.measure.clone(),
-                provenance: t.provenance.clone(),
-                dimensions: t.dimensions.clone(),
-                values,
-                status,
-                protection: Protection {
-                    method: "ckm".into(),
-                    parameters: parameters.clone(),
-                    ptable_blake3: Some(ptable_blake3.clone()),
-                    audit: Default::default(),
-                },
-            }
+            let cells = (0..t.cells()).map(|c| {
+                let n = t.values[c];
+                if identity(t, c).is_some_and(|id| exact.contains(&id)) {
+                    (Some(n), CellStatus::UnprotectedTotal)
+                } else {
+                    // The cell key: the key sum modulo 2³².
+                    let key = t.record_key_sums[c] as u32;
+                    (
+                        Some(ptable.perturb(n as u64, key) as i64),
+                        CellStatus::Perturbed,
+                    )
+                }
+            });
+            let hash = Some(ptable_blake3.clone());
+            ProtectedTable::from_table(t, cells, "ckm", parameters.clone(), hash)
         })
         .collect();
     audit::attach(&mut protected, tables)?;

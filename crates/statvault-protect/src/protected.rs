@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use statvault_census::schema::Labels;
 use statvault_census::table::{cell_count, check_sums, Dimension, Provenance};
+use statvault_census::Table;
 
 use crate::AuditReport;
 
@@ -96,6 +97,38 @@ pub struct Protection {
 }
 
 impl ProtectedTable {
+    /// `table` as published: per cell its value (None if suppressed) and status; the
+    /// audit is attached afterwards.
+    pub(crate) fn from_table(
+        table: &Table,
+        cells: impl IntoIterator<Item = (Option<i64>, CellStatus)>,
+        method: &str,
+        parameters: serde_json::Map<String, serde_json::Value>,
+        ptable_blake3: Option<String>,
+    ) -> ProtectedTable {
+        let (values, status) = cells
+            .into_iter()
+            .map(|(v, s)| (v, s.symbol().to_string()))
+            .unzip();
+        ProtectedTable {
+            format: FORMAT.into(),
+            id: table.id.clone(),
+            title: table.title.clone(),
+            unit: table.unit.clone(),
+            measure: table.measure.clone(),
+            provenance: table.provenance.clone(),
+            dimensions: table.dimensions.clone(),
+            values,
+            status,
+            protection: Protection {
+                method: method.into(),
+                parameters,
+                ptable_blake3,
+                audit: AuditReport::default(),
+            },
+        }
+    }
+
     pub fn cells(&self) -> usize {
         cell_count(&self.dimensions).expect("ProtectedTable::read checked the cell count")
     }

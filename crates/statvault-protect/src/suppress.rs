@@ -18,7 +18,7 @@ use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use statvault_census::Table;
 
 use crate::audit::{self, Requirement};
-use crate::protected::{self, CellStatus, ProtectedTable, Protection};
+use crate::protected::{CellStatus, ProtectedTable};
 use crate::system::System;
 use crate::ProtectError;
 
@@ -65,29 +65,11 @@ pub fn protect_suppress(
         .iter()
         .zip(&system.table_cells)
         .map(|(t, ids)| {
-            let cell_status: Vec<CellStatus> = ids.iter().map(|&c| status[c]).collect();
-            ProtectedTable {
-                format: protected::FORMAT.into(),
-                id: t.id.clone(),
-                title: t.title.clone(),
-                unit: t.unit.clone(),
-                measure: t.measure.clone(),
-                provenance: t.provenance.clone(),
-                dimensions: t.dimensions.clone(),
-                values: t
-                    .values
-                    .iter()
-                    .zip(&cell_status)
-                    .map(|(&v, s)| (!s.is_suppressed()).then_some(v))
-                    .collect(),
-                status: cell_status.iter().map(|s| s.symbol().to_string()).collect(),
-                protection: Protection {
-                    method: "suppress".into(),
-                    parameters: parameters.clone(),
-                    ptable_blake3: None,
-                    audit: Default::default(),
-                },
-            }
+            let cells = ids.iter().zip(&t.values).map(|(&c, &v)| {
+                let s = status[c];
+                ((!s.is_suppressed()).then_some(v), s)
+            });
+            ProtectedTable::from_table(t, cells, "suppress", parameters.clone(), None)
         })
         .collect();
     audit::attach(&mut protected, tables)?;

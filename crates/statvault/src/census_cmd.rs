@@ -13,7 +13,10 @@ use statvault_census::{
 use statvault_census::{Geography, SynthFormat, SynthOptions};
 
 use crate::cli::{RepoArg, SharesArg};
-use crate::protect_cmd::{protect_into, read_table, CkmFlags, MethodName, SuppressFlags};
+use crate::protect_cmd::{
+    audits, exit_code, print_reports, protect_into, read_table, reports_json, CkmFlags, MethodName,
+    SuppressFlags,
+};
 use crate::terminal::Bar;
 use crate::vault_cmd::{open, unlock};
 
@@ -165,8 +168,25 @@ pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
     let keys = unlock(&vault, &a.shares)?;
     let report = tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
         .with_context(|| format!("spec {}", a.spec.display()))?;
+    let protected = match &method {
+        Some(method) => {
+            let tables = report
+                .tables
+                .iter()
+                .map(|t| read_table(&a.out.join(&t.file)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(protect_into(&tables, method, &a.out)?)
+        }
+        None => None,
+    };
+    let audits = protected.as_deref().map(audits).unwrap_or_default();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // One document: the tabulation, and the audits when protected.
+        let mut out = serde_json::to_value(&report)?;
+        if protected.is_some() {
+            out["audits"] = reports_json(&audits)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for t in &report.tables {
             println!(
@@ -185,16 +205,9 @@ pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
             report.seconds_reading,
             report.seconds_scanning
         );
-    }
-    match method {
-        Some(method) => {
-            let tables = report
-                .tables
-                .iter()
-                .map(|t| read_table(&a.out.join(&t.file)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            protect_into(&tables, &method, &a.out, a.json)
+        if protected.is_some() {
+            print_reports(&audits, false)?;
         }
-        None => Ok(ExitCode::SUCCESS),
     }
+    Ok(exit_code(audits.iter().all(|(_, r)| r.passed)))
 }

@@ -167,7 +167,8 @@ fn apply(io: &ApplyIo, method: &Method) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| read_table(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    protect_into(&tables, method, &io.out, io.json)
+    let protected = protect_into(&tables, method, &io.out)?;
+    Ok(exit_code(print_reports(&audits(&protected), io.json)?))
 }
 
 fn ptable(a: PtableArgs) -> anyhow::Result<ExitCode> {
@@ -187,14 +188,12 @@ fn ptable(a: PtableArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Protects tables, writes `<id>.protected.json` into `out` and prints each audit;
-/// exit 1 if an audit fails (the files are written for inspection).
+/// Protects tables and writes `<id>.protected.json` into `out`.
 pub fn protect_into(
     tables: &[Table],
     method: &Method,
     out: &Path,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Vec<ProtectedTable>> {
     let started = Instant::now();
     let protected = protect(tables, method)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -203,22 +202,30 @@ pub fn protect_into(
         let path = out.join(format!("{}.protected.json", p.id));
         fs::write(&path, p.write()).with_context(|| format!("writing {}", path.display()))?;
     }
-    let reports: Vec<(&str, &AuditReport)> = protected
-        .iter()
-        .map(|p| (p.id.as_str(), &p.protection.audit))
-        .collect();
-    let passed = print_reports(&reports, json)?;
     eprintln!(
         "{} tables protected in {:.3} s into {}",
         protected.len(),
         seconds,
         out.display()
     );
-    Ok(if passed {
+    Ok(protected)
+}
+
+/// Each protected table's audit, by table id.
+pub fn audits(protected: &[ProtectedTable]) -> Vec<(&str, &AuditReport)> {
+    protected
+        .iter()
+        .map(|p| (p.id.as_str(), &p.protection.audit))
+        .collect()
+}
+
+/// Exit 1 if an audit failed (the files stay written, for inspection).
+pub fn exit_code(passed: bool) -> ExitCode {
+    if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn audit_files(a: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -244,21 +251,23 @@ fn audit_files(a: &AuditArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.id.as_str())
         .zip(&reports)
         .collect();
-    let passed = print_reports(&named, a.json)?;
-    Ok(if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(print_reports(&named, a.json)?))
 }
 
-fn print_reports(reports: &[(&str, &AuditReport)], json: bool) -> anyhow::Result<bool> {
-    if json {
-        let map: serde_json::Map<String, serde_json::Value> = reports
+/// The reports as one JSON object by table id.
+pub fn reports_json(reports: &[(&str, &AuditReport)]) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::Value::Object(
+        reports
             .iter()
             .map(|(id, r)| Ok((id.to_string(), serde_json::to_value(r)?)))
-            .collect::<anyhow::Result<_>>()?;
-        println!("{}", serde_json::to_string_pretty(&map)?);
+            .collect::<anyhow::Result<_>>()?,
+    ))
+}
+
+/// Prints the reports (a line per table, or JSON); true if every audit passed.
+pub fn print_reports(reports: &[(&str, &AuditReport)], json: bool) -> anyhow::Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports_json(reports)?)?);
     } else {
         for (id, r) in reports {
             println!("{:<45} {}", id, summary(r));

@@ -267,7 +267,18 @@ fn the_protect_command_reads_table_files_and_refuses_bad_input() {
     );
 
     let sums = w.path("sums");
-    assert_eq!(tabulate(&w, &snapshot, "mean-age.toml", &sums, &[]).code, 0);
+    // Tabulated and protected in one go, reported as one JSON document.
+    let r = tabulate(
+        &w,
+        &snapshot,
+        "mean-age.toml",
+        &sums,
+        &["--protect", "suppress", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["tables"][0]["id"], "age_sum_municipality_sex");
+    assert_eq!(report["audits"]["age_sum_municipality_sex"]["passed"], true);
     let magnitude = sums
         .join("age_sum_municipality_sex.table.json")
         .display()

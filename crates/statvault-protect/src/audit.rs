@@ -695,3 +695,157 @@ pub(crate) fn cell_name(dimensions: &[Dimension], mut index: usize) -> String {
     codes.reverse();
     codes.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suppress::requirements;
+    use crate::testing::{records, table, Dim, Rng};
+
+    /// The attacker's exact interval of one cell: one program over every hidden cell
+    /// and every equation, written independently of the audit's shortcuts.
+    fn exact_interval(system: &System, hidden: &[bool], cell: usize) -> (f64, f64) {
+        let solve = |maximise: bool| {
+            let mut problem = Problem::new(if maximise {
+                OptimizationDirection::Maximize
+            } else {
+                OptimizationDirection::Minimize
+            });
+            let vars: HashMap<usize, _> = (0..system.cells.len())
+                .filter(|&c| hidden[c])
+                .map(|c| {
+                    (
+                        c,
+                        problem.add_var(f64::from(u8::from(c == cell)), (0.0, f64::INFINITY)),
+                    )
+                })
+                .collect();
+            for eq in &system.equations {
+                let mut expr = Vec::new();
+                let mut rhs = 0.0;
+                for &(c, k) in &eq.terms {
+                    match vars.get(&c) {
+                        Some(&v) => expr.push((v, f64::from(k))),
+                        None => rhs -= f64::from(k) * system.cells[c].value as f64,
+                    }
+                }
+                if !expr.is_empty() {
+                    problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, rhs);
+                }
+            }
+            match problem.solve() {
+                Ok(s) => s.into_solution().unwrap().var_value(vars[&cell]),
+                Err(microlp::Error::Unbounded) => f64::INFINITY,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        (solve(false), solve(true))
+    }
+
+    /// On random tables with random suppressions (some safe, some not), the audit's
+    /// verdict on every cell is the exact attacker's verdict.
+    #[test]
+    fn verdicts_match_the_exact_attack() {
+        let mut disagreements = Vec::new();
+        let mut failing = 0;
+        for seed in 0..16 {
+            let mut rng = Rng(1000 + seed);
+            let leaves = 4 + rng.below(5) as usize;
+            let mut dims = vec![
+                Dim {
+                    id: "r",
+                    leaves,
+                    groups: Some((0..leaves).map(|l| l % 2).collect()),
+                },
+                Dim {
+                    id: "a",
+                    leaves: 3 + rng.below(3) as usize,
+                    groups: None,
+                },
+            ];
+            if seed % 2 == 0 {
+                dims.push(Dim {
+                    id: "s",
+                    leaves: 2,
+                    groups: None,
+                });
+            }
+            let n = 150 + rng.below(300) as usize;
+            let people = records(&mut rng, &dims, n);
+            let t = table("t", &dims, &people);
+            let system = System::build(std::slice::from_ref(&t)).unwrap();
+            let status: Vec<CellStatus> = system
+                .cells
+                .iter()
+                .map(|c| {
+                    if (1..5).contains(&c.records) {
+                        CellStatus::PrimarySuppressed
+                    } else if rng.below(4) == 0 {
+                        CellStatus::SecondarySuppressed
+                    } else {
+                        CellStatus::Published
+                    }
+                })
+                .collect();
+            let reqs = requirements(&system, &status, 2);
+            let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
+            let report = &audit_system(&system, &status, &reqs, Some(&truth)).unwrap()[0];
+            let hidden: Vec<bool> = status.iter().map(|s| s.is_suppressed()).collect();
+            let mut exact_failures = 0;
+            // Per cell of the table, as the report counts (linked cells count twice).
+            for &c in &system.table_cells[0] {
+                let (low, high) = match reqs[c] {
+                    Requirement::None => continue,
+                    _ => exact_interval(&system, &hidden, c),
+                };
+                let fails = match reqs[c] {
+                    Requirement::NotExact => high - low < 1.0 - 1e-6,
+                    Requirement::Protect { up, down } => {
+                        high < truth[c] + up - 1e-6 || low > truth[c] - down + 1e-6
+                    }
+                    Requirement::None => unreachable!(),
+                };
+                exact_failures += usize::from(fails);
+            }
+            // Anyone's audit: no truth, every hidden cell only needs to stay uncertain.
+            let public: Vec<Requirement> = hidden
+                .iter()
+                .map(|&h| {
+                    if h {
+                        Requirement::NotExact
+                    } else {
+                        Requirement::None
+                    }
+                })
+                .collect();
+            let public_report = &audit_system(&system, &status, &public, None).unwrap()[0];
+            let pinned = system.table_cells[0]
+                .iter()
+                .filter(|&&c| {
+                    hidden[c] && {
+                        let (low, high) = exact_interval(&system, &hidden, c);
+                        high - low < 1.0 - 1e-6
+                    }
+                })
+                .count();
+            if public_report.suppression.as_ref().unwrap().exact != pinned {
+                disagreements.push((
+                    seed,
+                    public_report.suppression.as_ref().unwrap().exact,
+                    pinned,
+                ));
+            }
+            let s = report.suppression.as_ref().unwrap();
+            let found = s.exact + s.under_protected.unwrap();
+            failing += usize::from(found > 0);
+            if found != exact_failures {
+                disagreements.push((seed, found, exact_failures));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "(seed, audit, exact): {disagreements:?}"
+        );
+        assert!(failing > 2, "random suppressions leave some cells exposed");
+    }
+}

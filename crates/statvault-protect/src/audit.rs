@@ -700,7 +700,7 @@ pub(crate) fn cell_name(dimensions: &[Dimension], mut index: usize) -> String {
 mod tests {
     use super::*;
     use crate::suppress::requirements;
-    use crate::testing::{records, table, Dim, Rng};
+    use crate::testing::{random_table, Rng};
 
     /// The attacker's exact interval of one cell: one program over every hidden cell
     /// and every equation, written independently of the audit's shortcuts.
@@ -750,29 +750,7 @@ mod tests {
         let mut failing = 0;
         for seed in 0..16 {
             let mut rng = Rng(1000 + seed);
-            let leaves = 4 + rng.below(5) as usize;
-            let mut dims = vec![
-                Dim {
-                    id: "r",
-                    leaves,
-                    groups: Some((0..leaves).map(|l| l % 2).collect()),
-                },
-                Dim {
-                    id: "a",
-                    leaves: 3 + rng.below(3) as usize,
-                    groups: None,
-                },
-            ];
-            if seed % 2 == 0 {
-                dims.push(Dim {
-                    id: "s",
-                    leaves: 2,
-                    groups: None,
-                });
-            }
-            let n = 150 + rng.below(300) as usize;
-            let people = records(&mut rng, &dims, n);
-            let t = table("t", &dims, &people);
+            let t = random_table(&mut rng, seed % 2 == 0, 150, 300);
             let system = System::build(std::slice::from_ref(&t)).unwrap();
             let status: Vec<CellStatus> = system
                 .cells

@@ -285,7 +285,7 @@ fn pattern_within(
 mod tests {
     use super::*;
     use crate::audit;
-    use crate::testing::{records, table, Dim, Rng};
+    use crate::testing::{random_table, records, table, Dim, Rng};
     use statvault_census::Geography;
 
     /// Protects, then checks: no published cell below the threshold, and the audit
@@ -311,38 +311,11 @@ mod tests {
         out
     }
 
-    fn dims_2d(rng: &mut Rng) -> Vec<Dim> {
-        let leaves = 4 + rng.below(8) as usize;
-        let groups: Vec<usize> = (0..leaves).map(|l| l * 3 / leaves).collect();
-        vec![
-            Dim {
-                id: "region",
-                leaves,
-                groups: Some(groups),
-            },
-            Dim {
-                id: "age",
-                leaves: 3 + rng.below(6) as usize,
-                groups: None,
-            },
-        ]
-    }
-
     #[test]
     fn random_hierarchical_tables_in_two_and_three_dimensions_are_safe() {
         for seed in 0..12 {
             let mut rng = Rng(seed);
-            let mut dims = dims_2d(&mut rng);
-            if seed % 2 == 1 {
-                dims.push(Dim {
-                    id: "sex",
-                    leaves: 2,
-                    groups: None,
-                });
-            }
-            let n = 300 + rng.below(1500) as usize;
-            let people = records(&mut rng, &dims, n);
-            let t = table("t", &dims, &people);
+            let t = random_table(&mut rng, seed % 2 == 1, 300, 1500);
             let primaries = (0..t.cells())
                 .filter(|&c| (1..10).contains(&t.records[c]))
                 .count();
@@ -387,10 +360,7 @@ mod tests {
 
     #[test]
     fn zeros_and_higher_levels_are_honoured() {
-        let mut rng = Rng(99);
-        let dims = dims_2d(&mut rng);
-        let people = records(&mut rng, &dims, 500);
-        let t = table("t", &dims, &people);
+        let t = random_table(&mut Rng(99), false, 500, 1);
         let options = SuppressOptions {
             threshold: 5,
             protection: 6,

@@ -148,3 +148,31 @@ pub fn records(rng: &mut Rng, dims: &[Dim], n: usize) -> Vec<(Vec<usize>, u32)> 
         })
         .collect()
 }
+
+/// A random region (grouped in three) × age [× sex] table of `least` to `least + spread`
+/// people.
+pub fn random_table(rng: &mut Rng, with_sex: bool, least: usize, spread: u64) -> Table {
+    let leaves = 4 + rng.below(8) as usize;
+    let mut dims = vec![
+        Dim {
+            id: "region",
+            leaves,
+            groups: Some((0..leaves).map(|l| l * 3 / leaves).collect()),
+        },
+        Dim {
+            id: "age",
+            leaves: 3 + rng.below(6) as usize,
+            groups: None,
+        },
+    ];
+    if with_sex {
+        dims.push(Dim {
+            id: "sex",
+            leaves: 2,
+            groups: None,
+        });
+    }
+    let n = least + rng.below(spread) as usize;
+    let people = records(rng, &dims, n);
+    table("t", &dims, &people)
+}

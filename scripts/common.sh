@@ -1,4 +1,5 @@
-# Shared by the bench-* scripts (source it): installs what they need when missing.
+# Shared by scripts/test and the bench-* scripts (source it): installs what they need
+# when missing.
 
 # ensure_packages PROGRAM... : Debian packages named like the programs.
 ensure_packages() {

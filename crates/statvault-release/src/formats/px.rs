@@ -1,0 +1,157 @@
+//! PX (PC-Axis), as PxWeb reads it: UTF-8 (`CODEPAGE="utf-8"`), the first language the
+//! default and the others as `KEYWORD[lang]`, every dimension but the last in `STUB`
+//! and the last in `HEADING` (so `DATA` is in the table's row-major order), `VALUES`
+//! (labels) and `CODES`, suppressed cells as `".."` (PX's confidentiality symbol,
+//! described by `DATASYMBOL2`), and the other flags as `DATANOTECELL` with the legend
+//! in `NOTE`. PX strings cannot contain `"`; statvault writes `'` instead.
+
+use std::fmt::Write;
+
+use statvault_protect::protected::LEGEND;
+use statvault_protect::ProtectedTable;
+
+use super::{coordinates, dimension_label, label, languages};
+
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "'").replace(['\r', '\n'], " "))
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items.into_iter().map(quoted).collect::<Vec<_>>().join(",")
+}
+
+pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
+    let langs = languages(t);
+    let default = langs[0].as_str();
+    let mut out = String::new();
+    let keyword = |out: &mut String, name: &str, lang: &str, args: Option<&str>, value: &str| {
+        let tag = if lang == default {
+            String::new()
+        } else {
+            format!("[{lang}]")
+        };
+        let args = args.map(|a| format!("({})", quoted(a))).unwrap_or_default();
+        writeln!(out, "{name}{tag}{args}={value};").expect("writing to a string");
+    };
+    writeln!(out, "CHARSET=\"ANSI\";").expect("string");
+    writeln!(out, "AXIS-VERSION=\"2013\";").expect("string");
+    writeln!(out, "CODEPAGE=\"utf-8\";").expect("string");
+    writeln!(out, "LANGUAGE={};", quoted(default)).expect("string");
+    writeln!(
+        out,
+        "LANGUAGES=({});",
+        list(langs.iter().map(String::as_str))
+    )
+    .expect("string");
+    writeln!(out, "CREATION-DATE={};", quoted(created)).expect("string");
+    writeln!(out, "DECIMALS=0;\nSHOWDECIMALS=0;").expect("string");
+    writeln!(out, "MATRIX={};", quoted(&t.id)).expect("string");
+    for lang in &langs {
+        let title = t.title.get(lang).cloned().unwrap_or_else(|| t.id.clone());
+        let census = if lang == "sq" { "Censusi" } else { "Census" };
+        keyword(&mut out, "SUBJECT-CODE", lang, None, &quoted("CENSUS"));
+        keyword(&mut out, "SUBJECT-AREA", lang, None, &quoted(census));
+        keyword(&mut out, "CONTENTS", lang, None, &quoted(&title));
+        keyword(&mut out, "TITLE", lang, None, &quoted(&title));
+        keyword(&mut out, "UNITS", lang, None, &quoted(&t.unit));
+        let names: Vec<String> = t
+            .dimensions
+            .iter()
+            .map(|d| dimension_label(d, lang))
+            .collect();
+        let (stub, heading) = names.split_at(names.len().saturating_sub(1));
+        keyword(
+            &mut out,
+            "STUB",
+            lang,
+            None,
+            &list(stub.iter().map(String::as_str)),
+        );
+        keyword(
+            &mut out,
+            "HEADING",
+            lang,
+            None,
+            &list(heading.iter().map(String::as_str)),
+        );
+        for (d, name) in t.dimensions.iter().zip(&names) {
+            let values: Vec<String> = d.categories.iter().map(|c| label(c, lang)).collect();
+            keyword(
+                &mut out,
+                "VALUES",
+                lang,
+                Some(name),
+                &list(values.iter().map(String::as_str)),
+            );
+            let codes = d.categories.iter().map(|c| c.code.as_str());
+            keyword(&mut out, "CODES", lang, Some(name), &list(codes));
+        }
+        let legend: Vec<String> = LEGEND
+            .iter()
+            .map(|(symbol, sq, en)| format!("{symbol}: {}", if lang == "sq" { sq } else { en }))
+            .collect();
+        keyword(&mut out, "NOTE", lang, None, &quoted(&legend.join("; ")));
+        keyword(&mut out, "DATASYMBOL2", lang, None, &quoted("c"));
+        // Cell flags, in the default language's value names.
+        if lang == default {
+            for (cell, status) in t.status.iter().enumerate() {
+                if status.is_empty() || status == "c" {
+                    continue;
+                }
+                let at = coordinates(&t.dimensions, cell);
+                let names: Vec<String> = t
+                    .dimensions
+                    .iter()
+                    .zip(at)
+                    .map(|(d, k)| label(&d.categories[k], lang))
+                    .collect();
+                writeln!(
+                    out,
+                    "DATANOTECELL({})={};",
+                    list(names.iter().map(String::as_str)),
+                    quoted(status)
+                )
+                .expect("string");
+            }
+        }
+    }
+    out.push_str("DATA=\n");
+    let width = t.dimensions.last().map_or(1, |d| d.categories.len().max(1));
+    for row in t.values.chunks(width) {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| v.map_or("\"..\"".to_string(), |v| v.to_string()))
+            .collect();
+        out.push_str(&cells.join(" "));
+        out.push('\n');
+    }
+    out.push_str(";\n");
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::sample;
+
+    #[test]
+    fn keywords_in_both_languages_and_data_in_table_order() {
+        let text = String::from_utf8(write(&sample::table(), "20261121 12:00")).unwrap();
+        for line in [
+            "CODEPAGE=\"utf-8\";",
+            "LANGUAGE=\"sq\";",
+            "LANGUAGES=(\"sq\",\"en\");",
+            "MATRIX=\"population_county_sex\";",
+            "STUB=\"Qarku\";",
+            "HEADING=\"Gjinia\";",
+            "HEADING[en]=\"Sex\";",
+            "VALUES(\"Gjinia\")=\"Gjithsej\",\"Meshkuj\",\"Femra\";",
+            "VALUES[en](\"Sex\")=\"Total\",\"Men, 'all'\",\"Women\";",
+            "CODES(\"Qarku\")=\"AL\",\"AL-01\",\"AL-09\";",
+            "DATANOTECELL(\"Shqipëri\",\"Gjithsej\")=\"u\";",
+            "DATA=\n300 151 149\n120 \"..\" 61\n180 \"..\" 88\n;\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+    }
+}

@@ -1,0 +1,56 @@
+"""Reads one protected table's renderings with the stock readers and compares every
+value and flag with the protected table. Usage: read_formats.py PROTECTED.json DIR"""
+import json
+import math
+import sys
+
+import duckdb
+import pandas
+import pyaxis.pyaxis as pyaxis
+from pyjstat import pyjstat
+
+source, folder = sys.argv[1:3]
+table = json.load(open(source))
+values = table["values"]
+status = table["status"]
+cells = len(values)
+dims = [d["id"] for d in table["dimensions"]]
+
+
+def same(got, what):
+    got = [None if g is None or (isinstance(g, float) and math.isnan(g)) else int(g) for g in got]
+    if got != values:
+        bad = [i for i, (g, v) in enumerate(zip(got, values)) if g != v][:5]
+        sys.exit(f"{what}: {len(got)} values, first differences at cells {bad}")
+    print(f"{what}: ok")
+
+
+frame = pandas.read_csv(f"{folder}/table.csv", dtype={d: str for d in dims}, keep_default_na=False,
+                        na_values={"value": [""]})
+assert list(frame["status"]) == status, "pandas csv: status"
+same(list(frame["value"]), "pandas csv")
+
+rows = duckdb.sql(f"SELECT value, status FROM read_csv('{folder}/table.csv', all_varchar=true)").fetchall()
+assert [r[1] or "" for r in rows] == status, "duckdb csv: status"
+same([None if r[0] is None else int(r[0]) for r in rows], "duckdb csv")
+
+sdmx = pandas.read_csv(f"{folder}/table.sdmx.csv", dtype=str, keep_default_na=False)
+assert list(sdmx.columns[:3]) == ["STRUCTURE", "STRUCTURE_ID", "ACTION"]
+assert list(sdmx["CONF_STATUS"]) == ["C" if s == "c" else "F" for s in status]
+same([int(v) if v else None for v in sdmx["OBS_VALUE"]], "sdmx")
+labelled = pandas.read_csv(f"{folder}/table.sdmx.en.csv", dtype=str, keep_default_na=False)
+assert len(labelled) == cells and ": " in labelled.columns[3]
+
+for lang in ["sq", "en"]:
+    text = open(f"{folder}/table.{lang}.json", encoding="utf-8").read()
+    dataset = pyjstat.Dataset.read(text)
+    df = dataset.write("dataframe")
+    assert len(df) == cells, f"pyjstat {lang}: {len(df)} rows"
+    same(list(df["value"]), f"pyjstat {lang}")
+
+for lang in ["sq", "en"]:
+    px = pyaxis.parse(f"{folder}/table.px", encoding="utf-8", lang=lang)
+    df = px["DATA"]
+    assert len(df) == cells, f"pyaxis {lang}: {len(df)} rows"
+    got = [None if str(v).strip('"') in ("..", "nan", "None", "") else int(float(v)) for v in df["DATA"]]
+    same(got, f"pyaxis {lang}")

@@ -1,0 +1,68 @@
+//! The stock readers from PyPI read what statvault writes: pandas and DuckDB the CSV
+//! and SDMX-CSV files, pyjstat the JSON-stat documents, pyaxis the PX file, each in
+//! both languages where the format has them. `scripts/test` installs them into
+//! `target/test-venv`; `STATVAULT_PYTHON` may name another interpreter that has them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use statvault_protect::ProtectedTable;
+use statvault_release::formats::{csv, jsonstat, px, sdmx};
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the readers are missing: run scripts/test, which installs them into target/test-venv"
+    );
+    venv
+}
+
+#[test]
+fn stock_readers_read_every_format() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_formats.py");
+    for name in ["suppressed", "ckm"] {
+        let source = data.join(format!("{name}.protected.json"));
+        let table = ProtectedTable::read(&std::fs::read(&source).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write =
+            |file: &str, bytes: Vec<u8>| std::fs::write(dir.path().join(file), bytes).unwrap();
+        write("table.csv", csv::write(&table));
+        write("table.sdmx.csv", sdmx::write(&table, None));
+        write("table.sdmx.en.csv", sdmx::write(&table, Some("en")));
+        write("table.sq.json", jsonstat::write(&table, "sq"));
+        write("table.en.json", jsonstat::write(&table, "en"));
+        write("table.px", px::write(&table, "20261121 12:00"));
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(&source)
+            .arg(dir.path())
+            .output()
+            .expect("running the reader script");
+        assert!(
+            out.status.success(),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        for reader in [
+            "pandas csv",
+            "duckdb csv",
+            "sdmx",
+            "pyjstat sq",
+            "pyjstat en",
+            "pyaxis sq",
+            "pyaxis en",
+        ] {
+            assert!(
+                report.contains(&format!("{reader}: ok")),
+                "{name}: {report}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@ import math
 import sys
 
 import duckdb
+import openpyxl
 import pandas
 import pyaxis.pyaxis as pyaxis
 from pyjstat import pyjstat
@@ -54,3 +55,12 @@ for lang in ["sq", "en"]:
     assert len(df) == cells, f"pyaxis {lang}: {len(df)} rows"
     got = [None if str(v).strip('"') in ("..", "nan", "None", "") else int(float(v)) for v in df["DATA"]]
     same(got, f"pyaxis {lang}")
+
+book = openpyxl.load_workbook(f"{folder}/table.xlsx", read_only=True)
+for lang in ["sq", "en"]:
+    rows = list(book[lang].iter_rows(values_only=True))
+    assert rows[0][0] == table["title"][lang], f"openpyxl {lang}: title {rows[0][0]!r}"
+    data = rows[3:3 + cells]
+    width = len(dims)
+    assert [r[width + 1] or "" for r in data] == status, f"openpyxl {lang}: flags"
+    same([r[width] for r in data], f"openpyxl {lang}")

@@ -1,5 +1,5 @@
 //! The stock readers from PyPI read what statvault writes: pandas and DuckDB the CSV
-//! and SDMX-CSV files, pyjstat the JSON-stat documents, pyaxis the PX file, each in
+//! and SDMX-CSV files, pyjstat the JSON-stat documents, pyaxis the PX file, openpyxl the workbook, each in
 //! both languages where the format has them. `scripts/test` installs them into
 //! `target/test-venv`; `STATVAULT_PYTHON` may name another interpreter that has them.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use statvault_protect::ProtectedTable;
-use statvault_release::formats::{csv, jsonstat, px, sdmx};
+use statvault_release::formats::{csv, jsonstat, px, sdmx, xlsx};
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
@@ -37,6 +37,7 @@ fn stock_readers_read_every_format() {
         write("table.sq.json", jsonstat::write(&table, "sq"));
         write("table.en.json", jsonstat::write(&table, "en"));
         write("table.px", px::write(&table, "20261121 12:00"));
+        write("table.xlsx", xlsx::write(&table).unwrap());
         let out = Command::new(python())
             .arg(&script)
             .arg(&source)

@@ -4,6 +4,7 @@ pub mod csv;
 pub mod jsonstat;
 pub mod px;
 pub mod sdmx;
+pub mod xlsx;
 
 use statvault_census::table::{Category, Dimension};
 use statvault_protect::ProtectedTable;

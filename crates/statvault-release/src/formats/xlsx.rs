@@ -1,0 +1,70 @@
+//! XLSX (Office Open XML), what most users open: one sheet per language, named by the
+//! language code. Each sheet: the title (bold) in A1, the header on row 3 (each
+//! dimension's name, then value and flag, bold, frozen), one row per cell with the
+//! categories' labels, the value as a number (empty where suppressed) and the flag;
+//! then, after a blank row, the legend of the flags and the protection method.
+
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use statvault_protect::protected::LEGEND;
+use statvault_protect::ProtectedTable;
+
+use super::{coordinates, dimension_label, label, languages};
+
+/// The header row (0-based); data starts on the next row.
+pub const HEADER_ROW: u32 = 2;
+
+pub fn write(t: &ProtectedTable) -> Result<Vec<u8>, XlsxError> {
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    for lang in languages(t) {
+        let sq = lang == "sq";
+        let sheet = book.add_worksheet();
+        sheet.set_name(&lang)?;
+        let title = t.title.get(&lang).cloned().unwrap_or_else(|| t.id.clone());
+        sheet.write_string_with_format(0, 0, &title, &bold)?;
+        let mut col: u16 = 0;
+        for d in &t.dimensions {
+            sheet.write_string_with_format(HEADER_ROW, col, dimension_label(d, &lang), &bold)?;
+            col += 1;
+        }
+        let (value, flag) = if sq {
+            ("Vlera", "Shënimi")
+        } else {
+            ("Value", "Flag")
+        };
+        sheet.write_string_with_format(HEADER_ROW, col, value, &bold)?;
+        sheet.write_string_with_format(HEADER_ROW, col + 1, flag, &bold)?;
+        sheet.set_freeze_panes(HEADER_ROW + 1, 0)?;
+        let mut row = HEADER_ROW;
+        for (cell, (v, status)) in t.values.iter().zip(&t.status).enumerate() {
+            row += 1;
+            for (c, (d, k)) in t
+                .dimensions
+                .iter()
+                .zip(coordinates(&t.dimensions, cell))
+                .enumerate()
+            {
+                sheet.write_string(row, c as u16, label(&d.categories[k], &lang))?;
+            }
+            if let Some(v) = v {
+                sheet.write_number(row, col, *v as f64)?;
+            }
+            if !status.is_empty() {
+                sheet.write_string(row, col + 1, status)?;
+            }
+        }
+        row += 2;
+        for (symbol, in_sq, in_en) in LEGEND {
+            sheet.write_string(
+                row,
+                0,
+                format!("{symbol}: {}", if sq { in_sq } else { in_en }),
+            )?;
+            row += 1;
+        }
+        let method = if sq { "Mbrojtja" } else { "Protection" };
+        sheet.write_string(row, 0, format!("{method}: {}", t.protection.method))?;
+        sheet.autofit();
+    }
+    book.save_to_buffer()
+}

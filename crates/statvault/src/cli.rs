@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{census_cmd, demo, protect_cmd, vault_cmd};
+use crate::{census_cmd, demo, protect_cmd, release_cmd, vault_cmd};
 
 /// statvault: official statistics that survive an attack.
 ///
@@ -30,6 +30,9 @@ enum Command {
     /// Disclosure control: p-tables, the cell key method, suppression, audits.
     #[command(subcommand)]
     Protect(protect_cmd::ProtectCommand),
+    /// Release bundles of protected tables.
+    #[command(subcommand)]
+    Release(release_cmd::ReleaseCommand),
     /// Runs a vault round trip on generated files and prints each step.
     Demo(demo::DemoArgs),
 }
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Census(CensusCommand::Ingest(args)) => census_cmd::ingest(args),
         Command::Tabulate(args) => census_cmd::tabulate(args),
         Command::Protect(cmd) => protect_cmd::run(cmd),
+        Command::Release(cmd) => release_cmd::run(cmd),
         Command::Demo(args) => demo::run(args),
     }
 }

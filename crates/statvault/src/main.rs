@@ -5,6 +5,7 @@ mod census_cmd;
 mod cli;
 mod demo;
 mod protect_cmd;
+mod release_cmd;
 mod shares;
 mod terminal;
 mod vault_cmd;

@@ -28,6 +28,8 @@ fn every_command_has_help() {
         &["protect", "ckm"],
         &["protect", "suppress"],
         &["protect", "audit"],
+        &["release"],
+        &["release", "build"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();

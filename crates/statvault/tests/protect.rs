@@ -173,6 +173,52 @@ fn tabulate_protects_every_standard_table_and_the_audits_pass() {
         false
     );
 
+    // The 20 protected tables become a release bundle; never built over.
+    let meta = format!("{EXAMPLES}/../release/census-2023.toml");
+    let bundle = w.path("release").display().to_string();
+    let build = |out: &str, meta: &str| {
+        run(&[
+            "release",
+            "build",
+            "--tables",
+            &public.display().to_string(),
+            "--meta",
+            meta,
+            "--out",
+            out,
+        ])
+    };
+    let r = build(&bundle, &meta);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("20 tables"), "{}", r.stdout);
+    let manifest =
+        statvault_release::Manifest::read(&fs::read(w.path("release/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest.files.len(), 20 * 8 + 1);
+    let r = build(&bundle, &meta);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("never overwritten"), "{}", r.stderr);
+    let bad = w.path("bad.toml");
+    fs::write(
+        &bad,
+        fs::read_to_string(&meta).unwrap().replace(
+            "release_time = \"2026-12-01T10:00:00Z\"",
+            "release_time = \"soon\"",
+        ),
+    )
+    .unwrap();
+    let r = build(
+        &w.path("other").display().to_string(),
+        &bad.display().to_string(),
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("bad.toml") && r.stderr.contains("release_time"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("other").exists());
+
     // Publishing a primary cell again is caught, internally and publicly, exit 1.
     let id = "population_municipality_sex_age5";
     let t = original(&sup, id);

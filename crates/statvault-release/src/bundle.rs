@@ -1,0 +1,180 @@
+//! `release build`: a bundle directory with every table in every format, the release
+//! metadata and the manifest. Written under a temporary name and renamed into place,
+//! so a failed build leaves nothing; an existing release is never overwritten.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use statvault_protect::ProtectedTable;
+
+use crate::formats::{csv, jsonstat, languages, px, sdmx, xlsx};
+use crate::manifest::{self, FileEntry, Manifest, TableProvenance};
+use crate::meta::ReleaseMeta;
+use crate::ReleaseError;
+
+pub const RELEASE_FORMAT: &str = "statvault-release/1";
+
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    pub release: String,
+    pub version: u32,
+    pub tables: usize,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Builds the bundle of the protected tables in `tables_dir` into `out`.
+pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildReport, ReleaseError> {
+    let meta_text = fs::read_to_string(meta_path).map_err(|e| ReleaseError::io(meta_path, e))?;
+    let meta = ReleaseMeta::parse(&meta_text).map_err(|message| ReleaseError::Meta {
+        file: meta_path.display().to_string(),
+        message,
+    })?;
+    let tables = read_tables(tables_dir)?;
+    if out.exists() {
+        return Err(ReleaseError::Output {
+            path: out.display().to_string(),
+            message: "exists; a release is never overwritten (a revision is a new version)".into(),
+        });
+    }
+    let files = render(&meta, &tables);
+    let temp = partial_name(out);
+    let written = write_all(&temp, &files)
+        .and_then(|()| fs::rename(&temp, out).map_err(|e| ReleaseError::io(out, e)));
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&temp);
+        return Err(e);
+    }
+    Ok(BuildReport {
+        release: meta.id,
+        version: meta.version,
+        tables: tables.len(),
+        files: files.len(),
+        bytes: files.iter().map(|(_, b)| b.len() as u64).sum(),
+    })
+}
+
+fn partial_name(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(format!(".partial-{}", std::process::id()));
+    PathBuf::from(name)
+}
+
+fn read_tables(dir: &Path) -> Result<Vec<ProtectedTable>, ReleaseError> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| ReleaseError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".protected.json"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ReleaseError::Table {
+            path: dir.display().to_string(),
+            message: "no protected tables (*.protected.json)".into(),
+        });
+    }
+    let mut tables: Vec<ProtectedTable> = Vec::new();
+    for path in paths {
+        let bytes = fs::read(&path).map_err(|e| ReleaseError::io(&path, e))?;
+        let table = ProtectedTable::read(&bytes).map_err(|message| ReleaseError::Table {
+            path: path.display().to_string(),
+            message,
+        })?;
+        if !manifest::is_safe_path(&table.id) || table.id.contains('/') {
+            return Err(ReleaseError::Table {
+                path: path.display().to_string(),
+                message: format!("table id {:?} cannot name a file", table.id),
+            });
+        }
+        if tables.iter().any(|t| t.id == table.id) {
+            return Err(ReleaseError::Table {
+                path: path.display().to_string(),
+                message: format!("a second table with id {:?}", table.id),
+            });
+        }
+        tables.push(table);
+    }
+    Ok(tables)
+}
+
+/// Every file of the bundle, manifest last.
+fn render(meta: &ReleaseMeta, tables: &[ProtectedTable]) -> Vec<(String, Vec<u8>)> {
+    // PX wants "YYYYMMDD HH:MM"; the release time makes builds reproducible.
+    let t = &meta.release_time;
+    let created = format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16]);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for table in tables {
+        let base = format!("tables/{}", table.id);
+        files.push((format!("{base}.csv"), csv::write(table)));
+        files.push((format!("{base}.sdmx.csv"), sdmx::write(table, None)));
+        for lang in languages(table) {
+            files.push((
+                format!("{base}.sdmx.{lang}.csv"),
+                sdmx::write(table, Some(&lang)),
+            ));
+            files.push((format!("{base}.{lang}.json"), jsonstat::write(table, &lang)));
+        }
+        files.push((format!("{base}.px"), px::write(table, &created)));
+        files.push((
+            format!("{base}.xlsx"),
+            xlsx::write(table).expect("an in-memory workbook writes"),
+        ));
+    }
+    let summaries: Vec<Value> = tables
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "title": t.title,
+                "unit": t.unit,
+                "measure": t.measure,
+                "protection": t.protection,
+            })
+        })
+        .collect();
+    let release = json!({
+        "format": RELEASE_FORMAT,
+        "meta": meta,
+        "tables": summaries,
+    });
+    let mut release_bytes = serde_json::to_vec_pretty(&release).expect("serializes");
+    release_bytes.push(b'\n');
+    files.push(("release.json".into(), release_bytes));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        release: meta.id.clone(),
+        version: meta.version,
+        release_time: meta.release_time.clone(),
+        title: meta.title.clone(),
+        files: files.iter().map(|(p, b)| FileEntry::of(p, b)).collect(),
+        provenance: tables
+            .iter()
+            .map(|t| TableProvenance {
+                table: t.id.clone(),
+                snapshot: t.provenance.snapshot.clone(),
+                log_head: t.provenance.log_head.clone(),
+                spec_blake3: t.provenance.spec_blake3.clone(),
+                source_blake3: t.provenance.source_blake3.clone(),
+                method: t.protection.method.clone(),
+                parameters: t.protection.parameters.clone(),
+                ptable_blake3: t.protection.ptable_blake3.clone(),
+                audit_passed: t.protection.audit.passed,
+            })
+            .collect(),
+        statvault: env!("CARGO_PKG_VERSION").into(),
+    };
+    files.push(("manifest.json".into(), manifest.write()));
+    files
+}
+
+fn write_all(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), ReleaseError> {
+    fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
+    for (path, bytes) in files {
+        let target = dir.join(path);
+        fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+use thiserror::Error;
+
+/// What went wrong building a release. Every kind is bad input (exit 2) except `Io`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    #[error("release metadata {file}: {message}")]
+    Meta { file: String, message: String },
+    #[error("{path}: {message}")]
+    Table { path: String, message: String },
+    #[error("output {path}: {message}")]
+    Output { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl ReleaseError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> ReleaseError {
+        ReleaseError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

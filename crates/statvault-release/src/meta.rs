@@ -1,0 +1,126 @@
+//! `release.toml`: what the office says about a release (format in
+//! `docs/release-format.md`, "Release metadata").
+
+use serde::{Deserialize, Serialize};
+use statvault_census::schema::Labels;
+
+pub const FORMAT: &str = "statvault-release-meta/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseMeta {
+    pub format: String,
+    /// Lower-case letters, digits and `-`: it names directories and URLs.
+    pub id: String,
+    /// 1 for the first publication; each revision adds one.
+    pub version: u32,
+    pub title: Labels,
+    pub reference_period: String,
+    /// RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`: the embargo ends then.
+    pub release_time: String,
+    pub methodology: Labels,
+    pub contact: String,
+}
+
+impl ReleaseMeta {
+    /// Parses and checks; errors name the line and column (TOML) or the field.
+    pub fn parse(text: &str) -> Result<ReleaseMeta, String> {
+        let meta: ReleaseMeta = toml::from_str(text).map_err(|e| e.to_string())?;
+        if meta.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", meta.format));
+        }
+        let id_ok = !meta.id.is_empty()
+            && meta.id.len() <= 100
+            && !meta.id.starts_with('-')
+            && meta
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(format!(
+                "id {:?}: use 1–100 lower-case letters, digits and '-'",
+                meta.id
+            ));
+        }
+        if meta.version == 0 {
+            return Err("version must be 1 or more".into());
+        }
+        if !is_utc_time(&meta.release_time) {
+            return Err(format!(
+                "release_time {:?} is not YYYY-MM-DDTHH:MM:SSZ",
+                meta.release_time
+            ));
+        }
+        for (field, labels) in [("title", &meta.title), ("methodology", &meta.methodology)] {
+            for lang in ["sq", "en"] {
+                if labels.get(lang).is_none_or(|s| s.trim().is_empty()) {
+                    return Err(format!("{field} has no {lang} text"));
+                }
+            }
+        }
+        Ok(meta)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with plausible fields.
+pub fn is_utc_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b[i].is_ascii_digit());
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
+    b.len() == 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'Z'
+        && (1..=12).contains(&num(5..7))
+        && (1..=31).contains(&num(8..10))
+        && num(11..13) < 24
+        && num(14..16) < 60
+        && num(17..19) < 61
+}
+
+#[cfg(test)]
+pub(crate) const EXAMPLE: &str = r#"
+format = "statvault-release-meta/1"
+id = "census-2023-first-results"
+version = 1
+title = { sq = "Censusi 2023 — rezultatet e para", en = "Census 2023 — first results" }
+reference_period = "2023"
+release_time = "2026-12-01T10:00:00Z"
+methodology = { sq = "Regjistrim i plotë.", en = "Full enumeration." }
+contact = "info@instat.gov.al"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_example_and_names_what_is_wrong() {
+        let meta = ReleaseMeta::parse(EXAMPLE).unwrap();
+        assert_eq!(meta.id, "census-2023-first-results");
+        for (from, to, wanted) in [
+            ("version = 1", "version = 0", "version"),
+            ("id = \"census", "id = \"Census", "id"),
+            ("10:00:00Z", "10:00", "release_time"),
+            (
+                "en = \"Full enumeration.\"",
+                "fr = \"x\"",
+                "methodology has no en",
+            ),
+            ("contact =", "kontakt =", "unknown field"),
+            ("version = 1", "version = \"one\"", "line 4"),
+        ] {
+            let e = ReleaseMeta::parse(&EXAMPLE.replacen(from, to, 1)).unwrap_err();
+            assert!(e.contains(wanted), "{e} lacks {wanted}");
+        }
+    }
+}

@@ -118,6 +118,18 @@ pub fn cell_count(dimensions: &[Dimension]) -> Option<usize> {
         .try_fold(1usize, |n, d| n.checked_mul(d.categories.len()))
 }
 
+/// The category index along each dimension of cell `cell` (row-major: the last
+/// dimension varies fastest).
+pub fn coordinates(dimensions: &[Dimension], mut cell: usize) -> Vec<usize> {
+    let mut at = vec![0; dimensions.len()];
+    for (d, dim) in dimensions.iter().enumerate().rev() {
+        let n = dim.categories.len();
+        at[d] = cell % n;
+        cell /= n;
+    }
+    at
+}
+
 /// Checks that every sum of every dimension names categories of that dimension.
 pub fn check_sums(dimensions: &[Dimension]) -> Result<(), String> {
     for d in dimensions {

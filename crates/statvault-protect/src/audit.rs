@@ -12,11 +12,12 @@
 //! Cell key method: the published values against the originals (share changed, mean
 //! and mean absolute deviation, largest deviation) and no published value in 1..=js.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use serde::{Deserialize, Serialize};
-use statvault_census::table::{self, Dimension};
+use statvault_census::table::{self, coordinates, Dimension};
 use statvault_census::Table;
 
 use crate::protected::{CellStatus, ProtectedTable};
@@ -196,49 +197,51 @@ fn suppression_reports<'a>(
     with_originals: bool,
     original_of: impl Fn(&ProtectedTable) -> Result<Option<&'a Table>, ProtectError>,
 ) -> Result<Vec<AuditReport>, ProtectError> {
-    let tables: Vec<Table> = group
+    let tables: Vec<Cow<Table>> = group
         .iter()
-        .map(|p| Ok(original_of(p)?.cloned().unwrap_or_else(|| public_table(p))))
+        .map(|p| {
+            Ok(match original_of(p)? {
+                Some(t) => Cow::Borrowed(t),
+                None => Cow::Owned(public_table(p)),
+            })
+        })
         .collect::<Result<_, ProtectError>>()?;
-    let system = System::build(&tables)?;
+    let refs: Vec<&Table> = tables.iter().map(AsRef::as_ref).collect();
+    let system = System::build(&refs)?;
     // A cell published in any table is known to the attacker.
     let mut status = vec![CellStatus::SecondarySuppressed; system.cells.len()];
-    let mut published = vec![false; system.cells.len()];
     for (p, ids) in group.iter().zip(&system.table_cells) {
         for (s, &c) in p.statuses().into_iter().zip(ids) {
             if !s.is_suppressed() {
-                published[c] = true;
                 status[c] = s;
             }
         }
     }
-    let mut truth = None;
-    if with_originals {
-        let first = &group[0].protection.parameters;
-        let get = |k: &str| first.get(k).and_then(|v| v.as_u64());
-        let threshold = get("threshold").unwrap_or(10);
-        let protection = get("protection").unwrap_or(0);
-        for (c, cell) in system.cells.iter().enumerate() {
-            if !published[c] && (1..threshold).contains(&cell.records) {
-                status[c] = CellStatus::PrimarySuppressed;
-            }
-        }
-        let reqs = requirements(&system, &status, protection);
-        let values: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-        truth = Some(values);
-        return audit_system(&system, &status, &reqs, truth.as_deref());
+    if !with_originals {
+        let reqs: Vec<Requirement> = status
+            .iter()
+            .map(|s| {
+                if s.is_suppressed() {
+                    Requirement::NotExact
+                } else {
+                    Requirement::None
+                }
+            })
+            .collect();
+        return audit_system(&system, &status, &reqs, None);
     }
-    let reqs: Vec<Requirement> = status
-        .iter()
-        .map(|s| {
-            if s.is_suppressed() {
-                Requirement::NotExact
-            } else {
-                Requirement::None
-            }
-        })
-        .collect();
-    audit_system(&system, &status, &reqs, truth.as_deref())
+    let parameters = &group[0].protection.parameters;
+    let get = |k: &str| parameters.get(k).and_then(|v| v.as_u64());
+    let threshold = get("threshold").unwrap_or(10);
+    let protection = get("protection").unwrap_or(0);
+    for (c, cell) in system.cells.iter().enumerate() {
+        if status[c].is_suppressed() && (1..threshold).contains(&cell.records) {
+            status[c] = CellStatus::PrimarySuppressed;
+        }
+    }
+    let reqs = requirements(&system, &status, protection);
+    let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
+    audit_system(&system, &status, &reqs, Some(&truth))
 }
 
 /// A published table as the attacker's system sees it: suppressed values unknown
@@ -685,15 +688,13 @@ fn ckm_report(
 }
 
 /// `municipality=AL-1101, sex=_T`.
-pub(crate) fn cell_name(dimensions: &[Dimension], mut index: usize) -> String {
-    let mut codes = Vec::with_capacity(dimensions.len());
-    for d in dimensions.iter().rev() {
-        let n = d.categories.len();
-        codes.push(format!("{}={}", d.id, d.categories[index % n].code));
-        index /= n;
-    }
-    codes.reverse();
-    codes.join(", ")
+pub(crate) fn cell_name(dimensions: &[Dimension], cell: usize) -> String {
+    coordinates(dimensions, cell)
+        .into_iter()
+        .zip(dimensions)
+        .map(|(k, d)| format!("{}={}", d.id, d.categories[k].code))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -751,7 +752,7 @@ mod tests {
         for seed in 0..16 {
             let mut rng = Rng(1000 + seed);
             let t = random_table(&mut rng, seed % 2 == 0, 150, 300);
-            let system = System::build(std::slice::from_ref(&t)).unwrap();
+            let system = System::build(&[&t]).unwrap();
             let status: Vec<CellStatus> = system
                 .cells
                 .iter()

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use statvault_census::table::CategoryKind;
+use statvault_census::table::{coordinates, CategoryKind};
 use statvault_census::Table;
 
 use crate::protected::{CellStatus, ProtectedTable};
@@ -89,13 +89,11 @@ pub fn protect_ckm(
 }
 
 /// Every coordinate of the cell is a total or subtotal.
-fn only_totals(t: &Table, mut cell: usize) -> bool {
-    t.dimensions.iter().rev().all(|d| {
-        let n = d.categories.len();
-        let kind = d.categories[cell % n].kind;
-        cell /= n;
-        kind != CategoryKind::Code
-    })
+fn only_totals(t: &Table, cell: usize) -> bool {
+    coordinates(&t.dimensions, cell)
+        .into_iter()
+        .zip(&t.dimensions)
+        .all(|(k, d)| d.categories[k].kind != CategoryKind::Code)
 }
 
 #[cfg(test)]

@@ -68,6 +68,14 @@ pub const LEGEND: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// The legend as `symbol: meaning` lines, in Albanian for `sq`, else in English.
+pub fn legend_lines(lang: &str) -> Vec<String> {
+    LEGEND
+        .iter()
+        .map(|(symbol, sq, en)| format!("{symbol}: {}", if lang == "sq" { sq } else { en }))
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProtectedTable {
     pub format: String,

@@ -54,7 +54,7 @@ pub fn protect_suppress(
             "the threshold must be at least 1".into(),
         ));
     }
-    let system = System::build(tables)?;
+    let system = System::build(&tables.iter().collect::<Vec<_>>())?;
     let status = suppress(&system, options)?;
     let mut parameters = serde_json::Map::new();
     parameters.insert("threshold".into(), options.threshold.into());

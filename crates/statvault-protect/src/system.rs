@@ -12,13 +12,13 @@ use statvault_census::Table;
 
 use crate::ProtectError;
 
-pub(crate) struct System {
+pub(crate) struct System<'a> {
     pub cells: Vec<Cell>,
     pub equations: Vec<Equation>,
     /// Per table, per cell of the table: its unknown.
     pub table_cells: Vec<Vec<usize>>,
     /// Per table, its dimensions, to name cells in reports.
-    pub dimensions: Vec<Vec<Dimension>>,
+    pub dimensions: Vec<&'a [Dimension]>,
 }
 
 pub(crate) struct Cell {
@@ -71,14 +71,14 @@ pub(crate) fn identity(t: &Table, cell: usize) -> Option<Identity<'_>> {
     })
 }
 
-impl System {
-    pub fn build(tables: &[Table]) -> Result<System, ProtectError> {
+impl<'a> System<'a> {
+    pub fn build(tables: &[&'a Table]) -> Result<System<'a>, ProtectError> {
         let mut cells: Vec<Cell> = Vec::new();
         let mut by_identity: HashMap<Identity, usize> = HashMap::new();
         let mut table_cells = Vec::new();
         let mut equations = HashSet::new();
         let mut margins = HashSet::new();
-        for t in tables {
+        for &t in tables {
             check_structure(t)?;
             let ids: Vec<usize> = (0..t.cells())
                 .map(|c| {
@@ -136,7 +136,7 @@ impl System {
             cells,
             equations,
             table_cells,
-            dimensions: tables.iter().map(|t| t.dimensions.clone()).collect(),
+            dimensions: tables.iter().map(|t| t.dimensions.as_slice()).collect(),
         })
     }
 

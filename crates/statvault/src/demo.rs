@@ -17,10 +17,12 @@ use statvault_census::{
 };
 use statvault_crypto::share::{split, ShareFile};
 use statvault_protect::protected::LEGEND;
-use statvault_protect::{protect, CkmOptions, Method, PTable, ProtectedTable, SuppressOptions};
+use statvault_protect::{CkmOptions, Method, PTable, ProtectedTable, SuppressOptions};
 use statvault_vault::{
     restore, verify, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions,
 };
+
+use crate::protect_cmd::{protect_into, read_table};
 
 const SCHEMA: &str = include_str!("../../../examples/census-albania/schema.toml");
 const TABLES: &str = include_str!("../../../examples/census-albania/tables.toml");
@@ -204,10 +206,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         done.seconds_reading,
         done.seconds_scanning
     );
-    let first = Table::read(&fs::read(
-        tables.join("population_county_age_broad.table.json"),
-    )?)
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let originals = done
+        .tables
+        .iter()
+        .map(|t| read_table(&tables.join(&t.file)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let first = originals
+        .iter()
+        .find(|t| t.id == "population_county_age_broad")
+        .context("the county table")?;
     let cells: Vec<String> = first.values.iter().map(i64::to_string).collect();
     print_grid(
         &first.title,
@@ -217,11 +224,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     step("8. Protecting the tables: the cell key method, then threshold + secondary suppression");
-    let originals = done
-        .tables
-        .iter()
-        .map(|t| Table::read(&fs::read(tables.join(&t.file))?).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let ckm = Method::Ckm {
         ptable: PTable::shipped(),
         options: CkmOptions {
@@ -266,19 +268,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Protects all tables by one method, writes them, and prints the audits in brief.
+/// Protects all tables by one method, writes them, and sums up their flags and audits.
 fn protect_and_report(
     tables: &[Table],
     method: &Method,
     out: &Path,
 ) -> anyhow::Result<Vec<ProtectedTable>> {
-    let started = std::time::Instant::now();
-    let protected = protect(tables, method)?;
-    let seconds = started.elapsed().as_secs_f64();
-    fs::create_dir_all(out)?;
-    for p in &protected {
-        fs::write(out.join(format!("{}.protected.json", p.id)), p.write())?;
-    }
+    let protected = protect_into(tables, method, out)?;
     let passed = protected
         .iter()
         .filter(|p| p.protection.audit.passed)
@@ -291,7 +287,7 @@ fn protect_and_report(
             .count()
     };
     println!(
-        "   {}: {} tables in {seconds:.2} s into {}; {} cells perturbed, {} exact totals, {} suppressed; the attacker's audit passes on {passed} of {}",
+        "   {}: {} tables into {}; {} cells perturbed, {} exact totals, {} suppressed; the attacker's audit passes on {passed} of {}",
         protected[0].protection.method,
         protected.len(),
         out.display(),

@@ -4,32 +4,26 @@
 
 use statvault_protect::ProtectedTable;
 
-use super::{coordinates, label, languages};
+use super::{csv_per_cell, label, languages};
 
 pub fn write(t: &ProtectedTable) -> Vec<u8> {
     let langs = languages(t);
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
     let mut header = Vec::new();
     for d in &t.dimensions {
         header.push(d.id.clone());
         header.extend(langs.iter().map(|l| format!("{}_label_{l}", d.id)));
     }
     header.extend(["value".to_string(), "status".to_string()]);
-    out.write_record(&header).expect("writing to memory");
-    for (cell, (value, status)) in t.values.iter().zip(&t.status).enumerate() {
+    csv_per_cell(t, &header, |categories, value, status| {
         let mut row = Vec::with_capacity(header.len());
-        for (d, k) in t.dimensions.iter().zip(coordinates(&t.dimensions, cell)) {
-            let c = &d.categories[k];
+        for c in categories {
             row.push(c.code.clone());
             row.extend(langs.iter().map(|l| label(c, l)));
         }
         row.push(value.map_or(String::new(), |v| v.to_string()));
-        row.push(status.clone());
-        out.write_record(&row).expect("writing to memory");
-    }
-    out.into_inner().expect("writing to memory")
+        row.push(status.to_string());
+        row
+    })
 }
 
 #[cfg(test)]

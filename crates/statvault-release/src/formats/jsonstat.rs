@@ -6,7 +6,7 @@
 //! method, parameters, audit summary and provenance.
 
 use serde_json::{json, Map, Value};
-use statvault_protect::protected::LEGEND;
+use statvault_protect::protected::legend_lines;
 use statvault_protect::ProtectedTable;
 
 use super::{dimension_label, label};
@@ -44,11 +44,7 @@ pub fn write(t: &ProtectedTable, lang: &str) -> Vec<u8> {
         .filter(|(_, s)| !s.is_empty())
         .map(|(i, s)| (i.to_string(), Value::String(s.clone())))
         .collect();
-    let legend_index = usize::from(lang != "sq");
-    let notes: Vec<String> = LEGEND
-        .iter()
-        .map(|l| format!("{}: {}", l.0, if legend_index == 0 { l.1 } else { l.2 }))
-        .collect();
+    let notes = legend_lines(lang);
     let geo: Vec<&str> = t
         .dimensions
         .iter()

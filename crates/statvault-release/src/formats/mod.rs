@@ -6,6 +6,7 @@ pub mod px;
 pub mod sdmx;
 pub mod xlsx;
 
+pub use statvault_census::table::coordinates;
 use statvault_census::table::{Category, Dimension};
 use statvault_protect::ProtectedTable;
 
@@ -29,15 +30,28 @@ pub fn dimension_label(d: &Dimension, lang: &str) -> String {
     d.label.get(lang).cloned().unwrap_or_else(|| d.id.clone())
 }
 
-/// The category index along each dimension of cell `cell` (row-major).
-pub fn coordinates(dimensions: &[Dimension], mut cell: usize) -> Vec<usize> {
-    let mut at = vec![0; dimensions.len()];
-    for (d, dim) in dimensions.iter().enumerate().rev() {
-        let n = dim.categories.len();
-        at[d] = cell % n;
-        cell /= n;
+/// CSV (RFC 4180, UTF-8, `\n` line ends): `header`, then one row per cell, made by
+/// `row` from the cell's categories, value and status.
+pub(crate) fn csv_per_cell(
+    t: &ProtectedTable,
+    header: &[String],
+    row: impl Fn(&[&Category], Option<i64>, &str) -> Vec<String>,
+) -> Vec<u8> {
+    let mut out = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    out.write_record(header).expect("writing to memory");
+    for (cell, (value, status)) in t.values.iter().zip(&t.status).enumerate() {
+        let categories: Vec<&Category> = t
+            .dimensions
+            .iter()
+            .zip(coordinates(&t.dimensions, cell))
+            .map(|(d, k)| &d.categories[k])
+            .collect();
+        out.write_record(row(&categories, *value, status))
+            .expect("writing to memory");
     }
-    at
+    out.into_inner().expect("writing to memory")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use statvault_protect::protected::LEGEND;
+use statvault_protect::protected::legend_lines;
 use statvault_protect::ProtectedTable;
 
 use super::{coordinates, dimension_label, label, languages};
@@ -86,10 +86,7 @@ pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
             let codes = d.categories.iter().map(|c| c.code.as_str());
             keyword(&mut out, "CODES", lang, Some(name), &list(codes));
         }
-        let legend: Vec<String> = LEGEND
-            .iter()
-            .map(|(symbol, sq, en)| format!("{symbol}: {}", if lang == "sq" { sq } else { en }))
-            .collect();
+        let legend = legend_lines(lang);
         keyword(&mut out, "NOTE", lang, None, &quoted(&legend.join("; ")));
         keyword(&mut out, "DATASYMBOL2", lang, None, &quoted("c"));
         // Cell flags, in the default language's value names.

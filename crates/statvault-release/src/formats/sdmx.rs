@@ -6,7 +6,7 @@
 
 use statvault_protect::ProtectedTable;
 
-use super::{coordinates, dimension_label, label};
+use super::{csv_per_cell, dimension_label, label};
 
 /// The dataflow reference: `INSTAT:<TABLE_ID>(1.0)`.
 pub fn structure_id(t: &ProtectedTable) -> String {
@@ -15,9 +15,6 @@ pub fn structure_id(t: &ProtectedTable) -> String {
 
 /// Codes only, or codes with labels in `lang`.
 pub fn write(t: &ProtectedTable, labels_in: Option<&str>) -> Vec<u8> {
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
     let mut header: Vec<String> = ["STRUCTURE", "STRUCTURE_ID", "ACTION"]
         .map(String::from)
         .to_vec();
@@ -29,28 +26,19 @@ pub fn write(t: &ProtectedTable, labels_in: Option<&str>) -> Vec<u8> {
         });
     }
     header.extend(["OBS_VALUE", "OBS_STATUS", "CONF_STATUS"].map(String::from));
-    out.write_record(&header).expect("writing to memory");
     let structure = structure_id(t);
-    for (cell, (value, status)) in t.values.iter().zip(&t.status).enumerate() {
+    csv_per_cell(t, &header, |categories, value, status| {
         let mut row = vec!["dataflow".to_string(), structure.clone(), "I".to_string()];
-        for (d, k) in t.dimensions.iter().zip(coordinates(&t.dimensions, cell)) {
-            let c = &d.categories[k];
-            row.push(match labels_in {
-                Some(l) => format!("{}: {}", c.code, label(c, l)),
-                None => c.code.clone(),
-            });
-        }
+        row.extend(categories.iter().map(|c| match labels_in {
+            Some(l) => format!("{}: {}", c.code, label(c, l)),
+            None => c.code.clone(),
+        }));
         row.push(value.map_or(String::new(), |v| v.to_string()));
         let confidential = status == "c";
-        row.push(if confidential {
-            String::new()
-        } else {
-            status.clone()
-        });
+        row.push(if confidential { "" } else { status }.to_string());
         row.push(if confidential { "C" } else { "F" }.to_string());
-        out.write_record(&row).expect("writing to memory");
-    }
-    out.into_inner().expect("writing to memory")
+        row
+    })
 }
 
 #[cfg(test)]

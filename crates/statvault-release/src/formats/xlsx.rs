@@ -5,7 +5,7 @@
 //! then, after a blank row, the legend of the flags and the protection method.
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
-use statvault_protect::protected::LEGEND;
+use statvault_protect::protected::legend_lines;
 use statvault_protect::ProtectedTable;
 
 use super::{coordinates, dimension_label, label, languages};
@@ -54,12 +54,8 @@ pub fn write(t: &ProtectedTable) -> Result<Vec<u8>, XlsxError> {
             }
         }
         row += 2;
-        for (symbol, in_sq, in_en) in LEGEND {
-            sheet.write_string(
-                row,
-                0,
-                format!("{symbol}: {}", if sq { in_sq } else { in_en }),
-            )?;
+        for line in legend_lines(&lang) {
+            sheet.write_string(row, 0, line)?;
             row += 1;
         }
         let method = if sq { "Mbrojtja" } else { "Protection" };

@@ -38,8 +38,9 @@ impl ObjectKind {
     }
 }
 
-/// The one random secret from which every vault key is derived. Never printed, never
-/// copied, wiped when dropped. It exists only while K custodian shares are combined.
+/// The one random secret from which every key of a vault, or a release signing key, is
+/// derived. Never printed, never copied, wiped when dropped. It exists only while K
+/// custodian shares are combined.
 pub struct MasterKey(Zeroizing<[u8; 32]>);
 
 impl MasterKey {
@@ -60,6 +61,16 @@ impl MasterKey {
     /// (BLAKE3 key derivation, so it reveals nothing about the key).
     pub fn key_check(&self) -> Hash {
         Hash(blake3::derive_key("statvault 2026 key check v1", &*self.0))
+    }
+
+    /// The release signing key. A release key's master is never a vault's: the
+    /// office generates one for signing, stored and split like a vault's.
+    pub fn release_key(&self) -> ReleaseKey {
+        let seed = Zeroizing::new(blake3::derive_key(
+            "statvault 2026 release signing key v1",
+            &*self.0,
+        ));
+        ReleaseKey(ed25519_dalek::SigningKey::from_bytes(&seed))
     }
 
     pub fn derive(&self) -> VaultKeys {
@@ -150,6 +161,20 @@ impl VaultKeys {
 
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.signing.verifying_key().to_bytes())
+    }
+}
+
+/// The Ed25519 key that signs release manifests and transparency-log checkpoints.
+/// Wiped on drop (ed25519-dalek zeroizes), not printable, not copyable.
+pub struct ReleaseKey(ed25519_dalek::SigningKey);
+
+impl ReleaseKey {
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
     }
 }
 
@@ -282,6 +307,16 @@ mod tests {
         assert!(keys.open(ObjectKind::Chunk, &sealed).is_err());
         assert!(keys.open_in_place(ObjectKind::Chunk, &mut sealed).is_err());
         assert!(keys.open(ObjectKind::Chunk, &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn release_keys_are_not_vault_keys() {
+        let master = MasterKey::from_slice(&[9u8; 32]).unwrap();
+        let release = master.release_key();
+        assert_eq!(release.public_key(), master.release_key().public_key());
+        assert_ne!(release.public_key(), master.derive().public_key());
+        let sig = release.sign(b"manifest");
+        verify_signature(&release.public_key(), b"manifest", &sig).unwrap();
     }
 
     #[test]

@@ -31,6 +31,16 @@
 //! ```
 //!
 //! ```compile_fail
+//! let key = statvault_crypto::MasterKey::generate().release_key();
+//! println!("{:?}", key);
+//! ```
+//!
+//! ```compile_fail
+//! let key = statvault_crypto::MasterKey::generate().release_key();
+//! let copy = key.clone();
+//! ```
+//!
+//! ```compile_fail
 //! let passphrase = statvault_crypto::Passphrase::new("secret".into());
 //! println!("{:?}", passphrase);
 //! ```
@@ -43,6 +53,7 @@ pub mod share;
 pub use error::CryptoError;
 pub use hash::Hash;
 pub use keys::{
-    random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, VaultKeys,
+    random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, ReleaseKey,
+    VaultKeys,
     AEAD_OVERHEAD,
 };

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{open_with, random_bytes, seal_with};
-use crate::{CryptoError, Hash, MasterKey, ObjectKind, Passphrase, PublicKey};
+use crate::{CryptoError, Hash, MasterKey, ObjectKind, Passphrase, PublicKey, ReleaseKey};
 
 const FORMAT: &str = "statvault-share-v1";
 
@@ -301,6 +301,57 @@ pub fn combine(
     Ok(master)
 }
 
+/// The identity of a release signing key. Share files of a release key carry its
+/// public key in `signing_key` and its key check in `vault_id`: such a key belongs to
+/// no vault, and its files are all there is to check the shares against.
+pub fn release_key_identity(
+    master: &MasterKey,
+    custodians: u8,
+    threshold: u8,
+) -> VaultIdentity {
+    VaultIdentity {
+        vault_id: master.key_check(),
+        public_key: master.release_key().public_key(),
+        threshold,
+        custodians,
+        key_check: master.key_check(),
+    }
+}
+
+/// Rebuilds a release signing key from its key file (a 1-of-1 share) or from K of its
+/// custodians' share files, and checks it is the key the files name.
+pub fn combine_release_key(
+    files: &[(PathBuf, ShareFile)],
+    passphrase: &mut dyn FnMut(&Path) -> Result<Passphrase, CryptoError>,
+) -> Result<ReleaseKey, CryptoError> {
+    let (path, first) = files
+        .first()
+        .ok_or_else(|| CryptoError::Shares("no release key file given".into()))?;
+    let malformed = |problem: &str| CryptoError::Share {
+        path: path.clone(),
+        problem: problem.into(),
+    };
+    let key_check: Hash = first
+        .vault_id
+        .parse()
+        .map_err(|_| malformed("corrupted: vault_id is not a hash"))?;
+    let identity = VaultIdentity {
+        vault_id: key_check,
+        public_key: PublicKey::from_hex(&first.signing_key)
+            .map_err(|_| malformed("corrupted: signing_key is not a public key"))?,
+        threshold: first.threshold,
+        custodians: first.custodians,
+        key_check,
+    };
+    let key = combine(&identity, files, passphrase)?.release_key();
+    if key.public_key() != identity.public_key {
+        return Err(malformed(
+            "is not a release signing key (a vault's share?): its key does not match its public key",
+        ));
+    }
+    Ok(key)
+}
+
 fn short(hex: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
@@ -449,6 +500,35 @@ mod tests {
         let mut wrong = |_: &Path| Ok(Passphrase::new("wrong".into()));
         let err = combine(&id, &all, &mut wrong).err().unwrap();
         assert!(matches!(err, CryptoError::WrongPassphrase(_)), "{err}");
+    }
+
+    #[test]
+    fn release_keys_from_a_key_file_or_from_shares() {
+        let master = MasterKey::generate();
+        let public = master.release_key().public_key();
+        let pass = Passphrase::new("office".into());
+        let one = release_key_identity(&master, 1, 1);
+        let key_file = files(&master, &one, Some(&pass));
+        let mut right = |_: &Path| Ok(Passphrase::new("office".into()));
+        let key = combine_release_key(&key_file, &mut right).unwrap();
+        assert_eq!(key.public_key(), public);
+        let mut wrong = |_: &Path| Ok(Passphrase::new("guess".into()));
+        assert!(matches!(
+            combine_release_key(&key_file, &mut wrong),
+            Err(CryptoError::WrongPassphrase(_))
+        ));
+
+        let split_id = release_key_identity(&master, 3, 2);
+        let shares = files(&master, &split_id, None);
+        let key = combine_release_key(&shares[1..], &mut no_passphrase).unwrap();
+        assert_eq!(key.public_key(), public);
+        let err = combine_release_key(&shares[..1], &mut no_passphrase).err().unwrap();
+        assert!(err.to_string().contains("needs 2"), "{err}");
+
+        // A vault's share is not a release key.
+        let vault = identity(&master, 1, 1);
+        let vault_share = files(&master, &vault, None);
+        assert!(combine_release_key(&vault_share, &mut no_passphrase).is_err());
     }
 
     proptest::proptest! {

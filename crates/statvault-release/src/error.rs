@@ -1,6 +1,7 @@
 use thiserror::Error;
 
-/// What went wrong building a release. Every kind is bad input (exit 2) except `Io`.
+/// What went wrong building, signing or logging a release. Every kind is bad input
+/// (exit 2) except `Io`.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
@@ -10,6 +11,14 @@ pub enum ReleaseError {
     Table { path: String, message: String },
     #[error("output {path}: {message}")]
     Output { path: String, message: String },
+    #[error("bundle {path}: {message}")]
+    Bundle { path: String, message: String },
+    #[error("transparency log {path}: {message}")]
+    Log { path: String, message: String },
+    #[error("calendar {path}: {message}")]
+    Calendar { path: String, message: String },
+    #[error(transparent)]
+    Key(#[from] statvault_crypto::CryptoError),
     #[error("{path}: {source}")]
     Io {
         path: String,

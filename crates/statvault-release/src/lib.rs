@@ -1,16 +1,26 @@
 //! Releases of protected tables (DESIGN.md §3 RELEASE): every table in the formats
 //! users open (tidy CSV, JSON-stat 2.0, SDMX-CSV 2.0, PX, XLSX), each with the cell
 //! status flags and labels in Albanian and English, gathered in a bundle with the
-//! release metadata and a manifest of hashes and provenance. Formats:
-//! `docs/release-format.md`.
+//! release metadata and a manifest of hashes and provenance; the bundle signed in
+//! minisign's format and logged in an RFC 6962 transparency log with signed C2SP
+//! checkpoints; and the release calendar. Formats: `docs/release-format.md`.
 
 pub mod bundle;
+pub mod calendar;
+pub mod checkpoint;
 mod error;
 pub mod formats;
 pub mod manifest;
+pub mod merkle;
 pub mod meta;
+pub mod minisign;
+pub mod sign;
+pub mod tlog;
+pub mod verify;
 
 pub use bundle::{build, BuildReport};
 pub use error::ReleaseError;
 pub use manifest::Manifest;
 pub use meta::ReleaseMeta;
+pub use sign::{sign, SignReport};
+pub use verify::{verify, VerifyOptions, VerifyReport};

@@ -282,7 +282,7 @@ fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
                 "{:<16} {:>5} {:<20} {:>14}  {}",
                 &r["id"].as_str().unwrap_or_default()[..16],
                 r["log_seq"],
-                utc(r["time"].as_u64().unwrap_or(0)),
+                statvault_release::meta::utc_time(r["time"].as_u64().unwrap_or(0)),
                 r.get("bytes").map_or("-".into(), |b| b.to_string()),
                 r.get("paths")
                     .and_then(|p| p.as_array())
@@ -300,27 +300,6 @@ fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `YYYY-MM-DD HH:MM:SS` for a Unix time (civil-from-days, proleptic Gregorian).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 fn restore_cmd(a: RestoreArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,373 @@
+//! The release calendar (`calendar.json`, and `calendar.ics` for calendar programs):
+//! what is scheduled for when, what was postponed and why, every published version
+//! and every withdrawal (format in `docs/release-format.md`, "Calendar"). Every change
+//! is also an entry of the transparency log, so the calendar's history cannot be
+//! rewritten unnoticed.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use statvault_census::schema::Labels;
+use statvault_crypto::ReleaseKey;
+
+use crate::meta::{is_utc_time, utc_now};
+use crate::tlog::{write_atomically, EntryKind, LogEntry, LogProof, TransparencyLog, ENTRY_FORMAT};
+use crate::ReleaseError;
+
+pub const FORMAT: &str = "statvault-calendar/1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Scheduled,
+    Postponed,
+    Published,
+    Withdrawn,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    pub format: String,
+    pub releases: Vec<CalendarRelease>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarRelease {
+    pub release: String,
+    pub title: Labels,
+    /// The announced time, or the time of the latest version once published: the
+    /// embargo ends then.
+    pub release_time: String,
+    pub status: Status,
+    /// Every published version, oldest first; none is ever removed.
+    pub versions: Vec<PublishedVersion>,
+    /// Every change, oldest first, with its log entry.
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedVersion {
+    pub version: u32,
+    /// The bundle's directory, beside `calendar.json`.
+    pub bundle: String,
+    pub release_time: String,
+    pub manifest_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub kind: EntryKind,
+    pub logged: String,
+    pub release_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub log_index: u64,
+}
+
+impl Calendar {
+    pub fn path(releases: &Path) -> PathBuf {
+        releases.join("calendar.json")
+    }
+
+    /// The calendar of a releases directory; none yet is an empty calendar.
+    pub fn open(releases: &Path) -> Result<Calendar, ReleaseError> {
+        let path = Self::path(releases);
+        match fs::read(&path) {
+            Ok(bytes) => Calendar::read(&bytes).map_err(|message| ReleaseError::Calendar {
+                path: path.display().to_string(),
+                message,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Calendar {
+                format: FORMAT.into(),
+                releases: Vec::new(),
+            }),
+            Err(e) => Err(ReleaseError::io(&path, e)),
+        }
+    }
+
+    pub fn read(bytes: &[u8]) -> Result<Calendar, String> {
+        let calendar: Calendar = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if calendar.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", calendar.format));
+        }
+        Ok(calendar)
+    }
+
+    pub fn write(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a calendar serializes");
+        out.push(b'\n');
+        out
+    }
+
+    pub fn get(&self, release: &str) -> Option<&CalendarRelease> {
+        self.releases.iter().find(|r| r.release == release)
+    }
+
+    /// Writes `calendar.json` and `calendar.ics`, each atomically.
+    pub fn save(&self, releases: &Path) -> Result<(), ReleaseError> {
+        write_atomically(&Self::path(releases), &self.write())?;
+        write_atomically(&releases.join("calendar.ics"), self.to_ics().as_bytes())
+    }
+
+    /// RFC 5545 iCalendar: one event per release; its SEQUENCE counts the changes.
+    pub fn to_ics(&self) -> String {
+        let mut lines = vec![
+            "BEGIN:VCALENDAR".to_string(),
+            "VERSION:2.0".into(),
+            "PRODID:-//statvault//release calendar//EN".into(),
+            "CALSCALE:GREGORIAN".into(),
+            "METHOD:PUBLISH".into(),
+        ];
+        for r in &self.releases {
+            let title = |lang| r.title.get(lang).map(String::as_str).unwrap_or(&r.release);
+            let last = r.notices.last();
+            let mut description = format!("{} / {}", title("sq"), title("en"));
+            for n in &r.notices {
+                let _ = write!(description, "\n{} {:?}", n.logged, n.kind);
+                if let Some(reason) = &n.reason {
+                    let _ = write!(description, ": {reason}");
+                }
+            }
+            lines.extend([
+                "BEGIN:VEVENT".to_string(),
+                format!("UID:{}@statvault", r.release),
+                format!("DTSTAMP:{}", ics_time(last.map_or(&r.release_time, |n| &n.logged))),
+                format!("DTSTART:{}", ics_time(&r.release_time)),
+                format!("SEQUENCE:{}", r.notices.len().saturating_sub(1)),
+                format!("SUMMARY:{}", ics_text(title("en"))),
+                format!("DESCRIPTION:{}", ics_text(&description)),
+                format!(
+                    "STATUS:{}",
+                    match r.status {
+                        Status::Withdrawn => "CANCELLED",
+                        Status::Postponed => "TENTATIVE",
+                        Status::Scheduled | Status::Published => "CONFIRMED",
+                    }
+                ),
+                "END:VEVENT".into(),
+            ]);
+        }
+        lines.push("END:VCALENDAR".into());
+        lines.iter().map(|l| fold(l)).collect()
+    }
+}
+
+fn ics_time(utc: &str) -> String {
+    utc.replace(['-', ':'], "")
+}
+
+fn ics_text(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+}
+
+/// Folds a content line at 75 octets (never inside a UTF-8 character) and ends it
+/// with CRLF.
+fn fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for c in line.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// A calendar change to log and record.
+pub enum Change<'a> {
+    Schedule {
+        title: Labels,
+        release_time: &'a str,
+    },
+    Postpone {
+        reason: &'a str,
+        new_time: &'a str,
+    },
+    Withdraw {
+        reason: &'a str,
+    },
+}
+
+/// Schedules, postpones or withdraws `release` in the releases directory: checks the
+/// change makes sense, appends it to the log, then saves the calendar.
+pub fn change(
+    releases: &Path,
+    release: &str,
+    change: Change,
+    key: &ReleaseKey,
+) -> Result<LogProof, ReleaseError> {
+    let mut calendar = Calendar::open(releases)?;
+    let refuse = |message: String| ReleaseError::Calendar {
+        path: Calendar::path(releases).display().to_string(),
+        message,
+    };
+    let current = calendar.get(release);
+    let (kind, release_time, reason) = match &change {
+        Change::Schedule { release_time, .. } => {
+            if let Some(r) = current {
+                return Err(refuse(format!(
+                    "{release} is already in the calendar ({:?} for {}); use postpone to move it",
+                    r.status, r.release_time
+                )));
+            }
+            check_time(release_time).map_err(refuse)?;
+            (EntryKind::Schedule, release_time.to_string(), None)
+        }
+        Change::Postpone { reason, new_time } => {
+            let r = current.ok_or_else(|| refuse(format!("{release} is not in the calendar")))?;
+            if !matches!(r.status, Status::Scheduled | Status::Postponed) {
+                return Err(refuse(format!(
+                    "{release} is {:?}: only a release not yet published can be postponed",
+                    r.status
+                )));
+            }
+            check_time(new_time).map_err(refuse)?;
+            if *new_time <= r.release_time.as_str() {
+                return Err(refuse(format!(
+                    "the new date {new_time} is not after the announced {}",
+                    r.release_time
+                )));
+            }
+            (EntryKind::Postponement, new_time.to_string(), Some(reason))
+        }
+        Change::Withdraw { reason } => {
+            let r = current.ok_or_else(|| refuse(format!("{release} is not in the calendar")))?;
+            if r.status == Status::Withdrawn {
+                return Err(refuse(format!("{release} is already withdrawn")));
+            }
+            (EntryKind::Withdrawal, r.release_time.clone(), Some(reason))
+        }
+    };
+    if let Some(reason) = reason {
+        if reason.trim().is_empty() {
+            return Err(refuse("a reason is required".into()));
+        }
+    }
+    let entry = LogEntry {
+        format: ENTRY_FORMAT.into(),
+        index: 0,
+        kind,
+        release: release.into(),
+        version: None,
+        logged: utc_now(),
+        release_time: release_time.clone(),
+        manifest_sha256: None,
+        revises_manifest_sha256: None,
+        reason: reason.map(|r| r.to_string()),
+    };
+    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, key)?;
+    let notice = notice_of(&proof);
+    match change {
+        Change::Schedule { title, .. } => calendar.releases.push(CalendarRelease {
+            release: release.into(),
+            title,
+            release_time,
+            status: Status::Scheduled,
+            versions: Vec::new(),
+            notices: vec![notice],
+        }),
+        Change::Postpone { .. } | Change::Withdraw { .. } => {
+            let r = calendar
+                .releases
+                .iter_mut()
+                .find(|r| r.release == release)
+                .expect("checked above");
+            r.status = if kind == EntryKind::Withdrawal {
+                Status::Withdrawn
+            } else {
+                Status::Postponed
+            };
+            r.release_time = release_time;
+            r.notices.push(notice);
+        }
+    }
+    calendar.save(releases)?;
+    Ok(proof)
+}
+
+/// The calendar's record of a log entry.
+pub(crate) fn notice_of(proof: &LogProof) -> Notice {
+    let entry = LogEntry::read(proof.entry.as_bytes()).expect("an entry just logged");
+    Notice {
+        kind: entry.kind,
+        logged: entry.logged,
+        release_time: entry.release_time,
+        reason: entry.reason,
+        log_index: proof.index,
+    }
+}
+
+fn check_time(time: &str) -> Result<(), String> {
+    if is_utc_time(time) {
+        Ok(())
+    } else {
+        Err(format!("{time:?} is not a UTC time YYYY-MM-DDTHH:MM:SSZ"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statvault_crypto::MasterKey;
+
+    fn title() -> Labels {
+        [("sq", "Censusi 2023, rezultatet"), ("en", "Census 2023; results")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn schedule_postpone_withdraw_are_logged_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().release_key();
+        let release_time = "2026-12-01T10:00:00Z";
+        change(dir.path(), "c", Change::Schedule { title: title(), release_time }, &key).unwrap();
+        let again = change(dir.path(), "c", Change::Schedule { title: title(), release_time }, &key);
+        assert!(again.err().unwrap().to_string().contains("already in the calendar"));
+        let earlier = Change::Postpone {
+            reason: "attack",
+            new_time: "2026-11-30T10:00:00Z",
+        };
+        assert!(change(dir.path(), "c", earlier, &key).is_err());
+        let no_reason = Change::Postpone {
+            reason: " ",
+            new_time: "2027-01-15T10:00:00Z",
+        };
+        assert!(change(dir.path(), "c", no_reason, &key).is_err());
+        let later = Change::Postpone {
+            reason: "systems under attack",
+            new_time: "2027-01-15T10:00:00Z",
+        };
+        change(dir.path(), "c", later, &key).unwrap();
+        let calendar = Calendar::open(dir.path()).unwrap();
+        let r = calendar.get("c").unwrap();
+        assert_eq!((r.status, r.release_time.as_str()), (Status::Postponed, "2027-01-15T10:00:00Z"));
+        assert_eq!(r.notices.len(), 2);
+        assert_eq!(r.notices[1].reason.as_deref(), Some("systems under attack"));
+        change(dir.path(), "c", Change::Withdraw { reason: "error" }, &key).unwrap();
+        assert!(change(dir.path(), "c", Change::Withdraw { reason: "x" }, &key).is_err());
+        assert_eq!(TransparencyLog::open(&dir.path().join("log")).unwrap().size(), 3);
+
+        let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
+        assert!(ics.contains("DTSTART:20270115T100000Z\r\n"), "{ics}");
+        assert!(ics.contains("SUMMARY:Census 2023\\; results\r\n"), "{ics}");
+        assert!(ics.contains("STATUS:CANCELLED\r\n") && ics.contains("SEQUENCE:2\r\n"));
+        assert!(ics.split("\r\n").all(|l| l.len() <= 75), "{ics}");
+    }
+}

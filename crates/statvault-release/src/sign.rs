@@ -1,0 +1,201 @@
+//! `release sign` and `release revise`: checks a built bundle is intact, logs it in the
+//! transparency log, writes its inclusion proof (`transparency.json`) and minisign
+//! signature (`manifest.json.minisig`), and records the version in the calendar.
+//!
+//! A bundle lives in a releases directory, beside the log (`log/`) and the calendar
+//! (`calendar.json`, `calendar.ics`); that directory is the bundle's parent.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use statvault_crypto::ReleaseKey;
+
+use crate::calendar::{notice_of, Calendar, CalendarRelease, PublishedVersion, Status};
+use crate::minisign::{MinisignKey, MinisignSignature};
+use crate::tlog::{write_atomically, EntryKind, LogEntry, TransparencyLog, ENTRY_FORMAT};
+use crate::verify::check_files;
+use crate::{meta, Manifest, ReleaseError};
+
+pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
+pub const PROOF_FILE: &str = "transparency.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Debug, Serialize)]
+pub struct SignReport {
+    pub release: String,
+    pub version: u32,
+    pub key_id: String,
+    pub log_index: u64,
+    pub tree_size: u64,
+    pub files: usize,
+    pub trusted_comment: String,
+}
+
+/// The directory a bundle lives in, with its log and calendar.
+pub fn releases_dir(bundle: &Path) -> PathBuf {
+    match bundle.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The trusted comment names what was signed, so a signature cannot be carried over
+/// to another release or version.
+pub fn trusted_comment(manifest: &Manifest, log_index: u64) -> String {
+    format!(
+        "release:{} version:{} release_time:{} log_index:{log_index}",
+        manifest.release, manifest.version, manifest.release_time
+    )
+}
+
+/// Signs the bundle in `bundle`. `revision` is the reason for a version after the
+/// first; the first version has none.
+pub fn sign(
+    bundle: &Path,
+    key: &ReleaseKey,
+    revision: Option<&str>,
+) -> Result<SignReport, ReleaseError> {
+    let refuse = |message: String| ReleaseError::Bundle {
+        path: bundle.display().to_string(),
+        message,
+    };
+    let manifest_path = bundle.join(MANIFEST_FILE);
+    let manifest_bytes = fs::read(&manifest_path).map_err(|e| ReleaseError::io(&manifest_path, e))?;
+    let manifest = Manifest::read(&manifest_bytes)
+        .map_err(|m| refuse(format!("{MANIFEST_FILE}: {m}")))?;
+    for done in [SIGNATURE_FILE, PROOF_FILE] {
+        if bundle.join(done).exists() {
+            return Err(refuse(format!(
+                "already signed ({done} exists); a signed release is never signed again, a correction is a new version"
+            )));
+        }
+    }
+    let check = check_files(bundle, &manifest, &[MANIFEST_FILE]);
+    if let Some(problem) = check.problems.first() {
+        return Err(refuse(format!(
+            "does not match its manifest ({} problem(s)), first: {problem}",
+            check.problems.len()
+        )));
+    }
+
+    let releases = releases_dir(bundle);
+    let mut calendar = Calendar::open(&releases)?;
+    let calendar_error = |message: String| ReleaseError::Calendar {
+        path: Calendar::path(&releases).display().to_string(),
+        message,
+    };
+    let existing = calendar.get(&manifest.release);
+    let id = &manifest.release;
+    let (kind, revises) = match (manifest.version, revision) {
+        (1, Some(_)) => {
+            return Err(refuse(
+                "version 1 is a first publication, not a revision: use release sign".into(),
+            ))
+        }
+        (1, None) => {
+            if let Some(r) = existing {
+                match r.status {
+                    Status::Published | Status::Withdrawn => {
+                        return Err(calendar_error(format!(
+                            "{id} is already {:?}; a correction is a new version (release revise)",
+                            r.status
+                        )))
+                    }
+                    Status::Scheduled | Status::Postponed if r.release_time != manifest.release_time => {
+                        return Err(calendar_error(format!(
+                            "{id} is announced for {}, the bundle's release time is {}: rebuild it for the announced time, or postpone",
+                            r.release_time, manifest.release_time
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+            (EntryKind::Release, None)
+        }
+        (v, None) => {
+            return Err(refuse(format!(
+                "version {v} is a revision: use release revise --reason"
+            )))
+        }
+        (v, Some(reason)) => {
+            if reason.trim().is_empty() {
+                return Err(refuse("a revision needs a reason".into()));
+            }
+            let previous = existing
+                .filter(|r| r.status == Status::Published)
+                .and_then(|r| r.versions.last())
+                .filter(|p| p.version + 1 == v)
+                .ok_or_else(|| {
+                    calendar_error(format!(
+                        "version {v} revises version {} of {id}, which is not the latest published version in the calendar",
+                        v - 1
+                    ))
+                })?;
+            (EntryKind::Revision, Some(previous.manifest_sha256.clone()))
+        }
+    };
+
+    let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
+    let entry = LogEntry {
+        format: ENTRY_FORMAT.into(),
+        index: 0,
+        kind,
+        release: id.clone(),
+        version: Some(manifest.version),
+        logged: meta::utc_now(),
+        release_time: manifest.release_time.clone(),
+        manifest_sha256: Some(manifest_sha256.clone()),
+        revises_manifest_sha256: revises,
+        reason: revision.map(str::to_string),
+    };
+    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, key)?;
+    write_atomically(&bundle.join(PROOF_FILE), &proof.write())?;
+    let comment = trusted_comment(&manifest, proof.index);
+    let signature = MinisignSignature::sign(
+        key,
+        &manifest_bytes,
+        &comment,
+        "statvault release manifest; check with: minisign -Vm manifest.json -p key.pub",
+    );
+    write_atomically(&bundle.join(SIGNATURE_FILE), signature.write().as_bytes())?;
+
+    let version = PublishedVersion {
+        version: manifest.version,
+        bundle: bundle
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        release_time: manifest.release_time.clone(),
+        manifest_sha256,
+        reason: revision.map(str::to_string),
+    };
+    let notice = notice_of(&proof);
+    match calendar.releases.iter_mut().find(|r| r.release == *id) {
+        Some(r) => {
+            r.status = Status::Published;
+            r.release_time = manifest.release_time.clone();
+            r.versions.push(version);
+            r.notices.push(notice);
+        }
+        None => calendar.releases.push(CalendarRelease {
+            release: id.clone(),
+            title: manifest.title.clone(),
+            release_time: manifest.release_time.clone(),
+            status: Status::Published,
+            versions: vec![version],
+            notices: vec![notice],
+        }),
+    }
+    calendar.save(&releases)?;
+    Ok(SignReport {
+        release: id.clone(),
+        version: manifest.version,
+        key_id: MinisignKey::of(key.public_key()).id_hex(),
+        log_index: proof.index,
+        tree_size: proof.tree_size,
+        files: manifest.files.len(),
+        trusted_comment: comment,
+    })
+}

@@ -1,0 +1,421 @@
+//! The transparency log of releases and calendar notices: an append-only file of
+//! entries, one JSON object per line, each line a leaf of an RFC 6962 Merkle tree,
+//! and the latest signed checkpoint (format in `docs/release-format.md`,
+//! "Transparency log").
+//!
+//! ```text
+//! log/entries.jsonl   one entry per line; leaf i is line i without its newline
+//! log/checkpoint      the signed checkpoint of all entries
+//! log/key.pub         the release key in minisign's format
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use statvault_crypto::{PublicKey, ReleaseKey};
+
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{self, Digest};
+use crate::minisign::MinisignKey;
+use crate::ReleaseError;
+
+pub const ENTRY_FORMAT: &str = "statvault-log-entry/1";
+pub const PROOF_FORMAT: &str = "statvault-log-proof/1";
+
+/// What an entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A release was announced for a date.
+    Schedule,
+    /// A scheduled release moved to a new date, with a reason.
+    Postponement,
+    /// The first version of a release was signed.
+    Release,
+    /// A new version of a published release, with a reason.
+    Revision,
+    /// A release was withdrawn, with a reason.
+    Withdrawal,
+}
+
+/// One leaf of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogEntry {
+    pub format: String,
+    /// The leaf's position: an entry cannot be moved without breaking its proof.
+    pub index: u64,
+    pub kind: EntryKind,
+    pub release: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// When the entry was logged (UTC).
+    pub logged: String,
+    /// The release time announced or published (UTC).
+    pub release_time: String,
+    /// SHA-256 of the signed `manifest.json` (releases and revisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// SHA-256 of the manifest this revision replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revises_manifest_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl LogEntry {
+    pub fn read(line: &[u8]) -> Result<LogEntry, String> {
+        let entry: LogEntry = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        if entry.format != ENTRY_FORMAT {
+            return Err(format!("format {:?} is not {ENTRY_FORMAT:?}", entry.format));
+        }
+        Ok(entry)
+    }
+
+    /// The leaf bytes: compact JSON, one line.
+    pub fn write(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a log entry serializes")
+    }
+}
+
+/// What a bundle carries to prove its manifest is in the log: the entry, its inclusion
+/// proof and the signed checkpoint the proof leads to (`transparency.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogProof {
+    pub format: String,
+    /// The leaf, exactly as logged.
+    pub entry: String,
+    pub index: u64,
+    pub tree_size: u64,
+    /// Hex SHA-256 hashes of the audit path, leaf to root.
+    pub inclusion: Vec<String>,
+    /// The signed checkpoint of `tree_size` entries.
+    pub checkpoint: String,
+}
+
+impl LogProof {
+    pub fn read(bytes: &[u8]) -> Result<LogProof, String> {
+        let proof: LogProof = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if proof.format != PROOF_FORMAT {
+            return Err(format!("format {:?} is not {PROOF_FORMAT:?}", proof.format));
+        }
+        if proof.inclusion.len() > 64 {
+            return Err("an audit path has at most 64 hashes".into());
+        }
+        Ok(proof)
+    }
+
+    pub fn write(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a proof serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Checks the checkpoint's signature and that the entry is leaf `index` of it;
+    /// returns the entry and the checkpoint.
+    pub fn verify(&self, key: &PublicKey) -> Result<(LogEntry, Checkpoint), String> {
+        let checkpoint = Checkpoint::verify(&self.checkpoint, key)?;
+        if checkpoint.size != self.tree_size {
+            return Err(format!(
+                "the proof is for a tree of {} entries, its checkpoint has {}",
+                self.tree_size, checkpoint.size
+            ));
+        }
+        let path = decode_hashes(&self.inclusion)?;
+        let leaf = merkle::leaf_hash(self.entry.as_bytes());
+        if !merkle::verify_inclusion(self.index, self.tree_size, &leaf, &path, &checkpoint.root) {
+            return Err(format!(
+                "the inclusion proof of entry {} does not lead to the checkpoint's root",
+                self.index
+            ));
+        }
+        let entry = LogEntry::read(self.entry.as_bytes())?;
+        if entry.index != self.index {
+            return Err(format!(
+                "the entry says it is entry {}, the proof places it at {}",
+                entry.index, self.index
+            ));
+        }
+        Ok((entry, checkpoint))
+    }
+}
+
+pub fn decode_hashes(hashes: &[String]) -> Result<Vec<Digest>, String> {
+    hashes
+        .iter()
+        .map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("{h:?} is not a 64-digit hex hash"))
+        })
+        .collect()
+}
+
+/// An open log directory.
+pub struct TransparencyLog {
+    dir: PathBuf,
+    entries: Vec<Vec<u8>>,
+    leaves: Vec<Digest>,
+}
+
+impl TransparencyLog {
+    pub fn entries_path(dir: &Path) -> PathBuf {
+        dir.join("entries.jsonl")
+    }
+
+    /// Opens the log in `dir`; a missing directory is an empty log. A last line
+    /// without its newline is an append that was interrupted: it was never in a
+    /// checkpoint and is left out (and cut off by the next append).
+    pub fn open(dir: &Path) -> Result<TransparencyLog, ReleaseError> {
+        let path = Self::entries_path(dir);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(ReleaseError::io(&path, e)),
+        };
+        let mut entries = Vec::new();
+        let mut rest = &text[..];
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let line = &rest[..end];
+            let entry = LogEntry::read(line).map_err(|message| ReleaseError::Log {
+                path: path.display().to_string(),
+                message: format!("line {}: {message}", entries.len() + 1),
+            })?;
+            if entry.index != entries.len() as u64 {
+                return Err(ReleaseError::Log {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "line {} holds entry {}: entries were removed or reordered",
+                        entries.len() + 1,
+                        entry.index
+                    ),
+                });
+            }
+            entries.push(line.to_vec());
+            rest = &rest[end + 1..];
+        }
+        let leaves = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+        Ok(TransparencyLog {
+            dir: dir.to_path_buf(),
+            entries,
+            leaves,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = LogEntry> + '_ {
+        self.entries
+            .iter()
+            .map(|e| LogEntry::read(e).expect("checked when the log was opened"))
+    }
+
+    pub fn root(&self, size: u64) -> Digest {
+        merkle::root(&self.leaves[..size as usize])
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Digest> {
+        merkle::inclusion_proof(index as usize, &self.leaves[..size as usize])
+    }
+
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Vec<Digest> {
+        merkle::consistency_proof(old_size as usize, &self.leaves[..new_size as usize])
+    }
+
+    /// The log's origin (checkpoint line 1): derived from its key, so one key's log
+    /// has one name.
+    pub fn origin(key: &PublicKey) -> String {
+        format!("statvault/{}", MinisignKey::of(*key).id_hex())
+    }
+
+    /// The latest signed checkpoint, as stored.
+    pub fn checkpoint_text(&self) -> Result<Option<String>, ReleaseError> {
+        let path = self.dir.join("checkpoint");
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReleaseError::io(&path, e)),
+        }
+    }
+
+    /// Appends an entry (its `index` is set here), signs the new checkpoint and
+    /// returns the bundle's proof of it. The entry is on disk (fsync) before the
+    /// checkpoint that covers it replaces the old one (rename).
+    pub fn append(
+        &mut self,
+        mut entry: LogEntry,
+        key: &ReleaseKey,
+    ) -> Result<LogProof, ReleaseError> {
+        self.check_key(key)?;
+        entry.index = self.size();
+        let line = entry.write();
+        let path = Self::entries_path(&self.dir);
+        let io = |e| ReleaseError::io(&path, e);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let committed: u64 = self.entries.iter().map(|e| e.len() as u64 + 1).sum();
+        if file.metadata().map_err(io)?.len() != committed {
+            file.set_len(committed).map_err(io)?;
+        }
+        file.write_all(&[&line[..], b"\n"].concat()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        self.leaves.push(merkle::leaf_hash(&line));
+        self.entries.push(line);
+        let checkpoint = Checkpoint {
+            origin: Self::origin(&key.public_key()),
+            size: self.size(),
+            root: self.root(self.size()),
+        }
+        .sign(key);
+        write_atomically(&self.dir.join("checkpoint"), checkpoint.as_bytes())?;
+        let index = entry.index;
+        Ok(LogProof {
+            format: PROOF_FORMAT.into(),
+            entry: String::from_utf8(self.entries[index as usize].clone())
+                .expect("JSON is UTF-8"),
+            index,
+            tree_size: self.size(),
+            inclusion: self
+                .inclusion_proof(index, self.size())
+                .iter()
+                .map(hex::encode)
+                .collect(),
+            checkpoint,
+        })
+    }
+
+    /// The first append writes the key beside the log; every later append must use it,
+    /// since one log's checkpoints are all signed by one key.
+    fn check_key(&self, key: &ReleaseKey) -> Result<(), ReleaseError> {
+        let path = self.dir.join("key.pub");
+        let ours = MinisignKey::of(key.public_key());
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let theirs = MinisignKey::read(&text).map_err(|message| ReleaseError::Log {
+                    path: path.display().to_string(),
+                    message,
+                })?;
+                if theirs != ours {
+                    return Err(ReleaseError::Log {
+                        path: path.display().to_string(),
+                        message: format!(
+                            "this log is signed by key {}, not by the key given ({})",
+                            theirs.id_hex(),
+                            ours.id_hex()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir).map_err(|e| ReleaseError::io(&self.dir, e))?;
+                write_atomically(&path, ours.write().as_bytes())
+            }
+            Err(e) => Err(ReleaseError::io(&path, e)),
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over
+/// `path`, so readers see the old or the new file, never half of one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".tmp-{}", std::process::id()));
+    let temp = PathBuf::from(temp);
+    let written = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        ReleaseError::io(path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statvault_crypto::MasterKey;
+
+    pub(crate) fn entry(kind: EntryKind, release: &str) -> LogEntry {
+        LogEntry {
+            format: ENTRY_FORMAT.into(),
+            index: 0,
+            kind,
+            release: release.into(),
+            version: None,
+            logged: "2026-11-21T10:00:00Z".into(),
+            release_time: "2026-12-01T10:00:00Z".into(),
+            manifest_sha256: None,
+            revises_manifest_sha256: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn appended_entries_prove_inclusion_and_consistency() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().release_key();
+        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        let mut proofs = Vec::new();
+        for i in 0..6 {
+            let release = format!("r{i}");
+            proofs.push(log.append(entry(EntryKind::Schedule, &release), &key).unwrap());
+        }
+        let reopened = TransparencyLog::open(dir.path()).unwrap();
+        assert_eq!(reopened.size(), 6);
+        for (i, proof) in proofs.iter().enumerate() {
+            let read = LogProof::read(&proof.write()).unwrap();
+            let (e, cp) = read.verify(&key.public_key()).unwrap();
+            assert_eq!((e.index, e.release.as_str()), (i as u64, format!("r{i}").as_str()));
+            let consistency = reopened.consistency_proof(cp.size, 6);
+            assert!(merkle::verify_consistency(
+                cp.size,
+                6,
+                &cp.root,
+                &reopened.root(6),
+                &consistency
+            ));
+        }
+        let other = MasterKey::generate().release_key();
+        let err = log.append(entry(EntryKind::Schedule, "x"), &other).err().unwrap();
+        assert!(err.to_string().contains("signed by key"), "{err}");
+    }
+
+    #[test]
+    fn an_interrupted_append_is_cut_off_and_reordering_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().release_key();
+        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        log.append(entry(EntryKind::Schedule, "a"), &key).unwrap();
+        let path = TransparencyLog::entries_path(dir.path());
+        let mut text = fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"format\":\"statvault-log-en");
+        fs::write(&path, &text).unwrap();
+        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        assert_eq!(log.size(), 1);
+        log.append(entry(EntryKind::Schedule, "b"), &key).unwrap();
+        assert_eq!(TransparencyLog::open(dir.path()).unwrap().size(), 2);
+
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        fs::write(&path, format!("{}\n{}\n", lines[1], lines[0])).unwrap();
+        let err = TransparencyLog::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("line 1 holds entry 1"), "{err}");
+    }
+}

@@ -54,6 +54,5 @@ pub use error::CryptoError;
 pub use hash::Hash;
 pub use keys::{
     random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, ReleaseKey,
-    VaultKeys,
-    AEAD_OVERHEAD,
+    VaultKeys, AEAD_OVERHEAD,
 };

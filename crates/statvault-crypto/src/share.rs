@@ -304,11 +304,7 @@ pub fn combine(
 /// The identity of a release signing key. Share files of a release key carry its
 /// public key in `signing_key` and its key check in `vault_id`: such a key belongs to
 /// no vault, and its files are all there is to check the shares against.
-pub fn release_key_identity(
-    master: &MasterKey,
-    custodians: u8,
-    threshold: u8,
-) -> VaultIdentity {
+pub fn release_key_identity(master: &MasterKey, custodians: u8, threshold: u8) -> VaultIdentity {
     VaultIdentity {
         vault_id: master.key_check(),
         public_key: master.release_key().public_key(),
@@ -522,7 +518,9 @@ mod tests {
         let shares = files(&master, &split_id, None);
         let key = combine_release_key(&shares[1..], &mut no_passphrase).unwrap();
         assert_eq!(key.public_key(), public);
-        let err = combine_release_key(&shares[..1], &mut no_passphrase).err().unwrap();
+        let err = combine_release_key(&shares[..1], &mut no_passphrase)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("needs 2"), "{err}");
 
         // A vault's share is not a release key.

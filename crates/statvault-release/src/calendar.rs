@@ -139,7 +139,10 @@ impl Calendar {
             lines.extend([
                 "BEGIN:VEVENT".to_string(),
                 format!("UID:{}@statvault", r.release),
-                format!("DTSTAMP:{}", ics_time(last.map_or(&r.release_time, |n| &n.logged))),
+                format!(
+                    "DTSTAMP:{}",
+                    ics_time(last.map_or(&r.release_time, |n| &n.logged))
+                ),
                 format!("DTSTART:{}", ics_time(&r.release_time)),
                 format!("SEQUENCE:{}", r.notices.len().saturating_sub(1)),
                 format!("SUMMARY:{}", ics_text(title("en"))),
@@ -326,10 +329,13 @@ mod tests {
     use statvault_crypto::MasterKey;
 
     fn title() -> Labels {
-        [("sq", "Censusi 2023, rezultatet"), ("en", "Census 2023; results")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("sq", "Censusi 2023, rezultatet"),
+            ("en", "Census 2023; results"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     #[test]
@@ -337,9 +343,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::generate().release_key();
         let release_time = "2026-12-01T10:00:00Z";
-        change(dir.path(), "c", Change::Schedule { title: title(), release_time }, &key).unwrap();
-        let again = change(dir.path(), "c", Change::Schedule { title: title(), release_time }, &key);
-        assert!(again.err().unwrap().to_string().contains("already in the calendar"));
+        change(
+            dir.path(),
+            "c",
+            Change::Schedule {
+                title: title(),
+                release_time,
+            },
+            &key,
+        )
+        .unwrap();
+        let again = change(
+            dir.path(),
+            "c",
+            Change::Schedule {
+                title: title(),
+                release_time,
+            },
+            &key,
+        );
+        assert!(again
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("already in the calendar"));
         let earlier = Change::Postpone {
             reason: "attack",
             new_time: "2026-11-30T10:00:00Z",
@@ -357,12 +384,20 @@ mod tests {
         change(dir.path(), "c", later, &key).unwrap();
         let calendar = Calendar::open(dir.path()).unwrap();
         let r = calendar.get("c").unwrap();
-        assert_eq!((r.status, r.release_time.as_str()), (Status::Postponed, "2027-01-15T10:00:00Z"));
+        assert_eq!(
+            (r.status, r.release_time.as_str()),
+            (Status::Postponed, "2027-01-15T10:00:00Z")
+        );
         assert_eq!(r.notices.len(), 2);
         assert_eq!(r.notices[1].reason.as_deref(), Some("systems under attack"));
         change(dir.path(), "c", Change::Withdraw { reason: "error" }, &key).unwrap();
         assert!(change(dir.path(), "c", Change::Withdraw { reason: "x" }, &key).is_err());
-        assert_eq!(TransparencyLog::open(&dir.path().join("log")).unwrap().size(), 3);
+        assert_eq!(
+            TransparencyLog::open(&dir.path().join("log"))
+                .unwrap()
+                .size(),
+            3
+        );
 
         let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
         assert!(ics.contains("DTSTART:20270115T100000Z\r\n"), "{ics}");

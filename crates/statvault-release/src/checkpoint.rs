@@ -63,7 +63,12 @@ impl NoteKey {
 impl Checkpoint {
     /// The signed body: origin, size and root, each on its own line.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, BASE64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            BASE64.encode(self.root)
+        )
     }
 
     /// The signed note, signed by `key` under the origin as key name.
@@ -196,7 +201,10 @@ mod tests {
         let note = sample().sign(&key);
         assert!(note.starts_with("statvault/ABCDEF\n7\nAwMD"));
         assert!(note.contains("\n\n\u{2014} statvault/ABCDEF "));
-        assert_eq!(Checkpoint::verify(&note, &key.public_key()).unwrap(), sample());
+        assert_eq!(
+            Checkpoint::verify(&note, &key.public_key()).unwrap(),
+            sample()
+        );
 
         let altered = note.replacen("\n7\n", "\n8\n", 1);
         let err = Checkpoint::verify(&altered, &key.public_key()).unwrap_err();
@@ -210,7 +218,10 @@ mod tests {
             note.replacen("\n\n", "\n", 1),
             note.replacen("\u{2014}", "-", 1),
         ] {
-            assert!(Checkpoint::verify(&bad, &key.public_key()).is_err(), "{bad}");
+            assert!(
+                Checkpoint::verify(&bad, &key.public_key()).is_err(),
+                "{bad}"
+            );
         }
     }
 

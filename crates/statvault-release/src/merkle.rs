@@ -8,7 +8,11 @@ use sha2::{Digest as _, Sha256};
 pub type Digest = [u8; 32];
 
 pub fn leaf_hash(data: &[u8]) -> Digest {
-    Sha256::new().chain_update([0]).chain_update(data).finalize().into()
+    Sha256::new()
+        .chain_update([0])
+        .chain_update(data)
+        .finalize()
+        .into()
 }
 
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
@@ -61,7 +65,10 @@ pub fn inclusion_proof(index: usize, leaves: &[Digest]) -> Vec<Digest> {
 /// The proof that the tree of the first `old_size` leaves is a prefix of the tree of
 /// `leaves` (RFC 6962 PROOF).
 pub fn consistency_proof(old_size: usize, leaves: &[Digest]) -> Vec<Digest> {
-    assert!(old_size <= leaves.len(), "the old tree is larger than the new");
+    assert!(
+        old_size <= leaves.len(),
+        "the old tree is larger than the new"
+    );
     let mut proof = Vec::new();
     fn subproof(m: usize, leaves: &[Digest], whole: bool, out: &mut Vec<Digest>) {
         let n = leaves.len();
@@ -249,7 +256,13 @@ mod tests {
             let proof = inclusion_proof(index, &leaves[..size]);
             assert_eq!(proof, expected.iter().map(|h| d(h)).collect::<Vec<_>>());
             let root = d(ROOTS[size]);
-            assert!(verify_inclusion(index as u64, size as u64, &leaves[index], &proof, &root));
+            assert!(verify_inclusion(
+                index as u64,
+                size as u64,
+                &leaves[index],
+                &proof,
+                &root
+            ));
         }
         let consistency: [(usize, usize, Vec<&str>); 3] = [
             (
@@ -300,22 +313,41 @@ mod tests {
             let head = root(tree);
             for i in 0..n {
                 let proof = inclusion_proof(i, tree);
-                assert!(verify_inclusion(i as u64, n as u64, &tree[i], &proof, &head));
+                assert!(verify_inclusion(
+                    i as u64, n as u64, &tree[i], &proof, &head
+                ));
                 let other = (i + 1) % n;
                 if other != i {
-                    assert!(!verify_inclusion(other as u64, n as u64, &tree[i], &proof, &head));
+                    assert!(!verify_inclusion(
+                        other as u64,
+                        n as u64,
+                        &tree[i],
+                        &proof,
+                        &head
+                    ));
                 }
             }
             for m in 0..=n {
                 let proof = consistency_proof(m, tree);
                 let old = root(&leaves[..m]);
-                assert!(verify_consistency(m as u64, n as u64, &old, &head, &proof), "{m}->{n}");
+                assert!(
+                    verify_consistency(m as u64, n as u64, &old, &head, &proof),
+                    "{m}->{n}"
+                );
                 if m > 0 && m < n {
                     // A rewritten old tree does not fit the new one.
                     let rewritten = node_hash(&old, &old);
-                    assert!(!verify_consistency(m as u64, n as u64, &rewritten, &head, &proof));
+                    assert!(!verify_consistency(
+                        m as u64, n as u64, &rewritten, &head, &proof
+                    ));
                     let other_head = root(&leaves[..n + 1]);
-                    assert!(!verify_consistency(m as u64, n as u64, &old, &other_head, &proof));
+                    assert!(!verify_consistency(
+                        m as u64,
+                        n as u64,
+                        &old,
+                        &other_head,
+                        &proof
+                    ));
                 }
             }
         }

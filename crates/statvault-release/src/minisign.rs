@@ -209,9 +209,15 @@ mod tests {
         assert!(err.contains("does not match"), "{err}");
         let mut altered = read.clone();
         altered.trusted_comment = "release:y version:1".into();
-        assert!(altered.verify(&public, b"manifest").unwrap_err().contains("trusted comment"));
+        assert!(altered
+            .verify(&public, b"manifest")
+            .unwrap_err()
+            .contains("trusted comment"));
         let other = MinisignKey::of(MasterKey::generate().release_key().public_key());
-        assert!(read.verify(&other, b"manifest").unwrap_err().contains("signed by key"));
+        assert!(read
+            .verify(&other, b"manifest")
+            .unwrap_err()
+            .contains("signed by key"));
     }
 
     #[test]
@@ -222,7 +228,9 @@ mod tests {
         let e = MinisignSignature::read(&text.replacen("\ntrusted comment: ", "\ncomment: ", 1));
         assert!(e.unwrap_err().contains("line 3"));
         let short = format!("{}\n{}\n", lines[0], &lines[1][..20]);
-        assert!(MinisignSignature::read(&short).unwrap_err().contains("line 2"));
+        assert!(MinisignSignature::read(&short)
+            .unwrap_err()
+            .contains("line 2"));
         assert!(MinisignKey::read("untrusted comment: k\nAAAA\n")
             .unwrap_err()
             .contains("line 2"));

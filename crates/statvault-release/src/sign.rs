@@ -62,9 +62,10 @@ pub fn sign(
         message,
     };
     let manifest_path = bundle.join(MANIFEST_FILE);
-    let manifest_bytes = fs::read(&manifest_path).map_err(|e| ReleaseError::io(&manifest_path, e))?;
-    let manifest = Manifest::read(&manifest_bytes)
-        .map_err(|m| refuse(format!("{MANIFEST_FILE}: {m}")))?;
+    let manifest_bytes =
+        fs::read(&manifest_path).map_err(|e| ReleaseError::io(&manifest_path, e))?;
+    let manifest =
+        Manifest::read(&manifest_bytes).map_err(|m| refuse(format!("{MANIFEST_FILE}: {m}")))?;
     for done in [SIGNATURE_FILE, PROOF_FILE] {
         if bundle.join(done).exists() {
             return Err(refuse(format!(

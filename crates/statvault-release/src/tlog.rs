@@ -280,8 +280,7 @@ impl TransparencyLog {
         let index = entry.index;
         Ok(LogProof {
             format: PROOF_FORMAT.into(),
-            entry: String::from_utf8(self.entries[index as usize].clone())
-                .expect("JSON is UTF-8"),
+            entry: String::from_utf8(self.entries[index as usize].clone()).expect("JSON is UTF-8"),
             index,
             tree_size: self.size(),
             inclusion: self
@@ -375,14 +374,20 @@ mod tests {
         let mut proofs = Vec::new();
         for i in 0..6 {
             let release = format!("r{i}");
-            proofs.push(log.append(entry(EntryKind::Schedule, &release), &key).unwrap());
+            proofs.push(
+                log.append(entry(EntryKind::Schedule, &release), &key)
+                    .unwrap(),
+            );
         }
         let reopened = TransparencyLog::open(dir.path()).unwrap();
         assert_eq!(reopened.size(), 6);
         for (i, proof) in proofs.iter().enumerate() {
             let read = LogProof::read(&proof.write()).unwrap();
             let (e, cp) = read.verify(&key.public_key()).unwrap();
-            assert_eq!((e.index, e.release.as_str()), (i as u64, format!("r{i}").as_str()));
+            assert_eq!(
+                (e.index, e.release.as_str()),
+                (i as u64, format!("r{i}").as_str())
+            );
             let consistency = reopened.consistency_proof(cp.size, 6);
             assert!(merkle::verify_consistency(
                 cp.size,
@@ -393,7 +398,10 @@ mod tests {
             ));
         }
         let other = MasterKey::generate().release_key();
-        let err = log.append(entry(EntryKind::Schedule, "x"), &other).err().unwrap();
+        let err = log
+            .append(entry(EntryKind::Schedule, "x"), &other)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("signed by key"), "{err}");
     }
 

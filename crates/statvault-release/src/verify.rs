@@ -98,7 +98,9 @@ pub fn verify(bundle: &Path, options: &VerifyOptions) -> Result<VerifyReport, Re
     let manifest_bytes = match fs::read(bundle.join(MANIFEST_FILE)) {
         Ok(b) => b,
         Err(e) => {
-            report.problems.push(format!("{MANIFEST_FILE}: cannot be read ({e})"));
+            report
+                .problems
+                .push(format!("{MANIFEST_FILE}: cannot be read ({e})"));
             return Ok(report);
         }
     };
@@ -121,11 +123,23 @@ pub fn verify(bundle: &Path, options: &VerifyOptions) -> Result<VerifyReport, Re
     }
 
     check_signature(bundle, &key, &manifest, &manifest_bytes, &mut report);
-    let files = check_files(bundle, &manifest, &[MANIFEST_FILE, SIGNATURE_FILE, PROOF_FILE]);
+    let files = check_files(
+        bundle,
+        &manifest,
+        &[MANIFEST_FILE, SIGNATURE_FILE, PROOF_FILE],
+    );
     report.files = files.files;
     report.bytes = files.bytes;
     report.problems.extend(files.problems);
-    check_log(bundle, &key, &manifest_bytes, &manifest, &log_dir, options, &mut report)?;
+    check_log(
+        bundle,
+        &key,
+        &manifest_bytes,
+        &manifest,
+        &log_dir,
+        options,
+        &mut report,
+    )?;
     Ok(report)
 }
 
@@ -139,7 +153,9 @@ fn check_signature(
     let text = match fs::read_to_string(bundle.join(SIGNATURE_FILE)) {
         Ok(t) => t,
         Err(e) => {
-            report.problems.push(format!("{SIGNATURE_FILE}: missing or unreadable ({e}): the bundle is not signed"));
+            report.problems.push(format!(
+                "{SIGNATURE_FILE}: missing or unreadable ({e}): the bundle is not signed"
+            ));
             return;
         }
     };
@@ -178,7 +194,9 @@ fn check_log(
     report: &mut VerifyReport,
 ) -> Result<(), ReleaseError> {
     let bundle_checkpoint = match fs::read(bundle.join(PROOF_FILE))
-        .map_err(|e| format!("missing or unreadable ({e}): the bundle is not in the transparency log"))
+        .map_err(|e| {
+            format!("missing or unreadable ({e}): the bundle is not in the transparency log")
+        })
         .and_then(|b| LogProof::read(&b))
         .and_then(|p| p.verify(&key.key))
     {
@@ -225,13 +243,17 @@ fn check_log(
     }
     let log = TransparencyLog::open(log_dir)?;
     let Some(text) = log.checkpoint_text()? else {
-        report.problems.push(format!("{}: the log has no checkpoint", log_dir.display()));
+        report
+            .problems
+            .push(format!("{}: the log has no checkpoint", log_dir.display()));
         return Ok(());
     };
     let current = match Checkpoint::verify(&text, &key.key) {
         Ok(c) => c,
         Err(e) => {
-            report.problems.push(format!("{}/checkpoint: {e}", log_dir.display()));
+            report
+                .problems
+                .push(format!("{}/checkpoint: {e}", log_dir.display()));
             return Ok(());
         }
     };
@@ -253,9 +275,10 @@ fn check_log(
             report.kept_checkpoint_size = Some(old.size);
         }
         if old.origin != current.origin {
-            report
-                .problems
-                .push(format!("{what} is from log {:?}, not {:?}", old.origin, current.origin));
+            report.problems.push(format!(
+                "{what} is from log {:?}, not {:?}",
+                old.origin, current.origin
+            ));
         } else if old.size > current.size {
             report.problems.push(format!(
                 "{what} has {} entries, the log now has {}: the log was truncated or rolled back",
@@ -290,7 +313,10 @@ pub(crate) fn check_files(bundle: &Path, manifest: &Manifest, outside: &[&str]) 
     let mut present = Vec::new();
     list_files(bundle, "", &mut present, &mut problems);
     for path in &present {
-        if manifest.files.binary_search_by(|f| f.path.as_str().cmp(path)).is_err()
+        if manifest
+            .files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .is_err()
             && !outside.contains(&path.as_str())
         {
             problems.push(format!("{path}: added (not in the manifest)"));
@@ -298,12 +324,16 @@ pub(crate) fn check_files(bundle: &Path, manifest: &Manifest, outside: &[&str]) 
     }
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(entry) = manifest.files.get(i) else { break };
+                let Some(entry) = manifest.files.get(i) else {
+                    break;
+                };
                 let problem = check_file(bundle, entry).err();
                 found.lock().expect("no worker panics").push((i, problem));
             });
@@ -340,13 +370,20 @@ fn check_file(bundle: &Path, entry: &FileEntry) -> Result<(), String> {
         size += n as u64;
     }
     if size != entry.size {
-        return Err(format!("{path}: changed ({size} bytes, the manifest says {})", entry.size));
+        return Err(format!(
+            "{path}: changed ({size} bytes, the manifest says {})",
+            entry.size
+        ));
     }
     if hex::encode(sha.finalize()) != entry.sha256 {
-        return Err(format!("{path}: changed (SHA-256 differs from the manifest)"));
+        return Err(format!(
+            "{path}: changed (SHA-256 differs from the manifest)"
+        ));
     }
     if b3.finalize().to_hex().as_str() != entry.blake3 {
-        return Err(format!("{path}: changed (BLAKE3 differs from the manifest)"));
+        return Err(format!(
+            "{path}: changed (BLAKE3 differs from the manifest)"
+        ));
     }
     Ok(())
 }

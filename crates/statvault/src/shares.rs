@@ -1,9 +1,13 @@
 //! Where share files and passphrases come from: flags, the environment, a prompt.
 
-use std::io::{BufRead, IsTerminal};
+use std::fs;
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use statvault_crypto::{CryptoError, Passphrase};
+use anyhow::{bail, Context};
+use statvault_crypto::share::{split, ShareFile, VaultIdentity};
+use statvault_crypto::{CryptoError, MasterKey, Passphrase};
 
 use crate::cli::SharesArg;
 
@@ -54,4 +58,66 @@ pub fn read_passphrase(prompt: &str) -> Result<Passphrase, CryptoError> {
 /// Asks for the passphrase of a protected share file.
 pub fn passphrase_for_share(path: &Path) -> Result<Passphrase, CryptoError> {
     read_passphrase(&format!("Passphrase for share {}: ", path.display()))
+}
+
+/// Share files about to be written for N custodians: checked absent and passphrases
+/// read before the secret they will hold exists.
+pub struct ShareFiles {
+    paths: Vec<PathBuf>,
+    passphrases: Vec<Option<Passphrase>>,
+}
+
+impl ShareFiles {
+    /// `dir/custodian-<i>-of-<n>.share` for each custodian.
+    pub fn prepare(dir: &Path, custodians: u8, passphrase: bool) -> anyhow::Result<ShareFiles> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let paths: Vec<PathBuf> = (1..=custodians)
+            .map(|i| dir.join(format!("custodian-{i}-of-{custodians}.share")))
+            .collect();
+        ShareFiles::at(paths, passphrase)
+    }
+
+    /// Share files at the given paths, each asked a passphrase when `passphrase` is set.
+    pub fn at(paths: Vec<PathBuf>, passphrase: bool) -> anyhow::Result<ShareFiles> {
+        if let Some(existing) = paths.iter().find(|p| p.exists()) {
+            bail!(
+                "{} already exists; a key file is never overwritten",
+                existing.display()
+            );
+        }
+        let passphrases = (1..=paths.len())
+            .map(|i| {
+                passphrase
+                    .then(|| read_passphrase(&format!("Passphrase for custodian {i}: ")))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ShareFiles { paths, passphrases })
+    }
+
+    /// Splits `master` among the custodians and writes each share, readable only by
+    /// its owner, synced to disk.
+    pub fn write(
+        &self,
+        master: &MasterKey,
+        identity: &VaultIdentity,
+    ) -> anyhow::Result<&[PathBuf]> {
+        let shares = split(master, identity.custodians, identity.threshold)?;
+        for (i, ((share, passphrase), path)) in shares
+            .iter()
+            .zip(&self.passphrases)
+            .zip(&self.paths)
+            .enumerate()
+        {
+            let text = ShareFile::seal(identity, i as u8 + 1, share, passphrase.as_ref()).to_json();
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(&self.paths)
+    }
 }

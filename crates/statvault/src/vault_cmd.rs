@@ -1,15 +1,12 @@
 //! `statvault vault …`: each command turns its arguments into one library call.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use statvault_crypto::share::{split, ShareFile};
 use statvault_crypto::{Hash, VaultKeys};
 use statvault_vault::{
     add, gc, restore, verify, AddOptions, InitOptions, LocalBackend, RestoreOptions, Vault,
@@ -17,7 +14,7 @@ use statvault_vault::{
 };
 
 use crate::cli::{RepoArg, SharesArg, VaultCommand};
-use crate::shares::{passphrase_for_share, read_passphrase, share_paths};
+use crate::shares::{passphrase_for_share, share_paths, ShareFiles};
 use crate::terminal::Bar;
 
 #[derive(Args)]
@@ -148,25 +145,7 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
             a.custodians
         );
     }
-    fs::create_dir_all(&a.shares_out)
-        .with_context(|| format!("creating {}", a.shares_out.display()))?;
-    let share_file = |i: u8| {
-        a.shares_out
-            .join(format!("custodian-{i}-of-{}.share", a.custodians))
-    };
-    if let Some(existing) = (1..=a.custodians).map(share_file).find(|p| p.exists()) {
-        bail!(
-            "{} already exists; choose an empty --shares-out directory",
-            existing.display()
-        );
-    }
-    let passphrases = (1..=a.custodians)
-        .map(|i| {
-            a.passphrase
-                .then(|| read_passphrase(&format!("Passphrase for custodian {i}: ")))
-                .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let share_files = ShareFiles::prepare(&a.shares_out, a.custodians, a.passphrase)?;
     fs::create_dir_all(&a.repo.repo)
         .with_context(|| format!("creating {}", a.repo.repo.display()))?;
     let (vault, master) = Vault::init(
@@ -175,21 +154,11 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         a.threshold,
         &InitOptions::default(),
     )?;
-    let identity = vault.config.identity();
-    for (i, (share, passphrase)) in split(&master, a.custodians, a.threshold)?
+    for (i, path) in share_files
+        .write(&master, &vault.config.identity())?
         .iter()
-        .zip(&passphrases)
         .enumerate()
     {
-        let path = share_file(i as u8 + 1);
-        let text = ShareFile::seal(&identity, i as u8 + 1, share, passphrase.as_ref()).to_json();
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
             "share for custodian {} of {}: {}",
             i + 1,

@@ -123,8 +123,10 @@ impl Checkpoint {
             .split_once("\n\n")
             .ok_or("no blank line between the checkpoint and its signatures")?;
         let lines: Vec<&str> = body.split('\n').collect();
-        if lines.len() < 3 {
-            return Err("a checkpoint has an origin, a tree size and a root hash".into());
+        // Extension lines are allowed by C2SP; statvault's logs write none, and a line
+        // the signature would not cover is refused rather than ignored.
+        if lines.len() != 3 {
+            return Err("a checkpoint has an origin, a tree size and a root hash, nothing else".into());
         }
         let origin = lines[0];
         if origin.is_empty() || origin.contains(char::is_whitespace) {
@@ -142,9 +144,6 @@ impl Checkpoint {
             .ok()
             .and_then(|r| r.try_into().ok())
             .ok_or("line 3: the root is not 32 bytes of base64")?;
-        if lines[3..].iter().any(|l| l.is_empty()) {
-            return Err("empty extension line".into());
-        }
         let mut signatures = Vec::new();
         for line in signature_block.split_terminator('\n') {
             let rest = line
@@ -217,6 +216,7 @@ mod tests {
             note.replacen("\n7\n", "\n-7\n", 1),
             note.replacen("\n\n", "\n", 1),
             note.replacen("\u{2014}", "-", 1),
+            note.replacen("\n\n", "\nextension\n\n", 1),
         ] {
             assert!(
                 Checkpoint::verify(&bad, &key.public_key()).is_err(),

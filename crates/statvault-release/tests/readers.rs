@@ -2,6 +2,8 @@
 //! and SDMX-CSV files, pyjstat the JSON-stat documents, pyaxis the PX file, openpyxl the workbook, each in
 //! both languages where the format has them. `scripts/test` installs them into
 //! `target/test-venv`; `STATVAULT_PYTHON` may name another interpreter that has them.
+//! An independent checker written from the specifications (tests/check_release.py)
+//! checks a signed bundle, its log and the iCalendar file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,5 +67,41 @@ fn stock_readers_read_every_format() {
                 "{name}: {report}"
             );
         }
+    }
+}
+
+#[test]
+fn an_independent_implementation_checks_signature_log_and_calendar() {
+    use statvault_release::calendar::{change, Change};
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let meta = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/release/census-2023.toml");
+    let releases = tempfile::tempdir().unwrap();
+    let key = statvault_crypto::MasterKey::generate().release_key();
+    let title = [("sq", "Strehimi"), ("en", "Housing, dwellings; 2023")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let schedule = Change::Schedule {
+        title,
+        release_time: "2027-03-01T10:00:00Z",
+    };
+    change(releases.path(), "housing", schedule, &key).unwrap();
+    let bundle = releases.path().join("first-results-v1");
+    statvault_release::build(&data, &meta, &bundle).unwrap();
+    statvault_release::sign(&bundle, &key, None).unwrap();
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_release.py"))
+        .arg(releases.path())
+        .arg("first-results-v1")
+        .output()
+        .expect("running the independent checker");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for check in ["minisign signature", "file hashes (17)", "log checkpoint (2 entries)", "inclusion proof", "icalendar (2 events)"] {
+        assert!(report.contains(&format!("{check}: ok")), "{report}");
     }
 }

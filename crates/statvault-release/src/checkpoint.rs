@@ -126,7 +126,9 @@ impl Checkpoint {
         // Extension lines are allowed by C2SP; statvault's logs write none, and a line
         // the signature would not cover is refused rather than ignored.
         if lines.len() != 3 {
-            return Err("a checkpoint has an origin, a tree size and a root hash, nothing else".into());
+            return Err(
+                "a checkpoint has an origin, a tree size and a root hash, nothing else".into(),
+            );
         }
         let origin = lines[0];
         if origin.is_empty() || origin.contains(char::is_whitespace) {

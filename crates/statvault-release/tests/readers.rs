@@ -74,7 +74,8 @@ fn stock_readers_read_every_format() {
 fn an_independent_implementation_checks_signature_log_and_calendar() {
     use statvault_release::calendar::{change, Change};
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let meta = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/release/census-2023.toml");
+    let meta =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/release/census-2023.toml");
     let releases = tempfile::tempdir().unwrap();
     let key = statvault_crypto::MasterKey::generate().release_key();
     let title = [("sq", "Strehimi"), ("en", "Housing, dwellings; 2023")]
@@ -101,7 +102,13 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
         "{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for check in ["minisign signature", "file hashes (17)", "log checkpoint (2 entries)", "inclusion proof", "icalendar (2 events)"] {
+    for check in [
+        "minisign signature",
+        "file hashes (17)",
+        "log checkpoint (2 entries)",
+        "inclusion proof",
+        "icalendar (2 events)",
+    ] {
         assert!(report.contains(&format!("{check}: ok")), "{report}");
     }
 }

@@ -1,6 +1,6 @@
 //! `statvault demo`: the main job on a synthetic census, narrated: a vault shared
 //! among custodians, validated ingest, verification, an intruder caught, tabulation,
-//! disclosure control with an attacker's audit.
+//! disclosure control with an attacker's audit, a signed and logged release.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,17 +15,24 @@ use statvault_census::table::{Category, CategoryKind, Dimension, Table};
 use statvault_census::{
     ingest, synth, tabulate, CensusError, Geography, SynthFormat, SynthOptions,
 };
-use statvault_crypto::share::{split, ShareFile};
+use statvault_crypto::share::{combine_release_key, release_key_identity, ShareFile};
+use statvault_crypto::MasterKey;
 use statvault_protect::protected::LEGEND;
 use statvault_protect::{CkmOptions, Method, PTable, ProtectedTable, SuppressOptions};
+use statvault_release::calendar::{self, Change};
+use statvault_release::meta::{parse_utc, utc_now, utc_time};
+use statvault_release::minisign::MinisignKey;
+use statvault_release::{ReleaseMeta, VerifyOptions as ReleaseVerifyOptions};
 use statvault_vault::{
     restore, verify, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions,
 };
 
 use crate::protect_cmd::{protect_into, read_table};
+use crate::shares::ShareFiles;
 
 const SCHEMA: &str = include_str!("../../../examples/census-albania/schema.toml");
 const TABLES: &str = include_str!("../../../examples/census-albania/tables.toml");
+const RELEASE_META: &str = include_str!("../../../examples/release/census-2023.toml");
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -86,16 +93,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         3,
         &InitOptions::default(),
     )?;
-    let identity = vault.config.identity();
-    let mut share_paths = Vec::new();
-    for (i, share) in split(&master, 5, 3)?.iter().enumerate() {
-        let path = shares_dir.join(format!("custodian-{}-of-5.share", i + 1));
-        fs::write(
-            &path,
-            ShareFile::seal(&identity, i as u8 + 1, share, None).to_json(),
-        )?;
-        share_paths.push(path);
-    }
+    let share_paths = ShareFiles::prepare(&shares_dir, 5, false)?
+        .write(&master, &vault.config.identity())?
+        .to_vec();
     drop(master);
     println!("   vault {} in {}", vault.config.vault_id, repo.display());
 
@@ -249,7 +249,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("   {symbol}  {en}");
     }
 
-    step("9. Restoring the census snapshot (columnar Parquet, schema, metadata)");
+    release(&dir, &dir.join("protected-ckm"))?;
+
+    step("11. Restoring the census snapshot (columnar Parquet, schema, metadata)");
     let restored_report = restore(
         &vault,
         &keys,
@@ -266,6 +268,158 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("\nDone. Everything is in {}", dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Steps 9 and 10: the release key split among custodians, the calendar, the signed
+/// and logged release of the perturbed tables, its verification, and a forgery caught.
+fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
+    step("9. The release key, split among 3 custodians (any 2 sign); the release calendar");
+    let master = MasterKey::generate();
+    let identity = release_key_identity(&master, 3, 2);
+    let key_shares = ShareFiles::prepare(&dir.join("release-key-shares"), 3, false)?
+        .write(&master, &identity)?
+        .to_vec();
+    drop(master);
+    let public = MinisignKey::of(identity.public_key);
+    let pubkey = dir.join("release-key.pub");
+    fs::write(&pubkey, public.write())?;
+    println!(
+        "   release key {}: custodian shares in {}, public key {}",
+        public.id_hex(),
+        dir.join("release-key-shares").display(),
+        pubkey.display()
+    );
+    let files = key_shares[1..]
+        .iter()
+        .map(|p| Ok((p.clone(), ShareFile::read(p)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let key = combine_release_key(&files, &mut |_| {
+        unreachable!("demo shares have no passphrase")
+    })?;
+
+    // Announced for yesterday, postponed to now: the release goes out at once.
+    let meta = ReleaseMeta::parse(RELEASE_META).map_err(anyhow::Error::msg)?;
+    let now = utc_now();
+    let announced = utc_time(parse_utc(&now).context("the clock")? - 86_400);
+    let releases = dir.join("releases");
+    fs::create_dir_all(&releases)?;
+    let schedule = Change::Schedule {
+        title: meta.title.clone(),
+        release_time: &announced,
+    };
+    calendar::change(&releases, &meta.id, schedule, &key)?;
+    let reason = "the office's systems are under attack; the census is safe in the vault";
+    let postpone = Change::Postpone {
+        reason,
+        new_time: &now,
+    };
+    calendar::change(&releases, &meta.id, postpone, &key)?;
+    println!("   announced for {announced}, postponed to {now}: {reason}");
+
+    let title = meta.title.get("en").cloned().unwrap_or_default();
+    step(&format!(
+        "10. Signing the release \"{title}\" and logging it"
+    ));
+    let meta_path = dir.join("release.toml");
+    fs::write(&meta_path, RELEASE_META.replace(&meta.release_time, &now))?;
+    let bundle = releases.join(format!("{}-v{}", meta.id, meta.version));
+    let built = statvault_release::build(tables, &meta_path, &bundle)?;
+    let signed = statvault_release::sign(&bundle, &key, None)?;
+    println!(
+        "   {} tables in {} files ({} bytes): {}",
+        built.tables,
+        built.files,
+        built.bytes,
+        bundle.display()
+    );
+    println!(
+        "   signed by {} (custodians 2 and 3); transparency log entry {} of {}",
+        signed.key_id, signed.log_index, signed.tree_size
+    );
+    let report = statvault_release::verify(
+        &bundle,
+        &ReleaseVerifyOptions {
+            key: Some(public),
+            release: Some(meta.id.clone()),
+            ..ReleaseVerifyOptions::default()
+        },
+    )?;
+    ensure!(
+        report.passed(),
+        "the release does not verify: {:?}",
+        report.problems
+    );
+    println!(
+        "   release verify: signature, {} file hashes, inclusion in the log: verified",
+        report.files
+    );
+    let manifest = bundle.join("manifest.json");
+    let check = format!(
+        "minisign -Vm {} -p {}",
+        manifest.display(),
+        pubkey.display()
+    );
+    match std::process::Command::new("minisign")
+        .args([
+            "-Vm".as_ref(),
+            manifest.as_os_str(),
+            "-p".as_ref(),
+            pubkey.as_os_str(),
+        ])
+        .output()
+    {
+        Ok(out) => {
+            ensure!(out.status.success(), "minisign refused the release");
+            println!(
+                "   {check}: {}",
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+        }
+        Err(_) => println!("   anyone can check it with the stock minisign: {check}"),
+    }
+
+    // A forger edits a table on a copy of the bundle served elsewhere.
+    let copy = dir.join("forged-copy");
+    copy_tree(&bundle, &copy)?;
+    let victim = copy.join("tables/population_municipality_sex.csv");
+    let mut bytes = fs::read(&victim)?;
+    let header = bytes.iter().position(|&b| b == b'\n').unwrap_or(0);
+    let last_digit = header
+        + bytes[header..]
+            .iter()
+            .rposition(u8::is_ascii_digit)
+            .unwrap_or(0);
+    bytes[last_digit] = b'0' + (bytes[last_digit] - b'0' + 1) % 10;
+    fs::write(&victim, bytes)?;
+    let report = statvault_release::verify(
+        &copy,
+        &ReleaseVerifyOptions {
+            key: Some(public),
+            ..ReleaseVerifyOptions::default()
+        },
+    )?;
+    for problem in &report.problems {
+        println!("   forged copy: {problem}");
+    }
+    ensure!(!report.passed(), "the forged copy went unnoticed");
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().context("a file name")?);
+        if path.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Protects all tables by one method, writes them, and sums up their flags and audits.

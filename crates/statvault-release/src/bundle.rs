@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -39,20 +40,25 @@ pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildRep
             message: "exists; a release is never overwritten (a revision is a new version)".into(),
         });
     }
-    let files = render(&meta, &tables);
     let temp = partial_name(out);
-    let written = write_all(&temp, &files)
-        .and_then(|()| fs::rename(&temp, out).map_err(|e| ReleaseError::io(out, e)));
-    if let Err(e) = written {
-        let _ = fs::remove_dir_all(&temp);
-        return Err(e);
-    }
+    let written = write_bundle(&temp, &meta, &tables).and_then(|files| {
+        fs::rename(&temp, out)
+            .map_err(|e| ReleaseError::io(out, e))
+            .map(|()| files)
+    });
+    let files = match written {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&temp);
+            return Err(e);
+        }
+    };
     Ok(BuildReport {
         release: meta.id,
         version: meta.version,
         tables: tables.len(),
-        files: files.len(),
-        bytes: files.iter().map(|(_, b)| b.len() as u64).sum(),
+        files: files.len() + 1,
+        bytes: files.iter().map(|f| f.size).sum(),
     })
 }
 
@@ -99,29 +105,73 @@ fn read_tables(dir: &Path) -> Result<Vec<ProtectedTable>, ReleaseError> {
     Ok(tables)
 }
 
-/// Every file of the bundle, manifest last.
-fn render(meta: &ReleaseMeta, tables: &[ProtectedTable]) -> Vec<(String, Vec<u8>)> {
+/// The files of one table in every format.
+fn table_files(table: &ProtectedTable, created: &str) -> Vec<(String, Vec<u8>)> {
+    let base = format!("tables/{}", table.id);
+    let mut files = vec![
+        (format!("{base}.csv"), csv::write(table)),
+        (format!("{base}.sdmx.csv"), sdmx::write(table, None)),
+    ];
+    for lang in languages(table) {
+        files.push((
+            format!("{base}.sdmx.{lang}.csv"),
+            sdmx::write(table, Some(&lang)),
+        ));
+        files.push((format!("{base}.{lang}.json"), jsonstat::write(table, &lang)));
+    }
+    files.push((format!("{base}.px"), px::write(table, created)));
+    files.push((
+        format!("{base}.xlsx"),
+        xlsx::write(table).expect("an in-memory workbook writes"),
+    ));
+    files
+}
+
+/// Writes every file of the bundle into `dir`, manifest last, and returns the
+/// manifest's entries. Tables are rendered, written and hashed in parallel, each file
+/// dropped once written, so memory holds a few tables, not the release.
+fn write_bundle(
+    dir: &Path,
+    meta: &ReleaseMeta,
+    tables: &[ProtectedTable],
+) -> Result<Vec<FileEntry>, ReleaseError> {
+    fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
     // PX wants "YYYYMMDD HH:MM"; the release time makes builds reproducible.
     let t = &meta.release_time;
     let created = format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16]);
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for table in tables {
-        let base = format!("tables/{}", table.id);
-        files.push((format!("{base}.csv"), csv::write(table)));
-        files.push((format!("{base}.sdmx.csv"), sdmx::write(table, None)));
-        for lang in languages(table) {
-            files.push((
-                format!("{base}.sdmx.{lang}.csv"),
-                sdmx::write(table, Some(&lang)),
-            ));
-            files.push((format!("{base}.{lang}.json"), jsonstat::write(table, &lang)));
-        }
-        files.push((format!("{base}.px"), px::write(table, &created)));
-        files.push((
-            format!("{base}.xlsx"),
-            xlsx::write(table).expect("an in-memory workbook writes"),
-        ));
+    let write = |path: &str, bytes: &[u8]| -> Result<FileEntry, ReleaseError> {
+        let target = dir.join(path);
+        fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
+        Ok(FileEntry::of(path, bytes))
+    };
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
+    let results: Vec<Result<Vec<FileEntry>, ReleaseError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut entries = Vec::new();
+                    while let Some(table) = tables.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        for (path, bytes) in table_files(table, &created) {
+                            entries.push(write(&path, &bytes)?);
+                        }
+                    }
+                    Ok(entries)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a render worker panicked"))
+            .collect()
+    });
+    let mut files = Vec::new();
+    for result in results {
+        files.extend(result?);
     }
+
     let summaries: Vec<Value> = tables
         .iter()
         .map(|t| {
@@ -141,15 +191,15 @@ fn render(meta: &ReleaseMeta, tables: &[ProtectedTable]) -> Vec<(String, Vec<u8>
     });
     let mut release_bytes = serde_json::to_vec_pretty(&release).expect("serializes");
     release_bytes.push(b'\n');
-    files.push(("release.json".into(), release_bytes));
-    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.push(write("release.json", &release_bytes)?);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
         release: meta.id.clone(),
         version: meta.version,
         release_time: meta.release_time.clone(),
         title: meta.title.clone(),
-        files: files.iter().map(|(p, b)| FileEntry::of(p, b)).collect(),
+        files,
         provenance: tables
             .iter()
             .map(|t| TableProvenance {
@@ -166,15 +216,7 @@ fn render(meta: &ReleaseMeta, tables: &[ProtectedTable]) -> Vec<(String, Vec<u8>
             .collect(),
         statvault: env!("CARGO_PKG_VERSION").into(),
     };
-    files.push(("manifest.json".into(), manifest.write()));
-    files
-}
-
-fn write_all(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), ReleaseError> {
-    fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
-    for (path, bytes) in files {
-        let target = dir.join(path);
-        fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
-    }
-    Ok(())
+    let target = dir.join("manifest.json");
+    fs::write(&target, manifest.write()).map_err(|e| ReleaseError::io(&target, e))?;
+    Ok(manifest.files)
 }

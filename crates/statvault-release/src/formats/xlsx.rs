@@ -60,7 +60,20 @@ pub fn write(t: &ProtectedTable) -> Result<Vec<u8>, XlsxError> {
         }
         let method = if sq { "Mbrojtja" } else { "Protection" };
         sheet.write_string(row, 0, format!("{method}: {}", t.protection.method))?;
-        sheet.autofit();
+        // Widths from the labels, not from every cell: autofit scans each written cell
+        // and dominated the build of large tables. Title and notes overflow to the right.
+        for (c, d) in t.dimensions.iter().enumerate() {
+            let widest = d
+                .categories
+                .iter()
+                .map(|k| label(k, &lang).chars().count())
+                .chain([dimension_label(d, &lang).chars().count()])
+                .max()
+                .unwrap_or(8);
+            sheet.set_column_width(c as u16, (widest + 2).min(60) as f64)?;
+        }
+        sheet.set_column_width(col, 12)?;
+        sheet.set_column_width(col + 1, (flag.len() + 2) as f64)?;
     }
     book.save_to_buffer()
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use statvault_census::schema::Labels;
 use statvault_crypto::ReleaseKey;
 
-use crate::meta::{is_utc_time, utc_now};
+use crate::meta::{check_release_id, is_utc_time, utc_now};
 use crate::tlog::{write_atomically, EntryKind, LogEntry, LogProof, TransparencyLog, ENTRY_FORMAT};
 use crate::ReleaseError;
 
@@ -219,6 +219,7 @@ pub fn change(
         path: Calendar::path(releases).display().to_string(),
         message,
     };
+    check_release_id(release).map_err(refuse)?;
     let current = calendar.get(release);
     let (kind, release_time, reason) = match &change {
         Change::Schedule { release_time, .. } => {
@@ -343,25 +344,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::generate().release_key();
         let release_time = "2026-12-01T10:00:00Z";
-        change(
-            dir.path(),
-            "c",
-            Change::Schedule {
-                title: title(),
-                release_time,
-            },
-            &key,
-        )
-        .unwrap();
-        let again = change(
-            dir.path(),
-            "c",
-            Change::Schedule {
-                title: title(),
-                release_time,
-            },
-            &key,
-        );
+        let schedule = || Change::Schedule {
+            title: title(),
+            release_time,
+        };
+        change(dir.path(), "c", schedule(), &key).unwrap();
+        let again = change(dir.path(), "c", schedule(), &key);
         assert!(again
             .err()
             .unwrap()
@@ -392,6 +380,7 @@ mod tests {
         assert_eq!(r.notices[1].reason.as_deref(), Some("systems under attack"));
         change(dir.path(), "c", Change::Withdraw { reason: "error" }, &key).unwrap();
         assert!(change(dir.path(), "c", Change::Withdraw { reason: "x" }, &key).is_err());
+        assert!(change(dir.path(), "../c", schedule(), &key).is_err());
         assert_eq!(
             TransparencyLog::open(&dir.path().join("log"))
                 .unwrap()

@@ -29,19 +29,7 @@ impl ReleaseMeta {
         if meta.format != FORMAT {
             return Err(format!("format {:?} is not {FORMAT:?}", meta.format));
         }
-        let id_ok = !meta.id.is_empty()
-            && meta.id.len() <= 100
-            && !meta.id.starts_with('-')
-            && meta
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !id_ok {
-            return Err(format!(
-                "id {:?}: use 1–100 lower-case letters, digits and '-'",
-                meta.id
-            ));
-        }
+        check_release_id(&meta.id)?;
         if meta.version == 0 {
             return Err("version must be 1 or more".into());
         }
@@ -59,6 +47,24 @@ impl ReleaseMeta {
             }
         }
         Ok(meta)
+    }
+}
+
+/// A release id names directories and URLs: 1–100 lower-case letters, digits and `-`,
+/// not starting with `-`.
+pub fn check_release_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "id {id:?}: use 1–100 lower-case letters, digits and '-'"
+        ))
     }
 }
 

@@ -37,7 +37,7 @@ pub enum ReleaseCommand {
     /// Moves a scheduled release to a later date, with a reason.
     Postpone(PostponeArgs),
     /// Withdraws a release, with a reason; its bundles stay available.
-    Withdraw(WithdrawArgs),
+    Withdraw(NoticeArgs),
     /// Prints the release calendar.
     Calendar(CalendarArgs),
 }
@@ -154,8 +154,9 @@ pub struct ReleasesArg {
     releases: PathBuf,
 }
 
+/// Which release in which releases directory, and the key that logs the change.
 #[derive(Args)]
-pub struct ScheduleArgs {
+pub struct CalendarTarget {
     #[command(flatten)]
     releases: ReleasesArg,
     #[command(flatten)]
@@ -163,6 +164,12 @@ pub struct ScheduleArgs {
     /// The release id (lower-case letters, digits and '-').
     #[arg(long, value_name = "ID")]
     release: String,
+}
+
+#[derive(Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    target: CalendarTarget,
     #[arg(long, value_name = "TEXT")]
     title_sq: String,
     #[arg(long, value_name = "TEXT")]
@@ -175,27 +182,17 @@ pub struct ScheduleArgs {
 #[derive(Args)]
 pub struct PostponeArgs {
     #[command(flatten)]
-    releases: ReleasesArg,
-    #[command(flatten)]
-    key: KeyArg,
-    #[arg(long, value_name = "ID")]
-    release: String,
-    /// Why (published in the calendar and the log).
-    #[arg(long)]
-    reason: String,
+    notice: NoticeArgs,
     /// The new release time, UTC: YYYY-MM-DDTHH:MM:SSZ.
     #[arg(long, value_name = "TIME")]
     new_date: String,
 }
 
+/// A change that must say why.
 #[derive(Args)]
-pub struct WithdrawArgs {
+pub struct NoticeArgs {
     #[command(flatten)]
-    releases: ReleasesArg,
-    #[command(flatten)]
-    key: KeyArg,
-    #[arg(long, value_name = "ID")]
-    release: String,
+    target: CalendarTarget,
     /// Why (published in the calendar and the log).
     #[arg(long)]
     reason: String,
@@ -241,18 +238,18 @@ pub fn run(cmd: ReleaseCommand) -> anyhow::Result<ExitCode> {
                 title,
                 release_time: &a.at,
             };
-            calendar_change(&a.releases, &a.key, &a.release, change)?
+            calendar_change(&a.target, change)?
         }
         ReleaseCommand::Postpone(a) => {
             let change = Change::Postpone {
-                reason: &a.reason,
+                reason: &a.notice.reason,
                 new_time: &a.new_date,
             };
-            calendar_change(&a.releases, &a.key, &a.release, change)?
+            calendar_change(&a.notice.target, change)?
         }
         ReleaseCommand::Withdraw(a) => {
             let change = Change::Withdraw { reason: &a.reason };
-            calendar_change(&a.releases, &a.key, &a.release, change)?
+            calendar_change(&a.target, change)?
         }
         ReleaseCommand::Calendar(a) => print_calendar(&a.releases.releases, a.json)?,
     }
@@ -380,14 +377,9 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn calendar_change(
-    releases: &ReleasesArg,
-    key: &KeyArg,
-    release: &str,
-    change: Change,
-) -> anyhow::Result<()> {
-    let key = unlock_key(&key.keys)?;
-    let proof = calendar::change(&releases.releases, release, change, &key)?;
+fn calendar_change(target: &CalendarTarget, change: Change) -> anyhow::Result<()> {
+    let key = unlock_key(&target.key.keys)?;
+    let proof = calendar::change(&target.releases.releases, &target.release, change, &key)?;
     println!("{}", proof.entry);
     println!("logged as entry {} of {}", proof.index, proof.tree_size);
     Ok(())

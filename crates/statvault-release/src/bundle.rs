@@ -109,6 +109,8 @@ fn read_tables(dir: &Path) -> Result<Vec<ProtectedTable>, ReleaseError> {
 fn table_files(table: &ProtectedTable, created: &str) -> Vec<(String, Vec<u8>)> {
     let base = format!("tables/{}", table.id);
     let mut files = vec![
+        // The protected table itself: what the site and the API select from.
+        (format!("{base}.protected.json"), table.write()),
         (format!("{base}.csv"), csv::write(table)),
         (format!("{base}.sdmx.csv"), sdmx::write(table, None)),
     ];

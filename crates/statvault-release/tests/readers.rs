@@ -104,7 +104,7 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
     );
     for check in [
         "minisign signature",
-        "file hashes (17)",
+        "file hashes (19)",
         "log checkpoint (2 entries)",
         "inclusion proof",
         "icalendar (2 events)",

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{census_cmd, demo, protect_cmd, release_cmd, vault_cmd};
+use crate::{census_cmd, demo, protect_cmd, release_cmd, site_cmd, vault_cmd};
 
 /// statvault: official statistics that survive an attack.
 ///
@@ -33,7 +33,10 @@ enum Command {
     /// Release bundles of protected tables.
     #[command(subcommand)]
     Release(release_cmd::ReleaseCommand),
-    /// Runs a vault round trip on generated files and prints each step.
+    /// The public site: calendar, releases, tables, API, feed.
+    #[command(subcommand)]
+    Site(site_cmd::SiteCommand),
+    /// The whole pipeline on a synthetic census, narrated, ending with the site.
     Demo(demo::DemoArgs),
 }
 
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tabulate(args) => census_cmd::tabulate(args),
         Command::Protect(cmd) => protect_cmd::run(cmd),
         Command::Release(cmd) => release_cmd::run(cmd),
+        Command::Site(cmd) => site_cmd::run(cmd),
         Command::Demo(args) => demo::run(args),
     }
 }

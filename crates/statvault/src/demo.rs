@@ -42,6 +42,12 @@ pub struct DemoArgs {
     /// Persons in the synthetic census (default: Albania's 2023 census).
     #[arg(long, value_name = "N", default_value_t = 2_402_113, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     persons: u64,
+    /// Stop after the pipeline instead of serving the site.
+    #[arg(long)]
+    no_serve: bool,
+    /// Where the site listens at the end.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -267,6 +273,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         restored.join("census").display()
     );
     println!("\nDone. Everything is in {}", dir.display());
+    if !args.no_serve {
+        step(&format!("12. The public site on http://{}/", args.addr));
+        let store = statvault_site::store::Store::open(&dir.join("releases"), None);
+        let site = statvault_site::Site::new(store, statvault_site::Limits::default());
+        crate::site_cmd::serve(Arc::new(site), args.addr, None)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod protect_cmd;
 mod release_cmd;
 mod shares;
+mod site_cmd;
 mod terminal;
 mod vault_cmd;
 

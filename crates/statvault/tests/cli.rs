@@ -30,6 +30,16 @@ fn every_command_has_help() {
         &["protect", "audit"],
         &["release"],
         &["release", "build"],
+        &["release", "keygen"],
+        &["release", "sign"],
+        &["release", "revise"],
+        &["release", "verify"],
+        &["release", "schedule"],
+        &["release", "postpone"],
+        &["release", "withdraw"],
+        &["release", "calendar"],
+        &["site"],
+        &["site", "serve"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();
@@ -595,6 +605,7 @@ fn demo_runs() {
         "20000",
         "--dir",
         demo.to_str().unwrap(),
+        "--no-serve",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for expected in [
@@ -609,6 +620,9 @@ fn demo_runs() {
         "suppressed",
         "c  confidential: value suppressed",
         "23 files",
+        "postponed to",
+        "Signature and comment signature verified",
+        "forged copy: tables/population_municipality_sex.csv: changed",
     ] {
         assert!(r.stdout.contains(expected), "{expected:?} in\n{}", r.stdout);
     }

@@ -1,0 +1,572 @@
+//! statvault's public site (DESIGN.md §3 SITE): the release calendar, releases and their
+//! tables in Albanian and English, downloads, an API with selections by GET, an Atom
+//! feed, and the office's key and transparency log for anyone to check. It holds no
+//! microdata and no secret key and only reads; it serves only bundles that verify
+//! against the office's key, and none before its release time.
+//!
+//! `router` is the whole site without a network, so tests call it directly;
+//! `serve` puts it on a listener with graceful shutdown, and `metrics_router` serves
+//! Prometheus metrics on another.
+
+pub mod api;
+pub mod pages;
+pub mod select;
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use statvault_release::meta::{parse_utc, utc_time};
+
+use crate::select::parse_query;
+use crate::store::{is_address, Store};
+
+/// Every limit a client meets; published at `/api/v1/config`.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_cells: u64,
+    pub requests_per_minute: u32,
+    pub max_query_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_cells: 200_000,
+            requests_per_minute: 600,
+            max_query_bytes: 4096,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The site: the releases it serves, its limits, and its counters.
+pub struct Site {
+    pub store: Store,
+    pub limits: Limits,
+    /// Print one JSON line per request on standard error.
+    pub access_log: bool,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    requests: [AtomicU64; 5],
+    limited: AtomicU64,
+}
+
+impl Site {
+    pub fn new(store: Store, limits: Limits) -> Site {
+        Site {
+            store,
+            limits,
+            access_log: false,
+            buckets: Mutex::new(HashMap::new()),
+            requests: Default::default(),
+            limited: AtomicU64::new(0),
+        }
+    }
+
+    /// Token bucket per client: `requests_per_minute` a minute, bursts up to as many.
+    /// Returns the seconds to wait when the client is over the limit.
+    fn admit(&self, client: IpAddr) -> Result<(), u64> {
+        let rate = f64::from(self.limits.requests_per_minute) / 60.0;
+        let burst = f64::from(self.limits.requests_per_minute);
+        let mut buckets = self.buckets.lock().expect("bucket lock");
+        if buckets.len() > 100_000 {
+            buckets.clear();
+        }
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(client).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// A response under construction.
+pub struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", content_type.to_string())],
+            body,
+        }
+    }
+
+    pub fn json(value: &serde_json::Value) -> Reply {
+        let mut body = serde_json::to_vec_pretty(value).expect("JSON serializes");
+        body.push(b'\n');
+        Reply::bytes(200, "application/json", body)
+            .header("cache-control", "public, max-age=60".into())
+    }
+
+    pub fn html(body: String) -> Reply {
+        Reply::bytes(200, "text/html; charset=utf-8", body.into_bytes())
+            .header("cache-control", "public, max-age=60".into())
+    }
+
+    pub fn error(status: u16, message: &str) -> Reply {
+        let body = serde_json::to_vec(&serde_json::json!({ "error": message })).expect("JSON");
+        Reply::bytes(status, "application/json", body).header("cache-control", "no-store".into())
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn etag(self, bundle_etag: &str, what: &str) -> Reply {
+        self.header("etag", api::derived_etag(bundle_etag, what))
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        response
+    }
+}
+
+type Shared = State<Arc<Site>>;
+
+pub fn router(site: Arc<Site>) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route(
+            "/assets/site.css",
+            get(|| async {
+                Reply::bytes(200, "text/css; charset=utf-8", pages::CSS.into())
+                    .header("cache-control", "public, max-age=3600".into())
+            }),
+        )
+        .route(
+            "/calendar.json",
+            get(|s: Shared| async move { releases_file(&s, "calendar.json", "application/json") }),
+        )
+        .route(
+            "/calendar.ics",
+            get(|s: Shared| async move {
+                releases_file(&s, "calendar.ics", "text/calendar; charset=utf-8")
+            }),
+        )
+        .route("/log/{file}", get(log_file))
+        .route("/releases/{bundle}/{*path}", get(bundle_file))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Reply::json(&api::openapi()) }),
+        )
+        .route(
+            "/api/v1/config",
+            get(|s: Shared| async move { api::config(&s.limits) }),
+        )
+        .route(
+            "/api/v1/releases",
+            get(|s: Shared, q: RawQuery| async move {
+                with_query(q, |p| api::releases(&s.store.catalog(), s.store.now(), p))
+            }),
+        )
+        .route(
+            "/api/v1/tables",
+            get(|s: Shared, q: RawQuery| async move {
+                with_query(q, |p| api::tables(&s.store.catalog(), s.store.now(), p))
+            }),
+        )
+        .route(
+            "/api/v1/releases/{id}",
+            get(|s: Shared, Path(id): Path<String>| async move {
+                api::release(&s.store.catalog(), s.store.now(), &id)
+            }),
+        )
+        .route("/api/v1/releases/{id}/tables/{table}", get(api_table))
+        .route("/api/v1/releases/{id}/tables/{table}/data", get(api_data))
+        .route("/{lang}", get(home))
+        .route("/{lang}/", get(home))
+        .route(
+            "/{lang}/calendar",
+            get(|s: Shared, Path(lang): Path<String>| async move {
+                page(&lang, |lang| pages::calendar(lang, &s.store.catalog()))
+            }),
+        )
+        .route(
+            "/{lang}/authenticity",
+            get(|s: Shared, Path(lang): Path<String>| async move {
+                page(&lang, |lang| pages::authenticity(lang, &s.store.catalog()))
+            }),
+        )
+        .route("/{lang}/feed.atom", get(feed))
+        .route("/{lang}/releases/{bundle}", get(release_page))
+        .route("/{lang}/releases/{bundle}/{table}", get(table_page))
+        .fallback(|| async { not_found("en") })
+        .layer(middleware::from_fn_with_state(site.clone(), guard))
+        .with_state(site)
+}
+
+/// `/metrics` in Prometheus's text format, for a separate, private listener.
+pub fn metrics_router(site: Arc<Site>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|s: Shared| async move {
+                let mut out = String::from("# TYPE statvault_site_requests_total counter\n");
+                for (class, counter) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().zip(&s.requests) {
+                    out.push_str(&format!(
+                        "statvault_site_requests_total{{class=\"{class}\"}} {}\n",
+                        counter.load(Ordering::Relaxed)
+                    ));
+                }
+                let catalog = s.store.catalog();
+                out.push_str(&format!(
+                    "# TYPE statvault_site_rate_limited_total counter\nstatvault_site_rate_limited_total {}\n\
+# TYPE statvault_site_bundles gauge\nstatvault_site_bundles{{state=\"verified\"}} {}\nstatvault_site_bundles{{state=\"refused\"}} {}\n",
+                    s.limited.load(Ordering::Relaxed),
+                    catalog.bundles.len(),
+                    catalog.refused.len()
+                ));
+                Reply::bytes(200, "text/plain; version=0.0.4", out.into_bytes())
+            }),
+        )
+        .with_state(site)
+}
+
+/// Serves the site on `listener` until `shutdown` completes, letting requests in
+/// flight finish; rereads the releases directory every two seconds.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    site: Arc<Site>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = site.clone();
+    let refresh = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let s = watcher.clone();
+            let _ = tokio::task::spawn_blocking(move || s.store.refresh()).await;
+        }
+    });
+    let served = axum::serve(
+        listener,
+        router(site).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    refresh.abort();
+    served
+}
+
+/// Limits, rate limiting, timeouts, security headers, conditional requests, counters
+/// and the access log, around every request.
+async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let query_len = request.uri().query().map_or(0, str::len);
+    let mut response = if method != Method::GET && method != Method::HEAD {
+        Reply::error(405, "this site only reads: GET or HEAD")
+            .header("allow", "GET, HEAD".into())
+            .into_response()
+    } else if query_len > site.limits.max_query_bytes {
+        Reply::error(
+            414,
+            &format!(
+                "the query is longer than {} bytes",
+                site.limits.max_query_bytes
+            ),
+        )
+        .into_response()
+    } else if let Err(wait) = match (path.starts_with("/api/"), client) {
+        (true, Some(ip)) => site.admit(ip),
+        _ => Ok(()),
+    } {
+        site.limited.fetch_add(1, Ordering::Relaxed);
+        Reply::error(
+            429,
+            &format!(
+                "more than {} requests a minute; retry in {wait} s",
+                site.limits.requests_per_minute
+            ),
+        )
+        .header("retry-after", wait.to_string())
+        .into_response()
+    } else {
+        match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
+            Ok(r) => r,
+            Err(_) => Reply::error(503, "the request took too long")
+                .header("retry-after", "1".into())
+                .into_response(),
+        }
+    };
+    if response.status() == StatusCode::OK {
+        if let (Some(tag), Some(wanted)) = (response.headers().get(header::ETAG), &if_none_match) {
+            if wanted
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|w| w.trim_ascii() == tag.as_bytes() || w.trim_ascii() == b"*")
+            {
+                let headers = response.headers().clone();
+                response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NOT_MODIFIED;
+                for name in [header::ETAG, header::CACHE_CONTROL, header::LAST_MODIFIED] {
+                    if let Some(v) = headers.get(&name) {
+                        response.headers_mut().insert(name, v.clone());
+                    }
+                }
+            }
+        }
+    }
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if path.starts_with("/api/") {
+        headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    }
+    let status = response.status().as_u16();
+    site.requests[(status / 100).clamp(1, 5) as usize - 1].fetch_add(1, Ordering::Relaxed);
+    if site.access_log {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "time": utc_time(store::unix_now()),
+                "client": client.map(|c| c.to_string()),
+                "method": method.as_str(),
+                "path": path,
+                "status": status,
+                "ms": started.elapsed().as_secs_f64() * 1000.0,
+            })
+        );
+    }
+    response
+}
+
+fn with_query(RawQuery(query): RawQuery, f: impl FnOnce(&[(String, String)]) -> Reply) -> Reply {
+    match parse_query(query.as_deref().unwrap_or("")) {
+        Ok(params) => f(&params),
+        Err(e) => Reply::error(400, &e.to_string()),
+    }
+}
+
+fn not_found(lang: &str) -> Reply {
+    let lang = if lang == "sq" { "sq" } else { "en" };
+    let mut reply = Reply::html(pages::not_found(lang));
+    reply.status = 404;
+    reply.header("cache-control", "no-store".into())
+}
+
+fn page(lang: &str, render: impl FnOnce(&str) -> String) -> Reply {
+    if pages::LANGUAGES.contains(&lang) {
+        Reply::html(render(lang))
+    } else {
+        not_found("en")
+    }
+}
+
+/// `/`: the visitor's language, Albanian unless the browser prefers English.
+async fn root(request: Request) -> Reply {
+    let english = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("en"));
+    let mut reply = Reply::bytes(303, "text/plain", Vec::new());
+    reply = reply.header("location", if english { "/en/" } else { "/sq/" }.into());
+    reply.header("vary", "accept-language".into())
+}
+
+async fn home(State(site): Shared, Path(lang): Path<String>) -> Reply {
+    page(&lang, |lang| {
+        pages::home(lang, &site.store.catalog(), site.store.now())
+    })
+}
+
+async fn feed(State(site): Shared, Path(lang): Path<String>) -> Reply {
+    if !pages::LANGUAGES.contains(&lang.as_str()) {
+        return not_found("en");
+    }
+    let body = pages::feed(&lang, &site.store.catalog(), site.store.now(), "");
+    Reply::bytes(
+        200,
+        "application/atom+xml; charset=utf-8",
+        body.into_bytes(),
+    )
+    .header("cache-control", "public, max-age=60".into())
+}
+
+async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, String)>) -> Reply {
+    let catalog = site.store.catalog();
+    let now = site.store.now();
+    let Some(bundle) = catalog.bundle(&name, now) else {
+        return not_found(&lang);
+    };
+    let versions = catalog.versions(&bundle.manifest.release, now);
+    let entry = catalog
+        .calendar
+        .as_ref()
+        .and_then(|c| c.get(&bundle.manifest.release));
+    page(&lang, |lang| pages::release(lang, bundle, &versions, entry))
+        .etag(&bundle.etag, &format!("page:{lang}"))
+}
+
+async fn table_page(
+    State(site): Shared,
+    Path((lang, name, table)): Path<(String, String, String)>,
+    query: RawQuery,
+) -> Reply {
+    let catalog = site.store.catalog();
+    let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
+        return not_found(&lang);
+    };
+    let Some(t) = bundle.table(&table) else {
+        return not_found(&lang);
+    };
+    with_query(query, |params| match select::select(t, params) {
+        Ok(chosen) => page(&lang, |lang| pages::table(lang, bundle, t, params, &chosen)),
+        Err(e) => Reply::bytes(400, "text/plain; charset=utf-8", e.to_string().into_bytes()),
+    })
+}
+
+async fn api_table(
+    State(site): Shared,
+    Path((id, table)): Path<(String, String)>,
+    query: RawQuery,
+) -> Reply {
+    let catalog = site.store.catalog();
+    with_query(query, |params| {
+        match api::bundle_for(&catalog, site.store.now(), &id, params) {
+            Ok(b) => match b.table(&table) {
+                Some(t) => api::table_metadata(b, t),
+                None => Reply::error(404, &format!("release {id:?} has no table {table:?}")),
+            },
+            Err(reply) => reply,
+        }
+    })
+}
+
+async fn api_data(
+    State(site): Shared,
+    Path((id, table)): Path<(String, String)>,
+    query: RawQuery,
+) -> Reply {
+    let catalog = site.store.catalog();
+    with_query(query, |params| {
+        match api::bundle_for(&catalog, site.store.now(), &id, params) {
+            Ok(b) => match b.table(&table) {
+                Some(t) => api::data(b, t, params, &site.limits),
+                None => Reply::error(404, &format!("release {id:?} has no table {table:?}")),
+            },
+            Err(reply) => reply,
+        }
+    })
+}
+
+/// A file of a public bundle, as signed: never changes, so cached for good.
+async fn bundle_file(State(site): Shared, Path((name, path)): Path<(String, String)>) -> Reply {
+    let catalog = site.store.catalog();
+    let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
+        return Reply::error(404, "no such public release");
+    };
+    let listed = bundle.manifest.files.iter().any(|f| f.path == path)
+        || [
+            "manifest.json",
+            "manifest.json.minisig",
+            "transparency.json",
+        ]
+        .contains(&path.as_str());
+    if !listed || !is_address(&name) {
+        return Reply::error(404, "no such file in this release");
+    }
+    match std::fs::read(site.store.dir().join(&name).join(&path)) {
+        Ok(bytes) => Reply::bytes(200, content_type(&path), bytes)
+            .etag(&bundle.etag, &path)
+            .header(
+                "cache-control",
+                "public, max-age=31536000, immutable".into(),
+            )
+            .header("last-modified", http_date(bundle.release_secs)),
+        Err(_) => Reply::error(404, "no such file in this release"),
+    }
+}
+
+/// The calendar files at the top of the releases directory.
+fn releases_file(site: &Site, name: &str, content_type: &str) -> Reply {
+    match std::fs::read(site.store.dir().join(name)) {
+        Ok(bytes) => Reply::bytes(200, content_type, bytes)
+            .header("cache-control", "public, max-age=60".into()),
+        Err(_) => Reply::error(404, &format!("no {name} yet")),
+    }
+}
+
+async fn log_file(State(site): Shared, Path(file): Path<String>) -> Reply {
+    let content_type = match file.as_str() {
+        "checkpoint" | "key.pub" => "text/plain; charset=utf-8",
+        "entries.jsonl" => "application/jsonl",
+        _ => return Reply::error(404, "the log has checkpoint, entries.jsonl and key.pub"),
+    };
+    releases_file(&site, &format!("log/{file}"), content_type)
+        .header("cache-control", "no-cache".into())
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "px" | "minisig" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// RFC 9110 IMF-fixdate, e.g. `Tue, 01 Dec 2026 10:00:00 GMT`.
+pub fn http_date(secs: u64) -> String {
+    let utc = utc_time(secs);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(secs / 86_400 % 7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][utc[5..7].parse::<usize>().unwrap_or(1) - 1];
+    debug_assert_eq!(parse_utc(&utc), Some(secs));
+    format!(
+        "{weekday}, {} {month} {} {} GMT",
+        &utc[8..10],
+        &utc[0..4],
+        &utc[11..19]
+    )
+}

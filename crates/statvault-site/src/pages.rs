@@ -1,0 +1,863 @@
+//! Server-rendered HTML in Albanian and English: every page works without JavaScript
+//! for browsing and downloading. One stylesheet, no scripts yet, nothing from other
+//! origins.
+
+use std::fmt::Write as _;
+
+use statvault_census::schema::Labels;
+use statvault_protect::protected::LEGEND;
+use statvault_protect::ProtectedTable;
+use statvault_release::calendar::{CalendarRelease, Status};
+use statvault_release::formats::{dimension_label, label};
+use statvault_release::meta::utc_time;
+
+use crate::select;
+use crate::store::{Bundle, Catalog};
+
+pub const LANGUAGES: [&str; 2] = ["sq", "en"];
+
+/// Most cells an HTML table shows; larger selections are downloaded instead.
+pub const MAX_HTML_CELLS: u128 = 5_000;
+
+/// The site's words in both languages.
+fn t(lang: &str, key: &str) -> &'static str {
+    let sq = lang == "sq";
+    match key {
+        "site" => {
+            if sq {
+                "Statistikat zyrtare"
+            } else {
+                "Official statistics"
+            }
+        }
+        "home" => {
+            if sq {
+                "Kreu"
+            } else {
+                "Home"
+            }
+        }
+        "calendar" => {
+            if sq {
+                "Kalendari i publikimeve"
+            } else {
+                "Release calendar"
+            }
+        }
+        "authenticity" => {
+            if sq {
+                "Vërtetësia"
+            } else {
+                "Authenticity"
+            }
+        }
+        "latest" => {
+            if sq {
+                "Publikimet e fundit"
+            } else {
+                "Latest releases"
+            }
+        }
+        "upcoming" => {
+            if sq {
+                "Publikimet e ardhshme"
+            } else {
+                "Upcoming releases"
+            }
+        }
+        "none" => {
+            if sq {
+                "Asnjë."
+            } else {
+                "None."
+            }
+        }
+        "postponed" => {
+            if sq {
+                "shtyrë"
+            } else {
+                "postponed"
+            }
+        }
+        "scheduled" => {
+            if sq {
+                "planifikuar"
+            } else {
+                "scheduled"
+            }
+        }
+        "published" => {
+            if sq {
+                "publikuar"
+            } else {
+                "published"
+            }
+        }
+        "withdrawn" => {
+            if sq {
+                "tërhequr"
+            } else {
+                "withdrawn"
+            }
+        }
+        "reason" => {
+            if sq {
+                "Arsyeja"
+            } else {
+                "Reason"
+            }
+        }
+        "tables" => {
+            if sq {
+                "Tabelat"
+            } else {
+                "Tables"
+            }
+        }
+        "downloads" => {
+            if sq {
+                "Shkarkime"
+            } else {
+                "Downloads"
+            }
+        }
+        "period" => {
+            if sq {
+                "Periudha e referencës"
+            } else {
+                "Reference period"
+            }
+        }
+        "released" => {
+            if sq {
+                "Publikuar më"
+            } else {
+                "Released"
+            }
+        }
+        "methodology" => {
+            if sq {
+                "Metodologjia"
+            } else {
+                "Methodology"
+            }
+        }
+        "protection" => {
+            if sq {
+                "Mbrojtja e konfidencialitetit"
+            } else {
+                "Confidentiality protection"
+            }
+        }
+        "audit_ok" => {
+            if sq {
+                "auditimi kaloi"
+            } else {
+                "audit passed"
+            }
+        }
+        "signature" => {
+            if sq {
+                "Nënshkrimi"
+            } else {
+                "Signature"
+            }
+        }
+        "verified" => {
+            if sq {
+                "verifikuar: nënshkruar nga"
+            } else {
+                "verified: signed by"
+            }
+        }
+        "log" => {
+            if sq {
+                "regjistri i transparencës, hyrja"
+            } else {
+                "transparency log entry"
+            }
+        }
+        "versions" => {
+            if sq {
+                "Versionet"
+            } else {
+                "Versions"
+            }
+        }
+        "version" => {
+            if sq {
+                "versioni"
+            } else {
+                "version"
+            }
+        }
+        "select" => {
+            if sq {
+                "Zgjidh"
+            } else {
+                "Select"
+            }
+        }
+        "show" => {
+            if sq {
+                "Shfaq"
+            } else {
+                "Show"
+            }
+        }
+        "columns" => {
+            if sq {
+                "Kolonat"
+            } else {
+                "Columns"
+            }
+        }
+        "sort" => {
+            if sq {
+                "Rendit"
+            } else {
+                "Sort"
+            }
+        }
+        "as_is" => {
+            if sq {
+                "si në tabelë"
+            } else {
+                "as in the table"
+            }
+        }
+        "descending" => {
+            if sq {
+                "zbritës"
+            } else {
+                "descending"
+            }
+        }
+        "ascending" => {
+            if sq {
+                "rritës"
+            } else {
+                "ascending"
+            }
+        }
+        "too_many" => {
+            if sq {
+                "Përzgjedhja është shumë e madhe për t'u shfaqur; ngushtojeni ose shkarkojeni."
+            } else {
+                "The selection is too large to show; narrow it or download it."
+            }
+        }
+        "legend" => {
+            if sq {
+                "Shenjat"
+            } else {
+                "Flags"
+            }
+        }
+        "selection" => {
+            if sq {
+                "Shkarko përzgjedhjen"
+            } else {
+                "Download the selection"
+            }
+        }
+        "contact" => {
+            if sq {
+                "Kontakti"
+            } else {
+                "Contact"
+            }
+        }
+        "not_found" => {
+            if sq {
+                "Nuk u gjet"
+            } else {
+                "Not found"
+            }
+        }
+        "key" => {
+            if sq {
+                "Çelësi publik i nënshkrimit"
+            } else {
+                "Public signing key"
+            }
+        }
+        "checkpoint" => {
+            if sq {
+                "Pika e fundit e kontrollit të regjistrit"
+            } else {
+                "Latest log checkpoint"
+            }
+        }
+        _ => "",
+    }
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text<'a>(labels: &'a Labels, lang: &str) -> &'a str {
+    labels
+        .get(lang)
+        .or_else(|| labels.values().next())
+        .map_or("", String::as_str)
+}
+
+/// The page around `body`; `path` is the page's address without the language, for the
+/// language switch.
+fn page(lang: &str, title: &str, path: &str, body: &str) -> String {
+    let other = if lang == "sq" { "en" } else { "sq" };
+    let other_name = if lang == "sq" { "English" } else { "Shqip" };
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} · {site}</title><link rel=\"stylesheet\" href=\"/assets/site.css\">\
+<link rel=\"alternate\" type=\"application/atom+xml\" href=\"/{lang}/feed.atom\"></head>\
+<body><header><a class=\"site\" href=\"/{lang}/\">{site}</a><nav>\
+<a href=\"/{lang}/calendar\">{calendar}</a> <a href=\"/{lang}/authenticity\">{auth}</a> \
+<a href=\"/api/v1/openapi.json\">API</a> \
+<a href=\"/{other}{path}\" hreflang=\"{other}\" lang=\"{other}\">{other_name}</a></nav></header>\
+<main>{body}</main></body></html>\n",
+        title = escape(title),
+        site = t(lang, "site"),
+        calendar = t(lang, "calendar"),
+        auth = t(lang, "authenticity"),
+    )
+}
+
+fn status_word(lang: &str, status: Status) -> &'static str {
+    match status {
+        Status::Scheduled => t(lang, "scheduled"),
+        Status::Postponed => t(lang, "postponed"),
+        Status::Published => t(lang, "published"),
+        Status::Withdrawn => t(lang, "withdrawn"),
+    }
+}
+
+fn calendar_item(lang: &str, r: &CalendarRelease) -> String {
+    let mut item = format!(
+        "<li><time datetime=\"{time}\">{time}</time> <strong>{title}</strong> \
+<span class=\"status {status:?}\">{word}</span>",
+        time = escape(&r.release_time),
+        title = escape(text(&r.title, lang)),
+        word = status_word(lang, r.status),
+        status = r.status,
+    );
+    for notice in r.notices.iter().filter(|n| n.reason.is_some()) {
+        let _ = write!(
+            item,
+            "<br><small>{}: {} ({} → {})</small>",
+            t(lang, "reason"),
+            escape(notice.reason.as_deref().unwrap_or("")),
+            escape(&notice.logged),
+            escape(&notice.release_time)
+        );
+    }
+    item + "</li>"
+}
+
+fn release_link(lang: &str, b: &Bundle) -> String {
+    format!(
+        "<li><a href=\"/{lang}/releases/{name}\">{title}</a> <time datetime=\"{time}\">{time}</time> \
+<small>{version} {v}</small></li>",
+        name = b.name,
+        title = escape(text(&b.manifest.title, lang)),
+        time = escape(&b.manifest.release_time),
+        version = t(lang, "version"),
+        v = b.manifest.version,
+    )
+}
+
+pub fn home(lang: &str, catalog: &Catalog, now: u64) -> String {
+    let mut body = format!(
+        "<h1>{}</h1><h2>{}</h2><ul class=\"releases\">",
+        t(lang, "site"),
+        t(lang, "latest")
+    );
+    let latest = catalog.latest(now);
+    for b in &latest {
+        body.push_str(&release_link(lang, b));
+    }
+    if latest.is_empty() {
+        let _ = write!(body, "<li>{}</li>", t(lang, "none"));
+    }
+    let _ = write!(
+        body,
+        "</ul><h2>{}</h2><ul class=\"calendar\">",
+        t(lang, "upcoming")
+    );
+    let upcoming: Vec<&CalendarRelease> = catalog
+        .calendar
+        .iter()
+        .flat_map(|c| &c.releases)
+        .filter(|r| matches!(r.status, Status::Scheduled | Status::Postponed))
+        .collect();
+    for r in &upcoming {
+        body.push_str(&calendar_item(lang, r));
+    }
+    if upcoming.is_empty() {
+        let _ = write!(body, "<li>{}</li>", t(lang, "none"));
+    }
+    body.push_str("</ul>");
+    page(lang, t(lang, "home"), "/", &body)
+}
+
+pub fn calendar(lang: &str, catalog: &Catalog) -> String {
+    let mut body = format!(
+        "<h1>{}</h1><p><a href=\"/calendar.ics\">iCalendar</a> · <a href=\"/calendar.json\">JSON</a></p><ul class=\"calendar\">",
+        t(lang, "calendar")
+    );
+    for r in catalog.calendar.iter().flat_map(|c| &c.releases) {
+        body.push_str(&calendar_item(lang, r));
+    }
+    body.push_str("</ul>");
+    page(lang, t(lang, "calendar"), "/calendar", &body)
+}
+
+pub fn release(
+    lang: &str,
+    b: &Bundle,
+    versions: &[&std::sync::Arc<Bundle>],
+    entry: Option<&CalendarRelease>,
+) -> String {
+    let m = &b.meta;
+    let mut body = format!(
+        "<h1>{title}</h1><dl><dt>{period}</dt><dd>{p}</dd><dt>{released}</dt><dd><time datetime=\"{time}\">{time}</time></dd>\
+<dt>{contact}</dt><dd>{c}</dd><dt>{signature}</dt><dd class=\"verified\">{verified} <code>{key}</code>{log}</dd></dl>",
+        title = escape(text(&m.title, lang)),
+        period = t(lang, "period"),
+        p = escape(&m.reference_period),
+        released = t(lang, "released"),
+        time = escape(&m.release_time),
+        contact = t(lang, "contact"),
+        c = escape(&m.contact),
+        signature = t(lang, "signature"),
+        verified = t(lang, "verified"),
+        key = escape(&b.key_id),
+        log = b
+            .log_index
+            .map(|i| format!("; {} {i}", t(lang, "log")))
+            .unwrap_or_default(),
+    );
+    if let Some(r) = entry.filter(|r| r.status == Status::Withdrawn) {
+        let reason = r
+            .notices
+            .last()
+            .and_then(|n| n.reason.as_deref())
+            .unwrap_or("");
+        let _ = write!(
+            body,
+            "<p class=\"warning\">{}: {}</p>",
+            t(lang, "withdrawn"),
+            escape(reason)
+        );
+    }
+    let _ = write!(
+        body,
+        "<h2>{}</h2><p>{}</p>",
+        t(lang, "methodology"),
+        escape(text(&m.methodology, lang))
+    );
+    let _ = write!(body, "<h2>{}</h2><ul>", t(lang, "tables"));
+    for table in &b.tables {
+        let _ = write!(
+            body,
+            "<li><a href=\"/{lang}/releases/{name}/{id}\">{title}</a><br><small>{protection}: {method}, {audit}</small><br><small>{downloads}: {links}</small></li>",
+            name = b.name,
+            id = table.id,
+            title = escape(text(&table.title, lang)),
+            protection = t(lang, "protection"),
+            method = escape(&table.protection.method),
+            audit = if table.protection.audit.passed { t(lang, "audit_ok") } else { "" },
+            downloads = t(lang, "downloads"),
+            links = download_links(&b.name, table, lang),
+        );
+    }
+    body.push_str("</ul>");
+    if versions.len() > 1 {
+        let _ = write!(body, "<h2>{}</h2><ul>", t(lang, "versions"));
+        for v in versions {
+            let reason = entry
+                .and_then(|r| r.versions.iter().find(|p| p.version == v.manifest.version))
+                .and_then(|p| p.reason.as_deref())
+                .map(|r| format!(": {}", escape(r)))
+                .unwrap_or_default();
+            let _ = write!(
+                body,
+                "<li><a href=\"/{lang}/releases/{}\">{} {}</a> <time>{}</time>{reason}</li>",
+                v.name,
+                t(lang, "version"),
+                v.manifest.version,
+                escape(&v.manifest.release_time)
+            );
+        }
+        body.push_str("</ul>");
+    }
+    let _ = write!(
+        body,
+        "<p><a href=\"/releases/{name}/manifest.json\">manifest.json</a> · \
+<a href=\"/releases/{name}/manifest.json.minisig\">manifest.json.minisig</a> · \
+<a href=\"/releases/{name}/transparency.json\">transparency.json</a></p>",
+        name = b.name
+    );
+    page(
+        lang,
+        text(&m.title, lang),
+        &format!("/releases/{}", b.name),
+        &body,
+    )
+}
+
+fn download_links(bundle: &str, table: &ProtectedTable, lang: &str) -> String {
+    let id = &table.id;
+    [
+        ("CSV", format!("{id}.csv")),
+        ("XLSX", format!("{id}.xlsx")),
+        ("JSON-stat", format!("{id}.{lang}.json")),
+        ("SDMX-CSV", format!("{id}.sdmx.csv")),
+        ("PX", format!("{id}.px")),
+    ]
+    .iter()
+    .map(|(name, file)| format!("<a href=\"/releases/{bundle}/tables/{file}\">{name}</a>"))
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
+/// The table page: a selection form (GET, so every view is a link) and the selected
+/// cells as a pivot table whose columns are one dimension and whose rows are the
+/// others.
+pub fn table(
+    lang: &str,
+    b: &Bundle,
+    table: &ProtectedTable,
+    params: &[(String, String)],
+    chosen: &[Vec<usize>],
+) -> String {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let cols = param("cols")
+        .and_then(|c| table.dimensions.iter().position(|d| d.id == c))
+        .unwrap_or(table.dimensions.len() - 1);
+    let sort = param("sort").unwrap_or("");
+    let mut body = format!(
+        "<p><a href=\"/{lang}/releases/{name}\">{release}</a></p><h1>{title}</h1>\
+<form method=\"get\" class=\"selection\"><fieldset><legend>{select}</legend>",
+        name = b.name,
+        release = escape(text(&b.manifest.title, lang)),
+        title = escape(text(&table.title, lang)),
+        select = t(lang, "select"),
+    );
+    for (k, d) in table.dimensions.iter().enumerate() {
+        let _ = write!(
+            body,
+            "<label>{label}<select name=\"{id}\" multiple size=\"{size}\">",
+            label = escape(&dimension_label(d, lang)),
+            id = escape(&d.id),
+            size = d.categories.len().min(8)
+        );
+        for (i, c) in d.categories.iter().enumerate() {
+            let _ = write!(
+                body,
+                "<option value=\"{code}\"{selected}>{label}</option>",
+                code = escape(&c.code),
+                selected = if chosen[k].contains(&i) && chosen[k].len() < d.categories.len() {
+                    " selected"
+                } else {
+                    ""
+                },
+                label = escape(&label(c, lang))
+            );
+        }
+        body.push_str("</select></label>");
+    }
+    let _ = write!(body, "<label>{}<select name=\"cols\">", t(lang, "columns"));
+    for (k, d) in table.dimensions.iter().enumerate() {
+        let _ = write!(
+            body,
+            "<option value=\"{}\"{}>{}</option>",
+            escape(&d.id),
+            if k == cols { " selected" } else { "" },
+            escape(&dimension_label(d, lang))
+        );
+    }
+    let _ = write!(
+        body,
+        "</select></label><label>{}<select name=\"sort\">",
+        t(lang, "sort")
+    );
+    for (value, word) in [("", "as_is"), ("desc", "descending"), ("asc", "ascending")] {
+        let _ = write!(
+            body,
+            "<option value=\"{value}\"{}>{}</option>",
+            if sort == value { " selected" } else { "" },
+            t(lang, word)
+        );
+    }
+    let _ = write!(
+        body,
+        "</select></label><button type=\"submit\">{}</button></fieldset></form>",
+        t(lang, "show")
+    );
+
+    let query: String = params
+        .iter()
+        .filter(|(n, _)| !select::RESERVED.contains(&n.as_str()))
+        .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let api = format!(
+        "/api/v1/releases/{}/tables/{}/data?{query}",
+        b.manifest.release, table.id
+    );
+    let _ = write!(body, "<p class=\"downloads\">{}: ", t(lang, "selection"));
+    for (name, format) in [
+        ("CSV", "csv"),
+        ("XLSX", "xlsx"),
+        ("JSON-stat", "jsonstat"),
+        ("SDMX-CSV", "sdmx"),
+        ("PX", "px"),
+    ] {
+        let _ = write!(
+            body,
+            "<a href=\"{}&amp;format={format}&amp;lang={lang}&amp;version={}\">{name}</a> ",
+            escape(&api),
+            b.manifest.version
+        );
+    }
+    body.push_str("</p>");
+
+    if select::cells(chosen) > MAX_HTML_CELLS {
+        let _ = write!(body, "<p class=\"warning\">{}</p>", t(lang, "too_many"));
+    } else {
+        body.push_str(&pivot(lang, table, chosen, cols, sort));
+    }
+    let _ = write!(body, "<h2>{}</h2><dl class=\"legend\">", t(lang, "legend"));
+    for (symbol, sq, en) in LEGEND {
+        let _ = write!(
+            body,
+            "<dt>{symbol}</dt><dd>{}</dd>",
+            if lang == "sq" { sq } else { en }
+        );
+    }
+    body.push_str("</dl>");
+    page(
+        lang,
+        text(&table.title, lang),
+        &format!("/releases/{}/{}", b.name, table.id),
+        &body,
+    )
+}
+
+fn pivot(
+    lang: &str,
+    table: &ProtectedTable,
+    chosen: &[Vec<usize>],
+    cols: usize,
+    sort: &str,
+) -> String {
+    let sub = select::subtable(table, chosen);
+    let dims = &sub.dimensions;
+    let stub: Vec<usize> = (0..dims.len()).filter(|&k| k != cols).collect();
+    let mut strides = vec![1usize; dims.len()];
+    for k in (0..dims.len().saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * dims[k + 1].categories.len();
+    }
+    let rows: usize = stub.iter().map(|&k| dims[k].categories.len()).product();
+    let ncols = dims[cols].categories.len();
+    // Each row: the categories of the stub dimensions and its cells.
+    let mut table_rows: Vec<(Vec<usize>, Vec<usize>)> = (0..rows)
+        .map(|r| {
+            let mut rest = r;
+            let mut at = vec![0usize; dims.len()];
+            for &k in stub.iter().rev() {
+                at[k] = rest % dims[k].categories.len();
+                rest /= dims[k].categories.len();
+            }
+            let cells = (0..ncols)
+                .map(|c| {
+                    at[cols] = c;
+                    at.iter().zip(&strides).map(|(a, s)| a * s).sum()
+                })
+                .collect();
+            (stub.iter().map(|&k| at[k]).collect(), cells)
+        })
+        .collect();
+    let first = |row: &(Vec<usize>, Vec<usize>)| sub.values[row.1[0]].unwrap_or(i64::MIN);
+    match sort {
+        "desc" => table_rows.sort_by_key(|r| std::cmp::Reverse(first(r))),
+        "asc" => table_rows.sort_by_key(first),
+        _ => {}
+    }
+    let mut html = String::from("<div class=\"scroll\"><table class=\"data\"><thead><tr>");
+    for &k in &stub {
+        let _ = write!(
+            html,
+            "<th scope=\"col\">{}</th>",
+            escape(&dimension_label(&dims[k], lang))
+        );
+    }
+    for c in &dims[cols].categories {
+        let _ = write!(html, "<th scope=\"col\">{}</th>", escape(&label(c, lang)));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for (heads, cells) in &table_rows {
+        html.push_str("<tr>");
+        for (&k, &i) in stub.iter().zip(heads) {
+            let _ = write!(
+                html,
+                "<th scope=\"row\">{}</th>",
+                escape(&label(&dims[k].categories[i], lang))
+            );
+        }
+        for &cell in cells {
+            let flag = &sub.status[cell];
+            let value = sub.values[cell].map_or_else(|| "..".to_string(), |v| v.to_string());
+            let mark = if flag.is_empty() {
+                String::new()
+            } else {
+                format!("<sup>{}</sup>", escape(flag))
+            };
+            let _ = write!(html, "<td>{value}{mark}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html + "</tbody></table></div>"
+}
+
+/// Percent-encodes a query component.
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.*(),".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+pub fn authenticity(lang: &str, catalog: &Catalog) -> String {
+    let key = catalog
+        .key
+        .map(|k| (k.id_hex(), k.write()))
+        .unwrap_or_default();
+    let explain = if lang == "sq" {
+        "Çdo publikim nënshkruhet me çelësin e mëposhtëm dhe regjistrohet në një regjistër transparence. Kontrollojeni vetë me minisign:"
+    } else {
+        "Every release is signed with the key below and recorded in a transparency log. Check it yourself with minisign:"
+    };
+    let body = format!(
+        "<h1>{title}</h1><p>{explain}</p><h2>{key_title}</h2><p>ID <code>{id}</code></p><pre>{pubkey}</pre>\
+<pre>minisign -Vm manifest.json -p key.pub\nstatvault release verify --pubkey key.pub --checkpoint checkpoint DIR</pre>\
+<p><a href=\"/log/key.pub\">key.pub</a> · <a href=\"/log/checkpoint\">checkpoint</a> · <a href=\"/log/entries.jsonl\">entries.jsonl</a></p>\
+<h2>{checkpoint_title}</h2><pre>{checkpoint}</pre>",
+        title = t(lang, "authenticity"),
+        key_title = t(lang, "key"),
+        id = escape(&key.0),
+        pubkey = escape(&key.1),
+        checkpoint_title = t(lang, "checkpoint"),
+        checkpoint = escape(catalog.checkpoint.as_deref().unwrap_or("")),
+    );
+    page(lang, t(lang, "authenticity"), "/authenticity", &body)
+}
+
+pub fn not_found(lang: &str) -> String {
+    page(
+        lang,
+        t(lang, "not_found"),
+        "/",
+        &format!("<h1>{}</h1>", t(lang, "not_found")),
+    )
+}
+
+/// An Atom feed of public releases and calendar changes, newest first.
+pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
+    let mut entries: Vec<(String, String, String, String)> = Vec::new();
+    for b in catalog.public(now) {
+        entries.push((
+            b.manifest.release_time.clone(),
+            format!(
+                "urn:statvault:{}:v{}",
+                b.manifest.release, b.manifest.version
+            ),
+            format!(
+                "{} ({} {})",
+                text(&b.manifest.title, lang),
+                t(lang, "version"),
+                b.manifest.version
+            ),
+            format!("{base}/{lang}/releases/{}", b.name),
+        ));
+    }
+    for r in catalog.calendar.iter().flat_map(|c| &c.releases) {
+        for n in r.notices.iter().filter(|n| {
+            n.reason.is_some() || n.kind == statvault_release::tlog::EntryKind::Schedule
+        }) {
+            entries.push((
+                n.logged.clone(),
+                format!("urn:statvault:{}:log:{}", r.release, n.log_index),
+                format!(
+                    "{}: {} {}{}",
+                    text(&r.title, lang),
+                    format!("{:?}", n.kind).to_lowercase(),
+                    n.release_time,
+                    n.reason
+                        .as_deref()
+                        .map(|r| format!(" — {r}"))
+                        .unwrap_or_default()
+                ),
+                format!("{base}/{lang}/calendar"),
+            ));
+        }
+    }
+    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    let updated = entries
+        .first()
+        .map_or_else(|| utc_time(now), |e| e.0.clone());
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{lang}\">\
+<title>{}</title><id>urn:statvault:feed:{lang}</id><updated>{updated}</updated>\
+<link rel=\"self\" href=\"{base}/{lang}/feed.atom\"/>",
+        t(lang, "site")
+    );
+    for (time, id, title, link) in entries {
+        let _ = write!(
+            xml,
+            "<entry><id>{}</id><title>{}</title><updated>{}</updated><link href=\"{}\"/><author><name>statvault</name></author></entry>",
+            escape(&id),
+            escape(&title),
+            escape(&time),
+            escape(&link)
+        );
+    }
+    xml + "</feed>\n"
+}
+
+pub const CSS: &str = "\
+body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff}\
+header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.75rem 1rem;background:#8b0000;color:#fff}\
+header a{color:#fff}.site{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:1rem}\
+main{max-width:70rem;margin:0 auto;padding:1rem}a:focus,button:focus,select:focus{outline:3px solid #ffbf47}\
+.scroll{overflow-x:auto}table.data{border-collapse:collapse}table.data td,table.data th{border:1px solid #ccc;padding:.25rem .5rem}\
+table.data td{text-align:right;font-variant-numeric:tabular-nums}sup{color:#8b0000;margin-left:.15rem}\
+.selection fieldset{display:flex;flex-wrap:wrap;gap:1rem;border:1px solid #ccc}.selection label{display:flex;flex-direction:column}\
+.warning{background:#fff3cd;padding:.5rem}.verified{color:#0b6b2b}pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:.5rem}\
+.status{font-size:.85em;padding:0 .3rem;border:1px solid currentColor;border-radius:.2rem}\
+@media (max-width:40rem){main{padding:.5rem}}\n";

@@ -1,0 +1,265 @@
+//! What the site serves, read from a releases directory (`docs/release-format.md`,
+//! "Releases directory"): every bundle that verifies against the office's key, the
+//! calendar and the transparency log. A bundle that does not verify is never served;
+//! one whose release time has not come is invisible (the embargo), and appears at that
+//! time with no restart, since visibility is decided per request.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use statvault_protect::ProtectedTable;
+use statvault_release::calendar::Calendar;
+use statvault_release::meta::parse_utc;
+use statvault_release::minisign::MinisignKey;
+use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
+
+/// One verified bundle.
+pub struct Bundle {
+    /// The bundle's directory name: its address under `/releases/`.
+    pub name: String,
+    pub manifest: Manifest,
+    pub meta: ReleaseMeta,
+    /// Unix time the embargo ends.
+    pub release_secs: u64,
+    pub tables: Vec<ProtectedTable>,
+    pub key_id: String,
+    pub log_index: Option<u64>,
+    /// Quoted SHA-256 of the manifest: the ETag of everything derived from the bundle.
+    pub etag: String,
+}
+
+impl Bundle {
+    pub fn table(&self, id: &str) -> Option<&ProtectedTable> {
+        self.tables.iter().find(|t| t.id == id)
+    }
+}
+
+/// Everything read in one pass over the releases directory.
+#[derive(Default)]
+pub struct Catalog {
+    pub calendar: Option<Calendar>,
+    /// Sorted by release time, then release id and version.
+    pub bundles: Vec<Arc<Bundle>>,
+    /// Bundles refused, with why.
+    pub refused: Vec<String>,
+    pub key: Option<MinisignKey>,
+    pub checkpoint: Option<String>,
+}
+
+impl Catalog {
+    /// Bundles whose embargo is over at `now`.
+    pub fn public(&self, now: u64) -> impl DoubleEndedIterator<Item = &Arc<Bundle>> {
+        self.bundles.iter().filter(move |b| b.release_secs <= now)
+    }
+
+    /// The public versions of a release, oldest first.
+    pub fn versions(&self, release: &str, now: u64) -> Vec<&Arc<Bundle>> {
+        let mut versions: Vec<_> = self
+            .public(now)
+            .filter(|b| b.manifest.release == release)
+            .collect();
+        versions.sort_by_key(|b| b.manifest.version);
+        versions
+    }
+
+    /// The latest public version of each release, newest release first.
+    pub fn latest(&self, now: u64) -> Vec<&Arc<Bundle>> {
+        let mut latest: BTreeMap<&str, &Arc<Bundle>> = BTreeMap::new();
+        for b in self.public(now) {
+            let slot = latest.entry(&b.manifest.release).or_insert(b);
+            if b.manifest.version > slot.manifest.version {
+                *slot = b;
+            }
+        }
+        let mut out: Vec<_> = latest.into_values().collect();
+        out.sort_by(|a, b| {
+            b.release_secs
+                .cmp(&a.release_secs)
+                .then(a.name.cmp(&b.name))
+        });
+        out
+    }
+
+    pub fn bundle(&self, name: &str, now: u64) -> Option<&Arc<Bundle>> {
+        self.public(now).find(|b| b.name == name)
+    }
+}
+
+/// The releases directory and the catalog last read from it.
+pub struct Store {
+    dir: PathBuf,
+    key: Option<MinisignKey>,
+    catalog: RwLock<(Stamp, Arc<Catalog>)>,
+    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// What changes when the office publishes: the calendar, the log head and the set of
+/// bundles.
+type Stamp = Vec<(String, Option<SystemTime>)>;
+
+impl Store {
+    /// Reads the releases directory. Without `key`, the key beside the log is trusted
+    /// (the site then shows integrity, not who signed).
+    pub fn open(dir: &Path, key: Option<MinisignKey>) -> Store {
+        Store::with_clock(dir, key, Box::new(unix_now))
+    }
+
+    /// As `open`, with a clock (tests move time to see the embargo end).
+    pub fn with_clock(
+        dir: &Path,
+        key: Option<MinisignKey>,
+        clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Store {
+        let store = Store {
+            dir: dir.to_path_buf(),
+            key,
+            catalog: RwLock::new((Vec::new(), Arc::new(Catalog::default()))),
+            clock,
+        };
+        store.refresh();
+        store
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").1.clone()
+    }
+
+    /// Rereads the directory if anything was published since the last read; returns
+    /// whether it did.
+    pub fn refresh(&self) -> bool {
+        let stamp = stamp(&self.dir);
+        if self.catalog.read().expect("catalog lock").0 == stamp && !stamp.is_empty() {
+            return false;
+        }
+        let catalog = Arc::new(load(&self.dir, self.key));
+        *self.catalog.write().expect("catalog lock") = (stamp, catalog);
+        true
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn stamp(dir: &Path) -> Stamp {
+    let modified = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut stamp = vec![
+        ("calendar".to_string(), modified(dir.join("calendar.json"))),
+        ("log".to_string(), modified(dir.join("log/checkpoint"))),
+    ];
+    if let Ok(entries) = fs::read_dir(dir) {
+        let mut names: Vec<(String, Option<SystemTime>)> = entries
+            .flatten()
+            .filter(|e| e.path().join("manifest.json.minisig").exists())
+            .map(|e| {
+                let sig = modified(e.path().join("manifest.json.minisig"));
+                (e.file_name().to_string_lossy().into_owned(), sig)
+            })
+            .collect();
+        names.sort();
+        stamp.extend(names);
+    }
+    stamp
+}
+
+fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
+    let mut catalog = Catalog {
+        calendar: Calendar::open(dir).ok(),
+        key: key.or_else(|| {
+            fs::read_to_string(dir.join("log/key.pub"))
+                .ok()
+                .and_then(|t| MinisignKey::read(&t).ok())
+        }),
+        checkpoint: fs::read_to_string(dir.join("log/checkpoint")).ok(),
+        ..Catalog::default()
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return catalog;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.join("manifest.json.minisig").exists() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match load_bundle(&path, &name, key) {
+            Ok(bundle) => catalog.bundles.push(Arc::new(bundle)),
+            Err(why) => catalog.refused.push(format!("{name}: {why}")),
+        }
+    }
+    catalog.bundles.sort_by(|a, b| {
+        (a.release_secs, &a.manifest.release, a.manifest.version).cmp(&(
+            b.release_secs,
+            &b.manifest.release,
+            b.manifest.version,
+        ))
+    });
+    catalog
+}
+
+fn load_bundle(path: &Path, name: &str, key: Option<MinisignKey>) -> Result<Bundle, String> {
+    if !is_address(name) {
+        return Err("its directory name cannot be an address".into());
+    }
+    let report = verify(
+        path,
+        &VerifyOptions {
+            key,
+            ..VerifyOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    if !report.passed() {
+        return Err(report.problems.join("; "));
+    }
+    let read = |file: &str| fs::read(path.join(file)).map_err(|e| format!("{file}: {e}"));
+    let manifest_bytes = read("manifest.json")?;
+    let manifest = Manifest::read(&manifest_bytes)?;
+    let release: Value =
+        serde_json::from_slice(&read("release.json")?).map_err(|e| format!("release.json: {e}"))?;
+    let meta: ReleaseMeta = serde_json::from_value(release["meta"].clone())
+        .map_err(|e| format!("release.json: {e}"))?;
+    let mut tables = Vec::new();
+    for file in &manifest.files {
+        if file.path.starts_with("tables/") && file.path.ends_with(".protected.json") {
+            let table = ProtectedTable::read(&read(&file.path)?)
+                .map_err(|e| format!("{}: {e}", file.path))?;
+            tables.push(table);
+        }
+    }
+    Ok(Bundle {
+        name: name.to_string(),
+        release_secs: parse_utc(&manifest.release_time).ok_or("release time")?,
+        etag: format!("\"{}\"", hex::encode(Sha256::digest(&manifest_bytes))),
+        manifest,
+        meta,
+        tables,
+        key_id: report.key_id,
+        log_index: report.log_index,
+    })
+}
+
+/// A name that can be one segment of a URL path as it is.
+pub fn is_address(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}

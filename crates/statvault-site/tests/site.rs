@@ -1,0 +1,489 @@
+//! The site's router without a network (and once on a real socket): pages, API,
+//! embargo, limits, security headers, and refusal of bundles that do not verify.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use statvault_release::calendar::{change, Change};
+use statvault_release::meta::parse_utc;
+use statvault_site::store::Store;
+use statvault_site::{router, Limits, Site};
+use tower::ServiceExt;
+
+const META: &str = include_str!("../../../examples/release/census-2023.toml");
+const PUBLIC_AT: &str = "2026-12-01T10:00:00Z";
+const LATER_AT: &str = "2027-03-01T10:00:00Z";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<AtomicU64>,
+}
+
+/// A releases directory: the first results (public at PUBLIC_AT), a housing release
+/// signed ahead of its embargo (LATER_AT), and a scheduled release not yet built.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let releases = dir.path();
+    let key = statvault_crypto::MasterKey::generate().release_key();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
+    for (id, time) in [
+        ("census-2023-first-results", PUBLIC_AT),
+        ("census-2023-housing", LATER_AT),
+    ] {
+        let meta = releases.join(format!("{id}.toml"));
+        fs::write(
+            &meta,
+            META.replace("census-2023-first-results", id)
+                .replace(PUBLIC_AT, time),
+        )
+        .unwrap();
+        let bundle = releases.join(format!("{id}-v1"));
+        statvault_release::build(&data, &meta, &bundle).unwrap();
+        fs::remove_file(&meta).unwrap();
+        statvault_release::sign(&bundle, &key, None).unwrap();
+    }
+    let title = [("sq", "Migracioni"), ("en", "Migration")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    change(
+        releases,
+        "census-2023-migration",
+        Change::Schedule {
+            title,
+            release_time: "2027-06-01T10:00:00Z",
+        },
+        &key,
+    )
+    .unwrap();
+    change(
+        releases,
+        "census-2023-migration",
+        Change::Postpone {
+            reason: "systems under attack",
+            new_time: "2027-07-01T10:00:00Z",
+        },
+        &key,
+    )
+    .unwrap();
+    Fixture {
+        dir,
+        clock: Arc::new(AtomicU64::new(parse_utc(PUBLIC_AT).unwrap() + 60)),
+    }
+}
+
+impl Fixture {
+    fn site(&self, limits: Limits) -> Arc<Site> {
+        let clock = self.clock.clone();
+        let store = Store::with_clock(
+            self.dir.path(),
+            None,
+            Box::new(move || clock.load(Ordering::SeqCst)),
+        );
+        Arc::new(Site::new(store, limits))
+    }
+}
+
+struct Got {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn get_with(site: &Arc<Site>, request: Request<Body>) -> Got {
+    let response = router(site.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Got {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(site: &Arc<Site>, uri: &str) -> Got {
+    get_with(site, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn pages_in_both_languages_with_calendar_and_postponement() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let r = get(&site, "/").await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/sq/")
+    );
+    let en = get(&site, "/en/").await;
+    assert_eq!(en.status, StatusCode::OK);
+    assert!(
+        en.body
+            .contains("Population and Housing Census 2023 — first results"),
+        "{}",
+        en.body
+    );
+    assert!(
+        en.body.contains("Migration") && en.body.contains("systems under attack"),
+        "{}",
+        en.body
+    );
+    assert!(en.body.contains("href=\"/sq/\""), "language switch");
+    let sq = get(&site, "/sq/").await;
+    assert!(sq.body.contains("Publikimet e fundit") && sq.body.contains("lang=\"sq\""));
+    assert_eq!(get(&site, "/fr/").await.status, StatusCode::NOT_FOUND);
+
+    let release = get(&site, "/en/releases/census-2023-first-results-v1").await;
+    assert_eq!(release.status, StatusCode::OK);
+    for needle in [
+        "verified: signed by",
+        "transparency log entry",
+        "population_municipality_sex.csv",
+        "Methodology",
+        "audit passed",
+    ] {
+        assert!(release.body.contains(needle), "{needle}: {}", release.body);
+    }
+    let auth = get(&site, "/en/authenticity").await;
+    assert!(auth.body.contains("minisign public key") && auth.body.contains("minisign -Vm"));
+}
+
+#[tokio::test]
+async fn the_table_page_pivots_and_selects_by_get() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let uri = "/en/releases/census-2023-first-results-v1/population_municipality_sex?municipality=AL311,AL312&cols=sex&sort=desc";
+    let page = get(&site, uri).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // Berat (AL311) has more people than Kuçovë (AL312): sorted descending, first.
+    let berat = page.body.find("<th scope=\"row\">Berat</th>").unwrap();
+    let kucove = page.body.find("<th scope=\"row\">Kuçovë</th>").unwrap();
+    assert!(berat < kucove);
+    assert!(page.body.contains("<th scope=\"col\">Female</th>"));
+    assert!(page.body.contains("<sup>p</sup>"), "flags shown");
+    assert!(
+        page.body.contains("format=csv"),
+        "download links keep the selection"
+    );
+    let bad = get(
+        &site,
+        "/en/releases/census-2023-first-results-v1/population_municipality_sex?municipality=XX",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("XX"));
+    let suppressed = get(
+        &site,
+        "/sq/releases/census-2023-first-results-v1/population_county_sex_age5?county=AL-01",
+    )
+    .await;
+    assert!(
+        suppressed.body.contains("..<sup>c</sup>"),
+        "suppressed cells show their flag"
+    );
+}
+
+#[tokio::test]
+async fn the_api_lists_describes_and_selects_in_every_format() {
+    let f = fixture();
+    let site = f.site(Limits {
+        max_cells: 100,
+        ..Limits::default()
+    });
+    let list: serde_json::Value =
+        serde_json::from_str(&get(&site, "/api/v1/releases").await.body).unwrap();
+    let ids: Vec<&str> = list["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["census-2023-first-results"],
+        "the embargoed release is not listed"
+    );
+    let found: serde_json::Value =
+        serde_json::from_str(&get(&site, "/api/v1/tables?q=county").await.body).unwrap();
+    assert_eq!(found["tables"].as_array().unwrap().len(), 1);
+    let meta = get(
+        &site,
+        "/api/v1/releases/census-2023-first-results/tables/population_municipality_sex",
+    )
+    .await;
+    let meta_json: serde_json::Value = serde_json::from_str(&meta.body).unwrap();
+    assert_eq!(meta_json["dimensions"][1]["id"], "sex");
+
+    let base = "/api/v1/releases/census-2023-first-results/tables/population_municipality_sex/data";
+    let csv = get(
+        &site,
+        &format!("{base}?municipality=AL311&sex=*&format=csv"),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    assert!(
+        csv.body.contains("AL311,Berat,Berat,_T,Gjithsej,Total,"),
+        "{}",
+        csv.body
+    );
+    let stat: serde_json::Value = serde_json::from_str(
+        &get(
+            &site,
+            &format!("{base}?municipality=AL311,AL312&sex=TOP(1)&lang=sq"),
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    assert_eq!(stat["class"], "dataset");
+    assert_eq!(stat["size"], serde_json::json!([2, 1]));
+    for format in ["sdmx", "px", "xlsx"] {
+        let r = get(&site, &format!("{base}?municipality=AL311&format={format}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{format}: {}", r.body);
+    }
+    let too_big = get(&site, base).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_big.body.contains("/api/v1/config"));
+    for (uri, status) in [
+        (format!("{base}?municipality=AL311&format=pdf"), 400),
+        (format!("{base}?municipality=AL311&lang=fr"), 400),
+        (format!("{base}?nope=1"), 400),
+        (format!("{base}?municipality=AL311&version=7"), 404),
+        ("/api/v1/releases/census-2023-housing".to_string(), 404),
+        (
+            "/api/v1/releases/census-2023-first-results/tables/nope".to_string(),
+            404,
+        ),
+    ] {
+        let r = get(&site, &uri).await;
+        assert_eq!(r.status.as_u16(), status, "{uri}: {}", r.body);
+        assert!(serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["error"].is_string());
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&get(&site, "/api/v1/config").await.body).unwrap();
+    assert_eq!(config["max_cells_per_request"], 100);
+    let openapi: serde_json::Value =
+        serde_json::from_str(&get(&site, "/api/v1/openapi.json").await.body).unwrap();
+    assert!(openapi["paths"]["/api/v1/releases/{id}/tables/{table}/data"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn the_embargo_ends_without_a_restart() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let housing = "/en/releases/census-2023-housing-v1";
+    let file = "/releases/census-2023-housing-v1/manifest.json";
+    assert_eq!(get(&site, housing).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&site, file).await.status, StatusCode::NOT_FOUND);
+    assert!(!get(&site, "/en/feed.atom")
+        .await
+        .body
+        .contains("census-2023-housing:v1"));
+    assert!(!get(&site, "/api/v1/releases")
+        .await
+        .body
+        .contains("census-2023-housing"));
+    f.clock
+        .store(parse_utc(LATER_AT).unwrap(), Ordering::SeqCst);
+    assert_eq!(get(&site, housing).await.status, StatusCode::OK);
+    assert_eq!(get(&site, file).await.status, StatusCode::OK);
+    let feed = get(&site, "/en/feed.atom").await;
+    assert!(
+        feed.body.contains("urn:statvault:census-2023-housing:v1"),
+        "{}",
+        feed.body
+    );
+    assert!(feed.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/atom+xml"));
+}
+
+#[tokio::test]
+async fn files_are_served_as_signed_cached_and_never_outside_a_bundle() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let uri = "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv";
+    let r = get(&site, uri).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let on_disk = fs::read_to_string(
+        f.dir
+            .path()
+            .join("census-2023-first-results-v1/tables/population_municipality_sex.csv"),
+    )
+    .unwrap();
+    assert_eq!(r.body, on_disk);
+    assert!(r.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(r.headers["last-modified"], "Tue, 01 Dec 2026 10:00:00 GMT");
+    let etag = r.headers["etag"].clone();
+    let again = get_with(
+        &site,
+        Request::get(uri)
+            .header("if-none-match", etag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    for bad in [
+        "/releases/census-2023-first-results-v1/../calendar.json",
+        "/releases/census-2023-first-results-v1/%2e%2e/%2e%2e/etc/passwd",
+        "/releases/census-2023-first-results-v1/tables/..%2f..%2flog%2fcheckpoint",
+        "/releases/log/checkpoint",
+        "/log/../calendar.json",
+    ] {
+        let r = get(&site, bad).await;
+        assert!(
+            r.status == StatusCode::NOT_FOUND || r.status == StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            r.status
+        );
+    }
+    assert_eq!(get(&site, "/log/checkpoint").await.status, StatusCode::OK);
+    assert!(get(&site, "/calendar.ics")
+        .await
+        .body
+        .starts_with("BEGIN:VCALENDAR"));
+}
+
+#[tokio::test]
+async fn limits_and_security_headers() {
+    let f = fixture();
+    let site = f.site(Limits {
+        requests_per_minute: 3,
+        max_query_bytes: 64,
+        ..Limits::default()
+    });
+    let r = get(&site, "/en/").await;
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    let post = get_with(
+        &site,
+        Request::post("/api/v1/releases")
+            .body(Body::from("x"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    let long = format!("/api/v1/releases?q={}", "a".repeat(100));
+    assert_eq!(get(&site, &long).await.status, StatusCode::URI_TOO_LONG);
+    let client: SocketAddr = "192.0.2.7:5555".parse().unwrap();
+    let from_client = || {
+        let mut request = Request::get("/api/v1/config").body(Body::empty()).unwrap();
+        request.extensions_mut().insert(ConnectInfo(client));
+        request
+    };
+    for _ in 0..3 {
+        assert_eq!(get_with(&site, from_client()).await.status, StatusCode::OK);
+    }
+    let limited = get_with(&site, from_client()).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let metrics = statvault_site::metrics_router(site.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = axum::body::to_bytes(metrics.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("statvault_site_rate_limited_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("statvault_site_bundles{state=\"verified\"} 2"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_that_does_not_verify_is_never_served() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let csv = f
+        .dir
+        .path()
+        .join("census-2023-first-results-v1/tables/population_municipality_sex.csv");
+    let mut text = fs::read_to_string(&csv).unwrap();
+    text.push_str("AL,Shqipëria,Albania,_T,Gjithsej,Total,1,\n");
+    fs::write(&csv, text).unwrap();
+    // A re-signature's mtime is what the site watches; touch the signature to reload.
+    let sig = f
+        .dir
+        .path()
+        .join("census-2023-first-results-v1/manifest.json.minisig");
+    let bytes = fs::read(&sig).unwrap();
+    fs::remove_file(&sig).unwrap();
+    fs::write(&sig, bytes).unwrap();
+    site.store.refresh();
+    assert_eq!(
+        get(&site, "/en/releases/census-2023-first-results-v1")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(
+            &site,
+            "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv"
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let refused = &site.store.catalog().refused;
+    assert!(
+        refused[0].contains("population_municipality_sex.csv: changed"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn serves_on_a_socket_and_shuts_down_gracefully() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(statvault_site::serve(listener, site, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/releases HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("census-2023-first-results"));
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -469,15 +469,8 @@ async fn api_table(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
-    let catalog = site.store.catalog();
-    with_query(query, |params| {
-        match api::bundle_for(&catalog, site.store.now(), &id, params) {
-            Ok(b) => match b.table(&table) {
-                Some(t) => api::table_metadata(b, t),
-                None => Reply::error(404, &format!("release {id:?} has no table {table:?}")),
-            },
-            Err(reply) => reply,
-        }
+    with_api_table(&site, &id, &table, query, |b, t, _| {
+        api::table_metadata(b, t)
     })
 }
 
@@ -486,11 +479,25 @@ async fn api_data(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
+    with_api_table(&site, &id, &table, query, |b, t, params| {
+        api::data(b, t, params, &site.limits)
+    })
+}
+
+/// Finds the table a `/api/v1/releases/{id}/tables/{table}…` request names (in the
+/// version asked, else the latest public one) and answers with `f`.
+fn with_api_table(
+    site: &Site,
+    id: &str,
+    table: &str,
+    query: RawQuery,
+    f: impl FnOnce(&store::Bundle, &statvault_protect::ProtectedTable, &[(String, String)]) -> Reply,
+) -> Reply {
     let catalog = site.store.catalog();
     with_query(query, |params| {
-        match api::bundle_for(&catalog, site.store.now(), &id, params) {
-            Ok(b) => match b.table(&table) {
-                Some(t) => api::data(b, t, params, &site.limits),
+        match api::bundle_for(&catalog, site.store.now(), id, params) {
+            Ok(b) => match b.table(table) {
+                Some(t) => f(b, t, params),
                 None => Reply::error(404, &format!("release {id:?} has no table {table:?}")),
             },
             Err(reply) => reply,

@@ -9,6 +9,7 @@
 //! Prometheus metrics on another.
 
 pub mod api;
+pub mod export;
 pub mod pages;
 pub mod select;
 pub mod store;

@@ -1,118 +1,19 @@
 //! The site's router without a network (and once on a real socket): pages, API,
 //! embargo, limits, security headers, and refusal of bundles that do not verify.
 
+mod common;
+
 use std::fs;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use statvault_release::calendar::{change, Change};
+use common::{fixture, get, get_with, LATER_AT};
 use statvault_release::meta::parse_utc;
-use statvault_site::store::Store;
-use statvault_site::{router, Limits, Site};
+use statvault_site::Limits;
 use tower::ServiceExt;
-
-const META: &str = include_str!("../../../examples/release/census-2023.toml");
-const PUBLIC_AT: &str = "2026-12-01T10:00:00Z";
-const LATER_AT: &str = "2027-03-01T10:00:00Z";
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    clock: Arc<AtomicU64>,
-}
-
-/// A releases directory: the first results (public at PUBLIC_AT), a housing release
-/// signed ahead of its embargo (LATER_AT), and a scheduled release not yet built.
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let releases = dir.path();
-    let key = statvault_crypto::MasterKey::generate().release_key();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
-    for (id, time) in [
-        ("census-2023-first-results", PUBLIC_AT),
-        ("census-2023-housing", LATER_AT),
-    ] {
-        let meta = releases.join(format!("{id}.toml"));
-        fs::write(
-            &meta,
-            META.replace("census-2023-first-results", id)
-                .replace(PUBLIC_AT, time),
-        )
-        .unwrap();
-        let bundle = releases.join(format!("{id}-v1"));
-        statvault_release::build(&data, &meta, &bundle).unwrap();
-        fs::remove_file(&meta).unwrap();
-        statvault_release::sign(&bundle, &key, None).unwrap();
-    }
-    let title = [("sq", "Migracioni"), ("en", "Migration")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    change(
-        releases,
-        "census-2023-migration",
-        Change::Schedule {
-            title,
-            release_time: "2027-06-01T10:00:00Z",
-        },
-        &key,
-    )
-    .unwrap();
-    change(
-        releases,
-        "census-2023-migration",
-        Change::Postpone {
-            reason: "systems under attack",
-            new_time: "2027-07-01T10:00:00Z",
-        },
-        &key,
-    )
-    .unwrap();
-    Fixture {
-        dir,
-        clock: Arc::new(AtomicU64::new(parse_utc(PUBLIC_AT).unwrap() + 60)),
-    }
-}
-
-impl Fixture {
-    fn site(&self, limits: Limits) -> Arc<Site> {
-        let clock = self.clock.clone();
-        let store = Store::with_clock(
-            self.dir.path(),
-            None,
-            Box::new(move || clock.load(Ordering::SeqCst)),
-        );
-        Arc::new(Site::new(store, limits))
-    }
-}
-
-struct Got {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-async fn get_with(site: &Arc<Site>, request: Request<Body>) -> Got {
-    let response = router(site.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Got {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(site: &Arc<Site>, uri: &str) -> Got {
-    get_with(site, Request::get(uri).body(Body::empty()).unwrap()).await
-}
 
 #[tokio::test]
 async fn pages_in_both_languages_with_calendar_and_postponement() {

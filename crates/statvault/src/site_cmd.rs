@@ -17,13 +17,55 @@ pub enum SiteCommand {
     /// bundles that verify are served, none before its release time; new bundles
     /// appear without a restart. Stops gracefully on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Writes the whole site as static files (pages, assets, feeds, downloads, API
+    /// answers for the default selections) that nginx or a CDN serves as they are.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The directory to create.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// What the site serves: a releases directory and the key its bundles must verify with.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// The releases directory (bundles, log/, calendar.json).
+    #[arg(long, value_name = "DIR", env = "STATVAULT_RELEASES")]
+    releases: PathBuf,
+    /// The office's public key (minisign format); default: the key beside the log.
+    #[arg(long, value_name = "FILE")]
+    pubkey: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    fn store(&self) -> anyhow::Result<Store> {
+        let key = self
+            .pubkey
+            .as_ref()
+            .map(|p| -> anyhow::Result<MinisignKey> {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                MinisignKey::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            })
+            .transpose()?;
+        anyhow::ensure!(
+            self.releases.is_dir(),
+            "{} is not a directory",
+            self.releases.display()
+        );
+        Ok(Store::open(&self.releases, key))
+    }
 }
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The releases directory (bundles, log/, calendar.json).
-    #[arg(long, value_name = "DIR", env = "STATVAULT_RELEASES")]
-    releases: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -47,28 +89,31 @@ pub struct ServeArgs {
 pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SiteCommand::Serve(a) => {
-            let key = a
-                .pubkey
-                .as_ref()
-                .map(|p| -> anyhow::Result<MinisignKey> {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    MinisignKey::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
-                })
-                .transpose()?;
-            anyhow::ensure!(
-                a.releases.is_dir(),
-                "{} is not a directory",
-                a.releases.display()
-            );
             let limits = Limits {
                 max_cells: a.max_cells,
                 requests_per_minute: a.rate,
                 ..Limits::default()
             };
-            let mut site = Site::new(Store::open(&a.releases, key), limits);
+            let mut site = Site::new(a.source.store()?, limits);
             site.access_log = a.access_log;
             serve(Arc::new(site), a.addr, a.metrics_addr)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SiteCommand::Export(a) => {
+            let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
+            for refused in &site.store.catalog().refused {
+                eprintln!("refused (does not verify): {refused}");
+            }
+            let report = tokio::runtime::Runtime::new()?
+                .block_on(statvault_site::export::export(site, &a.out))
+                .with_context(|| format!("exporting to {}", a.out.display()))?;
+            println!(
+                "{} bundle(s): {} files, {} bytes in {}",
+                report.bundles,
+                report.files,
+                report.bytes,
+                a.out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,165 @@
+//! `site export` served by a real nginx (Debian package, installed by scripts/test)
+//! with the configuration in examples/nginx: every address answers with the same bytes
+//! as the live site.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use common::{fixture, get};
+use statvault_site::export::export;
+use statvault_site::Limits;
+
+/// nginx in the foreground on a free loopback port, serving `root`.
+struct Nginx {
+    child: Child,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(root: &Path, work: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let site = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nginx/statvault-site.conf"),
+        )
+        .unwrap()
+        .replace("LISTEN", &format!("127.0.0.1:{port}"))
+        .replace("ROOT", &root.display().to_string());
+        let conf = work.join("nginx.conf");
+        fs::write(
+            &conf,
+            format!(
+                "daemon off; master_process off; worker_processes 1; user root;\n\
+                 error_log {w}/error.log; pid {w}/nginx.pid;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{ access_log off; client_body_temp_path {w}; proxy_temp_path {w}; fastcgi_temp_path {w}; uwsgi_temp_path {w}; scgi_temp_path {w};\n{site}\n}}\n",
+                w = work.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("nginx")
+            .args([
+                "-p",
+                &work.display().to_string(),
+                "-c",
+                &conf.display().to_string(),
+            ])
+            .spawn()
+            .expect("nginx is installed by scripts/test (Debian package nginx)");
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Nginx { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "nginx did not start: {}",
+            fs::read_to_string(work.join("error.log")).unwrap_or_default()
+        );
+    }
+
+    /// Status, content type and body of `GET address`.
+    fn get(&self, address: &str) -> (u16, String, Vec<u8>) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(stream, "GET {address} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let status = head[9..12].parse().unwrap();
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        (status, content_type, raw[split + 4..].to_vec())
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn nginx_serves_the_export_byte_for_byte() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("export");
+    let report = export(site.clone(), &out).await.unwrap();
+    assert_eq!(report.bundles, 1, "the embargoed release is not exported");
+    assert!(!out.join("releases/census-2023-housing-v1").exists());
+    assert!(
+        export(site.clone(), &out).await.is_err(),
+        "never over an existing export"
+    );
+
+    let nginx = Nginx::start(&out, work.path());
+    let release = "census-2023-first-results";
+    for (address, content_type) in [
+        ("/en/", "text/html"),
+        ("/sq/calendar", "text/html"),
+        ("/en/authenticity", "text/html"),
+        ("/en/releases/census-2023-first-results-v1", "text/html"),
+        (
+            "/sq/releases/census-2023-first-results-v1/population_municipality_sex",
+            "text/html",
+        ),
+        ("/en/feed.atom", "application/atom+xml"),
+        ("/assets/site.css", "text/css"),
+        ("/calendar.ics", "text/calendar"),
+        ("/log/checkpoint", "text/plain"),
+        ("/api/v1/releases", "application/json"),
+        ("/api/v1/openapi.json", "application/json"),
+        (&format!("/api/v1/releases/{release}"), "application/json"),
+        (
+            &format!("/api/v1/releases/{release}/tables/population_municipality_sex"),
+            "application/json",
+        ),
+        (
+            &format!("/api/v1/releases/{release}/tables/population_municipality_sex/data"),
+            "application/json",
+        ),
+        (
+            "/releases/census-2023-first-results-v1/manifest.json.minisig",
+            "text/plain",
+        ),
+        (
+            "/releases/census-2023-first-results-v1/tables/population_county_sex_age5.xlsx",
+            "application/vnd.openxmlformats",
+        ),
+    ] {
+        let (status, served_type, body) = nginx.get(address);
+        assert_eq!(status, 200, "{address}");
+        assert!(
+            served_type.starts_with(content_type),
+            "{address}: {served_type}"
+        );
+        let live = get(&site, address).await;
+        assert_eq!(String::from_utf8_lossy(&body), live.body, "{address}");
+    }
+    assert_eq!(
+        nginx
+            .get("/releases/census-2023-housing-v1/manifest.json")
+            .0,
+        404
+    );
+    let (status, _, body) = nginx.get("/");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("url=/sq/"));
+}

@@ -55,9 +55,10 @@ impl Nginx {
             ])
             .spawn()
             .expect("nginx is installed by scripts/test (Debian package nginx)");
+        let nginx = Nginx { child, port };
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Nginx { child, port };
+                return nginx;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

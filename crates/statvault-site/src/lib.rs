@@ -60,6 +60,7 @@ pub struct Site {
     /// Print one JSON line per request on standard error.
     pub access_log: bool,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    cache: ResponseCache,
     requests: [AtomicU64; 5],
     limited: AtomicU64,
 }
@@ -71,6 +72,7 @@ impl Site {
             limits,
             access_log: false,
             buckets: Mutex::new(HashMap::new()),
+            cache: ResponseCache::default(),
             requests: Default::default(),
             limited: AtomicU64::new(0),
         }
@@ -95,6 +97,49 @@ impl Site {
         } else {
             Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
         }
+    }
+}
+
+/// Answers already given, for the same address, catalog and second: bundles never
+/// change, so an answer changes only when the catalog is reread or the clock passes a
+/// release time (an answer is at most a second late to show a new release).
+#[derive(Default)]
+struct ResponseCache {
+    entries: Mutex<HashMap<String, (axum::http::HeaderMap, axum::body::Bytes)>>,
+    bytes: AtomicU64,
+}
+
+impl ResponseCache {
+    /// Most bytes kept; past it the cache starts again empty.
+    const BUDGET: u64 = 256 << 20;
+    /// Larger answers are not kept.
+    const LARGEST: usize = 8 << 20;
+
+    fn get(&self, key: &str) -> Option<Response> {
+        let entries = self.entries.lock().expect("cache lock");
+        let (headers, body) = entries.get(key)?;
+        let mut response = Response::new(Body::from(body.clone()));
+        *response.headers_mut() = headers.clone();
+        Some(response)
+    }
+
+    async fn keep(&self, key: String, response: Response) -> Response {
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return Reply::error(500, "the answer could not be read").into_response();
+        };
+        if bytes.len() <= Self::LARGEST {
+            let mut entries = self.entries.lock().expect("cache lock");
+            if self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) > Self::BUDGET {
+                entries.clear();
+                self.bytes.store(bytes.len() as u64, Ordering::Relaxed);
+            }
+            entries.insert(key, (parts.headers.clone(), bytes.clone()));
+        }
+        Response::from_parts(parts, Body::from(bytes))
     }
 }
 
@@ -322,11 +367,22 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
         .header("retry-after", wait.to_string())
         .into_response()
     } else {
-        match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
-            Ok(r) => r,
-            Err(_) => Reply::error(503, "the request took too long")
-                .header("retry-after", "1".into())
-                .into_response(),
+        let key = format!(
+            "{:p} {} {}",
+            Arc::as_ptr(&site.store.catalog()),
+            site.store.now(),
+            request.uri()
+        );
+        match site.cache.get(&key) {
+            Some(hit) => hit,
+            None => {
+                match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
+                    Ok(r) => site.cache.keep(key, r).await,
+                    Err(_) => Reply::error(503, "the request took too long")
+                        .header("retry-after", "1".into())
+                        .into_response(),
+                }
+            }
         }
     };
     if response.status() == StatusCode::OK {

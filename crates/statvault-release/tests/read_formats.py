@@ -48,6 +48,12 @@ for lang in ["sq", "en"]:
     df = dataset.write("dataframe")
     assert len(df) == cells, f"pyjstat {lang}: {len(df)} rows"
     same(list(df["value"]), f"pyjstat {lang}")
+    flags = json.loads(text)["status"]
+    if isinstance(flags, list):
+        flags = [f or "" for f in flags]
+    else:
+        flags = [flags.get(str(i), "") for i in range(cells)]
+    assert flags == status, f"json-stat {lang}: status"
 
 for lang in ["sq", "en"]:
     px = pyaxis.parse(f"{folder}/table.px", encoding="utf-8", lang=lang)

@@ -1,8 +1,9 @@
 //! JSON-stat 2.0 dataset, one document per language (a category has one label per
 //! document). `id`/`size` in the table's order, `dimension.<id>.category` with `index`
 //! (codes in order), `label` and `child` (from the table's sums), `role.geo` for
-//! geographic dimensions, `value` (null where suppressed), `status` as an object of
-//! flagged cells, `note` with the legend, and `extension.statvault` with the protection
+//! geographic dimensions, `value` (null where suppressed), `status` (an array, null
+//! where unflagged, when at least half the cells are flagged; else an object of the
+//! flagged cells), `note` with the legend, and `extension.statvault` with the protection
 //! method, parameters, audit summary and provenance.
 
 use serde_json::{json, Map, Value};
@@ -37,13 +38,25 @@ pub fn write(t: &ProtectedTable, lang: &str) -> Vec<u8> {
             json!({ "label": dimension_label(d, lang), "category": category }),
         );
     }
-    let status: Map<String, Value> = t
-        .status
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.is_empty())
-        .map(|(i, s)| (i.to_string(), Value::String(s.clone())))
-        .collect();
+    // JSON-stat allows both: an array when most cells are flagged (the cell key method
+    // flags every treated cell), an object of the flagged cells otherwise.
+    let flagged = t.status.iter().filter(|s| !s.is_empty()).count();
+    let status = if flagged * 2 >= t.status.len() {
+        json!(t
+            .status
+            .iter()
+            .map(|s| (!s.is_empty()).then_some(s.as_str()))
+            .collect::<Vec<_>>())
+    } else {
+        Value::Object(
+            t.status
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.is_empty())
+                .map(|(i, s)| (i.to_string(), Value::String(s.clone())))
+                .collect(),
+        )
+    };
     let notes = legend_lines(lang);
     let geo: Vec<&str> = t
         .dimensions
@@ -103,8 +116,15 @@ mod tests {
         );
         assert_eq!(doc["dimension"]["sex"]["category"]["label"]["2"], "Women");
         assert_eq!(doc["value"][4], Value::Null);
-        assert_eq!(doc["status"]["4"], "c");
-        assert_eq!(doc["status"]["0"], "u");
+        // Every cell flagged: status is an array.
+        assert_eq!(doc["status"][4], "c");
+        assert_eq!(doc["status"][0], "u");
+        let mut sparse = sample::table();
+        for s in sparse.status.iter_mut().skip(1) {
+            *s = String::new();
+        }
+        let doc: Value = serde_json::from_slice(&write(&sparse, "en")).unwrap();
+        assert_eq!(doc["status"], json!({"0": "u"}));
         let sq: Value = serde_json::from_slice(&write(&sample::table(), "sq")).unwrap();
         assert_eq!(sq["dimension"]["sex"]["category"]["label"]["2"], "Femra");
         assert!(sq["note"][1]

@@ -235,23 +235,23 @@ pub fn openapi() -> Value {
     let string_param = |name: &str, place: &str, required: bool, description: &str| json!({"name": name, "in": place, "required": required, "description": description, "schema": {"type": "string"}});
     let id = string_param("id", "path", true, "release id");
     let table = string_param("table", "path", true, "table id");
-    let version = json!({"name": "version", "in": "query", "required": false, "description": "release version (default: the latest)", "schema": {"type": "integer", "minimum": 1}});
+    let version = json!({"name": "version", "in": "query", "required": false, "description": "release version (default: the latest)", "schema": {"type": "integer", "minimum": 1, "maximum": u32::MAX}});
     let q = string_param("q", "query", false, "words to find in ids and titles");
     json!({
         "openapi": "3.0.3",
         "info": {"title": "statvault public API", "version": "1", "description": "Official statistics from signed, verified releases. Limits: /api/v1/config."},
         "servers": [{"url": "/"}],
         "paths": {
-            "/api/v1/releases": {"get": {"summary": "Latest version of each public release", "parameters": [q], "responses": {"200": json_ok("releases"), "429": error}}},
-            "/api/v1/tables": {"get": {"summary": "Tables of the latest versions", "parameters": [q], "responses": {"200": json_ok("tables"), "429": error}}},
-            "/api/v1/releases/{id}": {"get": {"summary": "Every public version of a release", "parameters": [id], "responses": {"200": json_ok("versions"), "404": error, "429": error}}},
+            "/api/v1/releases": {"get": {"summary": "Latest version of each public release", "parameters": [q], "responses": {"200": json_ok("releases"), "400": error, "429": error}}},
+            "/api/v1/tables": {"get": {"summary": "Tables of the latest versions", "parameters": [q], "responses": {"200": json_ok("tables"), "400": error, "429": error}}},
+            "/api/v1/releases/{id}": {"get": {"summary": "Every public version of a release", "parameters": [id], "responses": {"200": json_ok("versions"), "400": error, "404": error, "429": error}}},
             "/api/v1/releases/{id}/tables/{table}": {"get": {"summary": "A table's dimensions, categories and protection", "parameters": [id, table, version], "responses": {"200": json_ok("metadata"), "400": error, "404": error, "429": error}}},
             "/api/v1/releases/{id}/tables/{table}/data": {"get": {
                 "summary": "Selected cells; every other query parameter names a dimension and selects its categories: CODE,CODE or * or TOP(n) or LAST(n)",
                 "parameters": [id, table, version,
                     {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["jsonstat", "csv", "sdmx", "px", "xlsx"], "default": "jsonstat"}},
                     {"name": "lang", "in": "query", "required": false, "schema": {"type": "string", "enum": ["sq", "en"], "default": "en"}}],
-                "responses": {"200": {"description": "the cells in the format asked", "content": {"application/json": {}, "text/csv": {}, "text/plain": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+                "responses": {"200": {"description": "the cells in the format asked", "content": {"application/json": {}, "text/csv": {}, "application/vnd.sdmx.data+csv": {}, "text/plain": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
                     "400": error, "404": error, "413": error, "429": error}}},
             "/api/v1/config": {"get": {"summary": "Every limit of the API", "responses": {"200": json_ok("limits")}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI")}}},

@@ -7,6 +7,7 @@ ensure_packages() {
   for p in "$@"; do
     case $p in
       time) [ -x /usr/bin/time ] || need+=(time) ;;
+      chromedriver) command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
       *) command -v "$p" >/dev/null || need+=("$p") ;;
     esac
   done

@@ -57,6 +57,7 @@ async fn write_site(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport
     let now = site.store.now();
     let mut addresses: Vec<String> = [
         "/assets/site.css",
+        "/assets/site.js",
         "/calendar.json",
         "/calendar.ics",
         "/log/checkpoint",

@@ -9,6 +9,7 @@
 //! Prometheus metrics on another.
 
 pub mod api;
+pub mod charts;
 pub mod export;
 pub mod pages;
 pub mod select;
@@ -214,6 +215,17 @@ pub fn router(site: Arc<Site>) -> Router {
             }),
         )
         .route(
+            "/assets/site.js",
+            get(|| async {
+                Reply::bytes(
+                    200,
+                    "text/javascript; charset=utf-8",
+                    include_bytes!("../assets/site.js").to_vec(),
+                )
+                .header("cache-control", "public, max-age=3600".into())
+            }),
+        )
+        .route(
             "/calendar.json",
             get(|s: Shared| async move { releases_file(&s, "calendar.json", "application/json") }),
         )
@@ -373,11 +385,15 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             site.store.now(),
             request.uri()
         );
-        match site.cache.get(&key) {
+        // Bundle files are read from disk each time (the page cache keeps them): a
+        // copy in memory would only hide from a browser's check what the disk serves.
+        let cacheable = !path.starts_with("/releases/");
+        match site.cache.get(&key).filter(|_| cacheable) {
             Some(hit) => hit,
             None => {
                 match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
-                    Ok(r) => site.cache.keep(key, r).await,
+                    Ok(r) if cacheable => site.cache.keep(key, r).await,
+                    Ok(r) => r,
                     Err(_) => Reply::error(503, "the request took too long")
                         .header("retry-after", "1".into())
                         .into_response(),
@@ -499,8 +515,13 @@ async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, Str
         .calendar
         .as_ref()
         .and_then(|c| c.get(&bundle.manifest.release));
-    page(&lang, |lang| pages::release(lang, bundle, &versions, entry))
-        .etag(&bundle.etag, &format!("page:{lang}"))
+    let key = catalog
+        .key
+        .map(|k| k.write().lines().nth(1).unwrap_or_default().to_string());
+    page(&lang, |lang| {
+        pages::release(lang, bundle, &versions, entry, key.as_deref())
+    })
+    .etag(&bundle.etag, &format!("page:{lang}"))
 }
 
 async fn table_page(

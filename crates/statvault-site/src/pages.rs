@@ -11,8 +11,8 @@ use statvault_release::calendar::{CalendarRelease, Status};
 use statvault_release::formats::{dimension_label, label};
 use statvault_release::meta::utc_time;
 
-use crate::select;
 use crate::store::{Bundle, Catalog};
+use crate::{charts, select};
 
 pub const LANGUAGES: [&str; 2] = ["sq", "en"];
 
@@ -289,6 +289,27 @@ fn t(lang: &str, key: &str) -> &'static str {
                 "Latest log checkpoint"
             }
         }
+        "checking" => {
+            if sq {
+                "Shfletuesi po kontrollon nënshkrimin dhe skedarët…"
+            } else {
+                "Your browser is checking the signature and files…"
+            }
+        }
+        "chart" => {
+            if sq {
+                "Grafiku"
+            } else {
+                "Chart"
+            }
+        }
+        "map" => {
+            if sq {
+                "Harta"
+            } else {
+                "Map"
+            }
+        }
         _ => "",
     }
 }
@@ -324,7 +345,8 @@ fn page(lang: &str, title: &str, path: &str, body: &str) -> String {
         "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} · {site}</title><link rel=\"stylesheet\" href=\"/assets/site.css\">\
-<link rel=\"alternate\" type=\"application/atom+xml\" href=\"/{lang}/feed.atom\"></head>\
+<link rel=\"alternate\" type=\"application/atom+xml\" href=\"/{lang}/feed.atom\">\
+<script src=\"/assets/site.js\" defer></script></head>\
 <body><header><a class=\"site\" href=\"/{lang}/\">{site}</a><nav>\
 <a href=\"/{lang}/calendar\">{calendar}</a> <a href=\"/{lang}/authenticity\">{auth}</a> \
 <a href=\"/api/v1/openapi.json\">API</a> \
@@ -426,11 +448,29 @@ pub fn calendar(lang: &str, catalog: &Catalog) -> String {
     page(lang, t(lang, "calendar"), "/calendar", &body)
 }
 
+/// What the browser's check says, in the page's language.
+fn check_words(lang: &str) -> String {
+    let sq = lang == "sq";
+    serde_json::json!({
+        "verified": t(lang, "verified"),
+        "files": if sq { "skedarë të kontrolluar" } else { "files checked" },
+        "warning": if sq { "KUJDES, ky publikim nuk verifikohet" } else { "WARNING, this release does not verify" },
+        "changed": if sq { "skedarë të ndryshuar" } else { "files changed" },
+        "bad_signature": if sq { "nënshkrimi nuk përputhet me manifestin" } else { "the signature does not match the manifest" },
+        "other_key": if sq { "nënshkruar nga një çelës tjetër" } else { "signed by another key" },
+        "not_prehashed": if sq { "nënshkrim i një lloji të panjohur" } else { "a signature of an unknown kind" },
+    })
+    .to_string()
+}
+
+/// A release page; with the office's key (the base64 line of its minisign file) the
+/// browser checks the signature and every file itself.
 pub fn release(
     lang: &str,
     b: &Bundle,
     versions: &[&std::sync::Arc<Bundle>],
     entry: Option<&CalendarRelease>,
+    key: Option<&str>,
 ) -> String {
     let m = &b.meta;
     let mut body = format!(
@@ -451,6 +491,16 @@ pub fn release(
             .map(|i| format!("; {} {i}", t(lang, "log")))
             .unwrap_or_default(),
     );
+    if let Some(key) = key {
+        let _ = write!(
+            body,
+            "<p class=\"check\" data-bundle=\"/releases/{}/\" data-key=\"{}\" data-words=\"{}\">{}</p>",
+            b.name,
+            escape(key),
+            escape(&check_words(lang)),
+            t(lang, "checking")
+        );
+    }
     if let Some(r) = entry.filter(|r| r.status == Status::Withdrawn) {
         let reason = r
             .notices
@@ -642,10 +692,17 @@ pub fn table(
     }
     body.push_str("</p>");
 
+    let sub = select::subtable(table, chosen);
     if select::cells(chosen) > MAX_HTML_CELLS {
         let _ = write!(body, "<p class=\"warning\">{}</p>", t(lang, "too_many"));
     } else {
-        body.push_str(&pivot(lang, table, chosen, cols, sort));
+        body.push_str(&pivot(lang, &sub, cols, sort));
+    }
+    if let Some(svg) = charts::chart(lang, &sub) {
+        let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "chart"));
+    }
+    if let Some(svg) = charts::map(lang, &sub) {
+        let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "map"));
     }
     let _ = write!(body, "<h2>{}</h2><dl class=\"legend\">", t(lang, "legend"));
     for (symbol, sq, en) in LEGEND {
@@ -656,22 +713,16 @@ pub fn table(
         );
     }
     body.push_str("</dl>");
-    page(
-        lang,
-        text(&table.title, lang),
-        &format!("/releases/{}/{}", b.name, table.id),
-        &body,
-    )
+    // The language switch keeps the view: the same selection, pivot and order.
+    let view: Vec<String> = params
+        .iter()
+        .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+        .collect();
+    let here = format!("/releases/{}/{}?{}", b.name, table.id, view.join("&"));
+    page(lang, text(&table.title, lang), &escape(&here), &body)
 }
 
-fn pivot(
-    lang: &str,
-    table: &ProtectedTable,
-    chosen: &[Vec<usize>],
-    cols: usize,
-    sort: &str,
-) -> String {
-    let sub = select::subtable(table, chosen);
+fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
     let dims = &sub.dimensions;
     let stub: Vec<usize> = (0..dims.len()).filter(|&k| k != cols).collect();
     let mut strides = vec![1usize; dims.len()];
@@ -860,4 +911,7 @@ table.data td{text-align:right;font-variant-numeric:tabular-nums}sup{color:#8b00
 .selection fieldset{display:flex;flex-wrap:wrap;gap:1rem;border:1px solid #ccc}.selection label{display:flex;flex-direction:column}\
 .warning{background:#fff3cd;padding:.5rem}.verified{color:#0b6b2b}pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:.5rem}\
 .status{font-size:.85em;padding:0 .3rem;border:1px solid currentColor;border-radius:.2rem}\
+svg.chart,svg.map{width:100%;height:auto;max-width:48rem}svg.map{max-height:80vh}\
+.map-legend{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}\
+.check{padding:.5rem;border:1px solid #ccc}.check.warning{border-color:#8b0000;font-weight:700}\
 @media (max-width:40rem){main{padding:.5rem}}\n";

@@ -69,9 +69,6 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// The office's public key (minisign format); default: the key beside the log.
-    #[arg(long, value_name = "FILE")]
-    pubkey: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (keep it private).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,

@@ -1,0 +1,91 @@
+"""End to end in a real headless Chromium (Debian's chromium and chromium-driver,
+driven by selenium from PyPI). Usage:
+
+    browser.py BASE_URL ARTIFACT_DIR SERVED_CSV_PATH
+
+Opens the home page, follows a release, waits for the browser's own check of the
+signature and hashes, opens a table, pivots it by address, sees the chart and the map,
+switches language, downloads the CSV and checks it, then changes a served file and sees
+the warning. Saves a screenshot at each step. Prints "<step>: ok" lines.
+"""
+
+import pathlib
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, artifacts, served_csv = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+artifacts.mkdir(parents=True, exist_ok=True)
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600"]:
+    options.add_argument(flag)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 30)
+
+
+def shot(name):
+    driver.save_screenshot(str(artifacts / f"{name}.png"))
+
+
+def check_text(expected_class):
+    """The text of the browser's check once it has settled, which must be `expected_class`."""
+    box = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".check.verified, .check.warning")))
+    assert expected_class in box.get_attribute("class"), f"{box.get_attribute('class')}: {box.text}"
+    return box.text
+
+
+try:
+    driver.get(f"{base}/en/")
+    assert "Latest releases" in driver.page_source
+    shot("1-home")
+    print("home: ok")
+
+    driver.find_element(By.PARTIAL_LINK_TEXT, "first results").click()
+    text = check_text("verified")
+    assert "verified: signed by" in text and "files checked" in text, text
+    shot("2-release-verified")
+    print("verified badge: ok")
+
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Population by municipality and sex").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.data")))
+    release_table = driver.current_url.split("?")[0]
+    driver.get(f"{release_table}?municipality=AL311,AL312,AL313&cols=sex&sort=desc")
+    headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data thead th")]
+    assert headers[1:] == ["Total", "Male", "Female"], headers
+    rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data tbody th")]
+    assert rows[0] == "Berat" and len(rows) == 3, rows
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"), "chart"
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.map circle")) == 3, "map"
+    shot("3-table-pivot-chart-map")
+    print("pivot, chart and map: ok")
+
+    driver.find_element(By.LINK_TEXT, "Shqip").click()
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sq"
+    assert "Meshkuj" in driver.page_source
+    shot("4-albanian")
+    print("language switch: ok")
+
+    link = driver.find_element(By.PARTIAL_LINK_TEXT, "CSV").get_attribute("href")
+    csv = urllib.request.urlopen(link).read().decode()
+    lines = csv.strip().split("\n")
+    assert lines[0].startswith("municipality,") and len(lines) == 1 + 3 * 3, csv
+    assert any(l.startswith("AL311,Berat,Berat,_T,") for l in lines), csv
+    print("csv download: ok")
+
+    # Someone changes a file the site serves: the browser's check says so.
+    served_csv.write_text(served_csv.read_text() + "AL,forged,,,,,1,\n")
+    time.sleep(1.2)  # past the site's one-second answer cache
+    driver.get(f"{base}/en/releases/{release_table.split('/releases/')[1].split('/')[0]}")
+    text = check_text("warning")
+    assert "WARNING" in text and served_csv.name in text, text
+    shot("5-tampered-warning")
+    print("tamper warning: ok")
+finally:
+    driver.quit()

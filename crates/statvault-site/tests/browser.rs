@@ -4,42 +4,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::fixture;
+use common::{fixture, venv_tool, with_server};
 use statvault_site::Limits;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "selenium is missing: run scripts/test, which installs it"
-    );
-    venv
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
     let f = fixture();
     let site = f.site(Limits::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(statvault_site::serve(listener, site, async {
-        let _ = stopped.await;
-    }));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let artifacts = manifest.join("../../target/browser-artifacts");
     let served = f
         .dir
         .path()
         .join("census-2023-first-results-v1/tables/population_municipality_sex.csv");
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new(python())
+    let run = with_server(site, move |addr| {
+        Command::new(venv_tool("python"))
             .arg(manifest.join("tests/browser.py"))
             .arg(format!("http://{addr}"))
             .arg(&artifacts)
@@ -47,10 +29,7 @@ async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
             .output()
             .expect("running the browser test")
     })
-    .await
-    .unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    .await;
     let report = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),

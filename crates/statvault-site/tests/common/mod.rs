@@ -112,3 +112,35 @@ pub async fn get_with(site: &Arc<Site>, request: Request<Body>) -> Got {
 pub async fn get(site: &Arc<Site>, uri: &str) -> Got {
     get_with(site, Request::get(uri).body(Body::empty()).unwrap()).await
 }
+
+/// Serves `site` on a loopback port while `client` (blocking: a browser, a fuzzer)
+/// runs against its address, then shuts the site down gracefully.
+pub async fn with_server<R: Send + 'static>(
+    site: Arc<Site>,
+    client: impl FnOnce(std::net::SocketAddr) -> R + Send + 'static,
+) -> R {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(statvault_site::serve(listener, site, async {
+        let _ = stopped.await;
+    }));
+    let result = tokio::task::spawn_blocking(move || client(addr))
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    result
+}
+
+/// A program of the test venv that scripts/test fills from PyPI.
+pub fn venv_tool(name: &str) -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-venv/bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{name} is missing: run scripts/test, which installs it"
+    );
+    path
+}

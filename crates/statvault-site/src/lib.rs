@@ -11,6 +11,7 @@
 pub mod api;
 pub mod charts;
 pub mod export;
+pub mod mirror;
 pub mod pages;
 pub mod select;
 pub mod store;

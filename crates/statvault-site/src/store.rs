@@ -193,7 +193,9 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if !path.join("manifest.json.minisig").exists() {
+        // Dot-directories are a mirror's downloads in progress.
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || !path.join("manifest.json.minisig").exists() {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -20,6 +20,30 @@ pub enum SiteCommand {
     /// Writes the whole site as static files (pages, assets, feeds, downloads, API
     /// answers for the default selections) that nginx or a CDN serves as they are.
     Export(ExportArgs),
+    /// Pulls a primary site's log, calendar and public bundles into a releases
+    /// directory, keeping only what verifies against the office's key and refusing a
+    /// log whose history was rewritten; with --serve, serves them too, and keeps
+    /// serving when the primary is down.
+    Mirror(MirrorArgs),
+}
+
+#[derive(Args)]
+pub struct MirrorArgs {
+    /// The primary site, e.g. https://statistics.example.
+    #[arg(long, value_name = "URL")]
+    from: String,
+    /// The mirror's releases directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The office's public key (minisign format), obtained independently.
+    #[arg(long, value_name = "FILE")]
+    pubkey: PathBuf,
+    /// Pull again every this many seconds (default: pull once).
+    #[arg(long, value_name = "SECONDS")]
+    interval: Option<u64>,
+    /// Serve the mirror on this address while pulling.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -44,15 +68,7 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     fn store(&self) -> anyhow::Result<Store> {
-        let key = self
-            .pubkey
-            .as_ref()
-            .map(|p| -> anyhow::Result<MinisignKey> {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                MinisignKey::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
-            })
-            .transpose()?;
+        let key = self.pubkey.as_deref().map(read_key).transpose()?;
         anyhow::ensure!(
             self.releases.is_dir(),
             "{} is not a directory",
@@ -96,6 +112,7 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             serve(Arc::new(site), a.addr, a.metrics_addr)?;
             Ok(ExitCode::SUCCESS)
         }
+        SiteCommand::Mirror(a) => mirror(a),
         SiteCommand::Export(a) => {
             let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
             for refused in &site.store.catalog().refused {
@@ -114,6 +131,63 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn read_key(path: &std::path::Path) -> anyhow::Result<MinisignKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    MinisignKey::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
+    let key = read_key(&a.pubkey)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let pull_once = {
+        let (from, out) = (a.from.clone(), a.out.clone());
+        move || -> bool {
+            match statvault_site::mirror::pull(&from, &out, key) {
+                Ok(r) => {
+                    eprintln!(
+                        "pulled from {from}: {} new bundle(s), {} kept, log of {} entries",
+                        r.new_bundles.len(),
+                        r.kept_bundles,
+                        r.log_size
+                    );
+                    for refused in &r.refused {
+                        eprintln!("REFUSED {refused}");
+                    }
+                    r.refused.is_empty()
+                }
+                Err(e) => {
+                    eprintln!("REFUSED the pull from {from}: {e}; serving what this mirror has");
+                    false
+                }
+            }
+        }
+    };
+    let clean = pull_once();
+    let Some(addr) = a.serve else {
+        if let Some(seconds) = a.interval {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
+                pull_once();
+            }
+        }
+        return Ok(if clean {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    };
+    if let Some(seconds) = a.interval {
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            pull_once();
+        });
+    }
+    let site = Site::new(Store::open(&a.out, Some(key)), Limits::default());
+    serve(Arc::new(site), addr, None)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the site until Ctrl-C or SIGTERM, reporting what it serves.

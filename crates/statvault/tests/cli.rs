@@ -40,6 +40,8 @@ fn every_command_has_help() {
         &["release", "calendar"],
         &["site"],
         &["site", "serve"],
+        &["site", "export"],
+        &["site", "mirror"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();

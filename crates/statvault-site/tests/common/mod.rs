@@ -22,6 +22,7 @@ pub const LATER_AT: &str = "2027-03-01T10:00:00Z";
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub clock: Arc<AtomicU64>,
+    pub key: statvault_crypto::ReleaseKey,
 }
 
 /// A releases directory: the first results (public at PUBLIC_AT), a housing release
@@ -73,6 +74,7 @@ pub fn fixture() -> Fixture {
     .unwrap();
     Fixture {
         dir,
+        key,
         clock: Arc::new(AtomicU64::new(parse_utc(PUBLIC_AT).unwrap() + 60)),
     }
 }

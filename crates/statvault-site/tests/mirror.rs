@@ -1,0 +1,144 @@
+//! `site mirror` against a primary on a real socket: it keeps only what verifies,
+//! refuses a tampered bundle and a rewritten log, and serves on when the primary is gone.
+
+mod common;
+
+use std::fs;
+
+use common::{fixture, get, with_server};
+use statvault_release::minisign::MinisignKey;
+use statvault_release::tlog::{LogEntry, TransparencyLog};
+use statvault_site::mirror::pull;
+use statvault_site::store::Store;
+use statvault_site::{Limits, Site};
+
+fn office_key(dir: &std::path::Path) -> MinisignKey {
+    MinisignKey::read(&fs::read_to_string(dir.join("log/key.pub")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_keeps_what_verifies_and_serves_without_the_primary() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let out = mirror.path().to_path_buf();
+    let report = with_server(f.site(Limits::default()), move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        report.new_bundles,
+        ["census-2023-first-results-v1"],
+        "the embargoed one is not public yet"
+    );
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.log_size, 4);
+
+    // The primary is gone; the mirror serves what it pulled, verified again at load.
+    let clock = f.clock.clone();
+    let now = Box::new(move || clock.load(std::sync::atomic::Ordering::SeqCst));
+    let site = std::sync::Arc::new(Site::new(
+        Store::with_clock(mirror.path(), Some(key), now),
+        Limits::default(),
+    ));
+    let page = get(&site, "/en/releases/census-2023-first-results-v1").await;
+    assert_eq!(page.status, 200);
+    let csv = get(
+        &site,
+        "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv",
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        get(&site, "/en/")
+            .await
+            .body
+            .contains("systems under attack"),
+        "the calendar came along"
+    );
+
+    // A second pull fetches nothing new.
+    let out = mirror.path().to_path_buf();
+    let again = with_server(f.site(Limits::default()), move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+    .unwrap();
+    assert!(
+        again.new_bundles.is_empty() && again.kept_bundles == 1,
+        "{again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_bundle_is_refused() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    let primary = f.site(Limits::default());
+    let csv = f
+        .dir
+        .path()
+        .join("census-2023-first-results-v1/tables/population_municipality_sex.csv");
+    let mut text = fs::read_to_string(&csv).unwrap();
+    text = text.replacen(",u\n", ",p\n", 1);
+    fs::write(&csv, text).unwrap();
+    let mirror = tempfile::tempdir().unwrap();
+    let out = mirror.path().to_path_buf();
+    // The primary loaded the bundle before it was changed, and serves the changed file.
+    let report = with_server(primary, move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+    .unwrap();
+    assert!(report.new_bundles.is_empty(), "{report:?}");
+    assert!(
+        report.refused[0].contains("population_municipality_sex.csv: changed"),
+        "{:?}",
+        report.refused
+    );
+    assert!(!mirror.path().join("census-2023-first-results-v1").exists());
+    assert!(fs::read_dir(mirror.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".incoming")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    let mirror = tempfile::tempdir().unwrap();
+    let out = mirror.path().to_path_buf();
+    with_server(f.site(Limits::default()), move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+    .unwrap();
+    let kept = fs::read_to_string(mirror.path().join("log/checkpoint")).unwrap();
+
+    // The office rewrites its first entry and re-signs with its real key.
+    let log_dir = f.dir.path().join("log");
+    let entries: Vec<LogEntry> = TransparencyLog::open(&log_dir).unwrap().entries().collect();
+    fs::remove_file(log_dir.join("entries.jsonl")).unwrap();
+    let mut log = TransparencyLog::open(&log_dir).unwrap();
+    for mut entry in entries {
+        if entry.index == 0 {
+            entry.logged = "2020-01-01T00:00:00Z".into();
+        }
+        log.append(entry, &f.key).unwrap();
+    }
+    let out = mirror.path().to_path_buf();
+    let err = with_server(f.site(Limits::default()), move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("history was rewritten"), "{err}");
+    assert_eq!(
+        fs::read_to_string(mirror.path().join("log/checkpoint")).unwrap(),
+        kept
+    );
+}

@@ -118,6 +118,16 @@ pub fn cell_count(dimensions: &[Dimension]) -> Option<usize> {
         .try_fold(1usize, |n, d| n.checked_mul(d.categories.len()))
 }
 
+/// How far apart, in cells, consecutive categories of each dimension are (row-major:
+/// the last dimension's stride is 1).
+pub fn strides(dimensions: &[Dimension]) -> Vec<usize> {
+    let mut strides = vec![1usize; dimensions.len()];
+    for d in (0..dimensions.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * dimensions[d + 1].categories.len();
+    }
+    strides
+}
+
 /// The category index along each dimension of cell `cell` (row-major: the last
 /// dimension varies fastest).
 pub fn coordinates(dimensions: &[Dimension], mut cell: usize) -> Vec<usize> {

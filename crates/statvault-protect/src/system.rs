@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use statvault_census::table::{CategoryKind, Dimension};
+use statvault_census::table::{strides, CategoryKind, Dimension};
 use statvault_census::Table;
 
 use crate::ProtectError;
@@ -97,9 +97,7 @@ impl<'a> System<'a> {
                 })
                 .collect();
             let shape: Vec<usize> = t.dimensions.iter().map(|d| d.categories.len()).collect();
-            let strides: Vec<usize> = (0..shape.len())
-                .map(|d| shape[d + 1..].iter().product())
-                .collect();
+            let strides = strides(&t.dimensions);
             for (d, dim) in t.dimensions.iter().enumerate() {
                 let index = |code: &str| {
                     dim.categories

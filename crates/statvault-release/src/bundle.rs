@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -13,6 +12,7 @@ use statvault_protect::ProtectedTable;
 use crate::formats::{csv, jsonstat, languages, px, sdmx, xlsx};
 use crate::manifest::{self, FileEntry, Manifest, TableProvenance};
 use crate::meta::ReleaseMeta;
+use crate::parallel::parallel_map;
 use crate::ReleaseError;
 
 pub const RELEASE_FORMAT: &str = "statvault-release/1";
@@ -138,40 +138,21 @@ fn write_bundle(
     tables: &[ProtectedTable],
 ) -> Result<Vec<FileEntry>, ReleaseError> {
     fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
-    // PX wants "YYYYMMDD HH:MM"; the release time makes builds reproducible.
-    let t = &meta.release_time;
-    let created = format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16]);
+    let created = px::creation_date(&meta.release_time);
     let write = |path: &str, bytes: &[u8]| -> Result<FileEntry, ReleaseError> {
         let target = dir.join(path);
         fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
         Ok(FileEntry::of(path, bytes))
     };
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
-    let results: Vec<Result<Vec<FileEntry>, ReleaseError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut entries = Vec::new();
-                    while let Some(table) = tables.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        for (path, bytes) in table_files(table, &created) {
-                            entries.push(write(&path, &bytes)?);
-                        }
-                    }
-                    Ok(entries)
-                })
-            })
-            .collect();
-        handles
+    let per_table = parallel_map(tables, |table| {
+        table_files(table, &created)
             .into_iter()
-            .map(|h| h.join().expect("a render worker panicked"))
-            .collect()
+            .map(|(path, bytes)| write(&path, &bytes))
+            .collect::<Result<Vec<FileEntry>, ReleaseError>>()
     });
     let mut files = Vec::new();
-    for result in results {
-        files.extend(result?);
+    for entries in per_table {
+        files.extend(entries?);
     }
 
     let summaries: Vec<Value> = tables

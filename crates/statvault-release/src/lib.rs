@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod meta;
 pub mod minisign;
+mod parallel;
 pub mod sign;
 pub mod tlog;
 pub mod verify;

@@ -7,8 +7,6 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -17,6 +15,7 @@ use crate::checkpoint::Checkpoint;
 use crate::manifest::FileEntry;
 use crate::merkle;
 use crate::minisign::{MinisignKey, MinisignSignature};
+use crate::parallel::parallel_map;
 use crate::sign::{releases_dir, trusted_comment, MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
 use crate::tlog::{EntryKind, LogProof, TransparencyLog};
 use crate::{Manifest, ReleaseError};
@@ -322,26 +321,8 @@ pub(crate) fn check_files(bundle: &Path, manifest: &Manifest, outside: &[&str]) 
             problems.push(format!("{path}: added (not in the manifest)"));
         }
     }
-    let next = AtomicUsize::new(0);
-    let found = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(entry) = manifest.files.get(i) else {
-                    break;
-                };
-                let problem = check_file(bundle, entry).err();
-                found.lock().expect("no worker panics").push((i, problem));
-            });
-        }
-    });
-    let mut found = found.into_inner().expect("no worker panics");
-    found.sort_by_key(|(i, _)| *i);
-    problems.extend(found.into_iter().filter_map(|(_, p)| p));
+    let hashed = parallel_map(&manifest.files, |entry| check_file(bundle, entry).err());
+    problems.extend(hashed.into_iter().flatten());
     FileCheck {
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.size).sum(),

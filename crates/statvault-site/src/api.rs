@@ -175,8 +175,7 @@ pub fn data(
             "sdmx.csv",
         ),
         "px" => {
-            let t = &b.manifest.release_time;
-            let created = format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16]);
+            let created = px::creation_date(&b.manifest.release_time);
             (px::write(&sub, &created), "text/plain; charset=utf-8", "px")
         }
         "xlsx" => match xlsx::write(&sub) {

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use statvault_census::table::CategoryKind;
+use statvault_census::table::{strides, CategoryKind};
 use statvault_census::Geography;
 use statvault_protect::ProtectedTable;
 use statvault_release::formats::{dimension_label, label};
@@ -23,10 +23,7 @@ const COLOURS: [&str; 5] = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15
 /// The values along dimension `k` of a selection, the other dimensions at their first
 /// selected category (usually their total); totals left out when there are codes.
 fn series(t: &ProtectedTable, k: usize, fixed: &[(usize, usize)]) -> Vec<(usize, Option<i64>)> {
-    let mut strides = vec![1usize; t.dimensions.len()];
-    for d in (0..t.dimensions.len().saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * t.dimensions[d + 1].categories.len();
-    }
+    let strides = strides(&t.dimensions);
     let base: usize = fixed.iter().map(|&(d, i)| i * strides[d]).sum();
     let categories = &t.dimensions[k].categories;
     let codes_only = categories.iter().any(|c| c.kind == CategoryKind::Code);

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use statvault_census::schema::Labels;
+use statvault_census::table::strides;
 use statvault_protect::protected::LEGEND;
 use statvault_protect::ProtectedTable;
 use statvault_release::calendar::{CalendarRelease, Status};
@@ -725,10 +726,7 @@ pub fn table(
 fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
     let dims = &sub.dimensions;
     let stub: Vec<usize> = (0..dims.len()).filter(|&k| k != cols).collect();
-    let mut strides = vec![1usize; dims.len()];
-    for k in (0..dims.len().saturating_sub(1)).rev() {
-        strides[k] = strides[k + 1] * dims[k + 1].categories.len();
-    }
+    let strides = strides(dims);
     let rows: usize = stub.iter().map(|&k| dims[k].categories.len()).product();
     let ncols = dims[cols].categories.len();
     // Each row: the categories of the stub dimensions and its cells.

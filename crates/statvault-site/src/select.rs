@@ -4,7 +4,7 @@
 //! `LAST(n)` for the last n (the latest periods, where a dimension is time). A
 //! dimension not named keeps all its categories.
 
-use statvault_census::table::{Dimension, Sum};
+use statvault_census::table::{strides, Dimension, Sum};
 use statvault_protect::ProtectedTable;
 
 /// Query parameters that are not dimensions.
@@ -161,11 +161,7 @@ pub fn subtable(table: &ProtectedTable, chosen: &[Vec<usize>]) -> ProtectedTable
             }
         })
         .collect();
-    // Row-major strides of the original table.
-    let mut strides = vec![1usize; table.dimensions.len()];
-    for k in (0..table.dimensions.len().saturating_sub(1)).rev() {
-        strides[k] = strides[k + 1] * table.dimensions[k + 1].categories.len();
-    }
+    let strides = strides(&table.dimensions);
     let total = cells(chosen) as usize;
     let (mut values, mut status) = (Vec::with_capacity(total), Vec::with_capacity(total));
     let mut position = vec![0usize; chosen.len()];

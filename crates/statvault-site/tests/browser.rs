@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{fixture, venv_tool, with_server};
+use common::{fixture, succeeded, venv_tool, with_server};
 use statvault_site::Limits;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,12 +30,7 @@ async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
             .expect("running the browser test")
     })
     .await;
-    let report = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let report = succeeded(&run);
     for step in [
         "home",
         "verified badge",

@@ -166,25 +166,25 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let clean = pull_once();
-    let Some(addr) = a.serve else {
-        if let Some(seconds) = a.interval {
+    if let Some(seconds) = a.interval {
+        let again = move || -> ! {
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(seconds));
                 pull_once();
             }
+        };
+        if a.serve.is_none() {
+            again();
         }
+        std::thread::spawn(again);
+    }
+    let Some(addr) = a.serve else {
         return Ok(if clean {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         });
     };
-    if let Some(seconds) = a.interval {
-        std::thread::spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(seconds));
-            pull_once();
-        });
-    }
     let site = Site::new(Store::open(&a.out, Some(key)), Limits::default());
     serve(Arc::new(site), addr, None)?;
     Ok(ExitCode::SUCCESS)

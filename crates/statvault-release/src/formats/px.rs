@@ -20,6 +20,13 @@ fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     items.into_iter().map(quoted).collect::<Vec<_>>().join(",")
 }
 
+/// PX's `CREATION-DATE` ("YYYYMMDD HH:MM") of a release time: builds of the same
+/// release are byte for byte the same.
+pub fn creation_date(release_time: &str) -> String {
+    let t = release_time;
+    format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16])
+}
+
 pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
     let langs = languages(t);
     let default = langs[0].as_str();

@@ -146,3 +146,14 @@ pub fn venv_tool(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// The standard output of a finished program, which must have succeeded.
+pub fn succeeded(run: &std::process::Output) -> String {
+    let report = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    report
+}

@@ -11,10 +11,12 @@
 pub mod api;
 pub mod charts;
 pub mod export;
+pub mod mail;
 pub mod mirror;
 pub mod pages;
 pub mod select;
 pub mod store;
+pub mod subscriptions;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,8 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +36,7 @@ use statvault_release::meta::utc_time;
 
 use crate::select::parse_query;
 use crate::store::{is_address, Store};
+use crate::subscriptions::{Alerts, SubscriptionError, Subscriptions, TokenState};
 
 /// Every limit a client meets; published at `/api/v1/config`.
 #[derive(Clone, Debug)]
@@ -61,6 +64,8 @@ pub struct Site {
     pub limits: Limits,
     /// Print one JSON line per request on standard error.
     pub access_log: bool,
+    /// E-mail alerts, when the site takes subscriptions.
+    pub alerts: Option<Arc<Alerts>>,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     cache: ResponseCache,
     requests: [AtomicU64; 5],
@@ -73,6 +78,7 @@ impl Site {
             store,
             limits,
             access_log: false,
+            alerts: None,
             buckets: Mutex::new(HashMap::new()),
             cache: ResponseCache::default(),
             requests: Default::default(),
@@ -281,9 +287,17 @@ pub fn router(site: Arc<Site>) -> Router {
             }),
         )
         .route("/{lang}/feed.atom", get(feed))
+        .route("/{lang}/subscribe", get(alerts_form).post(subscribe))
+        .route("/{lang}/subscribe/sent", get(alerts_sent))
+        .route("/{lang}/subscribe/confirm", get(confirm_page).post(confirm))
+        .route(
+            "/{lang}/unsubscribe",
+            get(unsubscribe_page).post(unsubscribe),
+        )
         .route("/{lang}/releases/{bundle}", get(release_page))
         .route("/{lang}/releases/{bundle}/{table}", get(table_page))
         .fallback(|| async { not_found("en") })
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(middleware::from_fn_with_state(site.clone(), guard))
         .with_state(site)
 }
@@ -309,6 +323,18 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
                     catalog.bundles.len(),
                     catalog.refused.len()
                 ));
+                if let Some(alerts) = &s.alerts {
+                    let (sent, failed) = alerts.letters_sent();
+                    out.push_str(&format!(
+                        "# TYPE statvault_site_letters_total counter\nstatvault_site_letters_total{{result=\"sent\"}} {sent}\nstatvault_site_letters_total{{result=\"failed\"}} {failed}\n"
+                    ));
+                    if let Ok(counts) = on_database(alerts, |s| s.counts()).await {
+                        out.push_str(&format!(
+                            "# TYPE statvault_site_subscribers gauge\nstatvault_site_subscribers{{state=\"pending\"}} {}\nstatvault_site_subscribers{{state=\"confirmed\"}} {}\n# TYPE statvault_site_letters_queued gauge\nstatvault_site_letters_queued {}\n",
+                            counts.pending, counts.confirmed, counts.queued
+                        ));
+                    }
+                }
                 Reply::bytes(200, "text/plain; version=0.0.4", out.into_bytes())
             }),
         )
@@ -316,7 +342,8 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
 }
 
 /// Serves the site on `listener` until `shutdown` completes, letting requests in
-/// flight finish; rereads the releases directory every two seconds.
+/// flight finish; rereads the releases directory every two seconds and, with
+/// subscriptions, sends the alerts that are due as often.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     site: Arc<Site>,
@@ -330,6 +357,24 @@ pub async fn serve(
             let _ = tokio::task::spawn_blocking(move || s.store.refresh()).await;
         }
     });
+    let mail = site.alerts.clone().map(|alerts| {
+        let site = site.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let (s, catalog) = (alerts.clone(), site.store.catalog());
+                let now = site.store.now();
+                match tokio::task::spawn_blocking(move || s.run(&catalog, now)).await {
+                    Ok(Ok(round)) if round.announced > 0 => eprintln!(
+                        "statvault-site: {} release(s) now public; letters queued",
+                        round.announced
+                    ),
+                    Ok(Err(e)) => eprintln!("statvault-site: e-mail alerts: {e}"),
+                    _ => {}
+                }
+            }
+        })
+    });
     let served = axum::serve(
         listener,
         router(site).into_make_service_with_connect_info::<SocketAddr>(),
@@ -337,6 +382,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     refresh.abort();
+    if let Some(mail) = mail {
+        mail.abort();
+    }
     served
 }
 
@@ -352,9 +400,14 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
     let query_len = request.uri().query().map_or(0, str::len);
-    let mut response = if method != Method::GET && method != Method::HEAD {
-        Reply::error(405, "this site only reads: GET or HEAD")
-            .header("allow", "GET, HEAD".into())
+    // The alerts' forms are the only writes, and only when the site takes them.
+    let form = site.alerts.is_some() && is_form(&path);
+    let reads = method == Method::GET || method == Method::HEAD;
+    let allowed = reads || (form && method == Method::POST);
+    let mut response = if !allowed {
+        let allow = if form { "GET, HEAD, POST" } else { "GET, HEAD" };
+        Reply::error(405, &format!("this address takes {allow}"))
+            .header("allow", allow.into())
             .into_response()
     } else if query_len > site.limits.max_query_bytes {
         Reply::error(
@@ -365,7 +418,7 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             ),
         )
         .into_response()
-    } else if let Err(wait) = match (path.starts_with("/api/"), client) {
+    } else if let Err(wait) = match (path.starts_with("/api/") || form, client) {
         (true, Some(ip)) => site.admit(ip),
         _ => Ok(()),
     } {
@@ -388,7 +441,8 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
         );
         // Bundle files are read from disk each time (the page cache keeps them): a
         // copy in memory would only hide from a browser's check what the disk serves.
-        let cacheable = !path.starts_with("/releases/");
+        // Nor are the alerts' pages, which change with the subscriber database.
+        let cacheable = reads && !path.starts_with("/releases/") && !form;
         match site.cache.get(&key).filter(|_| cacheable) {
             Some(hit) => hit,
             None => {
@@ -433,6 +487,9 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
     }
     if path.starts_with("/api/") {
         headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    }
+    if form {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let status = response.status().as_u16();
     site.requests[(status / 100).clamp(1, 5) as usize - 1].fetch_add(1, Ordering::Relaxed);
@@ -488,7 +545,12 @@ async fn root(request: Request) -> Reply {
 
 async fn home(State(site): Shared, Path(lang): Path<String>) -> Reply {
     page(&lang, |lang| {
-        pages::home(lang, &site.store.catalog(), site.store.now())
+        pages::home(
+            lang,
+            &site.store.catalog(),
+            site.store.now(),
+            site.alerts.is_some(),
+        )
     })
 }
 
@@ -503,6 +565,159 @@ async fn feed(State(site): Shared, Path(lang): Path<String>) -> Reply {
         body.into_bytes(),
     )
     .header("cache-control", "public, max-age=60".into())
+}
+
+/// The largest form body taken: an e-mail address, with room to spare.
+const FORM_BYTES: usize = 2048;
+
+/// The pages that take a POST: the e-mail alerts' forms.
+fn is_form(path: &str) -> bool {
+    let rest = path
+        .strip_prefix("/sq/")
+        .or_else(|| path.strip_prefix("/en/"));
+    matches!(
+        rest,
+        Some("subscribe" | "subscribe/confirm" | "subscribe/sent" | "unsubscribe")
+    )
+}
+
+/// The subscriptions, when the site takes them and `lang` is one of its languages.
+fn alerts_for(site: &Site, lang: &str) -> Option<Arc<Alerts>> {
+    site.alerts
+        .clone()
+        .filter(|_| pages::LANGUAGES.contains(&lang))
+}
+
+/// Runs a step on the subscriber database off the async threads (a commit waits for
+/// the disk).
+async fn on_database<T: Send + 'static>(
+    alerts: &Arc<Alerts>,
+    step: impl FnOnce(&Subscriptions) -> Result<T, SubscriptionError> + Send + 'static,
+) -> Result<T, SubscriptionError> {
+    let alerts = alerts.clone();
+    tokio::task::spawn_blocking(move || step(&alerts.subscriptions))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// 503 for a database that fails; the operator reads why in the log.
+fn unavailable(lang: &str, error: &SubscriptionError) -> Reply {
+    eprintln!("statvault-site: {error}");
+    let mut reply = Reply::html(pages::alerts_step(lang, "try_later", None));
+    reply.status = 503;
+    reply.header("retry-after", "60".into())
+}
+
+/// The form's or the link's field `name`, or "".
+fn field(raw: &[u8], name: &str) -> String {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| parse_query(text).ok())
+        .and_then(|fields| fields.into_iter().find(|(n, _)| n == name))
+        .map(|(_, value)| value)
+        .unwrap_or_default()
+}
+
+async fn alerts_form(State(site): Shared, Path(lang): Path<String>) -> Reply {
+    match alerts_for(&site, &lang) {
+        Some(_) => Reply::html(pages::alerts(&lang, None)),
+        None => not_found(&lang),
+    }
+}
+
+async fn alerts_sent(State(site): Shared, Path(lang): Path<String>) -> Reply {
+    match alerts_for(&site, &lang) {
+        Some(_) => Reply::html(pages::alerts_step(&lang, "sent", None)),
+        None => not_found(&lang),
+    }
+}
+
+/// POST of the form: records the address as pending and queues the confirmation,
+/// then sends the browser to a page that says the same whatever the address was.
+async fn subscribe(State(site): Shared, Path(lang): Path<String>, body: Bytes) -> Reply {
+    let Some(alerts) = alerts_for(&site, &lang) else {
+        return not_found(&lang);
+    };
+    let (email, chosen, now) = (field(&body, "email"), lang.clone(), site.store.now());
+    match on_database(&alerts, move |s| s.subscribe(&email, &chosen, now)).await {
+        Ok(()) => Reply::bytes(303, "text/plain", Vec::new())
+            .header("location", format!("/{lang}/subscribe/sent")),
+        Err(SubscriptionError::Address(_)) => {
+            let mut reply = Reply::html(pages::alerts(&lang, Some(pages::t(&lang, "bad_address"))));
+            reply.status = 400;
+            reply
+        }
+        Err(e) => unavailable(&lang, &e),
+    }
+}
+
+/// The page a link in a letter opens (`confirm` or `unsubscribe`): a button that
+/// POSTs to the same address, or "no longer valid".
+async fn token_page(site: &Site, lang: &str, query: &str, action: &'static str) -> Reply {
+    let Some(alerts) = alerts_for(site, lang) else {
+        return not_found(lang);
+    };
+    let token = field(query.as_bytes(), "token");
+    let probe = token.clone();
+    match on_database(&alerts, move |s| s.token_state(&probe)).await {
+        Ok(TokenState::Unknown) => {
+            let mut reply = Reply::html(pages::alerts_step(lang, "bad_link", None));
+            reply.status = 404;
+            reply
+        }
+        Ok(TokenState::Confirmed) if action == "confirm" => {
+            Reply::html(pages::alerts_step(lang, "confirmed", None))
+        }
+        Ok(_) => {
+            let (ask, target) = match action {
+                "confirm" => ("confirm_ask", format!("/subscribe/confirm?token={token}")),
+                _ => ("unsubscribe_ask", format!("/unsubscribe?token={token}")),
+            };
+            Reply::html(pages::alerts_step(lang, ask, Some((&target, action))))
+        }
+        Err(e) => unavailable(lang, &e),
+    }
+}
+
+async fn confirm_page(State(site): Shared, Path(lang): Path<String>, q: RawQuery) -> Reply {
+    token_page(&site, &lang, q.0.as_deref().unwrap_or(""), "confirm").await
+}
+
+async fn unsubscribe_page(State(site): Shared, Path(lang): Path<String>, q: RawQuery) -> Reply {
+    token_page(&site, &lang, q.0.as_deref().unwrap_or(""), "unsubscribe").await
+}
+
+async fn confirm(State(site): Shared, Path(lang): Path<String>, q: RawQuery) -> Reply {
+    let Some(alerts) = alerts_for(&site, &lang) else {
+        return not_found(&lang);
+    };
+    let (token, now) = (
+        field(q.0.unwrap_or_default().as_bytes(), "token"),
+        site.store.now(),
+    );
+    match on_database(&alerts, move |s| s.confirm(&token, now)).await {
+        Ok(true) => Reply::html(pages::alerts_step(&lang, "confirmed", None)),
+        Ok(false) => {
+            let mut reply = Reply::html(pages::alerts_step(&lang, "bad_link", None));
+            reply.status = 404;
+            reply
+        }
+        Err(e) => unavailable(&lang, &e),
+    }
+}
+
+/// One-click unsubscribe (RFC 8058): a mail client POSTs `List-Unsubscribe=One-Click`
+/// to the link in the letter's header; the button on the page POSTs the same. An
+/// unknown token is answered the same, as the address is gone either way.
+async fn unsubscribe(State(site): Shared, Path(lang): Path<String>, q: RawQuery) -> Reply {
+    let Some(alerts) = alerts_for(&site, &lang) else {
+        return not_found(&lang);
+    };
+    let token = field(q.0.unwrap_or_default().as_bytes(), "token");
+    match on_database(&alerts, move |s| s.unsubscribe(&token)).await {
+        Ok(_) => Reply::html(pages::alerts_step(&lang, "unsubscribed", None)),
+        Err(e) => unavailable(&lang, &e),
+    }
 }
 
 async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, String)>) -> Reply {

@@ -20,299 +20,78 @@ pub const LANGUAGES: [&str; 2] = ["sq", "en"];
 /// Most cells an HTML table shows; larger selections are downloaded instead.
 pub const MAX_HTML_CELLS: u128 = 5_000;
 
-/// The site's words in both languages.
-fn t(lang: &str, key: &str) -> &'static str {
-    let sq = lang == "sq";
-    match key {
-        "site" => {
-            if sq {
-                "Statistikat zyrtare"
-            } else {
-                "Official statistics"
-            }
-        }
-        "home" => {
-            if sq {
-                "Kreu"
-            } else {
-                "Home"
-            }
-        }
-        "calendar" => {
-            if sq {
-                "Kalendari i publikimeve"
-            } else {
-                "Release calendar"
-            }
-        }
-        "authenticity" => {
-            if sq {
-                "Vërtetësia"
-            } else {
-                "Authenticity"
-            }
-        }
-        "latest" => {
-            if sq {
-                "Publikimet e fundit"
-            } else {
-                "Latest releases"
-            }
-        }
-        "upcoming" => {
-            if sq {
-                "Publikimet e ardhshme"
-            } else {
-                "Upcoming releases"
-            }
-        }
-        "none" => {
-            if sq {
-                "Asnjë."
-            } else {
-                "None."
-            }
-        }
-        "postponed" => {
-            if sq {
-                "shtyrë"
-            } else {
-                "postponed"
-            }
-        }
-        "scheduled" => {
-            if sq {
-                "planifikuar"
-            } else {
-                "scheduled"
-            }
-        }
-        "published" => {
-            if sq {
-                "publikuar"
-            } else {
-                "published"
-            }
-        }
-        "withdrawn" => {
-            if sq {
-                "tërhequr"
-            } else {
-                "withdrawn"
-            }
-        }
-        "reason" => {
-            if sq {
-                "Arsyeja"
-            } else {
-                "Reason"
-            }
-        }
-        "tables" => {
-            if sq {
-                "Tabelat"
-            } else {
-                "Tables"
-            }
-        }
-        "downloads" => {
-            if sq {
-                "Shkarkime"
-            } else {
-                "Downloads"
-            }
-        }
-        "period" => {
-            if sq {
-                "Periudha e referencës"
-            } else {
-                "Reference period"
-            }
-        }
-        "released" => {
-            if sq {
-                "Publikuar më"
-            } else {
-                "Released"
-            }
-        }
-        "methodology" => {
-            if sq {
-                "Metodologjia"
-            } else {
-                "Methodology"
-            }
-        }
-        "protection" => {
-            if sq {
-                "Mbrojtja e konfidencialitetit"
-            } else {
-                "Confidentiality protection"
-            }
-        }
-        "audit_ok" => {
-            if sq {
-                "auditimi kaloi"
-            } else {
-                "audit passed"
-            }
-        }
-        "signature" => {
-            if sq {
-                "Nënshkrimi"
-            } else {
-                "Signature"
-            }
-        }
-        "verified" => {
-            if sq {
-                "verifikuar: nënshkruar nga"
-            } else {
-                "verified: signed by"
-            }
-        }
-        "log" => {
-            if sq {
-                "regjistri i transparencës, hyrja"
-            } else {
-                "transparency log entry"
-            }
-        }
-        "versions" => {
-            if sq {
-                "Versionet"
-            } else {
-                "Versions"
-            }
-        }
-        "version" => {
-            if sq {
-                "versioni"
-            } else {
-                "version"
-            }
-        }
-        "select" => {
-            if sq {
-                "Zgjidh"
-            } else {
-                "Select"
-            }
-        }
-        "show" => {
-            if sq {
-                "Shfaq"
-            } else {
-                "Show"
-            }
-        }
-        "columns" => {
-            if sq {
-                "Kolonat"
-            } else {
-                "Columns"
-            }
-        }
-        "sort" => {
-            if sq {
-                "Rendit"
-            } else {
-                "Sort"
-            }
-        }
-        "as_is" => {
-            if sq {
-                "si në tabelë"
-            } else {
-                "as in the table"
-            }
-        }
-        "descending" => {
-            if sq {
-                "zbritës"
-            } else {
-                "descending"
-            }
-        }
-        "ascending" => {
-            if sq {
-                "rritës"
-            } else {
-                "ascending"
-            }
-        }
-        "too_many" => {
-            if sq {
-                "Përzgjedhja është shumë e madhe për t'u shfaqur; ngushtojeni ose shkarkojeni."
-            } else {
-                "The selection is too large to show; narrow it or download it."
-            }
-        }
-        "legend" => {
-            if sq {
-                "Shenjat"
-            } else {
-                "Flags"
-            }
-        }
-        "selection" => {
-            if sq {
-                "Shkarko përzgjedhjen"
-            } else {
-                "Download the selection"
-            }
-        }
-        "contact" => {
-            if sq {
-                "Kontakti"
-            } else {
-                "Contact"
-            }
-        }
-        "not_found" => {
-            if sq {
-                "Nuk u gjet"
-            } else {
-                "Not found"
-            }
-        }
-        "key" => {
-            if sq {
-                "Çelësi publik i nënshkrimit"
-            } else {
-                "Public signing key"
-            }
-        }
-        "checkpoint" => {
-            if sq {
-                "Pika e fundit e kontrollit të regjistrit"
-            } else {
-                "Latest log checkpoint"
-            }
-        }
-        "checking" => {
-            if sq {
-                "Shfletuesi po kontrollon nënshkrimin dhe skedarët…"
-            } else {
-                "Your browser is checking the signature and files…"
-            }
-        }
-        "chart" => {
-            if sq {
-                "Grafiku"
-            } else {
-                "Chart"
-            }
-        }
-        "map" => {
-            if sq {
-                "Harta"
-            } else {
-                "Map"
-            }
-        }
-        _ => "",
-    }
+/// The site's words: (key, Albanian, English).
+const WORDS: &[(&str, &str, &str)] = &[
+    ("site", "Statistikat zyrtare", "Official statistics"),
+    ("home", "Kreu", "Home"),
+    ("calendar", "Kalendari i publikimeve", "Release calendar"),
+    ("authenticity", "Vërtetësia", "Authenticity"),
+    ("latest", "Publikimet e fundit", "Latest releases"),
+    ("upcoming", "Publikimet e ardhshme", "Upcoming releases"),
+    ("none", "Asnjë.", "None."),
+    ("postponed", "shtyrë", "postponed"),
+    ("scheduled", "planifikuar", "scheduled"),
+    ("published", "publikuar", "published"),
+    ("withdrawn", "tërhequr", "withdrawn"),
+    ("reason", "Arsyeja", "Reason"),
+    ("tables", "Tabelat", "Tables"),
+    ("downloads", "Shkarkime", "Downloads"),
+    ("period", "Periudha e referencës", "Reference period"),
+    ("released", "Publikuar më", "Released"),
+    ("methodology", "Metodologjia", "Methodology"),
+    ("protection", "Mbrojtja e konfidencialitetit", "Confidentiality protection"),
+    ("audit_ok", "auditimi kaloi", "audit passed"),
+    ("signature", "Nënshkrimi", "Signature"),
+    ("verified", "verifikuar: nënshkruar nga", "verified: signed by"),
+    ("log", "regjistri i transparencës, hyrja", "transparency log entry"),
+    ("versions", "Versionet", "Versions"),
+    ("version", "versioni", "version"),
+    ("select", "Zgjidh", "Select"),
+    ("show", "Shfaq", "Show"),
+    ("columns", "Kolonat", "Columns"),
+    ("sort", "Rendit", "Sort"),
+    ("as_is", "si në tabelë", "as in the table"),
+    ("descending", "zbritës", "descending"),
+    ("ascending", "rritës", "ascending"),
+    ("too_many", "Përzgjedhja është shumë e madhe për t'u shfaqur; ngushtojeni ose shkarkojeni.", "The selection is too large to show; narrow it or download it."),
+    ("legend", "Shenjat", "Flags"),
+    ("selection", "Shkarko përzgjedhjen", "Download the selection"),
+    ("contact", "Kontakti", "Contact"),
+    ("not_found", "Nuk u gjet", "Not found"),
+    ("key", "Çelësi publik i nënshkrimit", "Public signing key"),
+    ("checkpoint", "Pika e fundit e kontrollit të regjistrit", "Latest log checkpoint"),
+    ("checking", "Shfletuesi po kontrollon nënshkrimin dhe skedarët…", "Your browser is checking the signature and files…"),
+    ("chart", "Grafiku", "Chart"),
+    ("map", "Harta", "Map"),
+    ("alerts", "Njoftime me e-mail", "E-mail alerts"),
+    ("alerts_intro", "Merrni një e-mail sa herë që del një publikim i ri ose një version i ri i tij. Adresa juaj përdoret vetëm për këtë dhe nuk shfaqet askund.", "Receive an e-mail whenever a release, or a new version of one, is published. Your address is used for nothing else and shown nowhere."),
+    ("email", "Adresa e e-mailit", "E-mail address"),
+    ("subscribe", "Abonohu", "Subscribe"),
+    ("sent", "Nëse adresa merr e-mail, atje po vjen një mesazh me një lidhje konfirmimi. Abonimi fillon kur e konfirmoni.", "If the address can receive e-mail, a message with a confirmation link is on its way. The subscription starts when you confirm it."),
+    ("confirm", "Konfirmo abonimin", "Confirm the subscription"),
+    ("confirmed", "Abonimi u konfirmua. Do të merrni një e-mail për çdo publikim të ri.", "Subscription confirmed. You will receive an e-mail for each new release."),
+    ("unsubscribe", "Çabonohu", "Unsubscribe"),
+    ("confirm_ask", "Shtypni butonin për të konfirmuar abonimin.", "Press the button to confirm the subscription."),
+    ("unsubscribe_ask", "Shtypni butonin për të ndaluar njoftimet dhe për të fshirë adresën tuaj.", "Press the button to stop the alerts and delete your address."),
+    ("try_later", "Abonimet nuk po funksionojnë tani; provoni përsëri më vonë.", "Subscriptions are not working just now; please try again later."),
+    ("bad_address", "Kjo nuk është një adresë e-maili", "That is not an e-mail address"),
+    ("unsubscribed", "U çabonuat. Adresa juaj u fshi.", "You are unsubscribed. Your address has been deleted."),
+    ("bad_link", "Kjo lidhje nuk është më e vlefshme.", "This link is no longer valid."),
+    ("confirm_subject", "Konfirmoni abonimin në njoftimet e publikimeve", "Confirm your subscription to release alerts"),
+    ("new_release", "Publikim i ri", "New release"),
+    ("revised_release", "Publikim i rishikuar", "Revised release"),
+    ("signed_by", "Nënshkruar me çelësin", "Signed with key"),
+    ("log_entry", "hyrja në regjistrin e transparencës", "transparency log entry"),
+    ("check_yourself", "Kontrollojeni vetë", "Check it yourself"),
+    ("unsubscribe_line", "Çabonohuni me një klikim", "Unsubscribe with one click"),
+];
+
+/// A word of the site in `lang` (Albanian for "sq", else English); "" for no such key.
+pub(crate) fn t(lang: &str, key: &str) -> &'static str {
+    WORDS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or("", |(_, sq, en)| if lang == "sq" { sq } else { en })
 }
 
 pub fn escape(text: &str) -> String {
@@ -330,7 +109,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn text<'a>(labels: &'a Labels, lang: &str) -> &'a str {
+pub(crate) fn text<'a>(labels: &'a Labels, lang: &str) -> &'a str {
     labels
         .get(lang)
         .or_else(|| labels.values().next())
@@ -403,7 +182,8 @@ fn release_link(lang: &str, b: &Bundle) -> String {
     )
 }
 
-pub fn home(lang: &str, catalog: &Catalog, now: u64) -> String {
+/// The home page; `alerts` when the site takes e-mail subscriptions.
+pub fn home(lang: &str, catalog: &Catalog, now: u64, alerts: bool) -> String {
     let mut body = format!(
         "<h1>{}</h1><h2>{}</h2><ul class=\"releases\">",
         t(lang, "site"),
@@ -433,7 +213,15 @@ pub fn home(lang: &str, catalog: &Catalog, now: u64) -> String {
     if upcoming.is_empty() {
         let _ = write!(body, "<li>{}</li>", t(lang, "none"));
     }
-    body.push_str("</ul>");
+    let _ = write!(
+        body,
+        "</ul><p class=\"follow\"><a href=\"/{lang}/feed.atom\">Atom</a>{}</p>",
+        if alerts {
+            format!(" · <a href=\"/{lang}/subscribe\">{}</a>", t(lang, "alerts"))
+        } else {
+            String::new()
+        }
+    );
     page(lang, t(lang, "home"), "/", &body)
 }
 
@@ -836,6 +624,40 @@ pub fn not_found(lang: &str) -> String {
     )
 }
 
+/// The e-mail alerts form; `problem` says what was wrong with the last attempt.
+pub fn alerts(lang: &str, problem: Option<&str>) -> String {
+    let problem = problem
+        .map(|p| format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{title}</h1><p>{intro}</p>{problem}<form class=\"alerts\" method=\"post\" \
+action=\"/{lang}/subscribe\"><label for=\"email\">{email}</label> <input type=\"email\" \
+id=\"email\" name=\"email\" required maxlength=\"254\" autocomplete=\"email\"> \
+<button type=\"submit\">{subscribe}</button></form>",
+        title = t(lang, "alerts"),
+        intro = t(lang, "alerts_intro"),
+        email = t(lang, "email"),
+        subscribe = t(lang, "subscribe"),
+    );
+    page(lang, t(lang, "alerts"), "/subscribe", &body)
+}
+
+/// A page of the alerts that says `message` (a word key) and, with an `action`
+/// (address, button word), offers one button that POSTs to it: links in letters only show the
+/// button, because mail scanners open links and must not confirm or unsubscribe.
+pub fn alerts_step(lang: &str, message: &str, action: Option<(&str, &str)>) -> String {
+    let mut body = format!("<h1>{}</h1><p>{}</p>", t(lang, "alerts"), t(lang, message));
+    if let Some((target, button)) = action {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"{}\"><button type=\"submit\">{}</button></form>",
+            escape(&format!("/{lang}{target}")),
+            t(lang, button)
+        );
+    }
+    page(lang, t(lang, "alerts"), "/subscribe", &body)
+}
+
 /// An Atom feed of public releases and calendar changes, newest first.
 pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
     let mut entries: Vec<(String, String, String, String)> = Vec::new();
@@ -903,7 +725,7 @@ pub const CSS: &str = "\
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff}\
 header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.75rem 1rem;background:#8b0000;color:#fff}\
 header a{color:#fff}.site{font-weight:700;text-decoration:none}nav{display:flex;flex-wrap:wrap;gap:1rem}\
-main{max-width:70rem;margin:0 auto;padding:1rem}a:focus,button:focus,select:focus{outline:3px solid #ffbf47}\
+main{max-width:70rem;margin:0 auto;padding:1rem}.problem{color:#8b0000;font-weight:700}form.alerts input{max-width:100%}a:focus,button:focus,select:focus{outline:3px solid #ffbf47}\
 .scroll{overflow-x:auto}table.data{border-collapse:collapse}table.data td,table.data th{border:1px solid #ccc;padding:.25rem .5rem}\
 table.data td{text-align:right;font-variant-numeric:tabular-nums}sup{color:#8b0000;margin-left:.15rem}\
 .selection fieldset{display:flex;flex-wrap:wrap;gap:1rem;border:1px solid #ccc}.selection label{display:flex;flex-direction:column}\

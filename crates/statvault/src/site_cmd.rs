@@ -1,15 +1,18 @@
 //! `statvault site …`: the public site.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use statvault_release::minisign::MinisignKey;
+use statvault_site::mail::{Letters, Smtp};
 use statvault_site::store::Store;
+use statvault_site::subscriptions::{Alerts, Subscriptions};
 use statvault_site::{Limits, Site};
+use zeroize::Zeroizing;
 
 #[derive(Subcommand)]
 pub enum SiteCommand {
@@ -25,6 +28,69 @@ pub enum SiteCommand {
     /// log whose history was rewritten; with --serve, serves them too, and keeps
     /// serving when the primary is down.
     Mirror(MirrorArgs),
+    /// The e-mail alerts' subscriber database: how many subscribers and letters
+    /// queued, and --forget to erase one address on request. Never lists addresses.
+    Subscribers(SubscribersArgs),
+}
+
+#[derive(Args)]
+pub struct SubscribersArgs {
+    /// The subscriber database of `site serve --subscribers`.
+    #[arg(long, value_name = "FILE")]
+    db: PathBuf,
+    /// Delete this address and everything about it.
+    #[arg(long, value_name = "ADDRESS")]
+    forget: Option<String>,
+}
+
+/// E-mail alerts: on with --subscribers, which needs --smtp and --mail-from.
+#[derive(Args)]
+pub struct AlertArgs {
+    /// The subscriber database, created readable by its owner only. Keep it outside
+    /// the releases directory: addresses are personal data and are never served.
+    #[arg(long, value_name = "FILE", requires_all = ["smtp", "mail_from"])]
+    subscribers: Option<PathBuf>,
+    /// The SMTP server: smtp://HOST:25 (no TLS), smtp://USER@HOST:587?tls=required
+    /// (STARTTLS) or smtps://USER@HOST:465; the password is read from
+    /// STATVAULT_SMTP_PASSWORD.
+    #[arg(long, value_name = "URL", requires = "subscribers")]
+    smtp: Option<String>,
+    /// The letters' sender, e.g. "INSTAT <publikime@instat.gov.al>".
+    #[arg(long, value_name = "ADDRESS", requires = "subscribers")]
+    mail_from: Option<String>,
+    /// The site's public address for the links in letters [default: http://ADDR].
+    #[arg(long, value_name = "URL", requires = "subscribers")]
+    public_url: Option<String>,
+}
+
+impl AlertArgs {
+    fn alerts(&self, releases: &Path, addr: SocketAddr) -> anyhow::Result<Option<Alerts>> {
+        let (Some(path), Some(smtp), Some(from)) = (&self.subscribers, &self.smtp, &self.mail_from)
+        else {
+            return Ok(None);
+        };
+        let beside = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let folder = std::fs::canonicalize(beside.unwrap_or(Path::new(".")))
+            .with_context(|| format!("--subscribers {}", path.display()))?;
+        anyhow::ensure!(
+            !folder.starts_with(std::fs::canonicalize(releases)?),
+            "--subscribers {} is inside the releases directory; keep addresses apart from \
+what is published",
+            path.display()
+        );
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let letters = Letters::new(from, &public_url).map_err(anyhow::Error::msg)?;
+        let password = std::env::var("STATVAULT_SMTP_PASSWORD")
+            .ok()
+            .map(Zeroizing::new);
+        let smtp =
+            Smtp::connect(smtp, password, letters.from.clone()).map_err(anyhow::Error::msg)?;
+        let subscriptions = Subscriptions::open(path)?;
+        Ok(Some(Alerts::new(subscriptions, letters, Box::new(smtp))))
+    }
 }
 
 #[derive(Args)]
@@ -97,6 +163,8 @@ pub struct ServeArgs {
     /// Print one JSON line per request on standard error.
     #[arg(long)]
     access_log: bool,
+    #[command(flatten)]
+    alerts: AlertArgs,
 }
 
 pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
@@ -109,10 +177,34 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             };
             let mut site = Site::new(a.source.store()?, limits);
             site.access_log = a.access_log;
+            site.alerts = a.alerts.alerts(&a.source.releases, a.addr)?.map(Arc::new);
+            if let Some(path) = &a.alerts.subscribers {
+                eprintln!("e-mail alerts on; subscribers in {}", path.display());
+            }
             serve(Arc::new(site), a.addr, a.metrics_addr)?;
             Ok(ExitCode::SUCCESS)
         }
         SiteCommand::Mirror(a) => mirror(a),
+        SiteCommand::Subscribers(a) => {
+            let subscriptions = Subscriptions::open(&a.db)?;
+            if let Some(address) = &a.forget {
+                let forgotten = subscriptions.forget(address)?;
+                println!(
+                    "{}",
+                    if forgotten {
+                        "forgotten: the address and its queued letters are deleted"
+                    } else {
+                        "that address is not in the database"
+                    }
+                );
+            }
+            let counts = subscriptions.counts()?;
+            println!(
+                "{} confirmed, {} awaiting confirmation, {} letter(s) queued",
+                counts.confirmed, counts.pending, counts.queued
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         SiteCommand::Export(a) => {
             let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
             for refused in &site.store.catalog().refused {

@@ -31,22 +31,11 @@ pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let releases = dir.path();
     let key = statvault_crypto::MasterKey::generate().release_key();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
     for (id, time) in [
         ("census-2023-first-results", PUBLIC_AT),
         ("census-2023-housing", LATER_AT),
     ] {
-        let meta = releases.join(format!("{id}.toml"));
-        fs::write(
-            &meta,
-            META.replace("census-2023-first-results", id)
-                .replace(PUBLIC_AT, time),
-        )
-        .unwrap();
-        let bundle = releases.join(format!("{id}-v1"));
-        statvault_release::build(&data, &meta, &bundle).unwrap();
-        fs::remove_file(&meta).unwrap();
-        statvault_release::sign(&bundle, &key, None).unwrap();
+        add_release(releases, id, time, &key);
     }
     let title = [("sq", "Migracioni"), ("en", "Migration")]
         .into_iter()
@@ -79,15 +68,35 @@ pub fn fixture() -> Fixture {
     }
 }
 
+/// Builds and signs release `id` (version 1, public at `time`) in `releases`.
+pub fn add_release(releases: &Path, id: &str, time: &str, key: &statvault_crypto::ReleaseKey) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
+    let meta = releases.join(format!("{id}.toml"));
+    fs::write(
+        &meta,
+        META.replace("census-2023-first-results", id)
+            .replace(PUBLIC_AT, time),
+    )
+    .unwrap();
+    let bundle = releases.join(format!("{id}-v1"));
+    statvault_release::build(&data, &meta, &bundle).unwrap();
+    fs::remove_file(&meta).unwrap();
+    statvault_release::sign(&bundle, key, None).unwrap();
+}
+
 impl Fixture {
-    pub fn site(&self, limits: Limits) -> Arc<Site> {
+    /// The releases directory, read at the fixture's clock.
+    pub fn store(&self) -> Store {
         let clock = self.clock.clone();
-        let store = Store::with_clock(
+        Store::with_clock(
             self.dir.path(),
             None,
             Box::new(move || clock.load(Ordering::SeqCst)),
-        );
-        Arc::new(Site::new(store, limits))
+        )
+    }
+
+    pub fn site(&self, limits: Limits) -> Arc<Site> {
+        Arc::new(Site::new(self.store(), limits))
     }
 }
 

@@ -1,0 +1,204 @@
+//! The letters of the e-mail alerts, in the subscriber's language, and the SMTP server
+//! that carries them (lettre). A `Mailer` is anything that can send a letter, so the
+//! subscription logic is tested against the real server and, in unit tests, a list.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use zeroize::Zeroizing;
+
+use crate::pages::{t, text};
+use crate::store::Bundle;
+
+/// One e-mail, ready to send.
+#[derive(Clone, Debug)]
+pub struct Letter {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// The one-click unsubscribe address (RFC 8058), on every alert.
+    pub unsubscribe: Option<String>,
+}
+
+pub trait Mailer: Send + Sync {
+    /// Hands the letter to the mail system; the error says why it did not take it.
+    fn send(&self, letter: &Letter) -> Result<(), String>;
+}
+
+/// Writes the letters: who they come from and the site's public address for links.
+pub struct Letters {
+    pub from: Mailbox,
+    /// `https://www.example.al`, without a trailing slash.
+    pub base_url: String,
+}
+
+impl Letters {
+    pub fn new(from: &str, base_url: &str) -> Result<Letters, String> {
+        let from = Mailbox::from_str(from)
+            .map_err(|e| format!("--mail-from {from:?} is not an address: {e}"))?;
+        let base_url = base_url.trim_end_matches('/');
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(format!(
+                "--public-url {base_url:?} must start with http:// or https://"
+            ));
+        }
+        Ok(Letters {
+            from,
+            base_url: base_url.to_string(),
+        })
+    }
+
+    /// Asks the owner of `to` to confirm (double opt-in).
+    pub fn confirmation(&self, to: &str, lang: &str, token: &str) -> Letter {
+        let link = format!("{}/{lang}/subscribe/confirm?token={token}", self.base_url);
+        let body = if lang == "sq" {
+            format!(
+                "Dikush, shpresojmë ju, kërkoi të marrë një e-mail sa herë që {site} publikon \
+një publikim të ri.\n\nPër ta konfirmuar, hapni:\n{link}\n\nNëse nuk ishit ju, injorojeni \
+këtë mesazh: adresa harrohet pas {PENDING_DAYS} ditësh.\n",
+                site = t(lang, "site"),
+                PENDING_DAYS = crate::subscriptions::PENDING_DAYS,
+            )
+        } else {
+            format!(
+                "Someone, hopefully you, asked to receive an e-mail whenever {site} publishes \
+a release.\n\nTo confirm, open:\n{link}\n\nIf it was not you, ignore this message: the \
+address is forgotten after {PENDING_DAYS} days.\n",
+                site = t(lang, "site"),
+                PENDING_DAYS = crate::subscriptions::PENDING_DAYS,
+            )
+        };
+        Letter {
+            to: to.to_string(),
+            subject: t(lang, "confirm_subject").to_string(),
+            body,
+            unsubscribe: None,
+        }
+    }
+
+    /// Announces a release (or a new version of one) that has just become public.
+    pub fn release(&self, to: &str, lang: &str, token: &str, bundle: &Bundle) -> Letter {
+        let base = &self.base_url;
+        let title = text(&bundle.manifest.title, lang);
+        let version = bundle.manifest.version;
+        let subject = if version == 1 {
+            format!("{}: {title}", t(lang, "new_release"))
+        } else {
+            format!(
+                "{}: {title} ({} {version})",
+                t(lang, "revised_release"),
+                t(lang, "version")
+            )
+        };
+        let unsubscribe = format!("{base}/{lang}/unsubscribe?token={token}");
+        let mut body = format!(
+            "{title}\n{} {} (UTC) · {} {version} · {}: {}\n\n{base}/{lang}/releases/{name}\n\n",
+            t(lang, "released"),
+            bundle.manifest.release_time,
+            t(lang, "version"),
+            t(lang, "period"),
+            bundle.meta.reference_period,
+            name = bundle.name,
+        );
+        for table in &bundle.tables {
+            let _ = writeln!(
+                body,
+                "- {}\n  {base}/{lang}/releases/{}/{}",
+                text(&table.title, lang),
+                bundle.name,
+                table.id
+            );
+        }
+        let _ = write!(
+            body,
+            "\n{} {}{}. {}: {base}/{lang}/authenticity\n\n{}:\n{unsubscribe}\n",
+            t(lang, "signed_by"),
+            bundle.key_id,
+            bundle
+                .log_index
+                .map(|i| format!(", {} {i}", t(lang, "log_entry")))
+                .unwrap_or_default(),
+            t(lang, "check_yourself"),
+            t(lang, "unsubscribe_line"),
+        );
+        Letter {
+            to: to.to_string(),
+            subject,
+            body,
+            unsubscribe: Some(unsubscribe),
+        }
+    }
+}
+
+/// An SMTP server, reached by URL: `smtp://host:25` (no TLS, for a relay on the same
+/// host), `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465`; a user
+/// name in the URL logs in with the password from the environment.
+pub struct Smtp {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl Smtp {
+    pub fn connect(
+        url: &str,
+        password: Option<Zeroizing<String>>,
+        from: Mailbox,
+    ) -> Result<Smtp, String> {
+        if url.contains('@') && url.split('@').next().is_some_and(|u| u.contains(':')) {
+            return Err(
+                "put the SMTP password in STATVAULT_SMTP_PASSWORD, not in the URL".to_string(),
+            );
+        }
+        let mut builder = SmtpTransport::from_url(url).map_err(|e| format!("--smtp {url}: {e}"))?;
+        if let Some(password) = password {
+            let user = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .map(|(user, _)| user.to_string())
+                .ok_or("STATVAULT_SMTP_PASSWORD is set but the --smtp URL names no user")?;
+            builder = builder.credentials(Credentials::new(user, password.to_string()));
+        }
+        Ok(Smtp {
+            transport: builder.build(),
+            from,
+        })
+    }
+}
+
+impl Mailer for Smtp {
+    fn send(&self, letter: &Letter) -> Result<(), String> {
+        let to = Mailbox::from_str(&letter.to).map_err(|e| e.to_string())?;
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&letter.subject)
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ));
+        if let Some(link) = &letter.unsubscribe {
+            message = message
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{link}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        let message = message
+            .body(letter.body.clone())
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(&message)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

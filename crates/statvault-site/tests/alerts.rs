@@ -1,0 +1,380 @@
+//! E-mail alerts through a real SMTP server on loopback (aiosmtpd from PyPI, writing
+//! a Maildir): double opt-in from the site's form, a letter in each subscriber's
+//! language when a release becomes public, one-click unsubscribe (RFC 8058), letters
+//! kept while the server is down, and no address in anything the site serves.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use common::{add_release, fixture, get, get_with, venv_tool, LATER_AT};
+use statvault_release::meta::parse_utc;
+use statvault_site::mail::{Letters, Smtp};
+use statvault_site::subscriptions::{Alerts, Round, Subscriptions};
+use statvault_site::{Limits, Site};
+use tower::ServiceExt;
+
+/// aiosmtpd on a free loopback port, delivering into `maildir`.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+}
+
+impl SmtpServer {
+    fn start(maildir: &Path, port: u16) -> SmtpServer {
+        let child = Command::new(venv_tool("python"))
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpServer { child, port }
+    }
+
+    fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What arrived since last asked, parsed by Python's own e-mail package (so the
+/// encodings lettre chose are read by somebody else), and removed from the Maildir.
+fn arrived(maildir: &Path) -> Vec<serde_json::Value> {
+    let script = r#"
+import email, email.policy, json, pathlib, sys
+out = []
+for p in sorted(pathlib.Path(sys.argv[1], "new").iterdir()):
+    m = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+    out.append({h: str(m[h]) if m[h] is not None else None for h in
+                ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
+                 "List-Unsubscribe", "List-Unsubscribe-Post"]} | {"body": m.get_content()})
+    p.unlink()
+print(json.dumps(out))
+"#;
+    let run = Command::new(venv_tool("python"))
+        .args(["-c", script])
+        .arg(maildir)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&run.stderr)))
+}
+
+fn token_in(text: &str) -> String {
+    let at = text.find("token=").expect("a link with a token") + 6;
+    text[at..at + 64].to_string()
+}
+
+async fn post(site: &Arc<Site>, uri: &str, form: &str) -> common::Got {
+    let request = Request::post(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap();
+    get_with(site, request).await
+}
+
+async fn run(site: &Arc<Site>) -> Round {
+    let site = site.clone();
+    tokio::task::spawn_blocking(move || {
+        site.store.refresh();
+        let alerts = site.alerts.as_ref().unwrap();
+        alerts.run(&site.store.catalog(), site.store.now()).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
+    let f = fixture();
+    let mail = tempfile::tempdir().unwrap();
+    let maildir = mail.path().join("Maildir");
+    let port = free_port();
+    let server = SmtpServer::start(&maildir, port);
+    let letters = Letters::new(
+        "Statistics office <releases@office.example>",
+        "https://stats.example",
+    )
+    .unwrap();
+    let smtp = Smtp::connect(
+        &format!("smtp://127.0.0.1:{}", server.port),
+        None,
+        letters.from.clone(),
+    )
+    .unwrap();
+    let db = mail.path().join("subscribers.redb");
+    let mut site = Site::new(f.store(), Limits::default());
+    site.alerts = Some(Arc::new(Alerts::new(
+        Subscriptions::open(&db).unwrap(),
+        letters,
+        Box::new(smtp),
+    )));
+    let site = Arc::new(site);
+
+    // The release already public when alerts start is recorded, not announced.
+    assert_eq!(run(&site).await, Round::default());
+    let home = get(&site, "/en/").await;
+    assert!(home.body.contains("href=\"/en/subscribe\""));
+    let form = get(&site, "/sq/subscribe").await;
+    assert_eq!(form.status, 200);
+    assert!(form
+        .body
+        .contains("<form class=\"alerts\" method=\"post\" action=\"/sq/subscribe\""));
+    assert_eq!(form.headers["cache-control"], "no-store");
+
+    // Bad input: a clear answer, nothing stored.
+    let bad = post(&site, "/en/subscribe", "email=not-an-address").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("That is not an e-mail address"),
+        "{}",
+        bad.body
+    );
+    let bad = post(&site, "/sq/subscribe", "email=%ZZ").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Kjo nuk është një adresë e-maili"));
+    let huge = post(
+        &site,
+        "/en/subscribe",
+        &format!("email={}", "a".repeat(10_000)),
+    )
+    .await;
+    assert_eq!(huge.status, 413);
+    assert_eq!(
+        get_with(
+            &site,
+            Request::put("/en/subscribe").body(Body::empty()).unwrap()
+        )
+        .await
+        .status,
+        405
+    );
+    assert_eq!(
+        post(&site, "/en/calendar", "").await.status,
+        405,
+        "nothing else takes a POST"
+    );
+
+    // Two subscribers: English (with a + in the address) and Albanian.
+    for (lang, address) in [
+        ("en", "ana.hoxha%2Bstats@example.org"),
+        ("sq", "besa@example.al"),
+    ] {
+        let sent = post(
+            &site,
+            &format!("/{lang}/subscribe"),
+            &format!("email={address}"),
+        )
+        .await;
+        assert_eq!(sent.status, 303);
+        assert_eq!(sent.headers["location"], format!("/{lang}/subscribe/sent"));
+        assert!(get(&site, &format!("/{lang}/subscribe/sent"))
+            .await
+            .status
+            .is_success());
+    }
+    assert_eq!(run(&site).await.sent, 2);
+    let mut confirmations = arrived(&maildir);
+    confirmations.sort_by_key(|m| m["To"].as_str().unwrap().to_string());
+    assert_eq!(confirmations.len(), 2);
+    assert_eq!(confirmations[0]["To"], "ana.hoxha+stats@example.org");
+    assert_eq!(
+        confirmations[0]["Subject"],
+        "Confirm your subscription to release alerts"
+    );
+    assert_eq!(
+        confirmations[0]["From"],
+        "Statistics office <releases@office.example>"
+    );
+    assert_eq!(confirmations[0]["Auto-Submitted"], "auto-generated");
+    assert!(confirmations[0]["Message-ID"].is_string());
+    assert_eq!(
+        confirmations[1]["Subject"],
+        "Konfirmoni abonimin në njoftimet e publikimeve"
+    );
+    for (confirmation, lang) in confirmations.iter().zip(["en", "sq"]) {
+        let body = confirmation["body"].as_str().unwrap();
+        let token = token_in(body);
+        let link = format!("https://stats.example/{lang}/subscribe/confirm?token={token}");
+        assert!(body.contains(&link), "{body}");
+        let path = &link["https://stats.example".len()..];
+        // Opening the link (as a mail scanner would) only shows the button.
+        let page = get(&site, path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains(&format!(
+            "<form method=\"post\" action=\"{}\"",
+            path.replace('&', "&amp;")
+        )));
+        let done = post(&site, path, "").await;
+        assert_eq!(done.status, 200);
+        assert!(get(&site, path).await.body.contains(if lang == "en" {
+            "Subscription confirmed"
+        } else {
+            "Abonimi u konfirmua"
+        }));
+    }
+    assert_eq!(
+        get(&site, "/en/subscribe/confirm?token=00").await.status,
+        404
+    );
+    assert_eq!(
+        post(
+            &site,
+            &format!("/en/subscribe/confirm?token={}", "0".repeat(64)),
+            ""
+        )
+        .await
+        .status,
+        404
+    );
+
+    // Nothing the site serves contains an address.
+    for path in [
+        "/en/",
+        "/sq/",
+        "/en/feed.atom",
+        "/en/calendar",
+        "/api/v1/releases",
+        "/en/subscribe",
+        "/en/subscribe/sent",
+        "/log/entries.jsonl",
+    ] {
+        let body = get(&site, path).await.body;
+        assert!(
+            !body.contains("example.org") && !body.contains("example.al"),
+            "{path}"
+        );
+    }
+    let metrics = statvault_site::metrics_router(site.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let metrics = String::from_utf8(
+        axum::body::to_bytes(metrics.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        metrics.contains("statvault_site_subscribers{state=\"confirmed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("statvault_site_letters_total{result=\"sent\"} 2"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("example"));
+
+    // The embargoed release becomes public: one letter each, in their language, once.
+    f.clock
+        .store(parse_utc(LATER_AT).unwrap(), Ordering::SeqCst);
+    let round = run(&site).await;
+    assert_eq!((round.announced, round.sent, round.failed), (1, 2, 0));
+    assert_eq!(run(&site).await, Round::default(), "nothing twice");
+    let mut news = arrived(&maildir);
+    news.sort_by_key(|m| m["To"].as_str().unwrap().to_string());
+    assert_eq!(news.len(), 2);
+    let english = &news[0];
+    assert_eq!(
+        english["Subject"],
+        "New release: Population and Housing Census 2023 — first results"
+    );
+    let body = english["body"].as_str().unwrap();
+    assert!(
+        body.contains("https://stats.example/en/releases/census-2023-housing-v1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "https://stats.example/en/releases/census-2023-housing-v1/population_municipality_sex"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("https://stats.example/en/authenticity"));
+    let unsubscribe = english["List-Unsubscribe"].as_str().unwrap();
+    let token = token_in(unsubscribe);
+    assert_eq!(
+        unsubscribe,
+        format!("<https://stats.example/en/unsubscribe?token={token}>")
+    );
+    assert_eq!(
+        english["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(body.contains(&unsubscribe[1..unsubscribe.len() - 1]));
+    assert!(news[1]["Subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("Publikim i ri: "));
+
+    // One click, as a mail client does it (RFC 8058).
+    let path = format!("/en/unsubscribe?token={token}");
+    assert!(get(&site, &path)
+        .await
+        .body
+        .contains("<form method=\"post\""));
+    let gone = post(&site, &path, "List-Unsubscribe=One-Click").await;
+    assert_eq!(gone.status, 200);
+    assert!(gone.body.contains("You are unsubscribed"));
+    assert_eq!(
+        post(&site, &path, "List-Unsubscribe=One-Click")
+            .await
+            .status,
+        200,
+        "again: same answer"
+    );
+    assert_eq!(get(&site, &path).await.status, 404);
+
+    // The mail server is down when the next release comes out: the letter waits.
+    server.stop();
+    let next = parse_utc(LATER_AT).unwrap() + 3600;
+    add_release(
+        f.dir.path(),
+        "census-2023-households",
+        &statvault_release::meta::utc_time(next),
+        &f.key,
+    );
+    f.clock.store(next, Ordering::SeqCst);
+    let round = run(&site).await;
+    assert_eq!((round.announced, round.sent, round.failed), (1, 0, 1));
+    let server = SmtpServer::start(&maildir, port);
+    assert_eq!(run(&site).await.sent, 0, "not before it is due again");
+    f.clock.store(next + 30, Ordering::SeqCst);
+    assert_eq!(run(&site).await.sent, 1);
+    let last = arrived(&maildir);
+    assert_eq!(last.len(), 1, "only the subscriber who stayed");
+    assert_eq!(last[0]["To"], "besa@example.al");
+    server.stop();
+}

@@ -148,19 +148,18 @@ impl Smtp {
         password: Option<Zeroizing<String>>,
         from: Mailbox,
     ) -> Result<Smtp, String> {
-        if url.contains('@') && url.split('@').next().is_some_and(|u| u.contains(':')) {
+        let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let user = authority.split_once('@').map(|(user, _)| user);
+        if user.is_some_and(|u| u.contains(':')) {
             return Err(
                 "put the SMTP password in STATVAULT_SMTP_PASSWORD, not in the URL".to_string(),
             );
         }
         let mut builder = SmtpTransport::from_url(url).map_err(|e| format!("--smtp {url}: {e}"))?;
         if let Some(password) = password {
-            let user = url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('@'))
-                .map(|(user, _)| user.to_string())
-                .ok_or("STATVAULT_SMTP_PASSWORD is set but the --smtp URL names no user")?;
-            builder = builder.credentials(Credentials::new(user, password.to_string()));
+            let user =
+                user.ok_or("STATVAULT_SMTP_PASSWORD is set but the --smtp URL names no user")?;
+            builder = builder.credentials(Credentials::new(user.to_string(), password.to_string()));
         }
         Ok(Smtp {
             transport: builder.build(),
@@ -200,5 +199,40 @@ impl Mailer for Smtp {
             .send(&message)
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(url: &str, password: Option<&str>) -> Result<Smtp, String> {
+        let from = Mailbox::from_str("Office <office@example.org>").unwrap();
+        Smtp::connect(url, password.map(|p| Zeroizing::new(p.to_string())), from)
+    }
+
+    #[test]
+    fn smtp_urls_and_where_the_password_comes_from() {
+        assert!(connect("smtp://127.0.0.1:2525", None).is_ok());
+        assert!(connect("smtp://office@mail.example:587?tls=required", Some("pw")).is_ok());
+        assert!(connect("smtps://office@mail.example", Some("pw")).is_ok());
+        let in_url = connect("smtp://office:pw@mail.example", None)
+            .err()
+            .unwrap();
+        assert!(in_url.contains("STATVAULT_SMTP_PASSWORD") && !in_url.contains("pw@"));
+        assert!(connect("smtp://mail.example", Some("pw"))
+            .err()
+            .unwrap()
+            .contains("no user"));
+        assert!(connect("imap://mail.example", None).is_err());
+    }
+
+    #[test]
+    fn public_url_and_sender_are_checked() {
+        assert!(Letters::new("Office <office@example.org>", "https://stats.example/").is_ok());
+        assert!(Letters::new("not an address", "https://stats.example").is_err());
+        assert!(Letters::new("office@example.org", "stats.example").is_err());
+        let letters = Letters::new("office@example.org", "https://stats.example//").unwrap();
+        assert_eq!(letters.base_url, "https://stats.example");
     }
 }

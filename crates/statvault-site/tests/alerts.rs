@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{add_release, fixture, get, get_with, venv_tool, LATER_AT};
+use common::{add_release, fixture, get, get_with, venv_tool, with_server, LATER_AT};
 use statvault_release::meta::parse_utc;
 use statvault_site::mail::{Letters, Smtp};
 use statvault_site::subscriptions::{Alerts, Round, Subscriptions};
@@ -24,7 +24,6 @@ use tower::ServiceExt;
 /// aiosmtpd on a free loopback port, delivering into `maildir`.
 struct SmtpServer {
     child: Child,
-    port: u16,
 }
 
 impl SmtpServer {
@@ -45,7 +44,7 @@ impl SmtpServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        SmtpServer { child, port }
+        SmtpServer { child }
     }
 
     fn stop(mut self) {
@@ -115,6 +114,69 @@ async fn run(site: &Arc<Site>) -> Round {
     .unwrap()
 }
 
+/// The fixture's site, taking subscriptions into `dir` and mailing through `port`.
+fn site_with_alerts(f: &common::Fixture, dir: &Path, port: u16) -> Arc<Site> {
+    let letters = Letters::new(
+        "Statistics office <releases@office.example>",
+        "https://stats.example",
+    )
+    .unwrap();
+    let smtp = Smtp::connect(
+        &format!("smtp://127.0.0.1:{port}"),
+        None,
+        letters.from.clone(),
+    )
+    .unwrap();
+    let subscriptions = Subscriptions::open(&dir.join("subscribers.redb")).unwrap();
+    let mut site = Site::new(f.store(), Limits::default());
+    site.alerts = Some(Arc::new(Alerts::new(
+        subscriptions,
+        letters,
+        Box::new(smtp),
+    )));
+    Arc::new(site)
+}
+
+/// `serve` sends what is due by itself: a form posted over a real socket brings a
+/// confirmation letter within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_site_sends_letters_by_itself() {
+    let f = fixture();
+    let mail = tempfile::tempdir().unwrap();
+    let maildir = mail.path().join("Maildir");
+    let port = free_port();
+    let server = SmtpServer::start(&maildir, port);
+    let site = site_with_alerts(&f, mail.path(), port);
+    let letters = with_server(site, move |addr| {
+        let page = ureq::post(&format!("http://{addr}/sq/subscribe"))
+            .send_form([("email", "drita@example.al")])
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        assert!(
+            page.contains("lidhje konfirmimi"),
+            "followed to the sent page: {page}"
+        );
+        let started = Instant::now();
+        loop {
+            let letters = arrived(&maildir);
+            if !letters.is_empty() || started.elapsed() > Duration::from_secs(20) {
+                return letters;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["To"], "drita@example.al");
+    assert!(letters[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("https://stats.example/sq/subscribe/confirm?token="));
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     let f = fixture();
@@ -122,25 +184,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     let maildir = mail.path().join("Maildir");
     let port = free_port();
     let server = SmtpServer::start(&maildir, port);
-    let letters = Letters::new(
-        "Statistics office <releases@office.example>",
-        "https://stats.example",
-    )
-    .unwrap();
-    let smtp = Smtp::connect(
-        &format!("smtp://127.0.0.1:{}", server.port),
-        None,
-        letters.from.clone(),
-    )
-    .unwrap();
-    let db = mail.path().join("subscribers.redb");
-    let mut site = Site::new(f.store(), Limits::default());
-    site.alerts = Some(Arc::new(Alerts::new(
-        Subscriptions::open(&db).unwrap(),
-        letters,
-        Box::new(smtp),
-    )));
-    let site = Arc::new(site);
+    let site = site_with_alerts(&f, mail.path(), port);
 
     // The release already public when alerts start is recorded, not announced.
     assert_eq!(run(&site).await, Round::default());

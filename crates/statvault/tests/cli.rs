@@ -42,6 +42,7 @@ fn every_command_has_help() {
         &["site", "serve"],
         &["site", "export"],
         &["site", "mirror"],
+        &["site", "subscribers"],
         &["demo"],
     ] {
         let mut with_help = args.to_vec();
@@ -628,4 +629,90 @@ fn demo_runs() {
     ] {
         assert!(r.stdout.contains(expected), "{expected:?} in\n{}", r.stdout);
     }
+}
+
+/// The alerts' flags are checked before anything is served or created, and the
+/// operator's view of the subscriber database counts without listing anyone.
+#[test]
+fn site_alerts_flags_and_the_subscriber_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let releases = dir.path().join("releases");
+    fs::create_dir(&releases).unwrap();
+    let (releases_arg, inside) = (
+        releases.to_str().unwrap(),
+        releases.join("subscribers.redb"),
+    );
+    let serve = |db: &str, smtp: &str| {
+        run(&[
+            "site",
+            "serve",
+            "--releases",
+            releases_arg,
+            "--addr",
+            "127.0.0.1:0",
+            "--subscribers",
+            db,
+            "--smtp",
+            smtp,
+            "--mail-from",
+            "Office <office@example.org>",
+        ])
+    };
+    let r = serve(inside.to_str().unwrap(), "smtp://127.0.0.1:25");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("inside the releases directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(!inside.exists());
+    let outside = dir.path().join("subscribers.redb");
+    let r = serve(
+        outside.to_str().unwrap(),
+        "smtp://office:secret@127.0.0.1:25",
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("STATVAULT_SMTP_PASSWORD"), "{}", r.stderr);
+    assert!(!r.stderr.contains("secret"));
+    let r = run(&[
+        "site",
+        "serve",
+        "--releases",
+        releases_arg,
+        "--subscribers",
+        "x.redb",
+    ]);
+    assert_eq!(r.code, 2, "--subscribers needs --smtp and --mail-from");
+
+    let db = outside.to_str().unwrap();
+    let subscriptions = statvault_site::subscriptions::Subscriptions::open(&outside).unwrap();
+    subscriptions.subscribe("ana@example.org", "en", 0).unwrap();
+    drop(subscriptions);
+    let r = run(&["site", "subscribers", "--db", db]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "0 confirmed, 1 awaiting confirmation, 1 letter(s) queued\n"
+    );
+    let r = run(&[
+        "site",
+        "subscribers",
+        "--db",
+        db,
+        "--forget",
+        "Ana@Example.org",
+    ]);
+    assert!(r.stdout.starts_with("forgotten"), "{}", r.stdout);
+    assert!(r
+        .stdout
+        .ends_with("0 confirmed, 0 awaiting confirmation, 0 letter(s) queued\n"));
+    let r = run(&[
+        "site",
+        "subscribers",
+        "--db",
+        db,
+        "--forget",
+        "ana@example.org",
+    ]);
+    assert!(r.stdout.starts_with("that address is not in the database"));
 }

@@ -34,6 +34,7 @@ use axum::routing::get;
 use axum::Router;
 use statvault_release::meta::utc_time;
 
+use crate::mirror::MirrorStatus;
 use crate::select::parse_query;
 use crate::store::{is_address, Store};
 use crate::subscriptions::{Alerts, SubscriptionError, Subscriptions, TokenState};
@@ -66,6 +67,8 @@ pub struct Site {
     pub access_log: bool,
     /// E-mail alerts, when the site takes subscriptions.
     pub alerts: Option<Arc<Alerts>>,
+    /// The pulls, when the site is a mirror.
+    pub mirror: Option<Arc<MirrorStatus>>,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     cache: ResponseCache,
     requests: [AtomicU64; 5],
@@ -79,6 +82,7 @@ impl Site {
             limits,
             access_log: false,
             alerts: None,
+            mirror: None,
             buckets: Mutex::new(HashMap::new()),
             cache: ResponseCache::default(),
             requests: Default::default(),
@@ -323,6 +327,9 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
                     catalog.bundles.len(),
                     catalog.refused.len()
                 ));
+                if let Some(mirror) = &s.mirror {
+                    out.push_str(&mirror.metrics());
+                }
                 if let Some(alerts) = &s.alerts {
                     let (sent, failed) = alerts.letters_sent();
                     out.push_str(&format!(

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +29,58 @@ pub struct PullReport {
     pub log_size: u64,
     /// What was refused, and why.
     pub refused: Vec<String>,
+}
+
+/// What a mirror's pulls have come to, for its operator's `/metrics`.
+#[derive(Debug, Default)]
+pub struct MirrorStatus {
+    pulls_completed: AtomicU64,
+    pulls_stopped: AtomicU64,
+    bundles_fetched: AtomicU64,
+    bundles_refused: AtomicU64,
+    /// Seconds since 1970 of the last pull that completed; 0 before the first.
+    last_completed: AtomicU64,
+}
+
+impl MirrorStatus {
+    /// Counts one pull's outcome, finished at `now`.
+    pub fn record(&self, outcome: &Result<PullReport, MirrorError>, now: u64) {
+        match outcome {
+            Ok(report) => {
+                self.pulls_completed.fetch_add(1, Ordering::Relaxed);
+                self.last_completed.store(now, Ordering::Relaxed);
+                let fetched = report.new_bundles.len() as u64;
+                self.bundles_fetched.fetch_add(fetched, Ordering::Relaxed);
+                let refused = report.refused.len() as u64;
+                self.bundles_refused.fetch_add(refused, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.pulls_stopped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counters in Prometheus's text format. A pull "stopped" when the primary
+    /// could not be reached or its log did not verify; alert on a growing
+    /// `time() - statvault_mirror_last_pull_seconds`.
+    pub fn metrics(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE statvault_mirror_pulls_total counter\n\
+statvault_mirror_pulls_total{{result=\"completed\"}} {}\n\
+statvault_mirror_pulls_total{{result=\"stopped\"}} {}\n\
+# TYPE statvault_mirror_bundles_total counter\n\
+statvault_mirror_bundles_total{{result=\"fetched\"}} {}\n\
+statvault_mirror_bundles_total{{result=\"refused\"}} {}\n\
+# TYPE statvault_mirror_last_pull_seconds gauge\n\
+statvault_mirror_last_pull_seconds {}\n",
+            get(&self.pulls_completed),
+            get(&self.pulls_stopped),
+            get(&self.bundles_fetched),
+            get(&self.bundles_refused),
+            get(&self.last_completed),
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

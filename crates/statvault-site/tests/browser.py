@@ -1,15 +1,19 @@
 """End to end in a real headless Chromium (Debian's chromium and chromium-driver,
 driven by selenium from PyPI). Usage:
 
-    browser.py BASE_URL ARTIFACT_DIR SERVED_CSV_PATH
+    browser.py BASE_URL ARTIFACT_DIR SERVED_CSV_PATH MAILDIR
 
 Opens the home page, follows a release, waits for the browser's own check of the
 signature and hashes, opens a table, pivots it by address, sees the chart and the map,
-switches language, downloads the CSV and checks it, then changes a served file and sees
-the warning. Saves a screenshot at each step. Prints "<step>: ok" lines.
+switches language, downloads the CSV and checks it, subscribes to the e-mail alerts and
+confirms from the letter that arrives in MAILDIR, then changes a served file and sees the
+warning. Saves a screenshot at each step. Prints "<step>: ok" lines.
 """
 
+import email
+import email.policy
 import pathlib
+import re
 import sys
 import time
 import urllib.request
@@ -20,7 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-base, artifacts, served_csv = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+base, artifacts, served_csv, maildir = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
 artifacts.mkdir(parents=True, exist_ok=True)
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
@@ -78,6 +82,27 @@ try:
     assert lines[0].startswith("municipality,") and len(lines) == 1 + 3 * 3, csv
     assert any(l.startswith("AL311,Berat,Berat,_T,") for l in lines), csv
     print("csv download: ok")
+
+    # E-mail alerts: the form on the home page, the letter, the button behind its link.
+    driver.get(f"{base}/en/")
+    driver.find_element(By.LINK_TEXT, "E-mail alerts").click()
+    driver.find_element(By.ID, "email").send_keys("visitor@example.org")
+    driver.find_element(By.CSS_SELECTOR, "form.alerts button").click()
+    wait.until(ec.url_contains("/en/subscribe/sent"))
+    assert "confirmation link is on its way" in driver.page_source
+    shot("6-alerts-sent")
+    deadline = time.time() + 20
+    while not list((maildir / "new").glob("*")) and time.time() < deadline:
+        time.sleep(0.2)
+    letter = email.message_from_bytes(next((maildir / "new").glob("*")).read_bytes(), policy=email.policy.default)
+    assert letter["To"] == "visitor@example.org", letter["To"]
+    link = re.search(r"https://stats\.example(/en/subscribe/confirm\?token=[0-9a-f]{64})", letter.get_content()).group(1)
+    driver.get(base + link)
+    assert "Subscription confirmed" not in driver.page_source, "a GET must not confirm"
+    driver.find_element(By.CSS_SELECTOR, "main form button").click()
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "Subscription confirmed"))
+    shot("7-alerts-confirmed")
+    print("e-mail alerts: ok")
 
     # Someone changes a file the site serves: the browser's check says so.
     served_csv.write_text(served_csv.read_text() + "AL,forged,,,,,1,\n")

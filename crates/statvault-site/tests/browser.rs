@@ -1,19 +1,22 @@
 //! The site in a real headless Chromium (tests/browser.py; scripts/test installs
-//! chromium and chromium-driver from Debian and selenium from PyPI). Screenshots go to
-//! target/browser-artifacts.
+//! chromium and chromium-driver from Debian and selenium from PyPI), with e-mail alerts
+//! through aiosmtpd. Screenshots go to target/browser-artifacts.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{fixture, succeeded, venv_tool, with_server};
-use statvault_site::Limits;
+use common::{fixture, free_port, site_with_alerts, succeeded, venv_tool, with_server, SmtpServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
+async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery() {
     let f = fixture();
-    let site = f.site(Limits::default());
+    let mail = tempfile::tempdir().unwrap();
+    let maildir = mail.path().join("Maildir");
+    let port = free_port();
+    let smtp = SmtpServer::start(&maildir, port);
+    let site = site_with_alerts(&f, mail.path(), port);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let artifacts = manifest.join("../../target/browser-artifacts");
     let served = f
@@ -26,10 +29,12 @@ async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
             .arg(format!("http://{addr}"))
             .arg(&artifacts)
             .arg(&served)
+            .arg(&maildir)
             .output()
             .expect("running the browser test")
     })
     .await;
+    smtp.stop();
     let report = succeeded(&run);
     for step in [
         "home",
@@ -37,6 +42,7 @@ async fn a_visitor_browses_checks_pivots_downloads_and_sees_a_forgery() {
         "pivot, chart and map",
         "language switch",
         "csv download",
+        "e-mail alerts",
         "tamper warning",
     ] {
         assert!(report.contains(&format!("{step}: ok")), "{report}");

@@ -5,12 +5,15 @@ mod common;
 
 use std::fs;
 
+use axum::body::Body;
+use axum::http::Request;
 use common::{fixture, get, with_server};
 use statvault_release::minisign::MinisignKey;
 use statvault_release::tlog::{LogEntry, TransparencyLog};
-use statvault_site::mirror::pull;
+use statvault_site::mirror::{pull, MirrorStatus};
 use statvault_site::store::Store;
 use statvault_site::{Limits, Site};
+use tower::ServiceExt;
 
 fn office_key(dir: &std::path::Path) -> MinisignKey {
     MinisignKey::read(&fs::read_to_string(dir.join("log/key.pub")).unwrap()).unwrap()
@@ -111,7 +114,7 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
     let key = office_key(f.dir.path());
     let mirror = tempfile::tempdir().unwrap();
     let out = mirror.path().to_path_buf();
-    with_server(f.site(Limits::default()), move |addr| {
+    let first = with_server(f.site(Limits::default()), move |addr| {
         pull(&format!("http://{addr}"), &out, key)
     })
     .await
@@ -130,15 +133,37 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
         log.append(entry, &f.key).unwrap();
     }
     let out = mirror.path().to_path_buf();
-    let err = with_server(f.site(Limits::default()), move |addr| {
+    let stopped = with_server(f.site(Limits::default()), move |addr| {
         pull(&format!("http://{addr}"), &out, key)
     })
-    .await
-    .unwrap_err()
-    .to_string();
+    .await;
+    let err = stopped.as_ref().unwrap_err().to_string();
     assert!(err.contains("history was rewritten"), "{err}");
     assert_eq!(
         fs::read_to_string(mirror.path().join("log/checkpoint")).unwrap(),
         kept
     );
+
+    // The operator's metrics say so.
+    let status = std::sync::Arc::new(MirrorStatus::default());
+    status.record(&Ok(first), 1_800_000_000);
+    status.record(&stopped, 1_800_000_300);
+    let mut site = Site::new(Store::open(mirror.path(), Some(key)), Limits::default());
+    site.mirror = Some(status);
+    let metrics = statvault_site::metrics_router(std::sync::Arc::new(site))
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = axum::body::to_bytes(metrics.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    for line in [
+        "statvault_mirror_pulls_total{result=\"completed\"} 1",
+        "statvault_mirror_pulls_total{result=\"stopped\"} 1",
+        "statvault_mirror_bundles_total{result=\"fetched\"} 1",
+        "statvault_mirror_last_pull_seconds 1800000000",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 }

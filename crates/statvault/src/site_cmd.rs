@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use statvault_release::minisign::MinisignKey;
 use statvault_site::mail::{Letters, Smtp};
+use statvault_site::mirror::MirrorStatus;
 use statvault_site::store::Store;
 use statvault_site::subscriptions::{Alerts, Subscriptions};
 use statvault_site::{Limits, Site};
@@ -110,6 +111,9 @@ pub struct MirrorArgs {
     /// Serve the mirror on this address while pulling.
     #[arg(long, value_name = "ADDR")]
     serve: Option<SocketAddr>,
+    /// With --serve, Prometheus metrics (the site's and the pulls') on this address.
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -234,10 +238,13 @@ fn read_key(path: &std::path::Path) -> anyhow::Result<MinisignKey> {
 fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
     let key = read_key(&a.pubkey)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let status = Arc::new(MirrorStatus::default());
     let pull_once = {
-        let (from, out) = (a.from.clone(), a.out.clone());
+        let (from, out, status) = (a.from.clone(), a.out.clone(), status.clone());
         move || -> bool {
-            match statvault_site::mirror::pull(&from, &out, key) {
+            let outcome = statvault_site::mirror::pull(&from, &out, key);
+            status.record(&outcome, statvault_site::store::unix_now());
+            match outcome {
                 Ok(r) => {
                     eprintln!(
                         "pulled from {from}: {} new bundle(s), {} kept, log of {} entries",
@@ -277,8 +284,9 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         });
     };
-    let site = Site::new(Store::open(&a.out, Some(key)), Limits::default());
-    serve(Arc::new(site), addr, None)?;
+    let mut site = Site::new(Store::open(&a.out, Some(key)), Limits::default());
+    site.mirror = Some(status);
+    serve(Arc::new(site), addr, a.metrics_addr)?;
     Ok(ExitCode::SUCCESS)
 }
 

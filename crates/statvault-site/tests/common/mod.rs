@@ -3,15 +3,20 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::net::TcpStream;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use statvault_release::calendar::{change, Change};
 use statvault_release::meta::parse_utc;
+use statvault_site::mail::{Letters, Smtp};
 use statvault_site::store::Store;
+use statvault_site::subscriptions::{Alerts, Subscriptions};
 use statvault_site::{router, Limits, Site};
 use tower::ServiceExt;
 
@@ -165,4 +170,96 @@ pub fn succeeded(run: &std::process::Output) -> String {
         String::from_utf8_lossy(&run.stderr)
     );
     report
+}
+
+/// aiosmtpd on a free loopback port, delivering into `maildir`.
+pub struct SmtpServer {
+    child: Child,
+}
+
+impl SmtpServer {
+    pub fn start(maildir: &Path, port: u16) -> SmtpServer {
+        let child = Command::new(venv_tool("python"))
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpServer { child }
+    }
+
+    pub fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What arrived since last asked, parsed by Python's own e-mail package (so the
+/// encodings lettre chose are read by somebody else), and removed from the Maildir.
+pub fn arrived(maildir: &Path) -> Vec<serde_json::Value> {
+    let script = r#"
+import email, email.policy, json, pathlib, sys
+out = []
+for p in sorted(pathlib.Path(sys.argv[1], "new").iterdir()):
+    m = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+    out.append({h: str(m[h]) if m[h] is not None else None for h in
+                ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
+                 "List-Unsubscribe", "List-Unsubscribe-Post"]} | {"body": m.get_content()})
+    p.unlink()
+print(json.dumps(out))
+"#;
+    let run = Command::new(venv_tool("python"))
+        .args(["-c", script])
+        .arg(maildir)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&run.stderr)))
+}
+
+/// The fixture's site, taking subscriptions into `dir` and mailing through `port`.
+pub fn site_with_alerts(f: &Fixture, dir: &Path, port: u16) -> Arc<Site> {
+    let letters = Letters::new(
+        "Statistics office <releases@office.example>",
+        "https://stats.example",
+    )
+    .unwrap();
+    let smtp = Smtp::connect(
+        &format!("smtp://127.0.0.1:{port}"),
+        None,
+        letters.from.clone(),
+    )
+    .unwrap();
+    let subscriptions = Subscriptions::open(&dir.join("subscribers.redb")).unwrap();
+    let mut site = Site::new(f.store(), Limits::default());
+    site.alerts = Some(Arc::new(Alerts::new(
+        subscriptions,
+        letters,
+        Box::new(smtp),
+    )));
+    Arc::new(site)
 }

@@ -11,14 +11,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{
-    add_release, arrived, fixture, free_port, get, get_with, site_with_alerts, with_server,
-    SmtpServer, LATER_AT,
-};
+use common::{add_release, fixture, get, get_with, metrics, with_server, Mailed, LATER_AT};
 use statvault_release::meta::parse_utc;
 use statvault_site::subscriptions::Round;
 use statvault_site::Site;
-use tower::ServiceExt;
 
 fn token_in(text: &str) -> String {
     let at = text.find("token=").expect("a link with a token") + 6;
@@ -49,11 +45,8 @@ async fn run(site: &Arc<Site>) -> Round {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_site_sends_letters_by_itself() {
     let f = fixture();
-    let mail = tempfile::tempdir().unwrap();
-    let maildir = mail.path().join("Maildir");
-    let port = free_port();
-    let server = SmtpServer::start(&maildir, port);
-    let site = site_with_alerts(&f, mail.path(), port);
+    let mail = Mailed::new(&f);
+    let site = mail.site.clone();
     let letters = with_server(site, move |addr| {
         let page = ureq::post(&format!("http://{addr}/sq/subscribe"))
             .send_form([("email", "drita@example.al")])
@@ -67,7 +60,7 @@ async fn the_served_site_sends_letters_by_itself() {
         );
         let started = Instant::now();
         loop {
-            let letters = arrived(&maildir);
+            let letters = mail.arrived();
             if !letters.is_empty() || started.elapsed() > Duration::from_secs(20) {
                 return letters;
             }
@@ -81,17 +74,13 @@ async fn the_served_site_sends_letters_by_itself() {
         .as_str()
         .unwrap()
         .contains("https://stats.example/sq/subscribe/confirm?token="));
-    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     let f = fixture();
-    let mail = tempfile::tempdir().unwrap();
-    let maildir = mail.path().join("Maildir");
-    let port = free_port();
-    let server = SmtpServer::start(&maildir, port);
-    let site = site_with_alerts(&f, mail.path(), port);
+    let mut mail = Mailed::new(&f);
+    let site = mail.site.clone();
 
     // The release already public when alerts start is recorded, not announced.
     assert_eq!(run(&site).await, Round::default());
@@ -156,7 +145,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
             .is_success());
     }
     assert_eq!(run(&site).await.sent, 2);
-    let mut confirmations = arrived(&maildir);
+    let mut confirmations = mail.arrived();
     confirmations.sort_by_key(|m| m["To"].as_str().unwrap().to_string());
     assert_eq!(confirmations.len(), 2);
     assert_eq!(confirmations[0]["To"], "ana.hoxha+stats@example.org");
@@ -227,17 +216,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
             "{path}"
         );
     }
-    let metrics = statvault_site::metrics_router(site.clone())
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let metrics = String::from_utf8(
-        axum::body::to_bytes(metrics.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let metrics = metrics(&site).await;
     assert!(
         metrics.contains("statvault_site_subscribers{state=\"confirmed\"} 2"),
         "{metrics}"
@@ -254,7 +233,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     let round = run(&site).await;
     assert_eq!((round.announced, round.sent, round.failed), (1, 2, 0));
     assert_eq!(run(&site).await, Round::default(), "nothing twice");
-    let mut news = arrived(&maildir);
+    let mut news = mail.arrived();
     news.sort_by_key(|m| m["To"].as_str().unwrap().to_string());
     assert_eq!(news.len(), 2);
     let english = &news[0];
@@ -309,7 +288,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     assert_eq!(get(&site, &path).await.status, 404);
 
     // The mail server is down when the next release comes out: the letter waits.
-    server.stop();
+    mail.set_server_up(false);
     let next = parse_utc(LATER_AT).unwrap() + 3600;
     add_release(
         f.dir.path(),
@@ -320,12 +299,11 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
     f.clock.store(next, Ordering::SeqCst);
     let round = run(&site).await;
     assert_eq!((round.announced, round.sent, round.failed), (1, 0, 1));
-    let server = SmtpServer::start(&maildir, port);
+    mail.set_server_up(true);
     assert_eq!(run(&site).await.sent, 0, "not before it is due again");
     f.clock.store(next + 30, Ordering::SeqCst);
     assert_eq!(run(&site).await.sent, 1);
-    let last = arrived(&maildir);
+    let last = mail.arrived();
     assert_eq!(last.len(), 1, "only the subscriber who stayed");
     assert_eq!(last[0]["To"], "besa@example.al");
-    server.stop();
 }

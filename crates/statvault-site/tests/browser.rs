@@ -7,16 +7,13 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{fixture, free_port, site_with_alerts, succeeded, venv_tool, with_server, SmtpServer};
+use common::{fixture, succeeded, venv_tool, with_server, Mailed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery() {
     let f = fixture();
-    let mail = tempfile::tempdir().unwrap();
-    let maildir = mail.path().join("Maildir");
-    let port = free_port();
-    let smtp = SmtpServer::start(&maildir, port);
-    let site = site_with_alerts(&f, mail.path(), port);
+    let mail = Mailed::new(&f);
+    let (site, maildir) = (mail.site.clone(), mail.maildir.clone());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let artifacts = manifest.join("../../target/browser-artifacts");
     let served = f
@@ -34,7 +31,6 @@ async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery
             .expect("running the browser test")
     })
     .await;
-    smtp.stop();
     let report = succeeded(&run);
     for step in [
         "home",

@@ -5,15 +5,12 @@ mod common;
 
 use std::fs;
 
-use axum::body::Body;
-use axum::http::Request;
-use common::{fixture, get, with_server};
+use common::{fixture, get, metrics, with_server};
 use statvault_release::minisign::MinisignKey;
 use statvault_release::tlog::{LogEntry, TransparencyLog};
 use statvault_site::mirror::{pull, MirrorStatus};
 use statvault_site::store::Store;
 use statvault_site::{Limits, Site};
-use tower::ServiceExt;
 
 fn office_key(dir: &std::path::Path) -> MinisignKey {
     MinisignKey::read(&fs::read_to_string(dir.join("log/key.pub")).unwrap()).unwrap()
@@ -150,14 +147,7 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
     status.record(&stopped, 1_800_000_300);
     let mut site = Site::new(Store::open(mirror.path(), Some(key)), Limits::default());
     site.mirror = Some(status);
-    let metrics = statvault_site::metrics_router(std::sync::Arc::new(site))
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let text = axum::body::to_bytes(metrics.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&text);
+    let text = metrics(&std::sync::Arc::new(site)).await;
     for line in [
         "statvault_mirror_pulls_total{result=\"completed\"} 1",
         "statvault_mirror_pulls_total{result=\"stopped\"} 1",

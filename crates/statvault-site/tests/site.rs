@@ -10,10 +10,9 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use common::{fixture, get, get_with, LATER_AT};
+use common::{fixture, get, get_with, metrics, LATER_AT};
 use statvault_release::meta::parse_utc;
 use statvault_site::Limits;
-use tower::ServiceExt;
 
 #[tokio::test]
 async fn pages_in_both_languages_with_calendar_and_postponement() {
@@ -305,14 +304,7 @@ async fn limits_and_security_headers() {
             .unwrap()
             >= 1
     );
-    let metrics = statvault_site::metrics_router(site.clone())
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let text = axum::body::to_bytes(metrics.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&text);
+    let text = metrics(&site).await;
     assert!(
         text.contains("statvault_site_rate_limited_total 1"),
         "{text}"

@@ -694,25 +694,12 @@ fn site_alerts_flags_and_the_subscriber_database() {
         r.stdout,
         "0 confirmed, 1 awaiting confirmation, 1 letter(s) queued\n"
     );
-    let r = run(&[
-        "site",
-        "subscribers",
-        "--db",
-        db,
-        "--forget",
-        "Ana@Example.org",
-    ]);
+    let forget = |address| run(&["site", "subscribers", "--db", db, "--forget", address]);
+    let r = forget("Ana@Example.org");
     assert!(r.stdout.starts_with("forgotten"), "{}", r.stdout);
     assert!(r
         .stdout
         .ends_with("0 confirmed, 0 awaiting confirmation, 0 letter(s) queued\n"));
-    let r = run(&[
-        "site",
-        "subscribers",
-        "--db",
-        db,
-        "--forget",
-        "ana@example.org",
-    ]);
+    let r = forget("ana@example.org");
     assert!(r.stdout.starts_with("that address is not in the database"));
 }

@@ -172,13 +172,13 @@ pub fn succeeded(run: &std::process::Output) -> String {
     report
 }
 
-/// aiosmtpd on a free loopback port, delivering into `maildir`.
-pub struct SmtpServer {
+/// aiosmtpd on a loopback port, delivering into a Maildir; stopped when dropped.
+struct SmtpServer {
     child: Child,
 }
 
 impl SmtpServer {
-    pub fn start(maildir: &Path, port: u16) -> SmtpServer {
+    fn start(maildir: &Path, port: u16) -> SmtpServer {
         let child = Command::new(venv_tool("python"))
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
@@ -197,31 +197,73 @@ impl SmtpServer {
         }
         SmtpServer { child }
     }
-
-    pub fn stop(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The fixture's site taking e-mail subscriptions (links to https://stats.example), and
+/// the SMTP server on loopback its letters go through.
+pub struct Mailed {
+    pub site: Arc<Site>,
+    pub maildir: std::path::PathBuf,
+    port: u16,
+    server: Option<SmtpServer>,
+    _dir: tempfile::TempDir,
 }
 
-/// What arrived since last asked, parsed by Python's own e-mail package (so the
-/// encodings lettre chose are read by somebody else), and removed from the Maildir.
-pub fn arrived(maildir: &Path) -> Vec<serde_json::Value> {
-    let script = r#"
+impl Mailed {
+    pub fn new(f: &Fixture) -> Mailed {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let letters = Letters::new(
+            "Statistics office <releases@office.example>",
+            "https://stats.example",
+        )
+        .unwrap();
+        let smtp = Smtp::connect(
+            &format!("smtp://127.0.0.1:{port}"),
+            None,
+            letters.from.clone(),
+        )
+        .unwrap();
+        let subscriptions = Subscriptions::open(&dir.path().join("subscribers.redb")).unwrap();
+        let mut site = Site::new(f.store(), Limits::default());
+        site.alerts = Some(Arc::new(Alerts::new(
+            subscriptions,
+            letters,
+            Box::new(smtp),
+        )));
+        Mailed {
+            site: Arc::new(site),
+            server: Some(SmtpServer::start(&maildir, port)),
+            maildir,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the SMTP server, or starts it again on the same port.
+    pub fn set_server_up(&mut self, up: bool) {
+        self.server = None;
+        if up {
+            self.server = Some(SmtpServer::start(&self.maildir, self.port));
+        }
+    }
+
+    /// What arrived since last asked, parsed by Python's own e-mail package (so the
+    /// encodings lettre chose are read by somebody else), and removed from the Maildir.
+    pub fn arrived(&self) -> Vec<serde_json::Value> {
+        let script = r#"
 import email, email.policy, json, pathlib, sys
 out = []
 for p in sorted(pathlib.Path(sys.argv[1], "new").iterdir()):
@@ -232,34 +274,24 @@ for p in sorted(pathlib.Path(sys.argv[1], "new").iterdir()):
     p.unlink()
 print(json.dumps(out))
 "#;
-    let run = Command::new(venv_tool("python"))
-        .args(["-c", script])
-        .arg(maildir)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&run.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&run.stderr)))
+        let run = Command::new(venv_tool("python"))
+            .args(["-c", script])
+            .arg(&self.maildir)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&run.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&run.stderr)))
+    }
 }
 
-/// The fixture's site, taking subscriptions into `dir` and mailing through `port`.
-pub fn site_with_alerts(f: &Fixture, dir: &Path, port: u16) -> Arc<Site> {
-    let letters = Letters::new(
-        "Statistics office <releases@office.example>",
-        "https://stats.example",
-    )
-    .unwrap();
-    let smtp = Smtp::connect(
-        &format!("smtp://127.0.0.1:{port}"),
-        None,
-        letters.from.clone(),
-    )
-    .unwrap();
-    let subscriptions = Subscriptions::open(&dir.join("subscribers.redb")).unwrap();
-    let mut site = Site::new(f.store(), Limits::default());
-    site.alerts = Some(Arc::new(Alerts::new(
-        subscriptions,
-        letters,
-        Box::new(smtp),
-    )));
-    Arc::new(site)
+/// The text of the site's `/metrics`.
+pub async fn metrics(site: &Arc<Site>) -> String {
+    let response = statvault_site::metrics_router(site.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
 }

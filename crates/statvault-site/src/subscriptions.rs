@@ -673,6 +673,21 @@ mod tests {
         assert_eq!(alerts.subscriptions.counts().unwrap(), Counts::default());
     }
 
+    proptest::proptest! {
+        /// Whatever is typed into the form, the answer is an address as typed (trimmed)
+        /// or an `Address` error, never a panic.
+        #[test]
+        fn any_typed_address_is_taken_as_typed_or_refused(typed in "\\PC{0,80}|[a-zA-Z0-9.+_-]{1,20}@[a-z0-9.-]{1,20}") {
+            match parse_address(&typed) {
+                Ok(address) => {
+                    proptest::prop_assert_eq!(address.as_str(), typed.trim());
+                    proptest::prop_assert!(address.contains('@') && address.len() <= 254);
+                }
+                Err(e) => proptest::prop_assert!(matches!(e, SubscriptionError::Address(_))),
+            }
+        }
+    }
+
     #[test]
     fn unconfirmed_addresses_expire_and_forget_erases() {
         let dir = tempfile::tempdir().unwrap();

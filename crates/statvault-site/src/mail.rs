@@ -8,6 +8,7 @@ use std::str::FromStr;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{Message, SmtpTransport, Transport};
 use zeroize::Zeroizing;
 
@@ -161,8 +162,9 @@ impl Smtp {
                 user.ok_or("STATVAULT_SMTP_PASSWORD is set but the --smtp URL names no user")?;
             builder = builder.credentials(Credentials::new(user.to_string(), password.to_string()));
         }
+        let pool = PoolConfig::new().max_size(crate::subscriptions::CONNECTIONS as u32);
         Ok(Smtp {
-            transport: builder.build(),
+            transport: builder.pool_config(pool).build(),
             from,
         })
     }

@@ -12,11 +12,11 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +44,12 @@ const CONFIRMATION_GAP: u64 = 600;
 /// A letter the mail server does not take is tried again, waiting twice as long each
 /// time from 30 s up to an hour, this many times (about two days) before it is dropped.
 const MAX_ATTEMPTS: u32 = 50;
-/// Letters sent per round, so a large queue does not hold the database for long.
+/// Letters sent per round, so that a large queue does not delay the next bundles.
 const ROUND: usize = 500;
+/// Letters handed to the mail server at once, each over its own connection: a
+/// server answers each letter only after it has stored it, so one connection would
+/// spend most of its time waiting.
+pub const CONNECTIONS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -146,6 +150,14 @@ impl Subscriptions {
         }
     }
 
+    fn read<T>(
+        &self,
+        look: impl FnOnce(&ReadTransaction) -> Result<T, redb::Error>,
+    ) -> Result<T, SubscriptionError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        look(&txn).map_err(|e| self.error(e))
+    }
+
     fn write<T>(
         &self,
         change: impl FnOnce(&WriteTransaction) -> Result<T, redb::Error>,
@@ -202,13 +214,8 @@ impl Subscriptions {
     /// What `token` opens, for the pages that show a button before anything changes
     /// (mail scanners open links; only a deliberate POST confirms or unsubscribes).
     pub fn token_state(&self, token: &str) -> Result<TokenState, SubscriptionError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let read = || -> Result<TokenState, redb::Error> {
-            let Some(key) = txn
-                .open_table(TOKENS)?
-                .get(token_key(token).as_str())?
-                .map(|v| v.value().to_string())
-            else {
+        self.read(|txn| {
+            let Some(key) = lookup(&txn.open_table(TOKENS)?, token)? else {
                 return Ok(TokenState::Unknown);
             };
             Ok(match txn.open_table(SUBSCRIBERS)?.get(key.as_str())? {
@@ -218,14 +225,13 @@ impl Subscriptions {
                 Some(_) => TokenState::Pending,
                 None => TokenState::Unknown,
             })
-        };
-        read().map_err(|e| self.error(e))
+        })
     }
 
     /// Confirms the subscription `token` belongs to; false for an unknown token.
     pub fn confirm(&self, token: &str, now: u64) -> Result<bool, SubscriptionError> {
         self.write(|txn| {
-            let Some(key) = lookup(txn, token)? else {
+            let Some(key) = lookup(&txn.open_table(TOKENS)?, token)? else {
                 return Ok(false);
             };
             let mut subscribers = txn.open_table(SUBSCRIBERS)?;
@@ -242,9 +248,12 @@ impl Subscriptions {
 
     /// Deletes the subscriber `token` belongs to, and their queued letters.
     pub fn unsubscribe(&self, token: &str) -> Result<bool, SubscriptionError> {
-        self.write(|txn| match lookup(txn, token)? {
-            Some(key) => remove(txn, &key),
-            None => Ok(false),
+        self.write(|txn| {
+            let found = lookup(&txn.open_table(TOKENS)?, token)?;
+            match found {
+                Some(key) => remove(txn, &key),
+                None => Ok(false),
+            }
         })
     }
 
@@ -256,8 +265,7 @@ impl Subscriptions {
     }
 
     pub fn counts(&self) -> Result<Counts, SubscriptionError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let read = || -> Result<Counts, redb::Error> {
+        self.read(|txn| {
             let mut counts = Counts {
                 queued: txn.open_table(OUTBOX)?.len()?,
                 ..Counts::default()
@@ -269,8 +277,7 @@ impl Subscriptions {
                 }
             }
             Ok(counts)
-        };
-        read().map_err(|e| self.error(e))
+        })
     }
 
     /// Queues a release letter to every confirmed subscriber for each bundle that is
@@ -370,94 +377,105 @@ impl Alerts {
         })
     }
 
+    /// Sends the letters that are due, over `CONNECTIONS` connections at once.
     fn deliver(&self, catalog: &Catalog, now: u64) -> Result<(u64, u64), SubscriptionError> {
-        let due: Vec<(String, Queued)> = {
-            let txn = self
-                .subscriptions
-                .db
-                .begin_read()
-                .map_err(|e| self.subscriptions.error(e))?;
-            let read = || -> Result<Vec<(String, Queued)>, redb::Error> {
-                let mut due = Vec::new();
-                for row in txn.open_table(OUTBOX)?.iter()? {
-                    let (key, value) = row?;
-                    let queued: Queued = decode(value.value())?;
-                    if queued.next_try <= now && due.len() < ROUND {
-                        due.push((key.value().to_string(), queued));
-                    }
+        let due = self.subscriptions.read(|txn| {
+            let mut due = Vec::new();
+            for row in txn.open_table(OUTBOX)?.iter()? {
+                let (key, value) = row?;
+                let queued: Queued = decode(value.value())?;
+                if queued.next_try <= now && due.len() < ROUND {
+                    due.push((key.value().to_string(), queued));
                 }
-                Ok(due)
-            };
-            read().map_err(|e| self.subscriptions.error(e))?
-        };
-        let (mut sent, mut failed) = (0, 0);
-        for (entry, queued) in due {
-            let mut parts = entry.splitn(3, '\t');
-            let (kind, bundle, key) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
-            let subscriber = {
-                let txn = self
-                    .subscriptions
-                    .db
-                    .begin_read()
-                    .map_err(|e| self.subscriptions.error(e))?;
-                let table = txn
-                    .open_table(SUBSCRIBERS)
-                    .map_err(|e| self.subscriptions.error(e))?;
-                let found = table.get(key).map_err(|e| self.subscriptions.error(e))?;
-                match found {
-                    Some(v) => Some(
-                        decode::<Subscriber>(v.value()).map_err(|e| self.subscriptions.error(e))?,
-                    ),
-                    None => None,
-                }
-            };
-            // Nothing to send if they left, confirmed meanwhile, or the bundle went.
-            let letter = match (kind, &subscriber) {
-                ("confirm", Some(s)) if s.confirmed.is_none() => {
-                    Some(self.letters.confirmation(&s.address, &s.lang, &s.token))
-                }
-                ("release", Some(s)) if s.confirmed.is_some() => catalog
-                    .bundle(bundle, now)
-                    .map(|b| self.letters.release(&s.address, &s.lang, &s.token, b)),
-                _ => None,
-            };
-            let outcome = letter.map(|l| self.mailer.send(&l));
-            if let Some(Err(why)) = &outcome {
-                failed += 1;
-                let address = subscriber.as_ref().map_or("", |s| s.address.as_str());
-                // The server's reply may quote the address; the log must not.
-                eprintln!(
-                    "statvault-site: a {kind} letter ({bundle}) was not sent, attempt {}: {}",
-                    queued.attempts + 1,
-                    why.replace(address, "<subscriber>")
-                );
-            } else if outcome.is_some() {
-                sent += 1;
             }
-            self.subscriptions.write(|txn| {
-                let mut outbox = txn.open_table(OUTBOX)?;
-                match outcome {
-                    Some(Err(_)) if queued.attempts + 1 < MAX_ATTEMPTS => {
-                        let again = Queued {
-                            attempts: queued.attempts + 1,
-                            next_try: now + (30u64 << queued.attempts.min(7)).min(3600),
-                        };
-                        outbox.insert(entry.as_str(), encode(&again).as_slice())?;
-                    }
-                    _ => {
-                        outbox.remove(entry.as_str())?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
+            Ok(due)
+        })?;
+        let next = AtomicUsize::new(0);
+        let (sent, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+        let worker = || -> Result<(), SubscriptionError> {
+            while let Some((entry, queued)) = due.get(next.fetch_add(1, Ordering::Relaxed)) {
+                match self.deliver_one(entry, queued, catalog, now)? {
+                    Some(true) => sent.fetch_add(1, Ordering::Relaxed),
+                    Some(false) => failed.fetch_add(1, Ordering::Relaxed),
+                    None => 0,
+                };
+            }
+            Ok(())
+        };
+        let outcomes: Vec<Result<(), SubscriptionError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..CONNECTIONS.min(due.len()))
+                .map(|_| scope.spawn(worker))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let (sent, failed) = (sent.into_inner(), failed.into_inner());
         self.sent.fetch_add(sent, Ordering::Relaxed);
         self.failed.fetch_add(failed, Ordering::Relaxed);
+        outcomes.into_iter().collect::<Result<(), _>>()?;
         Ok((sent, failed))
+    }
+
+    /// Sends one queued letter and takes it off the queue, or puts it back for later
+    /// if the server did not take it. `Some(sent)`, or `None` when there was nothing
+    /// to send: the subscriber left or confirmed meanwhile, or the bundle went.
+    fn deliver_one(
+        &self,
+        entry: &str,
+        queued: &Queued,
+        catalog: &Catalog,
+        now: u64,
+    ) -> Result<Option<bool>, SubscriptionError> {
+        let mut parts = entry.splitn(3, '\t');
+        let (kind, bundle, key) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let subscriber =
+            self.subscriptions
+                .read(|txn| match txn.open_table(SUBSCRIBERS)?.get(key)? {
+                    Some(v) => Ok(Some(decode::<Subscriber>(v.value())?)),
+                    None => Ok(None),
+                })?;
+        let letter = match (kind, &subscriber) {
+            ("confirm", Some(s)) if s.confirmed.is_none() => {
+                Some(self.letters.confirmation(&s.address, &s.lang, &s.token))
+            }
+            ("release", Some(s)) if s.confirmed.is_some() => catalog
+                .bundle(bundle, now)
+                .map(|b| self.letters.release(&s.address, &s.lang, &s.token, b)),
+            _ => None,
+        };
+        let outcome = letter.map(|l| self.mailer.send(&l));
+        if let Some(Err(why)) = &outcome {
+            let address = subscriber.as_ref().map_or("", |s| s.address.as_str());
+            // The server's reply may quote the address; the log must not.
+            eprintln!(
+                "statvault-site: a {kind} letter ({bundle}) was not sent, attempt {}: {}",
+                queued.attempts + 1,
+                why.replace(address, "<subscriber>")
+            );
+        }
+        self.subscriptions.write(|txn| {
+            let mut outbox = txn.open_table(OUTBOX)?;
+            match &outcome {
+                Some(Err(_)) if queued.attempts + 1 < MAX_ATTEMPTS => {
+                    let again = Queued {
+                        attempts: queued.attempts + 1,
+                        next_try: now + (30u64 << queued.attempts.min(7)).min(3600),
+                    };
+                    outbox.insert(entry, encode(&again).as_slice())?;
+                }
+                _ => {
+                    outbox.remove(entry)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(outcome.map(|o| o.is_ok()))
     }
 }
 
@@ -484,8 +502,11 @@ fn token_key(token: &str) -> String {
     blake3::hash(token.as_bytes()).to_hex().to_string()
 }
 
-fn lookup(txn: &WriteTransaction, token: &str) -> Result<Option<String>, redb::Error> {
-    let tokens = txn.open_table(TOKENS)?;
+/// The lower-cased address `token` belongs to.
+fn lookup(
+    tokens: &impl ReadableTable<&'static str, &'static str>,
+    token: &str,
+) -> Result<Option<String>, redb::Error> {
     let key = tokens.get(token_key(token).as_str())?;
     Ok(key.map(|v| v.value().to_string()))
 }

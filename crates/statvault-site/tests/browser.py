@@ -21,6 +21,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -103,6 +104,30 @@ try:
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "Subscription confirmed"))
     shot("7-alerts-confirmed")
     print("e-mail alerts: ok")
+
+    # On a phone: nothing wider than the screen (wide tables scroll in their own box),
+    # and the keyboard reaches the pivot form and submits it.
+    driver.set_window_size(390, 844)
+    for path in ["/en/", release_table.split(base)[1], release_table.split(base)[1] + "?cols=sex"]:
+        driver.get(base + path)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a phone"
+    shot("8-phone-table")
+    body = driver.find_element(By.TAG_NAME, "body")
+    reached = set()
+    for _ in range(60):
+        body.send_keys(Keys.TAB) if not reached else driver.switch_to.active_element.send_keys(Keys.TAB)
+        active = driver.switch_to.active_element
+        reached.add(active.tag_name)
+        if active.tag_name == "button" and active.get_attribute("type") == "submit":
+            active.send_keys(Keys.ENTER)
+            break
+    else:
+        raise AssertionError(f"Tab never reached the form's button; reached {reached}")
+    wait.until(ec.url_contains("cols="))
+    assert {"a", "select"} <= reached, reached
+    driver.set_window_size(1200, 1600)
+    print("phone and keyboard: ok")
 
     # Someone changes a file the site serves: the browser's check says so.
     served_csv.write_text(served_csv.read_text() + "AL,forged,,,,,1,\n")

@@ -39,6 +39,7 @@ async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery
         "language switch",
         "csv download",
         "e-mail alerts",
+        "phone and keyboard",
         "tamper warning",
     ] {
         assert!(report.contains(&format!("{step}: ok")), "{report}");

@@ -218,6 +218,7 @@ pub fn config(limits: &Limits) -> Reply {
     Reply::json(&json!({
         "max_cells_per_request": limits.max_cells,
         "requests_per_minute_per_client": limits.requests_per_minute,
+        "subscription_forms_per_hour_per_client": limits.subscriptions_per_hour,
         "max_query_bytes": limits.max_query_bytes,
         "request_timeout_seconds": limits.request_timeout.as_secs_f64(),
         "formats": ["jsonstat", "csv", "sdmx", "px", "xlsx"],

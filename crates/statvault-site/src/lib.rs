@@ -46,6 +46,8 @@ pub struct Limits {
     pub requests_per_minute: u32,
     pub max_query_bytes: usize,
     pub request_timeout: Duration,
+    /// Subscription forms one client may post an hour (bursts up to as many).
+    pub subscriptions_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
             requests_per_minute: 600,
             max_query_bytes: 4096,
             request_timeout: Duration::from_secs(10),
+            subscriptions_per_hour: 10,
         }
     }
 }
@@ -69,7 +72,9 @@ pub struct Site {
     pub alerts: Option<Arc<Alerts>>,
     /// The pulls, when the site is a mirror.
     pub mirror: Option<Arc<MirrorStatus>>,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    /// Rate limits per client: reads of the API and the alerts' pages, and posted forms.
+    reads: Buckets,
+    posts: Buckets,
     cache: ResponseCache,
     requests: [AtomicU64; 5],
     limited: AtomicU64,
@@ -83,19 +88,48 @@ impl Site {
             access_log: false,
             alerts: None,
             mirror: None,
-            buckets: Mutex::new(HashMap::new()),
+            reads: Buckets::default(),
+            posts: Buckets::default(),
             cache: ResponseCache::default(),
             requests: Default::default(),
             limited: AtomicU64::new(0),
         }
     }
 
-    /// Token bucket per client: `requests_per_minute` a minute, bursts up to as many.
-    /// Returns the seconds to wait when the client is over the limit.
-    fn admit(&self, client: IpAddr) -> Result<(), u64> {
-        let rate = f64::from(self.limits.requests_per_minute) / 60.0;
-        let burst = f64::from(self.limits.requests_per_minute);
-        let mut buckets = self.buckets.lock().expect("bucket lock");
+    /// The wait and the limit, when `client` is over the limit for this request: API
+    /// reads and the alerts' pages share one per-minute budget, posted subscription
+    /// forms have a much smaller hourly one. Pages are not limited (they are cached).
+    fn over_limit(&self, client: IpAddr, method: &Method, path: &str) -> Option<(u64, String)> {
+        let form = self.alerts.is_some() && is_form(path);
+        // (bucket, tokens a minute, burst, the limit in words)
+        let (budget, per_minute, burst, limit) = if method == Method::POST {
+            let per_hour = f64::from(self.limits.subscriptions_per_hour);
+            let limit = format!("{per_hour} subscription forms an hour");
+            (&self.posts, per_hour / 60.0, per_hour, limit)
+        } else if path.starts_with("/api/") || form {
+            let per_minute = f64::from(self.limits.requests_per_minute);
+            let limit = format!("{per_minute} requests a minute");
+            (&self.reads, per_minute, per_minute, limit)
+        } else {
+            return None;
+        };
+        budget
+            .admit(client, per_minute, burst)
+            .err()
+            .map(|wait| (wait, limit))
+    }
+}
+
+/// A token bucket per client.
+#[derive(Default)]
+struct Buckets(Mutex<HashMap<IpAddr, (f64, Instant)>>);
+
+impl Buckets {
+    /// Takes one of `client`'s tokens, which come back at `per_minute` a minute up to
+    /// `burst`; or returns the seconds to wait.
+    fn admit(&self, client: IpAddr, per_minute: f64, burst: f64) -> Result<(), u64> {
+        let rate = per_minute / 60.0;
+        let mut buckets = self.0.lock().expect("bucket lock");
         if buckets.len() > 100_000 {
             buckets.clear();
         }
@@ -425,20 +459,11 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             ),
         )
         .into_response()
-    } else if let Err(wait) = match (path.starts_with("/api/") || form, client) {
-        (true, Some(ip)) => site.admit(ip),
-        _ => Ok(()),
-    } {
+    } else if let Some((wait, limit)) = client.and_then(|ip| site.over_limit(ip, &method, &path)) {
         site.limited.fetch_add(1, Ordering::Relaxed);
-        Reply::error(
-            429,
-            &format!(
-                "more than {} requests a minute; retry in {wait} s",
-                site.limits.requests_per_minute
-            ),
-        )
-        .header("retry-after", wait.to_string())
-        .into_response()
+        Reply::error(429, &format!("more than {limit}; retry in {wait} s"))
+            .header("retry-after", wait.to_string())
+            .into_response()
     } else {
         let key = format!(
             "{:p} {} {}",

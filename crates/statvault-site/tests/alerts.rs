@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::Request;
 use common::{add_release, fixture, get, get_with, metrics, with_server, Mailed, LATER_AT};
 use statvault_release::meta::parse_utc;
@@ -125,6 +126,30 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
         405,
         "nothing else takes a POST"
     );
+    // One client may post 10 forms an hour: the form cannot be used to send many
+    // confirmation letters, even to different addresses.
+    let client: std::net::SocketAddr = "192.0.2.9:4444".parse().unwrap();
+    let from_client = |n: usize| {
+        let mut request = Request::post("/en/subscribe")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("email=not-an-address-{n}")))
+            .unwrap();
+        request.extensions_mut().insert(ConnectInfo(client));
+        request
+    };
+    for n in 0..10 {
+        assert_eq!(get_with(&site, from_client(n)).await.status, 400);
+    }
+    let limited = get_with(&site, from_client(10)).await;
+    assert_eq!(limited.status, 429);
+    assert!(
+        limited
+            .body
+            .contains("more than 10 subscription forms an hour"),
+        "{}",
+        limited.body
+    );
+    assert_eq!(limited.headers["retry-after"], "360");
 
     // Two subscribers: English (with a + in the address) and Albanian.
     for (lang, address) in [

@@ -107,6 +107,34 @@ impl Calendar {
         out
     }
 
+    /// Checks every notice against the log entry it names (`entries`: the entries a
+    /// verified checkpoint covers). A calendar changed by anyone but the office's
+    /// tooling has a notice its entry does not say.
+    pub fn check_against(&self, entries: &[LogEntry]) -> Result<(), String> {
+        for r in &self.releases {
+            for n in &r.notices {
+                let Some(e) = entries.get(n.log_index as usize) else {
+                    return Err(format!(
+                        "{}: a notice names log entry {}, beyond the log's checkpoint",
+                        r.release, n.log_index
+                    ));
+                };
+                let same = e.release == r.release
+                    && e.kind == n.kind
+                    && e.logged == n.logged
+                    && e.release_time == n.release_time
+                    && e.reason == n.reason;
+                if !same {
+                    return Err(format!(
+                        "{}: the notice of log entry {} says what the entry does not",
+                        r.release, n.log_index
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn get(&self, release: &str) -> Option<&CalendarRelease> {
         self.releases.iter().find(|r| r.release == release)
     }

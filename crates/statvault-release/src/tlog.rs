@@ -234,6 +234,19 @@ impl TransparencyLog {
         format!("statvault/{}", MinisignKey::of(*key).id_hex())
     }
 
+    /// Checks a checkpoint against this log: signed by `key`, and the entries it
+    /// covers hash to its root. Returns the checkpoint.
+    pub fn check(&self, text: &str, key: &PublicKey) -> Result<Checkpoint, String> {
+        let checkpoint = Checkpoint::verify(text, key)?;
+        if checkpoint.size > self.size() || self.root(checkpoint.size) != checkpoint.root {
+            return Err(
+                "the log's entries do not hash to its checkpoint's root: entries were altered"
+                    .into(),
+            );
+        }
+        Ok(checkpoint)
+    }
+
     /// The latest signed checkpoint, as stored.
     pub fn checkpoint_text(&self) -> Result<Option<String>, ReleaseError> {
         let path = self.dir.join("checkpoint");

@@ -247,7 +247,7 @@ fn check_log(
             .push(format!("{}: the log has no checkpoint", log_dir.display()));
         return Ok(());
     };
-    let current = match Checkpoint::verify(&text, &key.key) {
+    let current = match log.check(&text, &key.key) {
         Ok(c) => c,
         Err(e) => {
             report
@@ -258,13 +258,6 @@ fn check_log(
     };
     report.log_size = Some(current.size);
     report.log_checkpoint = Some(text);
-    if current.size > log.size() || log.root(current.size) != current.root {
-        report.problems.push(format!(
-            "{}: the log's entries do not hash to its checkpoint's root: entries were altered",
-            log_dir.display()
-        ));
-        return Ok(());
-    }
     for (what, old) in [
         ("the bundle's checkpoint", bundle_checkpoint),
         ("the kept checkpoint", kept),

@@ -272,12 +272,14 @@ pub fn router(site: Arc<Site>) -> Router {
         )
         .route(
             "/calendar.json",
-            get(|s: Shared| async move { releases_file(&s, "calendar.json", "application/json") }),
+            get(|s: Shared| async move { calendar_file(&s, "application/json", |c| c.write()) }),
         )
         .route(
             "/calendar.ics",
             get(|s: Shared| async move {
-                releases_file(&s, "calendar.ics", "text/calendar; charset=utf-8")
+                calendar_file(&s, "text/calendar; charset=utf-8", |c| {
+                    c.to_ics().into_bytes()
+                })
             }),
         )
         .route("/log/{file}", get(log_file))
@@ -859,7 +861,21 @@ async fn bundle_file(State(site): Shared, Path((name, path)): Path<(String, Stri
     }
 }
 
-/// The calendar files at the top of the releases directory.
+/// The calendar as checked against the log, in one of its two forms (the same bytes
+/// as the files the office's tooling writes).
+fn calendar_file(
+    site: &Site,
+    content_type: &str,
+    form: impl FnOnce(&statvault_release::calendar::Calendar) -> Vec<u8>,
+) -> Reply {
+    match &site.store.catalog().calendar {
+        Some(calendar) => Reply::bytes(200, content_type, form(calendar))
+            .header("cache-control", "public, max-age=60".into()),
+        None => Reply::error(404, "no calendar that matches the log"),
+    }
+}
+
+/// The log's files at the top of the releases directory.
 fn releases_file(site: &Site, name: &str, content_type: &str) -> Reply {
     match std::fs::read(site.store.dir().join(name)) {
         Ok(bytes) => Reply::bytes(200, content_type, bytes)

@@ -132,17 +132,14 @@ pub fn pull(from: &str, out: &Path, key: MinisignKey) -> Result<PullReport, Mirr
     let checkpoint_text =
         String::from_utf8_lossy(&fetch(&format!("{from}/log/checkpoint"))?).into_owned();
     let entries = fetch(&format!("{from}/log/entries.jsonl"))?;
-    let checkpoint = Checkpoint::verify(&checkpoint_text, &key.key).map_err(MirrorError::Log)?;
     // Check the new log in a scratch directory before it replaces ours.
     let staging = out.join(".incoming-log");
     let _ = fs::remove_dir_all(&staging);
     write(&TransparencyLog::entries_path(&staging), &entries)?;
     let log = TransparencyLog::open(&staging).map_err(|e| MirrorError::Log(e.to_string()))?;
-    if log.size() < checkpoint.size || log.root(checkpoint.size) != checkpoint.root {
-        return Err(MirrorError::Log(
-            "its entries do not hash to its checkpoint".into(),
-        ));
-    }
+    let checkpoint = log
+        .check(&checkpoint_text, &key.key)
+        .map_err(MirrorError::Log)?;
     if let Ok(kept_text) = fs::read_to_string(out.join("log/checkpoint")) {
         let kept = Checkpoint::verify(&kept_text, &key.key).map_err(MirrorError::Log)?;
         let proof = log.consistency_proof(kept.size.min(checkpoint.size), checkpoint.size);

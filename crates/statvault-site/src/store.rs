@@ -1,6 +1,7 @@
 //! What the site serves, read from a releases directory (`docs/release-format.md`,
 //! "Releases directory"): every bundle that verifies against the office's key, the
-//! calendar and the transparency log. A bundle that does not verify is never served;
+//! calendar if every notice in it is what the signed log says, and the transparency
+//! log. A bundle that does not verify is never served;
 //! one whose release time has not come is invisible (the embargo), and appears at that
 //! time with no restart, since visibility is decided per request.
 
@@ -16,6 +17,7 @@ use statvault_protect::ProtectedTable;
 use statvault_release::calendar::Calendar;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::MinisignKey;
+use statvault_release::tlog::{LogEntry, TransparencyLog};
 use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
 
 /// One verified bundle.
@@ -179,7 +181,6 @@ fn stamp(dir: &Path) -> Stamp {
 
 fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
     let mut catalog = Catalog {
-        calendar: Calendar::open(dir).ok(),
         key: key.or_else(|| {
             fs::read_to_string(dir.join("log/key.pub"))
                 .ok()
@@ -188,6 +189,10 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
         checkpoint: fs::read_to_string(dir.join("log/checkpoint")).ok(),
         ..Catalog::default()
     };
+    match load_calendar(dir, catalog.key) {
+        Ok(calendar) => catalog.calendar = calendar,
+        Err(why) => catalog.refused.push(format!("calendar.json: {why}")),
+    }
     let Ok(entries) = fs::read_dir(dir) else {
         return catalog;
     };
@@ -212,6 +217,25 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
         ))
     });
     catalog
+}
+
+/// The calendar, if there is one and each of its notices is what the log entry it
+/// names says, in a log whose checkpoint `key` signed.
+fn load_calendar(dir: &Path, key: Option<MinisignKey>) -> Result<Option<Calendar>, String> {
+    if !Calendar::path(dir).exists() {
+        return Ok(None);
+    }
+    let calendar = Calendar::open(dir).map_err(|e| e.to_string())?;
+    let key = key.ok_or("no key to check it against the log with")?;
+    let log = TransparencyLog::open(&dir.join("log")).map_err(|e| e.to_string())?;
+    let text = log
+        .checkpoint_text()
+        .map_err(|e| e.to_string())?
+        .ok_or("the log has no checkpoint")?;
+    let covered = log.check(&text, &key.key)?.size as usize;
+    let entries: Vec<LogEntry> = log.entries().take(covered).collect();
+    calendar.check_against(&entries)?;
+    Ok(Some(calendar))
 }
 
 fn load_bundle(path: &Path, name: &str, key: Option<MinisignKey>) -> Result<Bundle, String> {

@@ -357,6 +357,56 @@ async fn a_bundle_that_does_not_verify_is_never_served() {
     );
 }
 
+/// A calendar.json changed on the server (here, the reason for a postponement) says
+/// what its log entry does not: the site shows and serves no calendar rather than a
+/// forged one, and says why.
+#[tokio::test]
+async fn a_calendar_that_does_not_match_the_log_is_not_shown() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let served = get(&site, "/calendar.json").await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(
+        served.body,
+        fs::read_to_string(f.dir.path().join("calendar.json")).unwrap(),
+        "the same bytes as the office's file"
+    );
+    let ics = get(&site, "/calendar.ics").await.body;
+    assert_eq!(
+        ics,
+        fs::read_to_string(f.dir.path().join("calendar.ics")).unwrap()
+    );
+
+    let path = f.dir.path().join("calendar.json");
+    let forged = fs::read_to_string(&path)
+        .unwrap()
+        .replace("systems under attack", "the results were embarrassing");
+    fs::write(&path, forged).unwrap();
+    site.store.refresh();
+    let home = get(&site, "/en/").await.body;
+    assert!(!home.contains("embarrassing") && !home.contains("systems under attack"));
+    assert_eq!(
+        get(&site, "/calendar.json").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&site, "/calendar.ics").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let refused = &site.store.catalog().refused;
+    assert!(
+        refused.iter().any(|r| r.starts_with("calendar.json: census-2023-migration: the notice of log entry")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        get(&site, "/en/releases/census-2023-first-results-v1")
+            .await
+            .status,
+        StatusCode::OK,
+        "the bundles are still served"
+    );
+}
+
 #[tokio::test]
 async fn serves_on_a_socket_and_shuts_down_gracefully() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

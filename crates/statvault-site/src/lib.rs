@@ -409,7 +409,7 @@ pub async fn serve(
                 let now = site.store.now();
                 match tokio::task::spawn_blocking(move || s.run(&catalog, now)).await {
                     Ok(Ok(round)) if round.announced > 0 => eprintln!(
-                        "statvault-site: {} release(s) now public; letters queued",
+                        "statvault-site: {} new release(s) or calendar notice(s); letters queued",
                         round.announced
                     ),
                     Ok(Err(e)) => eprintln!("statvault-site: e-mail alerts: {e}"),

@@ -12,6 +12,9 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{Message, SmtpTransport, Transport};
 use zeroize::Zeroizing;
 
+use statvault_release::calendar::{CalendarRelease, Notice};
+use statvault_release::tlog::EntryKind;
+
 use crate::pages::{t, text};
 use crate::store::Bundle;
 
@@ -123,6 +126,57 @@ address is forgotten after {PENDING_DAYS} days.\n",
                 .log_index
                 .map(|i| format!(", {} {i}", t(lang, "log_entry")))
                 .unwrap_or_default(),
+            t(lang, "check_yourself"),
+            t(lang, "unsubscribe_line"),
+        );
+        Letter {
+            to: to.to_string(),
+            subject,
+            body,
+            unsubscribe: Some(unsubscribe),
+        }
+    }
+
+    /// Tells of a postponement or a withdrawal, with its reason.
+    pub fn notice(
+        &self,
+        to: &str,
+        lang: &str,
+        token: &str,
+        release: &CalendarRelease,
+        notice: &Notice,
+    ) -> Letter {
+        let base = &self.base_url;
+        let title = text(&release.title, lang);
+        let postponed = notice.kind == EntryKind::Postponement;
+        let subject = format!(
+            "{}: {title}",
+            t(
+                lang,
+                if postponed {
+                    "postponed_subject"
+                } else {
+                    "withdrawn_subject"
+                }
+            )
+        );
+        let unsubscribe = format!("{base}/{lang}/unsubscribe?token={token}");
+        let mut body = format!("{title}\n");
+        if postponed {
+            let _ = writeln!(
+                body,
+                "{}: {} (UTC)",
+                t(lang, "new_time"),
+                notice.release_time
+            );
+        }
+        let _ = write!(
+            body,
+            "{}: {}\n\n{base}/{lang}/calendar\n\n{} {}. {}: {base}/{lang}/authenticity\n\n{}:\n{unsubscribe}\n",
+            t(lang, "reason"),
+            notice.reason.as_deref().unwrap_or(""),
+            t(lang, "log_entry_of"),
+            notice.log_index,
             t(lang, "check_yourself"),
             t(lang, "unsubscribe_line"),
         );

@@ -83,6 +83,10 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("signed_by", "Nënshkruar me çelësin", "Signed with key"),
     ("log_entry", "hyrja në regjistrin e transparencës", "transparency log entry"),
     ("check_yourself", "Kontrollojeni vetë", "Check it yourself"),
+    ("postponed_subject", "Shtyhet", "Postponed"),
+    ("withdrawn_subject", "Tërhiqet", "Withdrawn"),
+    ("new_time", "Koha e re e publikimit", "New release time"),
+    ("log_entry_of", "Ky njoftim është hyrja në regjistrin e transparencës me numër", "This notice is transparency log entry"),
     ("unsubscribe_line", "Çabonohuni me një klikim", "Unsubscribe with one click"),
 ];
 

@@ -20,6 +20,9 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 
+use statvault_release::calendar::{CalendarRelease, Notice};
+use statvault_release::tlog::EntryKind;
+
 use crate::mail::{Letters, Mailer};
 use crate::store::Catalog;
 
@@ -30,7 +33,8 @@ const SUBSCRIBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscrib
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 /// Bundle directory → when its letters were queued.
 const ANNOUNCED: TableDefinition<&str, u64> = TableDefinition::new("announced");
-/// `kind \t bundle \t address` → `Queued` as JSON.
+/// `kind \t what \t address` → `Queued` as JSON: kind `confirm` (what `-`), `release`
+/// (what: the bundle) or `notice` (what: the log index of a postponement or withdrawal).
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 /// `baseline`: when the bundles already public were recorded without letters.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -99,7 +103,7 @@ pub struct Counts {
 /// What one round of `run` did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Round {
-    /// Bundles newly public, whose letters were queued.
+    /// Bundles newly public and calendar notices newly logged, whose letters were queued.
     pub announced: u64,
     pub sent: u64,
     pub failed: u64,
@@ -280,9 +284,11 @@ impl Subscriptions {
         })
     }
 
-    /// Queues a release letter to every confirmed subscriber for each bundle that is
-    /// public and was not before. The bundles public when the database is new are
-    /// recorded without letters: subscribers hear of what is released after them.
+    /// Queues a letter to every confirmed subscriber for each bundle that is public and
+    /// was not before, and for each new postponement or withdrawal in the calendar
+    /// (which the site has checked against the signed log). What is there when the
+    /// database is new is recorded without letters: subscribers hear of what happens
+    /// after them.
     fn announce(&self, catalog: &Catalog, now: u64) -> Result<u64, SubscriptionError> {
         self.write(|txn| {
             let mut meta = txn.open_table(META)?;
@@ -290,12 +296,20 @@ impl Subscriptions {
             if !baseline {
                 meta.insert("baseline", now)?;
             }
+            // (kind, what, the key it is recorded under)
+            let news = catalog
+                .public(now)
+                .map(|b| ("release", b.name.clone(), b.name.clone()))
+                .chain(notices(catalog).map(|(_, n)| {
+                    let index = n.log_index.to_string();
+                    ("notice", index.clone(), format!("notice:{index}"))
+                }));
             let mut announced = txn.open_table(ANNOUNCED)?;
             let mut fresh = Vec::new();
-            for bundle in catalog.public(now) {
-                if announced.get(bundle.name.as_str())?.is_none() {
-                    announced.insert(bundle.name.as_str(), now)?;
-                    fresh.push(bundle.name.as_str());
+            for (kind, what, recorded) in news {
+                if announced.get(recorded.as_str())?.is_none() {
+                    announced.insert(recorded.as_str(), now)?;
+                    fresh.push((kind, what));
                 }
             }
             if !baseline || fresh.is_empty() {
@@ -308,9 +322,9 @@ impl Subscriptions {
                     confirmed.push(key.value().to_string());
                 }
             }
-            for name in &fresh {
+            for (kind, what) in &fresh {
                 for key in &confirmed {
-                    queue(txn, "release", name, key, now)?;
+                    queue(txn, kind, what, key, now)?;
                 }
             }
             Ok(fresh.len() as u64)
@@ -447,6 +461,9 @@ impl Alerts {
             ("release", Some(s)) if s.confirmed.is_some() => catalog
                 .bundle(bundle, now)
                 .map(|b| self.letters.release(&s.address, &s.lang, &s.token, b)),
+            ("notice", Some(s)) if s.confirmed.is_some() => notices(catalog)
+                .find(|(_, n)| n.log_index.to_string() == bundle)
+                .map(|(r, n)| self.letters.notice(&s.address, &s.lang, &s.token, r, n)),
             _ => None,
         };
         let outcome = letter.map(|l| self.mailer.send(&l));
@@ -477,6 +494,20 @@ impl Alerts {
         })?;
         Ok(outcome.map(|o| o.is_ok()))
     }
+}
+
+/// The calendar's postponements and withdrawals, with their releases.
+fn notices(catalog: &Catalog) -> impl Iterator<Item = (&CalendarRelease, &Notice)> {
+    catalog
+        .calendar
+        .iter()
+        .flat_map(|c| &c.releases)
+        .flat_map(|r| {
+            r.notices
+                .iter()
+                .filter(|n| matches!(n.kind, EntryKind::Postponement | EntryKind::Withdrawal))
+                .map(move |n| (r, n))
+        })
 }
 
 /// Checks and trims an address as typed into the form.

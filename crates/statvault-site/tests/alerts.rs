@@ -294,6 +294,35 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
         .unwrap()
         .starts_with("Publikim i ri: "));
 
+    // A postponement, logged by the office: a letter each, with the reason and new time.
+    statvault_release::calendar::change(
+        f.dir.path(),
+        "census-2023-migration",
+        statvault_release::calendar::Change::Postpone {
+            reason: "the office's network is being rebuilt",
+            new_time: "2027-09-01T10:00:00Z",
+        },
+        &f.key,
+    )
+    .unwrap();
+    let round = run(&site).await;
+    assert_eq!((round.announced, round.sent), (1, 2));
+    let mut postponed = mail.arrived();
+    postponed.sort_by_key(|m| m["To"].as_str().unwrap().to_string());
+    assert_eq!(postponed[0]["Subject"], "Postponed: Migration");
+    assert_eq!(postponed[1]["Subject"], "Shtyhet: Migracioni");
+    let body = postponed[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("New release time: 2027-09-01T10:00:00Z (UTC)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Reason: the office's network is being rebuilt"),
+        "{body}"
+    );
+    assert!(body.contains("https://stats.example/en/calendar"));
+    assert!(postponed[0]["List-Unsubscribe"].is_string());
+
     // One click, as a mail client does it (RFC 8058).
     let path = format!("/en/unsubscribe?token={token}");
     assert!(get(&site, &path)

@@ -98,7 +98,6 @@ address is forgotten after {PENDING_DAYS} days.\n",
                 t(lang, "version")
             )
         };
-        let unsubscribe = format!("{base}/{lang}/unsubscribe?token={token}");
         let mut body = format!(
             "{title}\n{} {} (UTC) · {} {version} · {}: {}\n\n{base}/{lang}/releases/{name}\n\n",
             t(lang, "released"),
@@ -119,13 +118,24 @@ address is forgotten after {PENDING_DAYS} days.\n",
         }
         let _ = write!(
             body,
-            "\n{} {}{}. {}: {base}/{lang}/authenticity\n\n{}:\n{unsubscribe}\n",
+            "\n{} {}{}.",
             t(lang, "signed_by"),
             bundle.key_id,
             bundle
                 .log_index
                 .map(|i| format!(", {} {i}", t(lang, "log_entry")))
                 .unwrap_or_default(),
+        );
+        self.alert(to, lang, token, subject, body)
+    }
+
+    /// An alert: `body` (ending with where it is recorded), then how to check it and
+    /// the unsubscribe link, which is also in the headers.
+    fn alert(&self, to: &str, lang: &str, token: &str, subject: String, body: String) -> Letter {
+        let base = &self.base_url;
+        let unsubscribe = format!("{base}/{lang}/unsubscribe?token={token}");
+        let body = format!(
+            "{body} {}: {base}/{lang}/authenticity\n\n{}:\n{unsubscribe}\n",
             t(lang, "check_yourself"),
             t(lang, "unsubscribe_line"),
         );
@@ -160,7 +170,6 @@ address is forgotten after {PENDING_DAYS} days.\n",
                 }
             )
         );
-        let unsubscribe = format!("{base}/{lang}/unsubscribe?token={token}");
         let mut body = format!("{title}\n");
         if postponed {
             let _ = writeln!(
@@ -172,20 +181,13 @@ address is forgotten after {PENDING_DAYS} days.\n",
         }
         let _ = write!(
             body,
-            "{}: {}\n\n{base}/{lang}/calendar\n\n{} {}. {}: {base}/{lang}/authenticity\n\n{}:\n{unsubscribe}\n",
+            "{}: {}\n\n{base}/{lang}/calendar\n\n{} {}.",
             t(lang, "reason"),
             notice.reason.as_deref().unwrap_or(""),
             t(lang, "log_entry_of"),
             notice.log_index,
-            t(lang, "check_yourself"),
-            t(lang, "unsubscribe_line"),
         );
-        Letter {
-            to: to.to_string(),
-            subject,
-            body,
-            unsubscribe: Some(unsubscribe),
-        }
+        self.alert(to, lang, token, subject, body)
     }
 }
 

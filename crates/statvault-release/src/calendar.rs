@@ -112,6 +112,44 @@ impl Calendar {
     /// tooling has a notice its entry does not say.
     pub fn check_against(&self, entries: &[LogEntry]) -> Result<(), String> {
         for r in &self.releases {
+            let published = || {
+                r.notices
+                    .iter()
+                    .filter(|n| matches!(n.kind, EntryKind::Release | EntryKind::Revision))
+            };
+            // What the tooling derives from the notices must follow from them.
+            let last = r.notices.last().ok_or_else(|| {
+                format!(
+                    "{}: a release with no notice, so not from the log",
+                    r.release
+                )
+            })?;
+            let status = match last.kind {
+                EntryKind::Schedule => Status::Scheduled,
+                EntryKind::Postponement => Status::Postponed,
+                EntryKind::Withdrawal => Status::Withdrawn,
+                EntryKind::Release | EntryKind::Revision => Status::Published,
+            };
+            if r.status != status
+                || r.release_time != last.release_time
+                || r.versions.len() != published().count()
+            {
+                return Err(format!(
+                    "{}: its status, time or versions are not what its notices say",
+                    r.release
+                ));
+            }
+            for (v, n) in r.versions.iter().zip(published()) {
+                let entry = entries.get(n.log_index as usize);
+                if entry.and_then(|e| e.manifest_sha256.as_ref()) != Some(&v.manifest_sha256)
+                    || v.reason != n.reason
+                {
+                    return Err(format!(
+                        "{}: version {} is not the manifest its log entry names",
+                        r.release, v.version
+                    ));
+                }
+            }
             for n in &r.notices {
                 let Some(e) = entries.get(n.log_index as usize) else {
                     return Err(format!(
@@ -415,6 +453,35 @@ mod tests {
                 .size(),
             3
         );
+
+        // The calendar follows from the log; a changed word, status or an added
+        // release does not.
+        let entries: Vec<LogEntry> = TransparencyLog::open(&dir.path().join("log"))
+            .unwrap()
+            .entries()
+            .collect();
+        let calendar = Calendar::open(dir.path()).unwrap();
+        calendar.check_against(&entries).unwrap();
+        assert!(
+            calendar.check_against(&entries[..2]).is_err(),
+            "beyond the log"
+        );
+        let forgeries: [fn(&mut Calendar); 4] = [
+            |c| c.releases[0].notices[1].reason = Some("routine".into()),
+            |c| c.releases[0].status = Status::Postponed,
+            |c| c.releases[0].release_time = "2027-02-01T10:00:00Z".into(),
+            |c| {
+                let mut fake = c.releases[0].clone();
+                fake.release = "d".into();
+                fake.notices.clear();
+                c.releases.push(fake);
+            },
+        ];
+        for forge in forgeries {
+            let mut forged = calendar.clone();
+            forge(&mut forged);
+            assert!(forged.check_against(&entries).is_err());
+        }
 
         let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
         assert!(ics.contains("DTSTART:20270115T100000Z\r\n"), "{ics}");

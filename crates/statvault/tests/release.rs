@@ -543,6 +543,13 @@ fn the_calendar_keeps_postponements_revisions_and_withdrawals() {
     );
     let log = TransparencyLog::open(&office.path("releases/log")).unwrap();
     assert_eq!(log.size(), 5);
+    // Everything the calendar says after the whole life of a release follows from the
+    // log, as the site checks before showing it.
+    let entries: Vec<LogEntry> = log.entries().collect();
+    statvault_release::calendar::Calendar::open(&office.path("releases"))
+        .unwrap()
+        .check_against(&entries)
+        .unwrap();
     let revision = log.entries().nth(3).unwrap();
     assert_eq!(
         revision.revises_manifest_sha256,

@@ -99,8 +99,13 @@ impl Site {
     /// The wait and the limit, when `client` is over the limit for this request: API
     /// reads and the alerts' pages share one per-minute budget, posted subscription
     /// forms have a much smaller hourly one. Pages are not limited (they are cached).
-    fn over_limit(&self, client: IpAddr, method: &Method, path: &str) -> Option<(u64, String)> {
-        let form = self.alerts.is_some() && is_form(path);
+    fn over_limit(
+        &self,
+        client: IpAddr,
+        method: &Method,
+        path: &str,
+        form: bool,
+    ) -> Option<(u64, String)> {
         // (bucket, tokens a minute, burst, the limit in words)
         let (budget, per_minute, burst, limit) = if method == Method::POST {
             let per_hour = f64::from(self.limits.subscriptions_per_hour);
@@ -220,6 +225,11 @@ impl Reply {
     pub fn error(status: u16, message: &str) -> Reply {
         let body = serde_json::to_vec(&serde_json::json!({ "error": message })).expect("JSON");
         Reply::bytes(status, "application/json", body).header("cache-control", "no-store".into())
+    }
+
+    pub fn status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: String) -> Reply {
@@ -461,7 +471,9 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             ),
         )
         .into_response()
-    } else if let Some((wait, limit)) = client.and_then(|ip| site.over_limit(ip, &method, &path)) {
+    } else if let Some((wait, limit)) =
+        client.and_then(|ip| site.over_limit(ip, &method, &path, form))
+    {
         site.limited.fetch_add(1, Ordering::Relaxed);
         Reply::error(429, &format!("more than {limit}; retry in {wait} s"))
             .header("retry-after", wait.to_string())
@@ -552,9 +564,9 @@ fn with_query(RawQuery(query): RawQuery, f: impl FnOnce(&[(String, String)]) -> 
 
 fn not_found(lang: &str) -> Reply {
     let lang = if lang == "sq" { "sq" } else { "en" };
-    let mut reply = Reply::html(pages::not_found(lang));
-    reply.status = 404;
-    reply.header("cache-control", "no-store".into())
+    Reply::html(pages::not_found(lang))
+        .status(404)
+        .header("cache-control", "no-store".into())
 }
 
 fn page(lang: &str, render: impl FnOnce(&str) -> String) -> Reply {
@@ -637,9 +649,9 @@ async fn on_database<T: Send + 'static>(
 /// 503 for a database that fails; the operator reads why in the log.
 fn unavailable(lang: &str, error: &SubscriptionError) -> Reply {
     eprintln!("statvault-site: {error}");
-    let mut reply = Reply::html(pages::alerts_step(lang, "try_later", None));
-    reply.status = 503;
-    reply.header("retry-after", "60".into())
+    Reply::html(pages::alerts_step(lang, "try_later", None))
+        .status(503)
+        .header("retry-after", "60".into())
 }
 
 /// The form's or the link's field `name`, or "".
@@ -677,9 +689,7 @@ async fn subscribe(State(site): Shared, Path(lang): Path<String>, body: Bytes) -
         Ok(()) => Reply::bytes(303, "text/plain", Vec::new())
             .header("location", format!("/{lang}/subscribe/sent")),
         Err(SubscriptionError::Address(_)) => {
-            let mut reply = Reply::html(pages::alerts(&lang, Some(pages::t(&lang, "bad_address"))));
-            reply.status = 400;
-            reply
+            Reply::html(pages::alerts(&lang, Some(pages::t(&lang, "bad_address")))).status(400)
         }
         Err(e) => unavailable(&lang, &e),
     }
@@ -695,9 +705,7 @@ async fn token_page(site: &Site, lang: &str, query: &str, action: &'static str) 
     let probe = token.clone();
     match on_database(&alerts, move |s| s.token_state(&probe)).await {
         Ok(TokenState::Unknown) => {
-            let mut reply = Reply::html(pages::alerts_step(lang, "bad_link", None));
-            reply.status = 404;
-            reply
+            Reply::html(pages::alerts_step(lang, "bad_link", None)).status(404)
         }
         Ok(TokenState::Confirmed) if action == "confirm" => {
             Reply::html(pages::alerts_step(lang, "confirmed", None))
@@ -731,11 +739,7 @@ async fn confirm(State(site): Shared, Path(lang): Path<String>, q: RawQuery) -> 
     );
     match on_database(&alerts, move |s| s.confirm(&token, now)).await {
         Ok(true) => Reply::html(pages::alerts_step(&lang, "confirmed", None)),
-        Ok(false) => {
-            let mut reply = Reply::html(pages::alerts_step(&lang, "bad_link", None));
-            reply.status = 404;
-            reply
-        }
+        Ok(false) => Reply::html(pages::alerts_step(&lang, "bad_link", None)).status(404),
         Err(e) => unavailable(&lang, &e),
     }
 }

@@ -39,7 +39,7 @@ const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 /// `baseline`: when the bundles already public were recorded without letters.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// Unconfirmed addresses are forgotten after this many days.
+/// Unconfirmed addresses are forgotten after this many days (within the hour).
 pub const PENDING_DAYS: u64 = 7;
 /// At most this many confirmation letters to an unconfirmed address, and one per
 /// `CONFIRMATION_GAP` seconds: the form cannot flood somebody's mailbox.
@@ -290,27 +290,37 @@ impl Subscriptions {
     /// database is new is recorded without letters: subscribers hear of what happens
     /// after them.
     fn announce(&self, catalog: &Catalog, now: u64) -> Result<u64, SubscriptionError> {
+        let news: Vec<News> = catalog
+            .public(now)
+            .map(|b| News {
+                kind: "release",
+                what: b.name.clone(),
+                recorded: b.name.clone(),
+            })
+            .chain(notices(catalog).map(|(_, n)| News {
+                kind: "notice",
+                what: n.log_index.to_string(),
+                recorded: format!("notice:{}", n.log_index),
+            }))
+            .collect();
+        // This runs every few seconds: write (and wait for the disk) only with news.
+        let quiet = self.read(|txn| {
+            let baseline = txn.open_table(META)?.get("baseline")?.is_some();
+            Ok(baseline && unrecorded(&txn.open_table(ANNOUNCED)?, &news)?.is_empty())
+        })?;
+        if quiet {
+            return Ok(0);
+        }
         self.write(|txn| {
             let mut meta = txn.open_table(META)?;
             let baseline = meta.get("baseline")?.is_some();
             if !baseline {
                 meta.insert("baseline", now)?;
             }
-            // (kind, what, the key it is recorded under)
-            let news = catalog
-                .public(now)
-                .map(|b| ("release", b.name.clone(), b.name.clone()))
-                .chain(notices(catalog).map(|(_, n)| {
-                    let index = n.log_index.to_string();
-                    ("notice", index.clone(), format!("notice:{index}"))
-                }));
             let mut announced = txn.open_table(ANNOUNCED)?;
-            let mut fresh = Vec::new();
-            for (kind, what, recorded) in news {
-                if announced.get(recorded.as_str())?.is_none() {
-                    announced.insert(recorded.as_str(), now)?;
-                    fresh.push((kind, what));
-                }
+            let fresh = unrecorded(&announced, &news)?;
+            for news in &fresh {
+                announced.insert(news.recorded.as_str(), now)?;
             }
             if !baseline || fresh.is_empty() {
                 return Ok(0);
@@ -322,9 +332,9 @@ impl Subscriptions {
                     confirmed.push(key.value().to_string());
                 }
             }
-            for (kind, what) in &fresh {
+            for news in &fresh {
                 for key in &confirmed {
-                    queue(txn, kind, what, key, now)?;
+                    queue(txn, news.kind, &news.what, key, now)?;
                 }
             }
             Ok(fresh.len() as u64)
@@ -356,6 +366,8 @@ pub struct Alerts {
     pub mailer: Box<dyn Mailer>,
     sent: AtomicU64,
     failed: AtomicU64,
+    /// The clock hour (seconds / 3600) of the last sweep for expired addresses.
+    swept: AtomicU64,
 }
 
 impl Alerts {
@@ -366,6 +378,7 @@ impl Alerts {
             mailer,
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            swept: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -377,12 +390,15 @@ impl Alerts {
         )
     }
 
-    /// One round: queue letters for bundles that became public, forget expired
-    /// unconfirmed addresses, and send the letters that are due. Blocks on the mail
-    /// server; call it off the request path.
+    /// One round: queue letters for bundles that became public and new calendar
+    /// notices, forget expired unconfirmed addresses (once an hour), and send the
+    /// letters that are due. Blocks on the mail server; call it off the request path.
     pub fn run(&self, catalog: &Catalog, now: u64) -> Result<Round, SubscriptionError> {
         let announced = self.subscriptions.announce(catalog, now)?;
-        self.subscriptions.expire(now)?;
+        // A sweep reads every subscriber: once each clock hour is enough.
+        if self.swept.swap(now / 3600, Ordering::Relaxed) != now / 3600 {
+            self.subscriptions.expire(now)?;
+        }
         let (sent, failed) = self.deliver(catalog, now)?;
         Ok(Round {
             announced,
@@ -494,6 +510,30 @@ impl Alerts {
         })?;
         Ok(outcome.map(|o| o.is_ok()))
     }
+}
+
+/// Something to announce: a public bundle or a calendar notice.
+struct News {
+    /// The outbox's kind: `release` or `notice`.
+    kind: &'static str,
+    /// The bundle, or the notice's log index.
+    what: String,
+    /// Its key in `announced`.
+    recorded: String,
+}
+
+/// The news `announced` has no record of.
+fn unrecorded<'a>(
+    announced: &impl ReadableTable<&'static str, u64>,
+    news: &'a [News],
+) -> Result<Vec<&'a News>, redb::Error> {
+    let mut fresh = Vec::new();
+    for item in news {
+        if announced.get(item.recorded.as_str())?.is_none() {
+            fresh.push(item);
+        }
+    }
+    Ok(fresh)
 }
 
 /// The calendar's postponements and withdrawals, with their releases.

@@ -368,7 +368,8 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
                 let catalog = s.store.catalog();
                 out.push_str(&format!(
                     "# TYPE statvault_site_rate_limited_total counter\nstatvault_site_rate_limited_total {}\n\
-# TYPE statvault_site_bundles gauge\nstatvault_site_bundles{{state=\"verified\"}} {}\nstatvault_site_bundles{{state=\"refused\"}} {}\n",
+# TYPE statvault_site_bundles gauge\nstatvault_site_bundles{{state=\"verified\"}} {}\n\
+# TYPE statvault_site_refused gauge\nstatvault_site_refused {}\n",
                     s.limited.load(Ordering::Relaxed),
                     catalog.bundles.len(),
                     catalog.refused.len()

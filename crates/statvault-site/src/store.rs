@@ -47,7 +47,8 @@ pub struct Catalog {
     pub calendar: Option<Calendar>,
     /// Sorted by release time, then release id and version.
     pub bundles: Vec<Arc<Bundle>>,
-    /// Bundles refused, with why.
+    /// What was refused (bundles that do not verify, a calendar that does not match
+    /// the log), with why.
     pub refused: Vec<String>,
     pub key: Option<MinisignKey>,
     pub checkpoint: Option<String>,

@@ -212,7 +212,7 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
         SiteCommand::Export(a) => {
             let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
             for refused in &site.store.catalog().refused {
-                eprintln!("refused (does not verify): {refused}");
+                eprintln!("refused: {refused}");
             }
             let report = tokio::runtime::Runtime::new()?
                 .block_on(statvault_site::export::export(site, &a.out))
@@ -299,7 +299,7 @@ pub fn serve(site: Arc<Site>, addr: SocketAddr, metrics: Option<SocketAddr>) -> 
         site.store.dir().display()
     );
     for refused in &catalog.refused {
-        eprintln!("refused (does not verify): {refused}");
+        eprintln!("refused: {refused}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

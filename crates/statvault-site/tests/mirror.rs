@@ -12,6 +12,19 @@ use statvault_site::mirror::{pull, MirrorStatus};
 use statvault_site::store::Store;
 use statvault_site::{Limits, Site};
 
+/// One pull by a mirror into `out` from `primary`, served on a loopback socket.
+async fn pull_from(
+    primary: std::sync::Arc<Site>,
+    out: &std::path::Path,
+    key: MinisignKey,
+) -> Result<statvault_site::mirror::PullReport, statvault_site::mirror::MirrorError> {
+    let out = out.to_path_buf();
+    with_server(primary, move |addr| {
+        pull(&format!("http://{addr}"), &out, key)
+    })
+    .await
+}
+
 fn office_key(dir: &std::path::Path) -> MinisignKey {
     MinisignKey::read(&fs::read_to_string(dir.join("log/key.pub")).unwrap()).unwrap()
 }
@@ -21,12 +34,9 @@ async fn a_mirror_keeps_what_verifies_and_serves_without_the_primary() {
     let f = fixture();
     let key = office_key(f.dir.path());
     let mirror = tempfile::tempdir().unwrap();
-    let out = mirror.path().to_path_buf();
-    let report = with_server(f.site(Limits::default()), move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
-    })
-    .await
-    .unwrap();
+    let report = pull_from(f.site(Limits::default()), mirror.path(), key)
+        .await
+        .unwrap();
     assert_eq!(
         report.new_bundles,
         ["census-2023-first-results-v1"],
@@ -59,12 +69,9 @@ async fn a_mirror_keeps_what_verifies_and_serves_without_the_primary() {
     );
 
     // A second pull fetches nothing new.
-    let out = mirror.path().to_path_buf();
-    let again = with_server(f.site(Limits::default()), move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
-    })
-    .await
-    .unwrap();
+    let again = pull_from(f.site(Limits::default()), mirror.path(), key)
+        .await
+        .unwrap();
     assert!(
         again.new_bundles.is_empty() && again.kept_bundles == 1,
         "{again:?}"
@@ -84,13 +91,8 @@ async fn a_tampered_bundle_is_refused() {
     text = text.replacen(",u\n", ",p\n", 1);
     fs::write(&csv, text).unwrap();
     let mirror = tempfile::tempdir().unwrap();
-    let out = mirror.path().to_path_buf();
     // The primary loaded the bundle before it was changed, and serves the changed file.
-    let report = with_server(primary, move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
-    })
-    .await
-    .unwrap();
+    let report = pull_from(primary, mirror.path(), key).await.unwrap();
     assert!(report.new_bundles.is_empty(), "{report:?}");
     assert!(
         report.refused[0].contains("population_municipality_sex.csv: changed"),
@@ -110,12 +112,9 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
     let f = fixture();
     let key = office_key(f.dir.path());
     let mirror = tempfile::tempdir().unwrap();
-    let out = mirror.path().to_path_buf();
-    let first = with_server(f.site(Limits::default()), move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
-    })
-    .await
-    .unwrap();
+    let first = pull_from(f.site(Limits::default()), mirror.path(), key)
+        .await
+        .unwrap();
     let kept = fs::read_to_string(mirror.path().join("log/checkpoint")).unwrap();
 
     // The office rewrites its first entry and re-signs with its real key.
@@ -129,11 +128,7 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
         }
         log.append(entry, &f.key).unwrap();
     }
-    let out = mirror.path().to_path_buf();
-    let stopped = with_server(f.site(Limits::default()), move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
-    })
-    .await;
+    let stopped = pull_from(f.site(Limits::default()), mirror.path(), key).await;
     let err = stopped.as_ref().unwrap_err().to_string();
     assert!(err.contains("history was rewritten"), "{err}");
     assert_eq!(

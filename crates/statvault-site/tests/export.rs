@@ -23,11 +23,7 @@ struct Nginx {
 
 impl Nginx {
     fn start(root: &Path, work: &Path) -> Nginx {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_port();
         let site = fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nginx/statvault-site.conf"),
         )

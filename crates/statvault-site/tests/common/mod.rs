@@ -220,11 +220,7 @@ impl Mailed {
     pub fn new(f: &Fixture) -> Mailed {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("Maildir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let letters = Letters::new(
             "Statistics office <releases@office.example>",
             "https://stats.example",
@@ -282,6 +278,15 @@ print(json.dumps(out))
         serde_json::from_slice(&run.stdout)
             .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&run.stderr)))
     }
+}
+
+/// A loopback port nobody listens on just now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The text of the site's `/metrics`.

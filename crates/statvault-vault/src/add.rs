@@ -224,71 +224,83 @@ pub fn add(
     progress.finish();
     let written = written?;
     let mut added: Vec<ObjectInfo> = written.iter().map(|(_, info)| info.clone()).collect();
-    let outcome = (|| {
-        strict_check(opts, &skipped)?;
-        let packs: Vec<PackIndex> = written.into_iter().map(|(p, _)| p).collect();
-        stats.packs = packs.len() as u64;
-        stats.stored_bytes = added.iter().map(|o| o.size).sum();
-        if !packs.is_empty() {
-            added.push(vault.store(keys, ObjectKind::Index, &index::write(&packs))?);
+    stats.packs = written.len() as u64;
+    stats.stored_bytes = added.iter().map(|o| o.size).sum();
+    let nodes: Vec<Node> = scanned
+        .into_iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(s, _)| s.node)
+        .collect();
+    let snap = Snapshot {
+        time_ns: now_ns(),
+        hostname: fs::read("/proc/sys/kernel/hostname")
+            .map(|h| h.trim_ascii().to_vec())
+            .unwrap_or_default(),
+        tags: opts.tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
+        paths: sources,
+        parent: parent.as_ref().map(|(id, _)| *id),
+        nodes,
+    };
+    let packs = written.into_iter().map(|(p, _)| p).collect();
+    let id = match store_metadata(vault, keys, opts, &skipped, packs, &snap, &mut added) {
+        Ok(id) => id,
+        Err(e) => {
+            // Nothing was committed: what this add stored is unreferenced; remove it now
+            // rather than leave it for gc (best effort: the disk may be full or gone).
+            for o in &added {
+                let _ = vault.backend().delete(&o.name);
+            }
+            return Err(e);
         }
-        let nodes: Vec<Node> = scanned
-            .into_iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(s, _)| s.node)
-            .collect();
-        let snap = Snapshot {
-            time_ns: now_ns(),
-            hostname: fs::read("/proc/sys/kernel/hostname")
-                .map(|h| h.trim_ascii().to_vec())
-                .unwrap_or_default(),
-            tags: opts.tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
-            paths: sources,
-            parent: parent.as_ref().map(|(id, _)| *id),
-            nodes,
-        };
-        let plain =
-            zstd::bulk::compress(&snapshot::write(&snap), 3).expect("zstd compression of a buffer");
-        let snap_info = vault.store(keys, ObjectKind::Snapshot, &plain)?;
-        let id = ObjectName::parse(&snap_info.name)
-            .expect("a snapshot name")
-            .hash();
-        added.push(snap_info);
-        let (seq, head) = vault.commit(keys, &state, Commit::Snapshot { id }, added.clone())?;
-        Ok(AddReport {
-            snapshot: id,
-            log_seq: seq,
-            log_head: head,
-            files: snap.file_count() as u64,
-            dirs: snap
-                .nodes
-                .iter()
-                .filter(|n| n.kind == NodeKind::Dir)
-                .count() as u64,
-            symlinks: snap
-                .nodes
-                .iter()
-                .filter(|n| matches!(n.kind, NodeKind::Symlink { .. }))
-                .count() as u64,
-            bytes: snap.total_bytes(),
-            bytes_read: stats.bytes_read,
-            unchanged_files: stats.unchanged_files,
-            new_chunks: stats.new_chunks,
-            new_bytes: stats.new_bytes,
-            stored_bytes: stats.stored_bytes,
-            packs: stats.packs,
-            skipped: skipped.clone(),
-        })
-    })();
-    if outcome.is_err() {
-        // Nothing was committed: what this add stored is unreferenced; remove it now
-        // rather than leave it for gc (best effort: the disk may be full or gone).
-        for o in &added {
-            let _ = vault.backend().delete(&o.name);
-        }
+    };
+    // From here on nothing is deleted: if writing the log entry fails, the entry may
+    // still exist and commit everything in `added`.
+    let (seq, head) = vault.commit(keys, &state, Commit::Snapshot { id }, added)?;
+    let count = |wanted: fn(&NodeKind) -> bool| {
+        snap.nodes.iter().filter(|n| wanted(&n.kind)).count() as u64
+    };
+    Ok(AddReport {
+        snapshot: id,
+        log_seq: seq,
+        log_head: head,
+        files: snap.file_count() as u64,
+        dirs: count(|k| *k == NodeKind::Dir),
+        symlinks: count(|k| matches!(k, NodeKind::Symlink { .. })),
+        bytes: snap.total_bytes(),
+        bytes_read: stats.bytes_read,
+        unchanged_files: stats.unchanged_files,
+        new_chunks: stats.new_chunks,
+        new_bytes: stats.new_bytes,
+        stored_bytes: stats.stored_bytes,
+        packs: stats.packs,
+        skipped,
+    })
+}
+
+/// Stores the index of the new packs and the snapshot, appending both to `added`;
+/// returns the snapshot id. Everything stored so far is still uncommitted.
+fn store_metadata(
+    vault: &Vault,
+    keys: &VaultKeys,
+    opts: &AddOptions,
+    skipped: &[String],
+    packs: Vec<PackIndex>,
+    snap: &Snapshot,
+    added: &mut Vec<ObjectInfo>,
+) -> Result<Hash> {
+    strict_check(opts, skipped)?;
+    if !packs.is_empty() {
+        added.push(vault.store(keys, ObjectKind::Index, &index::write(&packs))?);
     }
-    outcome
+    let plain =
+        zstd::bulk::compress(&snapshot::write(snap), 3).expect("zstd compression of a buffer");
+    let snap_info = vault.store(keys, ObjectKind::Snapshot, &plain)?;
+    let id = ObjectName::parse(&snap_info.name)
+        .expect("a snapshot name")
+        .hash();
+    added.push(snap_info);
+    Ok(id)
 }
 
 /// With `--strict`, anything skipped is an error and nothing is committed.

@@ -43,7 +43,7 @@ mod wire;
 pub use add::{add, AddOptions, AddReport};
 pub use backend::{Backend, LocalBackend, MemoryBackend, ObjectInfo, WriteLock};
 pub use chunker::{ChunkReader, Chunker, ChunkerParams};
-pub use error::{Result, VaultError};
+pub use error::{CommitOutcome, Result, VaultError};
 pub use gc::gc;
 pub use progress::{NoProgress, Progress};
 pub use repo::{now_secs, Config, InitOptions, LogState, ObjectName, Problem, Vault};

@@ -12,6 +12,7 @@ use statvault_crypto::{
 
 use crate::backend::{Backend, ObjectInfo};
 use crate::chunker::ChunkerParams;
+use crate::error::CommitOutcome;
 use crate::index::{self, ChunkMap};
 use crate::log::{entry_name, merkle_root, seq_of_name, Commit, LogEntry};
 use crate::snapshot::{self, Snapshot};
@@ -494,6 +495,8 @@ impl Vault {
     }
 
     /// Appends the log entry that commits `added`: the one atomic step of a commit.
+    /// Once this is called, the caller must not delete anything in `added`: on an error
+    /// the entry may exist (see [`VaultError::Commit`]).
     pub fn commit(
         &self,
         keys: &VaultKeys,
@@ -520,18 +523,27 @@ impl Vault {
         entry.sign(keys);
         let text = entry.write();
         let name = entry_name(entry.seq);
-        self.backend
-            .write_new(&name, text.as_bytes())
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    VaultError::Concurrent(name.clone())
-                } else {
-                    VaultError::Backend {
-                        name: name.clone(),
-                        source: e,
-                    }
-                }
-            })?;
+        if let Err(source) = self.backend.write_new(&name, text.as_bytes()) {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(VaultError::Concurrent(name));
+            }
+            let snapshot = match entry.commit {
+                Commit::Snapshot { id } => Some(id),
+                Commit::Genesis { .. } => None,
+            };
+            // The error may have come after the entry was linked into place: read it
+            // back rather than guess, and say what verify will find.
+            let outcome = match self.backend.read(&name) {
+                Ok(found) if found == text.as_bytes() => CommitOutcome::Written { snapshot },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => CommitOutcome::Absent,
+                _ => CommitOutcome::Unknown { snapshot },
+            };
+            return Err(VaultError::Commit {
+                entry: name,
+                source,
+                outcome,
+            });
+        }
         Ok((entry.seq, Hash::of(text.as_bytes())))
     }
 }

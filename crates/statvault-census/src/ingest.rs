@@ -149,10 +149,9 @@ pub fn ingest(
         .map(|v| header.iter().position(|h| h == &v.name).expect("checked"))
         .collect();
 
-    let staging = tempfile::Builder::new()
-        .prefix("statvault-ingest-")
-        .tempdir()
-        .map_err(|e| CensusError::io("a staging directory", e))?;
+    // On the vault's own storage, and removed by the next ingest or gc if this one is
+    // killed: the census never lingers in /tmp.
+    let staging = vault.staging()?;
     let root = staging.path().join(dataset::ROOT);
     let columns_dir = root.join("columns");
     fs::create_dir_all(&columns_dir).map_err(|e| CensusError::io(columns_dir.display(), e))?;

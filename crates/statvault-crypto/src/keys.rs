@@ -1,8 +1,9 @@
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::Signer;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
+use crate::locked::Locked;
 use crate::{CryptoError, Hash};
 
 /// Bytes an AEAD-sealed object carries beyond its plaintext: a 24-byte nonce and a
@@ -41,16 +42,21 @@ impl ObjectKind {
 /// The one random secret from which every key of a vault, or a release signing key, is
 /// derived. Never printed, never copied, wiped when dropped. It exists only while K
 /// custodian shares are combined.
-pub struct MasterKey(Zeroizing<[u8; 32]>);
+pub struct MasterKey(Locked<[u8; 32]>);
 
 impl MasterKey {
     pub fn generate() -> MasterKey {
-        MasterKey(Zeroizing::new(random_bytes()))
+        MasterKey(Locked::new_with(|key: &mut [u8; 32]| {
+            getrandom::getrandom(key).expect("the operating system's random source failed")
+        }))
     }
 
     pub(crate) fn from_slice(bytes: &[u8]) -> Option<MasterKey> {
-        let array: [u8; 32] = bytes.try_into().ok()?;
-        Some(MasterKey(Zeroizing::new(array)))
+        (bytes.len() == 32).then(|| {
+            MasterKey(Locked::new_with(|key: &mut [u8; 32]| {
+                key.copy_from_slice(bytes)
+            }))
+        })
     }
 
     pub(crate) fn expose(&self) -> &[u8; 32] {
@@ -70,27 +76,30 @@ impl MasterKey {
             "statvault 2026 release signing key v1",
             &*self.0,
         ));
-        ReleaseKey(ed25519_dalek::SigningKey::from_bytes(&seed))
+        ReleaseKey(Locked::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
     pub fn derive(&self) -> VaultKeys {
         let sub = |context: &str| Zeroizing::new(blake3::derive_key(context, &*self.0));
         let signing_seed = sub("statvault 2026 signing key v1");
-        VaultKeys {
-            encryption: sub("statvault 2026 encryption key v1"),
-            chunk_id: sub("statvault 2026 chunk id key v1"),
-            chunker: sub("statvault 2026 chunker key v1"),
+        VaultKeys(Locked::new(SubKeys {
+            encryption: *sub("statvault 2026 encryption key v1"),
+            chunk_id: *sub("statvault 2026 chunk id key v1"),
+            chunker: *sub("statvault 2026 chunker key v1"),
             signing: ed25519_dalek::SigningKey::from_bytes(&signing_seed),
-        }
+        }))
     }
 }
 
 /// The subkeys of a vault: encryption, chunk ids (keyed BLAKE3), the chunker's gear
 /// table, and the Ed25519 signing key of the commit log.
-pub struct VaultKeys {
-    encryption: Zeroizing<[u8; 32]>,
-    chunk_id: Zeroizing<[u8; 32]>,
-    chunker: Zeroizing<[u8; 32]>,
+pub struct VaultKeys(Locked<SubKeys>);
+
+/// Wiped with the rest of their locked pages when `VaultKeys` is dropped.
+struct SubKeys {
+    encryption: [u8; 32],
+    chunk_id: [u8; 32],
+    chunker: [u8; 32],
     signing: ed25519_dalek::SigningKey,
 }
 
@@ -98,7 +107,7 @@ impl VaultKeys {
     /// Encrypts `plaintext` under a fresh random nonce and appends
     /// `nonce ‖ ciphertext ‖ tag` to `out`.
     pub fn seal_into(&self, kind: ObjectKind, plaintext: &[u8], out: &mut Vec<u8>) {
-        seal_with(&self.encryption, kind, plaintext, out)
+        seal_with(&self.0.encryption, kind, plaintext, out)
     }
 
     pub fn seal(&self, kind: ObjectKind, plaintext: &[u8]) -> Vec<u8> {
@@ -108,7 +117,7 @@ impl VaultKeys {
     }
 
     pub fn open(&self, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        open_with(&self.encryption, kind, sealed)
+        open_with(&self.0.encryption, kind, sealed)
     }
 
     /// Decrypts `nonce ‖ ciphertext ‖ tag` where it lies, returning the plaintext as
@@ -123,7 +132,7 @@ impl VaultKeys {
         }
         let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
         let (text, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        XChaCha20Poly1305::new((&*self.encryption).into())
+        XChaCha20Poly1305::new((&self.0.encryption).into())
             .decrypt_in_place_detached(
                 XNonce::from_slice(nonce),
                 &kind.aad(),
@@ -137,36 +146,36 @@ impl VaultKeys {
     /// The id of a chunk: BLAKE3 keyed with a vault secret, so ids do not reveal
     /// whether a vault holds some known content.
     pub fn chunk_id(&self, data: &[u8]) -> Hash {
-        Hash(*blake3::keyed_hash(&self.chunk_id, data).as_bytes())
+        Hash(*blake3::keyed_hash(&self.0.chunk_id, data).as_bytes())
     }
 
     /// The 256-entry gear table of the content-defined chunker, expanded from the
     /// chunker key with BLAKE3's extendable output.
     pub fn gear_table(&self) -> GearTable {
         let mut bytes = Zeroizing::new([0u8; 256 * 8]);
-        blake3::Hasher::new_keyed(&self.chunker)
+        blake3::Hasher::new_keyed(&self.0.chunker)
             .update(b"statvault gear table v1")
             .finalize_xof()
             .fill(&mut *bytes);
-        let mut table = Box::new([0u64; 256]);
-        for (entry, word) in table.iter_mut().zip(bytes.chunks_exact(8)) {
-            *entry = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
-        }
-        GearTable(table)
+        GearTable(Locked::new_with(|table: &mut [u64; 256]| {
+            for (entry, word) in table.iter_mut().zip(bytes.chunks_exact(8)) {
+                *entry = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
+            }
+        }))
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
-        self.signing.sign(message).to_bytes()
+        self.0.signing.sign(message).to_bytes()
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.signing.verifying_key().to_bytes())
+        PublicKey(self.0.signing.verifying_key().to_bytes())
     }
 }
 
 /// The Ed25519 key that signs release manifests and transparency-log checkpoints.
 /// Wiped on drop (ed25519-dalek zeroizes), not printable, not copyable.
-pub struct ReleaseKey(ed25519_dalek::SigningKey);
+pub struct ReleaseKey(Locked<ed25519_dalek::SigningKey>);
 
 impl ReleaseKey {
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -179,17 +188,11 @@ impl ReleaseKey {
 }
 
 /// The chunker's secret gear table. Wiped on drop; not printable.
-pub struct GearTable(Box<[u64; 256]>);
+pub struct GearTable(Locked<[u64; 256]>);
 
 impl GearTable {
     pub fn get(&self) -> &[u64; 256] {
         &self.0
-    }
-}
-
-impl Drop for GearTable {
-    fn drop(&mut self) {
-        self.0.zeroize();
     }
 }
 
@@ -282,7 +285,7 @@ mod tests {
         assert_eq!(a.public_key(), b.public_key());
         assert_eq!(a.chunk_id(b"x"), b.chunk_id(b"x"));
         assert_ne!(a.chunk_id(b"x"), Hash::of(b"x"));
-        assert_ne!(*a.encryption, *a.chunk_id);
+        assert_ne!(a.0.encryption, a.0.chunk_id);
         assert_ne!(
             a.gear_table().get()[..],
             MasterKey::generate().derive().gear_table().get()[..]

@@ -48,6 +48,7 @@
 mod error;
 mod hash;
 mod keys;
+mod locked;
 pub mod share;
 
 pub use error::CryptoError;
@@ -56,3 +57,4 @@ pub use keys::{
     random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, ReleaseKey,
     VaultKeys, AEAD_OVERHEAD,
 };
+pub use locked::protect_process;

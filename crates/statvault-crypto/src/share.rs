@@ -20,6 +20,11 @@ const FORMAT: &str = "statvault-share-v1";
 /// recommended minimum is 19 MiB / 2 passes).
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 const ARGON2_PASSES: u32 = 3;
+/// The most a share file may ask of Argon2id: a forged or damaged file must not make
+/// the process allocate without bound or run for hours.
+const ARGON2_MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const ARGON2_MAX_PASSES: u32 = 64;
+const ARGON2_MAX_LANES: u32 = 16;
 
 /// One custodian's share of the master key, in the clear. Wiped on drop.
 pub struct KeyShare(Zeroizing<Vec<u8>>);
@@ -138,6 +143,18 @@ impl ShareFile {
             return Err(problem(
                 "corrupted: checksum does not match its contents".into(),
             ));
+        }
+        if let Some(p) = &file.argon2id {
+            if p.memory_kib > ARGON2_MAX_MEMORY_KIB
+                || !(1..=ARGON2_MAX_PASSES).contains(&p.passes)
+                || !(1..=ARGON2_MAX_LANES).contains(&p.lanes)
+            {
+                return Err(problem(format!(
+                    "Argon2id parameters out of bounds ({} KiB, {} passes, {} lanes; at most \
+                     {ARGON2_MAX_MEMORY_KIB} KiB, {ARGON2_MAX_PASSES} passes, {ARGON2_MAX_LANES} lanes)",
+                    p.memory_kib, p.passes, p.lanes
+                )));
+            }
         }
         Ok(file)
     }
@@ -534,5 +551,47 @@ mod tests {
         fn share_parser_never_panics(text in ".{0,400}") {
             let _ = ShareFile::parse(Path::new("x"), &text);
         }
+    }
+
+    #[test]
+    fn share_asking_for_64_gib_of_argon2_memory_is_refused() {
+        let master = MasterKey::generate();
+        let id = identity(&master, 2, 1);
+        let pass = Passphrase::new("correct horse".into());
+        let share = &split(&master, 2, 1).unwrap()[0];
+        let mut file = ShareFile::seal(&id, 1, share, Some(&pass));
+        file.argon2id.as_mut().unwrap().memory_kib = 64 * 1024 * 1024;
+        file.checksum = file.expected_checksum();
+        let e = ShareFile::parse(Path::new("forged.share"), &file.to_json())
+            .err()
+            .expect("refused before any key derivation");
+        assert!(
+            e.to_string().contains("Argon2id parameters out of bounds"),
+            "{e}"
+        );
+        file.argon2id.as_mut().unwrap().memory_kib = ARGON2_MEMORY_KIB;
+        file.argon2id.as_mut().unwrap().lanes = 0;
+        file.checksum = file.expected_checksum();
+        assert!(ShareFile::parse(Path::new("forged.share"), &file.to_json()).is_err());
+    }
+
+    /// The test vector of docs/vault-format.md §3.1: the field is GF(2^8) modulo
+    /// x^8+x^4+x^3+x^2+1 (0x11d). Secret byte 0x53, polynomial 0x53 + 0xCA·x: at x = 2,
+    /// 0xCA·2 = 0x89 under 0x11d (it would be 0x8F under AES's 0x11b), so y = 0xDA.
+    #[test]
+    fn shamir_field_is_0x11d_as_documented() {
+        let share = |x: u8, y: u8| {
+            let mut bytes = vec![x];
+            bytes.extend([y; 32]);
+            blahaj::Share::try_from(bytes.as_slice()).unwrap()
+        };
+        let recovered = blahaj::Sharks(2)
+            .recover(&[share(1, 0x99), share(2, 0xDA)])
+            .unwrap();
+        assert_eq!(recovered, vec![0x53; 32]);
+        let under_0x11b = blahaj::Sharks(2)
+            .recover(&[share(1, 0x99), share(2, 0xDC)])
+            .unwrap();
+        assert_ne!(under_0x11b, vec![0x53; 32]);
     }
 }

@@ -577,7 +577,7 @@ fn find_parent(
 ) -> Result<Option<(Hash, Snapshot)>> {
     let ids: Vec<Hash> = state.snapshots().map(|(id, _)| id).collect();
     for id in ids.into_iter().rev() {
-        let snap = vault.load_snapshot(keys, id)?;
+        let snap = vault.load_snapshot(keys, state, id)?;
         if snap.paths == sources {
             return Ok(Some((id, snap)));
         }

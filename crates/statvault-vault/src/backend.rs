@@ -3,12 +3,14 @@
 //! follow without touching the core.
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use statvault_crypto::random_bytes;
 
+use crate::beneath::{Parent, Root};
 use crate::direct::{read_whole, AlignedBlock, Sink, DIRECT_MIN_SIZE};
 
 /// A stored object's name (a `/`-separated relative path) and size in bytes.
@@ -23,7 +25,9 @@ pub struct WriteLock(#[allow(dead_code)] Box<dyn Send>);
 
 /// Read, write, list and delete named objects. Names are `/`-separated relative paths.
 pub trait Backend: Send + Sync {
-    fn read(&self, name: &str) -> std::io::Result<Vec<u8>>;
+    /// Reads a whole object, refusing (`InvalidData`) one larger than `limit` bytes
+    /// before reading it.
+    fn read(&self, name: &str, limit: u64) -> std::io::Result<Vec<u8>>;
     /// Reads `len` bytes at `offset` into `out` (replacing its contents), so that hot
     /// loops can reuse one buffer.
     fn read_range(
@@ -43,12 +47,20 @@ pub trait Backend: Send + Sync {
     fn delete(&self, name: &str) -> std::io::Result<()>;
     /// Excludes other writers (add, gc) of this repository until the lock is dropped.
     fn lock(&self) -> std::io::Result<WriteLock>;
+    /// A local directory on the repository's own storage for staging work, if it has
+    /// one (see `staging`).
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 thread_local! {
     /// Each thread's buffer for O_DIRECT reads and writes of large objects.
     static BLOCK: RefCell<AlignedBlock> = RefCell::default();
 }
+
+/// Where a local repository keeps staging directories; never part of a commit.
+pub const STAGING_DIR: &str = "staging";
 
 /// A repository in a local directory.
 pub struct LocalBackend {
@@ -64,26 +76,55 @@ impl LocalBackend {
         &self.root
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+    fn beneath(&self) -> std::io::Result<Root> {
+        Root::open(&self.root)
     }
 
-    fn write_temp(&self, temp: &Path, data: &[u8]) -> std::io::Result<()> {
-        BLOCK.with_borrow_mut(|block| {
-            let mut sink = Sink::create(temp, data.len() as u64, block)?;
+    /// Writes `data` to a new temporary file in `tmp/`, fsynced; returns its directory
+    /// entry.
+    fn write_temp<'a>(
+        &self,
+        root: &Root,
+        temp: &'a str,
+        data: &[u8],
+    ) -> std::io::Result<Parent<'a>> {
+        let parent = root.parent(temp, true)?;
+        let file = parent.create_new(0)?;
+        let written = BLOCK.with_borrow_mut(|block| {
+            let mut sink = Sink::new(file, data.len() as u64, block);
             sink.write(data)?;
             sink.finish(data.len() as u64)?.sync_all()
-        })
+        });
+        match written {
+            Ok(()) => Ok(parent),
+            Err(e) => {
+                let _ = parent.unlink();
+                Err(e)
+            }
+        }
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+fn too_large(size: u64, limit: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{size} bytes, more than the {limit} this object may have"),
+    )
 }
 
 impl Backend for LocalBackend {
-    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
-        fs::read(self.path(name))
+    fn read(&self, name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        let (mut file, size) = self.beneath()?.open_regular(name, 0)?;
+        if size > limit {
+            return Err(too_large(size, limit));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        // Bounded again while reading: the file may grow meanwhile.
+        (&mut file).take(limit + 1).read_to_end(&mut out)?;
+        if out.len() as u64 > limit {
+            return Err(too_large(out.len() as u64, limit));
+        }
+        Ok(out)
     }
 
     fn read_range(
@@ -93,35 +134,33 @@ impl Backend for LocalBackend {
         len: usize,
         out: &mut Vec<u8>,
     ) -> std::io::Result<()> {
-        let path = self.path(name);
+        let (mut file, _) = self.beneath()?.open_regular(name, 0)?;
         let whole_and_large = offset == 0 && len as u64 >= DIRECT_MIN_SIZE;
-        if whole_and_large && BLOCK.with_borrow_mut(|block| read_whole(&path, len, out, block))? {
+        if whole_and_large
+            && BLOCK.with_borrow_mut(|block| read_whole(&mut file, len, out, block))?
+        {
             return Ok(());
         }
         out.resize(len, 0);
-        File::open(path)?.read_exact_at(out, offset)
+        file.read_exact_at(out, offset)
     }
 
     fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        let target = self.path(name);
-        let parent = target.parent().expect("object names have a parent");
-        fs::create_dir_all(parent)?;
-        let tmp_dir = self.path("tmp");
-        fs::create_dir_all(&tmp_dir)?;
-        let temp = tmp_dir.join(format!("{}.tmp", hex::encode(random_bytes::<12>())));
+        fs::create_dir_all(&self.root)?;
+        let root = self.beneath()?;
+        let target = root.parent(name, true)?;
+        let temp_name = format!("tmp/{}.tmp", hex::encode(random_bytes::<12>()));
         // Written in full and fsynced under a temporary name, then linked into place:
         // link() fails if the name exists, so a published name is never overwritten.
-        let result = self
-            .write_temp(&temp, data)
-            .and_then(|()| fs::hard_link(&temp, &target))
-            .and_then(|()| sync_dir(parent));
-        let _ = fs::remove_file(&temp);
+        let temp = self.write_temp(&root, &temp_name, data)?;
+        let result = temp.link_to(&target).and_then(|()| target.dir.sync_all());
+        let _ = temp.unlink();
         result
     }
 
     fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> {
         let mut out = Vec::new();
-        let start = self.path(prefix.trim_end_matches('/'));
+        let start = self.root.join(prefix.trim_end_matches('/'));
         match fs::symlink_metadata(&start) {
             Ok(meta) if meta.is_dir() => walk(&self.root, &start, &mut out)?,
             Ok(meta) => out.push(ObjectInfo {
@@ -136,15 +175,15 @@ impl Backend for LocalBackend {
     }
 
     fn delete(&self, name: &str) -> std::io::Result<()> {
-        fs::remove_file(self.path(name))
+        self.beneath()?.parent(name, false)?.unlink()
+    }
+
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        Some(self.root.join(STAGING_DIR))
     }
 
     fn lock(&self) -> std::io::Result<WriteLock> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.path("lock"))?;
+        let file = self.beneath()?.parent("lock", false)?.open_or_create()?;
         match file.try_lock() {
             Ok(()) => Ok(WriteLock(Box::new(file))),
             Err(fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
@@ -195,11 +234,13 @@ fn not_found(name: &str) -> std::io::Error {
 }
 
 impl Backend for MemoryBackend {
-    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
-        self.objects()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| not_found(name))
+    fn read(&self, name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        let objects = self.objects();
+        let data = objects.get(name).ok_or_else(|| not_found(name))?;
+        if data.len() as u64 > limit {
+            return Err(too_large(data.len() as u64, limit));
+        }
+        Ok(data.clone())
     }
 
     fn read_range(
@@ -282,7 +323,7 @@ mod tests {
         backend.write_new("packs/ab/abc", b"one").unwrap();
         let err = backend.write_new("packs/ab/abc", b"two").unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-        assert_eq!(backend.read("packs/ab/abc").unwrap(), b"one");
+        assert_eq!(backend.read("packs/ab/abc", 3).unwrap(), b"one");
         let mut buf = b"old contents".to_vec();
         backend.read_range("packs/ab/abc", 1, 2, &mut buf).unwrap();
         assert_eq!(buf, b"ne");
@@ -338,7 +379,7 @@ mod tests {
             assert!(backend.read_range("packs/ab/abc", 4, 3, &mut buf).is_err());
             backend.delete("index/aa").unwrap();
             assert_eq!(
-                backend.read("index/aa").unwrap_err().kind(),
+                backend.read("index/aa", 99).unwrap_err().kind(),
                 std::io::ErrorKind::NotFound
             );
         }

@@ -8,9 +8,9 @@
 //! Small files, and filesystems without O_DIRECT (tmpfs, some FUSE), go through the
 //! cache as usual.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// Files at least this large are written with O_DIRECT.
@@ -43,6 +43,16 @@ pub enum Sink<'a> {
     },
 }
 
+/// Switches an open file to O_DIRECT; false where the filesystem does not allow it.
+fn set_direct(file: &File) -> bool {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an open descriptor owned by `file`; only its status flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
+    }
+}
+
 impl<'a> Sink<'a> {
     /// Creates `path`, which must not exist, for a file of `size` bytes.
     pub fn create(
@@ -50,27 +60,20 @@ impl<'a> Sink<'a> {
         size: u64,
         block: &'a mut AlignedBlock,
     ) -> std::io::Result<Sink<'a>> {
-        if size >= DIRECT_MIN_SIZE {
-            let direct = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(path);
-            match direct {
-                Ok(file) => {
-                    return Ok(Sink::Direct {
-                        file,
-                        block: block.get(),
-                        filled: 0,
-                    })
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    let _ = fs::remove_file(path);
-                }
-                Err(e) => return Err(e),
-            }
+        Ok(Sink::new(File::create_new(path)?, size, block))
+    }
+
+    /// Writes `file`, new and empty, which will hold `size` bytes: large files with
+    /// O_DIRECT where the filesystem allows it.
+    pub fn new(file: File, size: u64, block: &'a mut AlignedBlock) -> Sink<'a> {
+        if size >= DIRECT_MIN_SIZE && set_direct(&file) {
+            return Sink::Direct {
+                file,
+                block: block.get(),
+                filled: 0,
+            };
         }
-        File::create_new(path).map(Sink::Buffered)
+        Sink::Buffered(file)
     }
 
     pub fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
@@ -116,23 +119,17 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// Reads all `len` bytes of the file at `path` into `out` with O_DIRECT, through
+/// Reads all `len` bytes of `file` from its start into `out` with O_DIRECT, through
 /// `block`. Returns `Ok(false)`, having read nothing, where O_DIRECT is not supported.
 pub fn read_whole(
-    path: &Path,
+    file: &mut File,
     len: usize,
     out: &mut Vec<u8>,
     block: &mut AlignedBlock,
 ) -> std::io::Result<bool> {
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(false),
-        Err(e) => return Err(e),
-    };
+    if !set_direct(file) {
+        return Ok(false);
+    }
     let block = block.get();
     out.clear();
     out.reserve(len);
@@ -174,9 +171,10 @@ mod tests {
                 sink.write(piece).unwrap();
             }
             sink.finish(size as u64).unwrap();
-            assert!(fs::read(&path).unwrap() == data, "size {size}");
+            assert!(std::fs::read(&path).unwrap() == data, "size {size}");
             let mut back = vec![1, 2, 3];
-            if read_whole(&path, size, &mut back, &mut block).unwrap() {
+            let mut file = File::open(&path).unwrap();
+            if read_whole(&mut file, size, &mut back, &mut block).unwrap() {
                 assert!(back == data, "read back size {size}");
             }
         }

@@ -52,7 +52,11 @@ pub fn gc(
     if dry_run {
         return Ok(leftovers);
     }
-    remove(backend.as_ref(), leftovers)
+    let scratch = vault.scratch_dir();
+    let stale = crate::staging::remove_stale(&scratch).map_err(|e| VaultError::io(scratch, e))?;
+    let mut removed = remove(backend.as_ref(), leftovers)?;
+    removed.extend(stale.iter().map(|p| p.display().to_string()));
+    Ok(removed)
 }
 
 fn remove(backend: &dyn Backend, names: Vec<String>) -> Result<Vec<String>> {

@@ -26,6 +26,7 @@
 
 mod add;
 mod backend;
+mod beneath;
 mod chunker;
 mod direct;
 mod error;
@@ -37,6 +38,7 @@ mod progress;
 mod repo;
 mod restore;
 pub mod snapshot;
+mod staging;
 mod verify;
 mod wire;
 
@@ -48,4 +50,5 @@ pub use gc::gc;
 pub use progress::{NoProgress, Progress};
 pub use repo::{now_secs, Config, InitOptions, LogState, ObjectName, Problem, Vault};
 pub use restore::{restore, RestoreOptions, RestoreReport, SnapshotFiles};
+pub use staging::Staging;
 pub use verify::{verify, VerifyOptions, VerifyReport};

@@ -20,6 +20,10 @@ use crate::{Result, VaultError};
 
 const FORMAT: &str = "statvault-vault-v1";
 pub const CONFIG: &str = "config";
+/// The largest `config` and log entry read: far above any real one (an entry lists the
+/// objects one commit added), far below what would exhaust memory.
+const CONFIG_LIMIT: u64 = 1 << 20;
+const LOG_ENTRY_LIMIT: u64 = 1 << 30;
 
 /// The vault's clear configuration. Its BLAKE3 hash is committed by log entry 0.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -242,20 +246,24 @@ impl Vault {
     }
 
     pub fn open(backend: Arc<dyn Backend>) -> Result<Vault> {
-        let bytes = backend.read(CONFIG).map_err(|e| match e.kind() {
-            // A log without its config is a damaged vault, not a missing one.
-            std::io::ErrorKind::NotFound if backend.list("log/").is_ok_and(|l| !l.is_empty()) => {
-                VaultError::corrupt(CONFIG, "missing (the vault's log is here)")
-            }
-            std::io::ErrorKind::NotFound => VaultError::Usage(
-                "no vault here: the repository has no 'config' (create one with 'vault init')"
-                    .into(),
-            ),
-            _ => VaultError::Backend {
-                name: CONFIG.into(),
-                source: e,
-            },
-        })?;
+        let bytes = backend
+            .read(CONFIG, CONFIG_LIMIT)
+            .map_err(|e| match e.kind() {
+                // A log without its config is a damaged vault, not a missing one.
+                std::io::ErrorKind::NotFound
+                    if backend.list("log/").is_ok_and(|l| !l.is_empty()) =>
+                {
+                    VaultError::corrupt(CONFIG, "missing (the vault's log is here)")
+                }
+                std::io::ErrorKind::NotFound => VaultError::Usage(
+                    "no vault here: the repository has no 'config' (create one with 'vault init')"
+                        .into(),
+                ),
+                _ => VaultError::Backend {
+                    name: CONFIG.into(),
+                    source: e,
+                },
+            })?;
         let config: Config = serde_json::from_slice(&bytes)
             .map_err(|e| VaultError::corrupt(CONFIG, format!("not a valid vault config: {e}")))?;
         if config.format != FORMAT {
@@ -277,6 +285,20 @@ impl Vault {
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// Where staging directories of this vault go: on its own storage where it has
+    /// one, else in the system's temporary directory.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.backend
+            .scratch_dir()
+            .unwrap_or_else(|| std::env::temp_dir().join("statvault"))
+    }
+
+    /// A new staging directory (see [`crate::Staging`]).
+    pub fn staging(&self) -> Result<crate::Staging> {
+        let scratch = self.scratch_dir();
+        crate::Staging::create(&scratch).map_err(|e| VaultError::io(scratch, e))
     }
 
     /// Rebuilds the vault keys from custodians' share files.
@@ -334,7 +356,7 @@ impl Vault {
                 chain_intact = false;
             }
             expected = seq + 1;
-            let bytes = match self.backend.read(&info.name) {
+            let bytes = match self.backend.read(&info.name, LOG_ENTRY_LIMIT) {
                 Ok(b) => b,
                 Err(e) => {
                     problem(info.name, format!("unreadable: {e}"));
@@ -405,10 +427,10 @@ impl Vault {
         Ok(state)
     }
 
-    /// Reads an object and checks it still hashes to its name.
-    pub fn read_object(&self, name: ObjectName) -> Result<Vec<u8>> {
+    /// Reads an object of the recorded `size` and checks it still hashes to its name.
+    pub fn read_object(&self, name: ObjectName, size: u64) -> Result<Vec<u8>> {
         let n = name.to_string();
-        let bytes = self.backend.read(&n).map_err(backend_err(&n))?;
+        let bytes = self.backend.read(&n, size).map_err(backend_err(&n))?;
         if Hash::of(&bytes) != name.hash() {
             return Err(VaultError::corrupt(
                 n,
@@ -418,8 +440,20 @@ impl Vault {
         Ok(bytes)
     }
 
-    fn open_object(&self, keys: &VaultKeys, name: ObjectName, kind: ObjectKind) -> Result<Vec<u8>> {
-        let sealed = self.read_object(name)?;
+    /// Reads, checks and decrypts a committed object.
+    fn open_object(
+        &self,
+        keys: &VaultKeys,
+        state: &LogState,
+        name: ObjectName,
+        kind: ObjectKind,
+    ) -> Result<Vec<u8>> {
+        let n = name.to_string();
+        let size = *state
+            .objects
+            .get(&n)
+            .ok_or_else(|| VaultError::corrupt(n, "no log entry commits it"))?;
+        let sealed = self.read_object(name, size)?;
         keys.open(kind, &sealed).map_err(|_| {
             VaultError::corrupt(name.to_string(), "does not decrypt with this vault's key")
         })
@@ -429,7 +463,7 @@ impl Vault {
         let mut map = ChunkMap::default();
         for name in state.objects.keys() {
             if let Some(n @ ObjectName::Index(_)) = ObjectName::parse(name) {
-                let plain = self.open_object(keys, n, ObjectKind::Index)?;
+                let plain = self.open_object(keys, state, n, ObjectKind::Index)?;
                 let packs =
                     index::read(&plain).map_err(|e| VaultError::corrupt(name.clone(), e.0))?;
                 map.insert_all(&packs);
@@ -438,9 +472,9 @@ impl Vault {
         Ok(map)
     }
 
-    pub fn load_snapshot(&self, keys: &VaultKeys, id: Hash) -> Result<Snapshot> {
+    pub fn load_snapshot(&self, keys: &VaultKeys, state: &LogState, id: Hash) -> Result<Snapshot> {
         let name = ObjectName::Snapshot(id);
-        let compressed = self.open_object(keys, name, ObjectKind::Snapshot)?;
+        let compressed = self.open_object(keys, state, name, ObjectKind::Snapshot)?;
         let plain = zstd::stream::decode_all(compressed.as_slice()).map_err(|e| {
             VaultError::corrupt(name.to_string(), format!("does not decompress: {e}"))
         })?;
@@ -533,7 +567,7 @@ impl Vault {
             };
             // The error may have come after the entry was linked into place: read it
             // back rather than guess, and say what verify will find.
-            let outcome = match self.backend.read(&name) {
+            let outcome = match self.backend.read(&name, text.len() as u64) {
                 Ok(found) if found == text.as_bytes() => CommitOutcome::Written { snapshot },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => CommitOutcome::Absent,
                 _ => CommitOutcome::Unknown { snapshot },

@@ -44,7 +44,7 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     let state = vault.head()?;
     let id = vault.resolve_snapshot(&state, wanted)?;
-    let snap = vault.load_snapshot(keys, id)?;
+    let snap = vault.load_snapshot(keys, &state, id)?;
     let non_empty = fs::read_dir(target)
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
@@ -276,7 +276,7 @@ impl<'a> SnapshotFiles<'a> {
     pub fn open(vault: &'a Vault, keys: &'a VaultKeys, wanted: &str) -> Result<SnapshotFiles<'a>> {
         let state = vault.head()?;
         let id = vault.resolve_snapshot(&state, wanted)?;
-        let snapshot = vault.load_snapshot(keys, id)?;
+        let snapshot = vault.load_snapshot(keys, &state, id)?;
         let index = vault.load_index(keys, &state)?;
         Ok(SnapshotFiles {
             vault,

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use statvault_crypto::{Hash, ObjectKind, VaultKeys};
 
+use crate::backend::STAGING_DIR;
 use crate::index::{self, PackIndex};
 use crate::log::entry_name;
 use crate::pack::{read_pack_entries, BlobEntry, ChunkOpener};
@@ -96,7 +97,12 @@ pub fn verify(
         .iter()
         .map(|o| o.name.clone())
         .filter(|n| {
-            !state.objects.contains_key(n) && n != CONFIG && n != "lock" && !n.starts_with("log/")
+            !state.objects.contains_key(n)
+                && n != CONFIG
+                && n != "lock"
+                && !n.starts_with("log/")
+                // Removed by the next staging or gc, not reported.
+                && n.split('/').next() != Some(STAGING_DIR)
         })
         .collect();
 
@@ -104,7 +110,7 @@ pub fn verify(
     let mut indexes: Vec<(ObjectName, Vec<u8>)> = Vec::new();
     let mut snapshots: Vec<(ObjectName, Vec<u8>)> = Vec::new();
     for name in intact.iter().filter(|n| !matches!(n, ObjectName::Pack(_))) {
-        match vault.read_object(*name) {
+        match vault.read_object(*name, state.objects[&name.to_string()]) {
             Ok(bytes) if matches!(name, ObjectName::Index(_)) => indexes.push((*name, bytes)),
             Ok(bytes) => snapshots.push((*name, bytes)),
             Err(e) => problem(&name.to_string(), strip_object(&e.to_string(), name)),
@@ -148,7 +154,7 @@ pub fn verify(
             if !snapshots.iter().any(|(n, _)| *n == name) {
                 continue; // already reported as missing or damaged
             }
-            match vault.load_snapshot(keys, id) {
+            match vault.load_snapshot(keys, &state, id) {
                 Ok(snap) => {
                     let mut lacking = snap.nodes.iter().filter_map(|n| match &n.kind {
                         NodeKind::File { chunks } => {

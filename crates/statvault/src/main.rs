@@ -16,6 +16,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Most commands hold vault or release keys: no core file, no ptrace, whatever the
+    // command (best effort: a refusal leaves the keys' own pages out of dumps anyway).
+    let _ = statvault_crypto::protect_process();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(code) => code,

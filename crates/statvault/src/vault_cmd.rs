@@ -219,7 +219,7 @@ fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
             "objects_added": entry.added.len(), "bytes_added": entry.added.iter().map(|o| o.size).sum::<u64>(),
         });
         if let Some(keys) = &keys {
-            let snap = vault.load_snapshot(keys, id)?;
+            let snap = vault.load_snapshot(keys, &state, id)?;
             row["paths"] = snap
                 .paths
                 .iter()

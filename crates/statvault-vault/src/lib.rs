@@ -17,7 +17,7 @@
 //! let (vault, master) = Vault::init(Arc::new(LocalBackend::new(dir.path().join("repo"))), 3, 2, &InitOptions::default()).unwrap();
 //! let keys = master.derive();
 //! let added = add(&vault, &keys, &[source], &AddOptions::default(), &NoProgress).unwrap();
-//! let report = verify(&vault, &VerifyOptions { keys: Some(&keys), read_data: true, kept_head: None }, &NoProgress).unwrap();
+//! let report = verify(&vault, &VerifyOptions { keys: Some(&keys), read_data: true, kept_head: None, kept_key: None }, &NoProgress).unwrap();
 //! assert!(report.problems.is_empty());
 //! let target = dir.path().join("restored");
 //! restore(&vault, &keys, &added.snapshot.to_hex(), &target, &RestoreOptions::default(), &NoProgress).unwrap();

@@ -25,6 +25,19 @@ pub struct VerifyOptions<'a> {
     pub read_data: bool,
     /// A log head (entry hash) a custodian kept: the log must still contain it.
     pub kept_head: Option<Hash>,
+    /// The vault's signing key as printed by `vault init` and kept by custodians: the
+    /// config must still name it (an intruder who rewrote the config and re-signed the
+    /// whole log with a key of their own passes every other check).
+    pub kept_key: Option<statvault_crypto::PublicKey>,
+}
+
+impl VerifyOptions<'_> {
+    /// Whether the check is tied to something kept outside the vault (a head, the
+    /// signing key, or shares, which derive the key); without it, a clean result only
+    /// says the vault agrees with itself.
+    pub fn anchored(&self) -> bool {
+        self.kept_head.is_some() || self.kept_key.is_some() || self.keys.is_some()
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -40,6 +53,8 @@ pub struct VerifyReport {
     pub packs_read: u64,
     pub chunks_checked: u64,
     pub bytes_read: u64,
+    /// See [`VerifyOptions::anchored`].
+    pub anchored: bool,
 }
 
 pub fn verify(
@@ -64,6 +79,12 @@ pub fn verify(
                     format!("it now ends at entry {} ({h})", e.seq)
                 });
             problem("log", format!("the kept head {kept} is not in the log: entries were removed or rewritten; {ends}"));
+        }
+    }
+    if let Some(kept) = opts.kept_key {
+        let named = vault.config.public_key();
+        if named != kept {
+            problem(CONFIG, format!("names signing key {}, not the kept key {}: the config and the log were replaced by someone else's", named.to_hex(), kept.to_hex()));
         }
     }
     let committed_by: HashMap<&str, u64> = state
@@ -231,6 +252,7 @@ pub fn verify(
         packs_read,
         chunks_checked,
         bytes_read,
+        anchored: opts.anchored(),
     })
 }
 

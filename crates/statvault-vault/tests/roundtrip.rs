@@ -121,7 +121,7 @@ proptest! {
         write_tree(&src, &second);
         let two = add(&vault, &keys, std::slice::from_ref(&src), &AddOptions::default(), &NoProgress).unwrap();
 
-        let checks = VerifyOptions { keys: Some(&keys), read_data: true, kept_head: Some(two.log_head) };
+        let checks = VerifyOptions { keys: Some(&keys), read_data: true, kept_head: Some(two.log_head), kept_key: None };
         let report = verify(&vault, &checks, &NoProgress).unwrap();
         prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
         prop_assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);

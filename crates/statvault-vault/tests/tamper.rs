@@ -118,6 +118,7 @@ fn damage(f: &Fixture) -> Vec<String> {
                 keys: Some(&f.keys),
                 read_data: true,
                 kept_head: Some(f.head),
+                kept_key: None,
             };
             verify(&vault, &opts, &NoProgress)
                 .unwrap()
@@ -277,6 +278,7 @@ fn swaps_replays_and_log_removals_are_detected_and_named() {
         keys: Some(&f.keys),
         read_data: true,
         kept_head: None,
+        kept_key: None,
     };
     let report = verify(&vault, &without_head, &NoProgress).unwrap();
     assert!(

@@ -167,6 +167,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         keys: Some(&keys),
         read_data: true,
         kept_head: Some(head),
+        kept_key: None,
     };
     let report = verify(&vault, &opts, &NoProgress)?;
     ensure!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use statvault_crypto::{Hash, VaultKeys};
+use statvault_crypto::{Hash, PublicKey, VaultKeys};
 use statvault_vault::{
     add, gc, restore, verify, AddOptions, InitOptions, LocalBackend, RestoreOptions, Vault,
     VerifyOptions,
@@ -100,6 +100,11 @@ pub struct VerifyArgs {
     /// which detects a truncated or rewritten log.
     #[arg(long, value_name = "HASH")]
     head: Option<Hash>,
+    /// The vault's signing key as 'vault init' printed it (64 hex digits, or a file
+    /// holding them): the config must still name it, which detects a vault whose
+    /// config and whole log were rewritten with another key.
+    #[arg(long, value_name = "HEX|FILE", value_parser = parse_kept_key)]
+    key: Option<PublicKey>,
     /// Print the report as JSON: problems, leftovers and counts.
     #[arg(long)]
     json: bool,
@@ -173,6 +178,10 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         a.repo.repo.display()
     );
     eprintln!("{} of {} shares are needed to read or write it. Hand each share file to its custodian and delete it here.", a.threshold, a.custodians);
+    eprintln!(
+        "signing key {}: custodians keep it with the log head below, off this host; 'vault verify --key' and '--head' check the vault against them",
+        vault.config.public_key().to_hex()
+    );
     println!("{}", state.head().1);
     Ok(ExitCode::SUCCESS)
 }
@@ -305,6 +314,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         keys: keys.as_ref(),
         read_data: a.read_data,
         kept_head: a.head,
+        kept_key: a.key,
     };
     let report = verify(&vault, &opts, &Bar::new())?;
     if a.json {
@@ -329,8 +339,10 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         if let Some(head) = report.head {
             eprintln!("log head {head}");
         }
-        if report.problems.is_empty() {
+        if report.problems.is_empty() && report.anchored {
             eprintln!("no damage found");
+        } else if report.problems.is_empty() {
+            eprintln!("no damage found, but unanchored: without --head, --key or shares this only shows that the vault agrees with itself (a config and log rewritten with another key would pass)");
         } else {
             eprintln!("{} damaged object(s)", report.problems.len());
         }
@@ -340,6 +352,16 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--key`: 64 hex digits, or a file that holds them.
+fn parse_kept_key(text: &str) -> Result<PublicKey, String> {
+    if let Ok(key) = PublicKey::from_hex(text) {
+        return Ok(key);
+    }
+    let held = fs::read_to_string(text)
+        .map_err(|e| format!("neither 64 hex digits nor a readable file ({text}: {e})"))?;
+    PublicKey::from_hex(held.trim()).map_err(|e| format!("{text}: {e}"))
 }
 
 fn gc_cmd(a: GcArgs) -> anyhow::Result<ExitCode> {

@@ -104,7 +104,10 @@ fn symlinked_lock_and_tmp_are_not_followed() {
     let r = w.vault("add", 1, &[more.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("lock"), "{}", r.stderr);
-    assert!(!outside.join("victim").exists(), "the lock was not followed");
+    assert!(
+        !outside.join("victim").exists(),
+        "the lock was not followed"
+    );
 
     fs::remove_file(repo.join("lock")).unwrap();
     let _ = fs::remove_dir_all(repo.join("tmp"));
@@ -122,14 +125,25 @@ fn symlinked_lock_and_tmp_are_not_followed() {
 fn process_holding_keys_writes_no_core_and_locks_its_key_pages() {
     let (w, _) = vault_with_a_snapshot();
     let fifo = w.path("census.csv");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/census-albania/schema.toml"
     );
     // ingest unlocks the vault, then blocks opening the FIFO: keys held, process alive.
     let mut child = statvault()
-        .args(["census", "ingest", "--repo", &w.repo, "--share", &w.shares[0]])
+        .args([
+            "census",
+            "ingest",
+            "--repo",
+            &w.repo,
+            "--share",
+            &w.shares[0],
+        ])
         .args(["--schema", schema, "--input"])
         .arg(&fifo)
         .stdout(Stdio::null())

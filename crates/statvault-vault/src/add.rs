@@ -257,6 +257,11 @@ pub fn add(
     // From here on nothing is deleted: if writing the log entry fails, the entry may
     // still exist and commit everything in `added`.
     let (seq, head) = vault.commit(keys, &state, Commit::Snapshot { id }, added)?;
+    // Object Lock: what is committed stays retained. The commit stands whatever this
+    // says; a failure is a warning and 'vault retention extend' can be run again.
+    if let Err(e) = crate::retention::extend_retention(vault, true, &crate::NoProgress) {
+        progress.warn(&format!("extending retention: {e}"));
+    }
     let count = |wanted: fn(&NodeKind) -> bool| {
         snap.nodes.iter().filter(|n| wanted(&n.kind)).count() as u64
     };

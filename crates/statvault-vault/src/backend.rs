@@ -12,6 +12,7 @@ use statvault_crypto::random_bytes;
 
 use crate::beneath::{Parent, Root};
 use crate::direct::{read_whole, AlignedBlock, Sink, DIRECT_MIN_SIZE};
+use crate::s3::{LockMode, Retention};
 
 /// A stored object's name (a `/`-separated relative path) and size in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,7 +22,7 @@ pub struct ObjectInfo {
 }
 
 /// Held while a writer (add, gc) works; dropping it releases the lock.
-pub struct WriteLock(#[allow(dead_code)] Box<dyn Send>);
+pub struct WriteLock(#[allow(dead_code)] pub(crate) Box<dyn Send>);
 
 /// Read, write, list and delete named objects. Names are `/`-separated relative paths.
 pub trait Backend: Send + Sync {
@@ -52,6 +53,23 @@ pub trait Backend: Send + Sync {
     fn scratch_dir(&self) -> Option<PathBuf> {
         None
     }
+    /// Object Lock, where the storage has it.
+    fn object_lock(&self) -> Option<&dyn ObjectLock> {
+        None
+    }
+}
+
+/// Object Lock (S3): objects kept from deletion and overwrite until a date.
+pub trait ObjectLock: Send + Sync {
+    /// The vault's retention setting, if it has one.
+    fn retention(&self) -> std::io::Result<Option<Retention>>;
+    /// Records a retention setting for every object written from now on; the
+    /// strictest ever recorded applies.
+    fn set_retention(&self, retention: Retention) -> std::io::Result<()>;
+    /// When `name`'s retention ends (seconds since the epoch), if it has one.
+    fn retained_until(&self, name: &str) -> std::io::Result<Option<u64>>;
+    /// Moves `name`'s retention end to `until`; storage refuses to move it earlier.
+    fn retain_until(&self, name: &str, mode: LockMode, until: u64) -> std::io::Result<()>;
 }
 
 thread_local! {

@@ -54,6 +54,20 @@ pub enum VaultCommand {
     Verify(vault_cmd::VerifyArgs),
     /// Removes leftovers of interrupted writes (objects no log entry commits).
     Gc(vault_cmd::GcArgs),
+    /// Object Lock retention of a vault in S3: set it, or extend it for every object
+    /// the vault still references.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Moves the retention of every referenced object forward before it runs out
+    /// ('vault add' does it too, for the objects that may be due).
+    Extend(vault_cmd::ExtendArgs),
+    /// Turns Object Lock on for an existing vault, or lengthens it (it never
+    /// shortens: the strictest setting ever recorded applies).
+    Set(vault_cmd::SetRetentionArgs),
 }
 
 #[derive(Subcommand)]
@@ -68,9 +82,11 @@ pub enum CensusCommand {
 /// Where the vault is.
 #[derive(Args)]
 pub struct RepoArg {
-    /// The vault's directory.
-    #[arg(long, env = "STATVAULT_REPO", value_name = "DIR")]
-    pub repo: PathBuf,
+    /// The vault: a directory, or s3://BUCKET/PREFIX (endpoint, region and
+    /// credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "STATVAULT_REPO", value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub repo: statvault_vault::Repository,
 }
 
 /// Custodian shares that unlock the vault.

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 use statvault_crypto::{Hash, PublicKey, VaultKeys};
+use statvault_vault::s3::{LockMode, Retention, S3Backend};
 use statvault_vault::{
-    add, gc, restore, verify, AddOptions, InitOptions, LocalBackend, RestoreOptions, Vault,
-    VerifyOptions,
+    add, extend_retention, gc, restore, verify, AddOptions, Backend, InitOptions, LocalBackend,
+    ObjectLock, Repository, RestoreOptions, Vault, VerifyOptions,
 };
 
-use crate::cli::{RepoArg, SharesArg, VaultCommand};
+use crate::cli::{RepoArg, RetentionCommand, SharesArg, VaultCommand};
 use crate::shares::{passphrase_for_share, share_paths, ShareFiles};
 use crate::terminal::Bar;
 
@@ -34,6 +35,63 @@ pub struct InitArgs {
     /// each, or reads one line per custodian from standard input.
     #[arg(long)]
     passphrase: bool,
+    #[command(flatten)]
+    lock: ObjectLockArgs,
+}
+
+/// Object Lock for a vault in S3.
+#[derive(Args)]
+pub struct ObjectLockArgs {
+    /// Keep every object from deletion and overwrite (s3:// only; the bucket is
+    /// created with Object Lock if it is missing): governance (a privileged user can
+    /// lift it) or compliance (nobody can before the date).
+    #[arg(long, value_name = "MODE")]
+    object_lock: Option<LockMode>,
+    /// How long each object is kept after it is written, then after each extension:
+    /// days (90d) or years (7y).
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_days, requires = "object_lock")]
+    retention: u32,
+}
+
+impl ObjectLockArgs {
+    fn retention(&self) -> Option<Retention> {
+        self.object_lock.map(|mode| Retention {
+            mode,
+            days: self.retention,
+        })
+    }
+}
+
+/// `90d` or `7y` (365 days each) as days.
+fn parse_days(text: &str) -> Result<u32, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u32 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a number of days or years, as 90d or 7y"))?;
+    let days = match unit {
+        "d" => Some(n),
+        "y" => n.checked_mul(365),
+        _ => None,
+    };
+    days.filter(|d| (1..=36_500).contains(d))
+        .ok_or_else(|| format!("{text:?}: between 1d and 100y, as 90d or 7y"))
+}
+
+#[derive(Args)]
+pub struct ExtendArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct SetRetentionArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    lock: ObjectLockArgs,
 }
 
 #[derive(Args)]
@@ -124,6 +182,8 @@ pub struct GcArgs {
 
 pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        VaultCommand::Retention(RetentionCommand::Extend(a)) => extend_cmd(a),
+        VaultCommand::Retention(RetentionCommand::Set(a)) => set_retention_cmd(a),
         VaultCommand::Init(a) => init(a),
         VaultCommand::Add(a) => add_cmd(a),
         VaultCommand::Snapshots(a) => snapshots(a),
@@ -134,8 +194,47 @@ pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub fn open(repo: &RepoArg) -> anyhow::Result<Vault> {
-    Vault::open(Arc::new(LocalBackend::new(&repo.repo)))
-        .with_context(|| format!("vault {}", repo.repo.display()))
+    let backend = repo
+        .repo
+        .backend()
+        .with_context(|| format!("vault {}", repo.repo))?;
+    Vault::open(backend).with_context(|| format!("vault {}", repo.repo))
+}
+
+/// The backend for a new vault: the directory is made, or the bucket created with
+/// versioning (and Object Lock if asked), and the retention recorded.
+fn create_backend(repo: &Repository, lock: &ObjectLockArgs) -> anyhow::Result<Arc<dyn Backend>> {
+    match repo {
+        Repository::Local(dir) => {
+            if lock.object_lock.is_some() {
+                bail!("--object-lock needs a vault in object storage (--repo s3://BUCKET/PREFIX)");
+            }
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(Arc::new(LocalBackend::new(dir)))
+        }
+        Repository::S3(url) => {
+            let s3 = S3Backend::from_env(url).with_context(|| format!("vault {url}"))?;
+            let bucket = &s3.location().bucket;
+            if s3
+                .create_bucket(lock.object_lock.is_some())
+                .with_context(|| format!("creating bucket {bucket}"))?
+            {
+                eprintln!(
+                    "created bucket {bucket} with versioning{}",
+                    if lock.object_lock.is_some() {
+                        " and Object Lock"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if let Some(retention) = lock.retention() {
+                s3.set_retention(retention)
+                    .with_context(|| format!("setting Object Lock on {url}"))?;
+            }
+            Ok(Arc::new(s3))
+        }
+    }
 }
 
 pub fn unlock(vault: &Vault, shares: &SharesArg) -> anyhow::Result<VaultKeys> {
@@ -151,14 +250,8 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let share_files = ShareFiles::prepare(&a.shares_out, a.custodians, a.passphrase)?;
-    fs::create_dir_all(&a.repo.repo)
-        .with_context(|| format!("creating {}", a.repo.repo.display()))?;
-    let (vault, master) = Vault::init(
-        Arc::new(LocalBackend::new(&a.repo.repo)),
-        a.custodians,
-        a.threshold,
-        &InitOptions::default(),
-    )?;
+    let backend = create_backend(&a.repo.repo, &a.lock)?;
+    let (vault, master) = Vault::init(backend, a.custodians, a.threshold, &InitOptions::default())?;
     for (i, path) in share_files
         .write(&master, &vault.config.identity())?
         .iter()
@@ -172,11 +265,7 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let state = vault.head()?;
-    eprintln!(
-        "vault {} created in {}",
-        vault.config.vault_id,
-        a.repo.repo.display()
-    );
+    eprintln!("vault {} created in {}", vault.config.vault_id, a.repo.repo);
     eprintln!("{} of {} shares are needed to read or write it. Hand each share file to its custodian and delete it here.", a.threshold, a.custodians);
     eprintln!(
         "signing key {}: custodians keep it with the log head below, off this host; 'vault verify --key' and '--head' check the vault against them",
@@ -362,6 +451,53 @@ fn parse_kept_key(text: &str) -> Result<PublicKey, String> {
     let held = fs::read_to_string(text)
         .map_err(|e| format!("neither 64 hex digits nor a readable file ({text}: {e})"))?;
     PublicKey::from_hex(held.trim()).map_err(|e| format!("{text}: {e}"))
+}
+
+fn extend_cmd(a: ExtendArgs) -> anyhow::Result<ExitCode> {
+    let vault = open(&a.repo)?;
+    let Some(report) = extend_retention(&vault, false, &Bar::new())? else {
+        bail!(
+            "{} has no Object Lock retention ('vault retention set' turns it on)",
+            a.repo.repo
+        );
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        eprintln!(
+            "{} objects checked, {} extended ({:?}, {} days); the earliest retention now ends {}",
+            report.checked,
+            report.extended,
+            report.retention.mode,
+            report.retention.days,
+            report
+                .earliest_end
+                .map_or("-".into(), statvault_vault::s3::iso_date)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set_retention_cmd(a: SetRetentionArgs) -> anyhow::Result<ExitCode> {
+    let Some(retention) = a.lock.retention() else {
+        bail!("name the mode: --object-lock governance|compliance");
+    };
+    let vault = open(&a.repo)?;
+    let lock = vault.backend().object_lock().with_context(|| {
+        format!(
+            "{}: Object Lock needs a vault in object storage",
+            a.repo.repo
+        )
+    })?;
+    lock.set_retention(retention)
+        .with_context(|| format!("setting Object Lock on {}", a.repo.repo))?;
+    let report = extend_retention(&vault, false, &Bar::new())?
+        .context("the retention just set does not read back")?;
+    eprintln!(
+        "Object Lock {:?} for {} days; {} objects checked, {} extended",
+        report.retention.mode, report.retention.days, report.checked, report.extended
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn gc_cmd(a: GcArgs) -> anyhow::Result<ExitCode> {

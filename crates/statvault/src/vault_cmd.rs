@@ -206,9 +206,6 @@ pub fn open(repo: &RepoArg) -> anyhow::Result<Vault> {
 fn create_backend(repo: &Repository, lock: &ObjectLockArgs) -> anyhow::Result<Arc<dyn Backend>> {
     match repo {
         Repository::Local(dir) => {
-            if lock.object_lock.is_some() {
-                bail!("--object-lock needs a vault in object storage (--repo s3://BUCKET/PREFIX)");
-            }
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             Ok(Arc::new(LocalBackend::new(dir)))
         }
@@ -248,6 +245,9 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
             a.threshold,
             a.custodians
         );
+    }
+    if a.lock.object_lock.is_some() && matches!(a.repo.repo, Repository::Local(_)) {
+        bail!("--object-lock needs a vault in object storage (--repo s3://BUCKET/PREFIX)");
     }
     let share_files = ShareFiles::prepare(&a.shares_out, a.custodians, a.passphrase)?;
     let backend = create_backend(&a.repo.repo, &a.lock)?;

@@ -54,6 +54,9 @@ pub enum VaultCommand {
     Verify(vault_cmd::VerifyArgs),
     /// Removes leftovers of interrupted writes (objects no log entry commits).
     Gc(vault_cmd::GcArgs),
+    /// Copies a vault to a replica (any place to any place), checking every object and
+    /// the signed log, needing no shares; never deletes or overwrites at the replica.
+    Replicate(vault_cmd::ReplicateArgs),
     /// Object Lock retention of a vault in S3: set it, or extend it for every object
     /// the vault still references.
     #[command(subcommand)]

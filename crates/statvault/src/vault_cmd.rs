@@ -10,8 +10,8 @@ use clap::Args;
 use statvault_crypto::{Hash, PublicKey, VaultKeys};
 use statvault_vault::s3::{LockMode, Retention, S3Backend};
 use statvault_vault::{
-    add, extend_retention, gc, restore, verify, AddOptions, Backend, InitOptions, LocalBackend,
-    ObjectLock, Repository, RestoreOptions, Vault, VerifyOptions,
+    add, extend_retention, gc, replicate, restore, verify, AddOptions, Backend, InitOptions,
+    LocalBackend, ObjectLock, ReplicateOptions, Repository, RestoreOptions, Vault, VerifyOptions,
 };
 
 use crate::cli::{RepoArg, RetentionCommand, SharesArg, VaultCommand};
@@ -75,6 +75,29 @@ fn parse_days(text: &str) -> Result<u32, String> {
     };
     days.filter(|d| (1..=36_500).contains(d))
         .ok_or_else(|| format!("{text:?}: between 1d and 100y, as 90d or 7y"))
+}
+
+#[derive(Args)]
+pub struct ReplicateArgs {
+    /// The vault to copy: a directory or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "REPO")]
+    from: Repository,
+    /// The replica: created on the first run (a bucket with versioning, and Object
+    /// Lock with --object-lock); then only extended.
+    #[arg(long, value_name = "REPO")]
+    to: Repository,
+    /// Run again every SECS seconds, for ever (a refused source stops it, exit 1).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    interval: Option<u64>,
+    /// The vault's signing key as 'vault init' printed it: the source must carry it.
+    /// Without it the first replication pins the source's key at the replica.
+    #[arg(long, value_name = "HEX|FILE", value_parser = parse_kept_key)]
+    key: Option<PublicKey>,
+    #[command(flatten)]
+    lock: ObjectLockArgs,
+    /// Print each round's report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -182,6 +205,7 @@ pub struct GcArgs {
 
 pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        VaultCommand::Replicate(a) => replicate_cmd(a),
         VaultCommand::Retention(RetentionCommand::Extend(a)) => extend_cmd(a),
         VaultCommand::Retention(RetentionCommand::Set(a)) => set_retention_cmd(a),
         VaultCommand::Init(a) => init(a),
@@ -451,6 +475,42 @@ fn parse_kept_key(text: &str) -> Result<PublicKey, String> {
     let held = fs::read_to_string(text)
         .map_err(|e| format!("neither 64 hex digits nor a readable file ({text}: {e})"))?;
     PublicKey::from_hex(held.trim()).map_err(|e| format!("{text}: {e}"))
+}
+
+fn replicate_cmd(a: ReplicateArgs) -> anyhow::Result<ExitCode> {
+    let from = a
+        .from
+        .backend()
+        .with_context(|| format!("source {}", a.from))?;
+    let to = create_backend(&a.to, &a.lock).with_context(|| format!("replica {}", a.to))?;
+    let opts = ReplicateOptions { key: a.key };
+    loop {
+        let started = std::time::Instant::now();
+        match replicate(from.clone(), to.clone(), &opts, &Bar::new()) {
+            Ok(report) if a.json => println!("{}", serde_json::to_string(&report)?),
+            Ok(report) => eprintln!(
+                "{} → {}: {} entries and {} objects ({} bytes) copied, {} already there; both hold log head {} (entry {}) [{:.1} s]",
+                a.from,
+                a.to,
+                report.entries_copied,
+                report.objects_copied,
+                report.bytes_copied,
+                report.objects_present,
+                report.head.map_or("-".into(), |h| h.to_hex()),
+                report.head_seq,
+                started.elapsed().as_secs_f64()
+            ),
+            // A refused source (forked, rolled back, another key) stops replication.
+            Err(e) if e.is_damage() || a.interval.is_none() => {
+                return Err(anyhow::Error::new(e).context(format!("replicating {} to {}", a.from, a.to)))
+            }
+            Err(e) => eprintln!("replicating {} to {}: {e} (retrying in {} s)", a.from, a.to, a.interval.unwrap_or(0)),
+        }
+        match a.interval {
+            Some(secs) => std::thread::sleep(std::time::Duration::from_secs(secs)),
+            None => return Ok(ExitCode::SUCCESS),
+        }
+    }
 }
 
 fn extend_cmd(a: ExtendArgs) -> anyhow::Result<ExitCode> {

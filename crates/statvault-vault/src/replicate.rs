@@ -145,7 +145,10 @@ fn replica_log(to: Arc<dyn Backend>) -> Result<Vec<(crate::log::LogEntry, Hash)>
     match state.problems.first() {
         Some(p) if !state.entries.is_empty() || state.problems.len() > 1 => Err(refused(
             p.object.clone(),
-            format!("{} (in the replica: run 'vault verify' on it; nothing copied)", p.detail),
+            format!(
+                "{} (in the replica: run 'vault verify' on it; nothing copied)",
+                p.detail
+            ),
         )),
         _ => Ok(state.entries),
     }

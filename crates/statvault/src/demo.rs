@@ -16,7 +16,7 @@ use statvault_census::{
     ingest, synth, tabulate, CensusError, Geography, SynthFormat, SynthOptions,
 };
 use statvault_crypto::share::{combine_release_key, release_key_identity, ShareFile};
-use statvault_crypto::MasterKey;
+use statvault_crypto::{Hash, MasterKey};
 use statvault_protect::protected::LEGEND;
 use statvault_protect::{CkmOptions, Method, PTable, ProtectedTable, SuppressOptions};
 use statvault_release::calendar::{self, Change};
@@ -24,7 +24,8 @@ use statvault_release::meta::{parse_utc, utc_now, utc_time};
 use statvault_release::minisign::MinisignKey;
 use statvault_release::{ReleaseMeta, VerifyOptions as ReleaseVerifyOptions};
 use statvault_vault::{
-    restore, verify, InitOptions, LocalBackend, NoProgress, RestoreOptions, Vault, VerifyOptions,
+    replicate, restore, verify, Backend, InitOptions, LocalBackend, NoProgress, ReplicateOptions,
+    RestoreOptions, Vault, VerifyOptions,
 };
 
 use crate::protect_cmd::{protect_into, read_table};
@@ -258,9 +259,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     release(&dir, &dir.join("protected-ckm"))?;
 
-    step("11. Restoring the census snapshot (columnar Parquet, schema, metadata)");
+    step("11. A wiper destroys the vault; it comes back from its replica, verified");
+    let recovered = recover_after_wiper(&vault, &dir, head)?;
     let restored_report = restore(
-        &vault,
+        &recovered,
         &keys,
         &ingested.snapshot,
         &restored,
@@ -281,6 +283,86 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         crate::site_cmd::serve(Arc::new(site), args.addr, None)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Step 11: replicates the vault, wipes it as a wiper would (every file overwritten,
+/// then removed) and brings it back from the replica onto a clean directory, checked
+/// against the head and the signing key the custodians kept.
+fn recover_after_wiper(vault: &Vault, dir: &Path, kept_head: Hash) -> anyhow::Result<Vault> {
+    let local = |path: PathBuf| -> Arc<dyn Backend> { Arc::new(LocalBackend::new(path)) };
+    let (primary, replica) = (dir.join("vault"), dir.join("replica"));
+    let copied = replicate(
+        vault.backend().clone(),
+        local(replica.clone()),
+        &ReplicateOptions::default(),
+        &NoProgress,
+    )?;
+    println!(
+        "   replicated {} log entries and {} objects ({} bytes) to {}",
+        copied.entries_copied,
+        copied.objects_copied,
+        copied.bytes_copied,
+        replica.display()
+    );
+    let kept_key = vault.config.public_key();
+    let mut wiped = 0;
+    for entry in walk_files(&primary)? {
+        let len = fs::metadata(&entry)?.len() as usize;
+        fs::write(
+            &entry,
+            statvault_crypto::random_bytes::<32>().repeat(len.div_ceil(32))[..len].to_vec(),
+        )?;
+        wiped += 1;
+    }
+    fs::remove_dir_all(&primary)?;
+    println!(
+        "   wiper: {wiped} files of {} overwritten with random bytes, then removed",
+        primary.display()
+    );
+    let recovered_dir = dir.join("recovered-vault");
+    replicate(
+        local(replica),
+        local(recovered_dir.clone()),
+        &ReplicateOptions {
+            key: Some(kept_key),
+        },
+        &NoProgress,
+    )?;
+    let recovered = Vault::open(local(recovered_dir.clone()))?;
+    let report = verify(
+        &recovered,
+        &VerifyOptions {
+            keys: None,
+            read_data: true,
+            kept_head: Some(kept_head),
+            kept_key: Some(kept_key),
+        },
+        &NoProgress,
+    )?;
+    ensure!(
+        report.problems.is_empty(),
+        "the recovered vault is damaged: {:?}",
+        report.problems
+    );
+    println!(
+        "   recovered into {}: {} objects, every pack re-hashed, the kept head and key check out",
+        recovered_dir.display(),
+        report.objects
+    );
+    Ok(recovered)
+}
+
+fn walk_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.extend(walk_files(&entry.path())?);
+        } else {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
 }
 
 /// Steps 9 and 10: the release key split among custodians, the calendar, the signed

@@ -78,3 +78,18 @@ stop_weed() {
   [ -n "${WEED_PID:-}" ] && kill "$WEED_PID" 2>/dev/null && wait "$WEED_PID" 2>/dev/null
   WEED_PID=
 }
+
+# Benchmark helpers; $bench is the benchmark's directory, $bytes its data size.
+# timed NAME CMD...: runs CMD from a dropped page cache; appends "seconds kib" to $bench/NAME.times
+timed() {
+  local name=$1; shift
+  sync; echo 3 >/proc/sys/vm/drop_caches
+  /usr/bin/time -f "%e %M" -o "$bench/last.time" "$@" >"$bench/out.$name" 2>"$bench/err.$name" || {
+    echo "FAILED: $*" >&2; cat "$bench/err.$name" >&2; exit 1; }
+  cat "$bench/last.time" >>"$bench/$name.times"
+  printf '  %-22s %7.2f s %6d MiB\n' "$name" $(cat "$bench/last.time" | awk '{print $1, int($2/1024)}') >&2
+}
+median() { sort -n -k1 "$bench/$1.times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+peak() { sort -n -k2 "$bench/$1.times" | tail -1 | awk '{print int($2/1024)}'; }
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 0.001):.2f}')" "$1" "$2"; }
+mbps() { python3 -c "import sys; print(f'{float(sys.argv[1]) / 1048576 / max(float(sys.argv[2]), 0.001):.0f}')" "$bytes" "$1"; }

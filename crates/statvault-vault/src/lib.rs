@@ -43,6 +43,7 @@ mod retention;
 pub mod s3;
 pub mod snapshot;
 mod staging;
+pub mod utc;
 mod verify;
 mod wire;
 

@@ -310,7 +310,7 @@ fn recover_after_wiper(vault: &Vault, dir: &Path, kept_head: Hash) -> anyhow::Re
         let len = fs::metadata(&entry)?.len() as usize;
         fs::write(
             &entry,
-            statvault_crypto::random_bytes::<32>().repeat(len.div_ceil(32))[..len].to_vec(),
+            &statvault_crypto::random_bytes::<32>().repeat(len.div_ceil(32))[..len],
         )?;
         wiped += 1;
     }

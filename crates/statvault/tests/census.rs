@@ -9,29 +9,6 @@ use std::path::Path;
 use common::*;
 use statvault_census::table::{CategoryKind, Table};
 
-const SCHEMA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/census-albania/schema.toml"
-);
-const TABLES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/census-albania/tables.toml"
-);
-
-/// `statvault census synth --persons N --seed S --out OUT`.
-fn synth(persons: &str, seed: &str, out: &str) -> Run {
-    run(&[
-        "census",
-        "synth",
-        "--persons",
-        persons,
-        "--seed",
-        seed,
-        "--out",
-        out,
-    ])
-}
-
 fn ingest(w: &Workplace, schema: &str, input: &Path) -> Run {
     w.command(
         &["census", "ingest"],

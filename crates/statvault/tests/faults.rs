@@ -9,32 +9,8 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
-
-const SCHEMA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/census-albania/schema.toml"
-);
-
-/// Builds the injector once per test process.
-fn faultfs() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faultfs.so");
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/faultfs.c");
-        let status = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O2", "-o"])
-            .arg(&out)
-            .arg(source)
-            .arg("-ldl")
-            .status()
-            .expect("a C compiler (cc) builds the fault injector");
-        assert!(status.success(), "building faultfs.so");
-        out
-    })
-}
 
 /// A vault with two committed snapshots (files, then a census), its kept head, and
 /// each snapshot restored once as the reference.
@@ -56,16 +32,7 @@ impl Fixture {
         let first = w.vault("add", 1, &[files.to_str().unwrap()]);
         assert_eq!(first.code, 0, "{}", first.stderr);
         let census_csv = w.path("census.csv");
-        let synth = run(&[
-            "census",
-            "synth",
-            "--persons",
-            "1500",
-            "--seed",
-            "3",
-            "--out",
-            census_csv.to_str().unwrap(),
-        ]);
+        let synth = synth("1500", "3", census_csv.to_str().unwrap());
         assert_eq!(synth.code, 0, "{}", synth.stderr);
         let second = w.command(
             &["census", "ingest"],

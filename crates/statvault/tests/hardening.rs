@@ -130,10 +130,6 @@ fn process_holding_keys_writes_no_core_and_locks_its_key_pages() {
         .status()
         .unwrap()
         .success());
-    let schema = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/census-albania/schema.toml"
-    );
     // ingest unlocks the vault, then blocks opening the FIFO: keys held, process alive.
     let mut child = statvault()
         .args([
@@ -144,7 +140,7 @@ fn process_holding_keys_writes_no_core_and_locks_its_key_pages() {
             "--share",
             &w.shares[0],
         ])
-        .args(["--schema", schema, "--input"])
+        .args(["--schema", SCHEMA, "--input"])
         .arg(&fifo)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

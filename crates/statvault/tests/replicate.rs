@@ -224,23 +224,12 @@ fn killed_replication_resumes_where_it_stopped() {
     let (w, src) = primary();
     let replica = w.path("replica");
     fs::create_dir_all(&replica).unwrap();
-    let injector = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faultfs-replicate.so");
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&injector)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/tools/faultfs.c"
-        ))
-        .arg("-ldl")
-        .status()
-        .unwrap();
-    assert!(built.success());
+    let injector = faultfs();
     for n in [2, 4] {
         let killed = statvault()
             .args(["vault", "replicate", "--from", &w.repo, "--to"])
             .arg(&replica)
-            .env("LD_PRELOAD", &injector)
+            .env("LD_PRELOAD", injector)
             .envs([("FAULT_OP", "link"), ("FAULT_MODE", "kill")])
             .env("FAULT_N", n.to_string())
             .env("FAULT_PATH", &replica)

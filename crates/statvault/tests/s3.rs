@@ -11,15 +11,6 @@ use std::fs;
 
 use common::*;
 
-const SCHEMA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/census-albania/schema.toml"
-);
-const TABLES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/census-albania/tables.toml"
-);
-
 fn s3(args: &[&str]) -> Run {
     run_with_input(statvault().args(args).envs(seaweedfs::env()), "")
 }
@@ -72,16 +63,7 @@ fn every_vault_command_works_on_an_s3_vault_with_object_lock() {
     let files_id = added.stdout.trim().to_string();
 
     let census = dir.path().join("census.csv");
-    let synth = run(&[
-        "census",
-        "synth",
-        "--persons",
-        "3000",
-        "--seed",
-        "4",
-        "--out",
-        census.to_str().unwrap(),
-    ]);
+    let synth = synth("3000", "4", census.to_str().unwrap());
     assert_eq!(synth.code, 0, "{}", synth.stderr);
     let ingested = with_share(
         &["census", "ingest"],

@@ -179,52 +179,33 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 /// `YYYYMMDD` and `YYYYMMDDTHHMMSSZ` for a time in seconds since the epoch.
 pub fn amz_dates(secs: u64) -> (String, String) {
-    let (y, m, d, hh, mm, ss) = civil(secs);
-    (
-        format!("{y:04}{m:02}{d:02}"),
-        format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z"),
-    )
+    let stamp: String = iso_date(secs)
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    (stamp[..8].to_string(), stamp)
 }
 
 /// RFC 3339 UTC, as Object Lock dates are written.
 pub fn iso_date(secs: u64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    crate::utc::utc_time(secs)
 }
 
 /// Parses the dates S3 answers with (`2026-03-01T00:00:00Z`, with or without
 /// fractional seconds) into seconds since the epoch.
 pub fn parse_iso_date(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<u64>().ok();
-    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
-fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    let whole = match text.split_once('.') {
+        Some((seconds, fraction))
+            if fraction
+                .trim_end_matches('Z')
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{seconds}Z")
+        }
+        _ => text.to_string(),
+    };
+    crate::utc::parse_utc(&whole)
 }
 
 impl Client {

@@ -8,6 +8,51 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The synthetic census's schema and its standard tables.
+pub const SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/census-albania/schema.toml"
+);
+pub const TABLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/census-albania/tables.toml"
+);
+
+/// `statvault census synth --persons N --seed S --out OUT`.
+pub fn synth(persons: &str, seed: &str, out: &str) -> Run {
+    run(&[
+        "census",
+        "synth",
+        "--persons",
+        persons,
+        "--seed",
+        seed,
+        "--out",
+        out,
+    ])
+}
+
+/// The LD_PRELOAD fault injector (tests/tools/faultfs.c), built once per test process.
+pub fn faultfs() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("faultfs-{}.so", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&out)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/tools/faultfs.c"
+            ))
+            .arg("-ldl")
+            .status()
+            .expect("a C compiler (cc) builds the fault injector");
+        assert!(status.success(), "building faultfs.so");
+        out
+    })
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -10,6 +10,7 @@
 //! its retention; the writer's lock, which must be deleted, never gets one.
 
 mod client;
+pub mod listing;
 mod xml;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,15 @@ use ureq::http::Method;
 
 pub use client::{iso_date, parse_iso_date, Credentials, Endpoint};
 use client::{s3_error, Answer, Call, Client};
+use listing::Version;
+
+/// A listing whose next page is the page just read: a broken or hostile server.
+fn stuck(prefix: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("listing {prefix}: the server's pages do not advance"),
+    )
+}
 
 use crate::backend::{Backend, ObjectInfo, ObjectLock, WriteLock};
 
@@ -258,27 +268,15 @@ impl S3Backend {
                     .query("version-id-marker", v.clone());
             }
             let answer = self.call(call, 0, &format!("versions of {key_prefix}"), &[200])?;
-            let text = String::from_utf8_lossy(&answer.body).into_owned();
-            // Each key's versions come newest first, delete markers among them.
-            for (element, block) in xml::blocks_of(&text, &["Version", "DeleteMarker"]) {
-                let Some(key) = xml::tag(block, "Key") else {
-                    continue;
-                };
-                found.entry(key).or_default().push(Version {
-                    id: xml::tag(block, "VersionId").unwrap_or_default(),
-                    deleted: element == "DeleteMarker",
-                    size: xml::tag(block, "Size")
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0),
-                });
+            let page = listing::versions_page(&String::from_utf8_lossy(&answer.body));
+            for (key, version) in page.versions {
+                found.entry(key).or_default().push(version);
             }
-            if xml::tag(&text, "IsTruncated").as_deref() != Some("true") {
-                break;
+            match page.next {
+                None => break,
+                Some(next) if Some(&next) == marker.as_ref() => return Err(stuck(key_prefix)),
+                next => marker = next,
             }
-            marker = Some((
-                xml::tag(&text, "NextKeyMarker").unwrap_or_default(),
-                xml::tag(&text, "NextVersionIdMarker").unwrap_or_default(),
-            ));
         }
         for versions in found.values_mut() {
             versions.reverse();
@@ -542,13 +540,6 @@ impl ObjectLock for S3Backend {
     }
 }
 
-/// One stored version of a key.
-struct Version {
-    id: String,
-    deleted: bool,
-    size: u64,
-}
-
 /// The writer's lock object, deleted when dropped.
 struct HeldLock {
     client: Arc<Client>,
@@ -662,27 +653,20 @@ impl S3Backend {
                 call = call.query("continuation-token", t.clone());
             }
             let answer = self.call(call, 0, &format!("listing {}", self.key(prefix)), &[200])?;
-            let text = String::from_utf8_lossy(&answer.body).into_owned();
-            for block in xml::blocks(&text, "Contents") {
-                let key = xml::tag(block, "Key").unwrap_or_default();
-                let Some(name) = key.strip_prefix(&self.location.prefix) else {
-                    continue;
-                };
-                if name == RETENTION_OBJECT {
-                    continue;
+            let page = listing::objects_page(&String::from_utf8_lossy(&answer.body));
+            for (key, size) in page.objects {
+                match key.strip_prefix(&self.location.prefix) {
+                    Some(name) if name != RETENTION_OBJECT => out.push(ObjectInfo {
+                        name: name.to_string(),
+                        size,
+                    }),
+                    _ => {}
                 }
-                let size = xml::tag(block, "Size")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                out.push(ObjectInfo {
-                    name: name.to_string(),
-                    size,
-                });
             }
-            token = xml::tag(&text, "NextContinuationToken")
-                .filter(|_| xml::tag(&text, "IsTruncated").as_deref() == Some("true"));
-            if token.is_none() {
-                break;
+            match page.next {
+                None => break,
+                Some(next) if Some(&next) == token.as_ref() => return Err(stuck(prefix)),
+                next => token = next,
             }
         }
         out.sort();

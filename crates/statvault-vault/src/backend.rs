@@ -57,6 +57,11 @@ pub trait Backend: Send + Sync {
     fn object_lock(&self) -> Option<&dyn ObjectLock> {
         None
     }
+    /// How many reads to keep in flight: a disk wants a few per core; object storage,
+    /// where each request waits a round trip, more.
+    fn parallelism(&self) -> usize {
+        2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
 }
 
 /// Object Lock (S3): objects kept from deletion and overwrite until a date.

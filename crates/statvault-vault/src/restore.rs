@@ -14,7 +14,7 @@ use statvault_crypto::{Hash, VaultKeys};
 
 use crate::direct::{AlignedBlock, Sink};
 use crate::index::ChunkMap;
-use crate::pack::ChunkOpener;
+use crate::pack::{BlobEntry, ChunkOpener};
 use crate::repo::ObjectName;
 use crate::snapshot::{Node, NodeKind};
 use crate::{Progress, Result, Vault, VaultError};
@@ -85,31 +85,46 @@ pub fn restore(
         }
     }
 
-    let mut files: Vec<&Node> = snap
+    let files: Vec<&Node> = snap
         .nodes
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::File { .. }))
         .collect();
-    // Largest first, so that no large file is left running alone at the end while the
-    // other threads idle (longest-processing-time-first scheduling).
-    files.sort_by_key(|n| std::cmp::Reverse(n.size));
+    let jobs = plan(&files, &index);
     progress.start("restoring", files.iter().map(|n| n.size).sum());
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<VaultError>> = Mutex::new(None);
-    let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = vault.backend().parallelism();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 let mut buffers = Buffers::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= files.len() || failure.lock().expect("no panics while held").is_some() {
+                    if i >= jobs.len() || failure.lock().expect("no panics while held").is_some() {
                         break;
                     }
-                    let (node, path) = (files[i], place(files[i]));
-                    if let Err(e) =
-                        restore_file(vault, keys, &index, node, &path, &mut buffers, progress)
-                    {
+                    let done = match &jobs[i] {
+                        Job::File(node) => restore_file(
+                            vault,
+                            keys,
+                            &index,
+                            node,
+                            &place(node),
+                            &mut buffers,
+                            progress,
+                        ),
+                        Job::Pack(pack, group) => restore_small_files(
+                            vault,
+                            keys,
+                            pack,
+                            group,
+                            &place,
+                            &mut buffers,
+                            progress,
+                        ),
+                    };
+                    if let Err(e) = done {
                         failure
                             .lock()
                             .expect("no panics while held")
@@ -175,8 +190,105 @@ fn clear_the_way(path: &PathBuf, force: bool) -> Result<()> {
 #[derive(Default)]
 struct Buffers {
     sealed: Vec<u8>,
+    chunk: Vec<u8>,
     opener: ChunkOpener,
     block: AlignedBlock,
+}
+
+/// A unit of restoring work: a file streamed chunk by chunk, or the one-chunk files
+/// whose chunks sit in one pack, sorted by where they sit there.
+enum Job<'a> {
+    File(&'a Node),
+    Pack(Hash, Vec<(&'a BlobEntry, &'a Node)>),
+}
+
+/// Files of one chunk are restored pack by pack, so that one read serves many small
+/// files (on object storage, one request instead of one per file); larger files are
+/// streamed, largest first, so that no large file runs alone at the end while the
+/// other threads idle.
+fn plan<'a>(files: &[&'a Node], index: &'a ChunkMap) -> Vec<Job<'a>> {
+    let mut large: Vec<&Node> = Vec::new();
+    let mut by_pack: std::collections::BTreeMap<Hash, Vec<(&BlobEntry, &Node)>> =
+        std::collections::BTreeMap::new();
+    for node in files {
+        match &node.kind {
+            NodeKind::File { chunks } if chunks.len() == 1 => match index.chunks.get(&chunks[0]) {
+                Some((pack, entry)) => by_pack.entry(*pack).or_default().push((entry, node)),
+                None => large.push(node),
+            },
+            _ => large.push(node),
+        }
+    }
+    large.sort_by_key(|n| std::cmp::Reverse(n.size));
+    let mut jobs: Vec<Job> = large.into_iter().map(Job::File).collect();
+    for (pack, mut group) in by_pack {
+        group.sort_by_key(|(entry, _)| entry.offset);
+        jobs.push(Job::Pack(pack, group));
+    }
+    jobs
+}
+
+/// Restores one-chunk files whose chunks lie in `pack`: neighbouring chunks (less than
+/// GAP_MAX apart) are read together, up to RUN_MAX bytes at a time.
+fn restore_small_files(
+    vault: &Vault,
+    keys: &VaultKeys,
+    pack: &Hash,
+    group: &[(&BlobEntry, &Node)],
+    place: &dyn Fn(&Node) -> PathBuf,
+    buffers: &mut Buffers,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let name = ObjectName::Pack(*pack).to_string();
+    let mut at = 0;
+    while at < group.len() {
+        let start = u64::from(group[at].0.offset);
+        let (mut end, mut run_end) = (at, start);
+        while let Some((entry, _)) = group.get(end) {
+            let (offset, len) = (u64::from(entry.offset), u64::from(entry.sealed_len));
+            if end > at && (offset > run_end + GAP_MAX || offset + len - start > RUN_MAX) {
+                break;
+            }
+            (end, run_end) = (end + 1, run_end.max(offset + len));
+        }
+        vault
+            .backend()
+            .read_range(&name, start, (run_end - start) as usize, &mut buffers.sealed)
+            .map_err(|source| VaultError::Backend {
+                name: name.clone(),
+                source,
+            })?;
+        for (entry, node) in &group[at..end] {
+            let from = (u64::from(entry.offset) - start) as usize;
+            // Opened from a copy: two files may share one chunk, and opening decrypts
+            // in place.
+            buffers.chunk.clear();
+            buffers
+                .chunk
+                .extend_from_slice(&buffers.sealed[from..from + entry.sealed_len as usize]);
+            let chunk = buffers
+                .opener
+                .open(keys, entry, &mut buffers.chunk)
+                .map_err(|d| VaultError::corrupt(name.clone(), d))?;
+            let path = place(node);
+            clear_the_way(&path, true)?;
+            let io = |e| VaultError::io(&path, e);
+            let mut sink = Sink::create(&path, node.size, &mut buffers.block).map_err(io)?;
+            sink.write(chunk).map_err(io)?;
+            finish_file(sink.finish(node.size).map_err(io)?, node, &path)?;
+            progress.advance(node.size);
+        }
+        at = end;
+    }
+    Ok(())
+}
+
+/// Sets a restored file's mode and modification time.
+fn finish_file(out: fs::File, node: &Node, path: &Path) -> Result<()> {
+    let io = |e| VaultError::io(path, e);
+    out.set_permissions(Permissions::from_mode(node.mode))
+        .map_err(io)?;
+    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
 }
 
 fn restore_file(
@@ -194,6 +306,7 @@ fn restore_file(
         sealed,
         opener,
         block,
+        ..
     } = buffers;
     let NodeKind::File { chunks } = &node.kind else {
         unreachable!("only files are restored here")
@@ -213,11 +326,16 @@ fn restore_file(
             Ok(())
         },
     )?;
-    let out = sink.finish(node.size).map_err(io)?;
-    out.set_permissions(Permissions::from_mode(node.mode))
-        .map_err(io)?;
-    filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
+    finish_file(sink.finish(node.size).map_err(io)?, node, path)
 }
+
+/// Chunks of a file that lie back to back in a pack are read together, up to this
+/// many bytes: one request instead of many where each costs a round trip (object
+/// storage), fewer system calls on a disk.
+const RUN_MAX: u64 = 8 << 20;
+/// Small files' chunks this close together are read in one request, the bytes between
+/// them read and dropped.
+const GAP_MAX: u64 = 256 << 10;
 
 /// Opens and checks each chunk of (part of) a file in order and hands it to `sink`.
 #[allow(clippy::too_many_arguments)]
@@ -231,30 +349,45 @@ fn for_each_chunk(
     opener: &mut ChunkOpener,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    for id in chunks {
-        let (pack, entry) = index.chunks.get(id).ok_or_else(|| {
+    let locate = |id: &Hash| {
+        index.chunks.get(id).ok_or_else(|| {
             VaultError::corrupt(
                 String::from_utf8_lossy(file),
                 format!("needs chunk {id}, which no index lists"),
             )
-        })?;
+        })
+    };
+    let mut at = 0;
+    while at < chunks.len() {
+        // The run of chunks that lie back to back in one pack: one read for all.
+        let (pack, first) = locate(&chunks[at])?;
+        let start = u64::from(first.offset);
+        let (mut end, mut run_end) = (at + 1, start + u64::from(first.sealed_len));
+        while let Some(id) = chunks.get(end) {
+            let (next_pack, next) = locate(id)?;
+            let next_end = run_end + u64::from(next.sealed_len);
+            if next_pack != pack || u64::from(next.offset) != run_end || next_end - start > RUN_MAX {
+                break;
+            }
+            (end, run_end) = (end + 1, next_end);
+        }
         let name = ObjectName::Pack(*pack).to_string();
         vault
             .backend()
-            .read_range(
-                &name,
-                entry.offset as u64,
-                entry.sealed_len as usize,
-                sealed,
-            )
+            .read_range(&name, start, (run_end - start) as usize, sealed)
             .map_err(|source| VaultError::Backend {
                 name: name.clone(),
                 source,
             })?;
-        let chunk = opener
-            .open(keys, entry, sealed)
-            .map_err(|d| VaultError::corrupt(name, d))?;
-        sink(chunk)?;
+        for id in &chunks[at..end] {
+            let (_, entry) = locate(id)?;
+            let from = (u64::from(entry.offset) - start) as usize;
+            let chunk = opener
+                .open(keys, entry, &mut sealed[from..from + entry.sealed_len as usize])
+                .map_err(|d| VaultError::corrupt(name.clone(), d))?;
+            sink(chunk)?;
+        }
+        at = end;
     }
     Ok(())
 }

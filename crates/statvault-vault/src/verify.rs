@@ -204,7 +204,7 @@ pub fn verify(
         let next = AtomicUsize::new(0);
         let (chunks, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
         let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
-        let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = vault.backend().parallelism();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {

@@ -307,7 +307,9 @@ impl Client {
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             request = request.header(k, v);
         }
+        // Objects are sealed and incompressible: no server-side gzip to undo.
         let request = request
+            .header("accept-encoding", "identity")
             .header("authorization", authorization)
             .body(call.body)
             .map_err(io::Error::other)?;

@@ -635,6 +635,10 @@ impl Backend for S3Backend {
         Some(self)
     }
 
+    fn parallelism(&self) -> usize {
+        std::env::var("STATVAULT_S3_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
+    }
+
     fn lock(&self) -> io::Result<WriteLock> {
         self.take_lock()
     }

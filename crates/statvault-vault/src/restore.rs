@@ -253,7 +253,12 @@ fn restore_small_files(
         }
         vault
             .backend()
-            .read_range(&name, start, (run_end - start) as usize, &mut buffers.sealed)
+            .read_range(
+                &name,
+                start,
+                (run_end - start) as usize,
+                &mut buffers.sealed,
+            )
             .map_err(|source| VaultError::Backend {
                 name: name.clone(),
                 source,
@@ -366,7 +371,8 @@ fn for_each_chunk(
         while let Some(id) = chunks.get(end) {
             let (next_pack, next) = locate(id)?;
             let next_end = run_end + u64::from(next.sealed_len);
-            if next_pack != pack || u64::from(next.offset) != run_end || next_end - start > RUN_MAX {
+            if next_pack != pack || u64::from(next.offset) != run_end || next_end - start > RUN_MAX
+            {
                 break;
             }
             (end, run_end) = (end + 1, next_end);
@@ -383,7 +389,11 @@ fn for_each_chunk(
             let (_, entry) = locate(id)?;
             let from = (u64::from(entry.offset) - start) as usize;
             let chunk = opener
-                .open(keys, entry, &mut sealed[from..from + entry.sealed_len as usize])
+                .open(
+                    keys,
+                    entry,
+                    &mut sealed[from..from + entry.sealed_len as usize],
+                )
                 .map_err(|d| VaultError::corrupt(name.clone(), d))?;
             sink(chunk)?;
         }

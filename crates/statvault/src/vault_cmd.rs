@@ -54,6 +54,14 @@ pub struct ObjectLockArgs {
 }
 
 impl ObjectLockArgs {
+    /// Object Lock needs object storage.
+    fn check(&self, repo: &Repository) -> anyhow::Result<()> {
+        if self.object_lock.is_some() && matches!(repo, Repository::Local(_)) {
+            bail!("--object-lock needs a vault in object storage (s3://BUCKET/PREFIX), not {repo}");
+        }
+        Ok(())
+    }
+
     fn retention(&self) -> Option<Retention> {
         self.object_lock.map(|mode| Retention {
             mode,
@@ -270,9 +278,7 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
             a.custodians
         );
     }
-    if a.lock.object_lock.is_some() && matches!(a.repo.repo, Repository::Local(_)) {
-        bail!("--object-lock needs a vault in object storage (--repo s3://BUCKET/PREFIX)");
-    }
+    a.lock.check(&a.repo.repo)?;
     let share_files = ShareFiles::prepare(&a.shares_out, a.custodians, a.passphrase)?;
     let backend = create_backend(&a.repo.repo, &a.lock)?;
     let (vault, master) = Vault::init(backend, a.custodians, a.threshold, &InitOptions::default())?;

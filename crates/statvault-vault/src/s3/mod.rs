@@ -635,8 +635,10 @@ impl Backend for S3Backend {
         Some(self)
     }
 
+    /// Measured on SeaweedFS (1 GiB restore): 4 requests in flight 3.8 s, 8 3.55 s,
+    /// 16 3.5 s with more memory.
     fn parallelism(&self) -> usize {
-        std::env::var("STATVAULT_S3_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
+        8
     }
 
     fn lock(&self) -> io::Result<WriteLock> {

@@ -408,9 +408,9 @@ impl S3Backend {
         self.call(call, 0, name, &[200]).map(drop)
     }
 
-    /// Writes a new object with `If-None-Match: *`; `kept` objects get the vault's
-    /// retention and, in a versioned bucket, are checked to be the name's first
-    /// version (the lock is neither).
+    /// Writes a new object with `If-None-Match: *` and, in a versioned bucket, checks
+    /// that it is the name's first version. `kept` objects get the vault's retention;
+    /// the lock does not, and a lock version that lost the race is deleted again.
     /// Returns the version id the server gave the new object, if any.
     fn put_new(&self, name: &str, data: &[u8], kept: bool) -> io::Result<Option<String>> {
         let mut call = Call::new(Method::PUT, self.object_path(name))
@@ -439,10 +439,15 @@ impl S3Backend {
         // A server that ignores If-None-Match has stored a second version: the first
         // one stays authoritative, and this write did not happen as far as readers go.
         let version = answer.header("x-amz-version-id").filter(|v| *v != "null");
-        if let Some(ours) = version.filter(|_| kept) {
+        if let Some(ours) = version {
             if self.versioned()? {
                 let versions = self.versions(name)?;
                 if versions.first().is_some_and(|first| first.id != ours) {
+                    if !kept {
+                        // The lock: take back the version that lost the race, so that
+                        // it does not outlive the holder's.
+                        let _ = self.delete_version(name, Some(ours));
+                    }
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         format!("{name} exists (the server ignored If-None-Match; its first version stays)"),

@@ -42,6 +42,9 @@ pub struct ReplicateReport {
     pub bytes_copied: u64,
     /// Objects the replica already had (from an interrupted run, say).
     pub objects_present: u64,
+    /// Objects of an object-locked replica whose retention was moved forward (nobody
+    /// runs `add` on a replica, so replication keeps its retention from running out).
+    pub retention_extended: u64,
 }
 
 fn refused(object: impl Into<String>, detail: impl Into<String>) -> VaultError {
@@ -131,6 +134,12 @@ pub fn replicate(
         }
         write_once(to.as_ref(), &name, &bytes)?;
         report.entries_copied += 1;
+    }
+    if to.object_lock().is_some() {
+        let replica = Vault::open(to)?;
+        if let Some(extended) = crate::retention::extend_retention(&replica, true, progress)? {
+            report.retention_extended = extended.extended;
+        }
     }
     let (head, hash) = state.head();
     report.head = Some(*hash);

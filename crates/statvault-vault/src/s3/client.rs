@@ -325,7 +325,14 @@ impl Client {
         } else {
             limit.max(ERROR_LIMIT)
         };
-        let mut body = Vec::new();
+        let announced = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        // Sized once from the announced length (never beyond the limit): no regrowth
+        // and copying of multi-MiB bodies.
+        let mut body = Vec::with_capacity(announced.min(limit.saturating_add(1)) as usize);
         response
             .body_mut()
             .as_reader()

@@ -57,6 +57,12 @@ pub trait Backend: Send + Sync {
     fn object_lock(&self) -> Option<&dyn ObjectLock> {
         None
     }
+    /// Removes a writer's lock that a killed process left; returns who held it, or
+    /// `None` if none was held. Where the lock dies with its process (a local vault's
+    /// flock), there is never one to remove.
+    fn break_lock(&self) -> std::io::Result<Option<String>> {
+        Ok(None)
+    }
     /// How many reads to keep in flight: a disk wants a few per core; object storage,
     /// where each request waits a round trip, more.
     fn parallelism(&self) -> usize {

@@ -54,6 +54,9 @@ pub enum VaultCommand {
     Verify(vault_cmd::VerifyArgs),
     /// Removes leftovers of interrupted writes (objects no log entry commits).
     Gc(vault_cmd::GcArgs),
+    /// Removes the write lock a killed statvault process left on a vault in object
+    /// storage. Run it only when no statvault process works on the vault.
+    Unlock(vault_cmd::UnlockArgs),
     /// Copies a vault to a replica (any place to any place), checking every object and
     /// the signed log, needing no shares; never deletes or overwrites at the replica.
     Replicate(vault_cmd::ReplicateArgs),

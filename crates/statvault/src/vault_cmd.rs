@@ -109,6 +109,12 @@ pub struct ReplicateArgs {
 }
 
 #[derive(Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+}
+
+#[derive(Args)]
 pub struct ExtendArgs {
     #[command(flatten)]
     repo: RepoArg,
@@ -214,6 +220,7 @@ pub struct GcArgs {
 pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         VaultCommand::Replicate(a) => replicate_cmd(a),
+        VaultCommand::Unlock(a) => unlock_cmd(a),
         VaultCommand::Retention(RetentionCommand::Extend(a)) => extend_cmd(a),
         VaultCommand::Retention(RetentionCommand::Set(a)) => set_retention_cmd(a),
         VaultCommand::Init(a) => init(a),
@@ -517,6 +524,25 @@ fn replicate_cmd(a: ReplicateArgs) -> anyhow::Result<ExitCode> {
             None => return Ok(ExitCode::SUCCESS),
         }
     }
+}
+
+fn unlock_cmd(a: UnlockArgs) -> anyhow::Result<ExitCode> {
+    let backend = a
+        .repo
+        .repo
+        .backend()
+        .with_context(|| format!("vault {}", a.repo.repo))?;
+    match backend
+        .break_lock()
+        .with_context(|| format!("removing the write lock of {}", a.repo.repo))?
+    {
+        Some(holder) => eprintln!(
+            "removed the write lock of {} (held by {holder})",
+            a.repo.repo
+        ),
+        None => eprintln!("{} has no write lock to remove", a.repo.repo),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn extend_cmd(a: ExtendArgs) -> anyhow::Result<ExitCode> {

@@ -179,3 +179,70 @@ fn bad_addresses_and_missing_credentials_are_usage_errors() {
         local_lock.stderr
     );
 }
+
+#[test]
+fn killed_writers_lock_is_named_and_unlock_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("s3://{}/vault", seaweedfs::bucket("stale-lock"));
+    let shares = dir.path().join("shares");
+    let init = s3(&[
+        "vault",
+        "init",
+        "--repo",
+        &repo,
+        "--custodians",
+        "1",
+        "--threshold",
+        "1",
+        "--shares-out",
+        shares.to_str().unwrap(),
+    ]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    // A writer killed while it held the lock: the lock object stays.
+    let backend = statvault_vault::s3::S3Backend::new(
+        statvault_vault::s3::Location::parse(&repo).unwrap(),
+        statvault_vault::s3::Endpoint {
+            url: seaweedfs::server().endpoint.clone(),
+            region: "us-east-1".into(),
+            credentials: statvault_vault::s3::Credentials::new(
+                seaweedfs::ACCESS_KEY.into(),
+                seaweedfs::SECRET_KEY.into(),
+                None,
+            ),
+        },
+    )
+    .unwrap();
+    std::mem::forget(statvault_vault::Backend::lock(&backend).unwrap());
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(data.join("a.txt"), "a").unwrap();
+    let share = shares.join("custodian-1-of-1.share").display().to_string();
+    let add = || {
+        s3(&[
+            "vault",
+            "add",
+            "--repo",
+            &repo,
+            "--share",
+            &share,
+            data.to_str().unwrap(),
+        ])
+    };
+    let blocked = add();
+    assert_eq!(blocked.code, 2, "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("statvault vault unlock"),
+        "{}",
+        blocked.stderr
+    );
+    let unlocked = s3(&["vault", "unlock", "--repo", &repo]);
+    assert_eq!(unlocked.code, 0, "{}", unlocked.stderr);
+    assert!(
+        unlocked.stderr.contains("removed the write lock"),
+        "{}",
+        unlocked.stderr
+    );
+    assert_eq!(add().code, 0);
+    let again = s3(&["vault", "unlock", "--repo", &repo]);
+    assert!(again.stderr.contains("no write lock"), "{}", again.stderr);
+}

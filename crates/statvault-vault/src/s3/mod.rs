@@ -649,6 +649,16 @@ impl Backend for S3Backend {
     fn lock(&self) -> io::Result<WriteLock> {
         self.take_lock()
     }
+
+    fn break_lock(&self) -> io::Result<Option<String>> {
+        let holder = match self.get_version(LOCK_OBJECT, None, 4096) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.delete(LOCK_OBJECT)?;
+        Ok(Some(holder))
+    }
 }
 
 impl S3Backend {
@@ -707,7 +717,7 @@ impl S3Backend {
                     .unwrap_or_default();
                 Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
-                    format!("another statvault process holds the vault's write lock ({}{held_by}); if none runs, delete the object {}", self.location.prefix, self.key(LOCK_OBJECT)),
+                    format!("another statvault process holds the vault's write lock ({held_by}); if none runs, remove it with 'statvault vault unlock' (the object {})", self.key(LOCK_OBJECT)),
                 ))
             }
             Err(e) => Err(e),

@@ -7,26 +7,14 @@ mod seaweedfs;
 
 use std::sync::Arc;
 
-use statvault_vault::s3::{Credentials, Endpoint, Location, LockMode, Retention, S3Backend};
+use statvault_vault::s3::{LockMode, Retention, S3Backend};
 use statvault_vault::{
     add, restore, verify, AddOptions, Backend, InitOptions, NoProgress, ObjectLock, RestoreOptions,
     Vault, VerifyOptions,
 };
 
 fn backend(bucket: &str) -> S3Backend {
-    S3Backend::new(
-        Location::parse(&format!("s3://{bucket}/census")).unwrap(),
-        Endpoint {
-            url: seaweedfs::server().endpoint.clone(),
-            region: "us-east-1".into(),
-            credentials: Credentials::new(
-                seaweedfs::ACCESS_KEY.into(),
-                seaweedfs::SECRET_KEY.into(),
-                None,
-            ),
-        },
-    )
-    .unwrap()
+    seaweedfs::backend(&format!("s3://{bucket}/census"))
 }
 
 const DAY: u64 = 86_400;

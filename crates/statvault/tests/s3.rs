@@ -15,34 +15,41 @@ fn s3(args: &[&str]) -> Run {
     run_with_input(statvault().args(args).envs(seaweedfs::env()), "")
 }
 
-#[test]
-fn every_vault_command_works_on_an_s3_vault_with_object_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = format!("s3://{}/census-2023", seaweedfs::bucket("cli"));
-    let shares = dir.path().join("shares");
-    let init = s3(&[
+/// `vault init` of a 1-of-1 vault at `repo` with `extra` flags; returns the share.
+fn init(repo: &str, dir: &std::path::Path, extra: &[&str]) -> String {
+    let shares = dir.join("shares");
+    let mut args = vec![
         "vault",
         "init",
         "--repo",
-        &repo,
+        repo,
         "--custodians",
         "1",
         "--threshold",
         "1",
         "--shares-out",
         shares.to_str().unwrap(),
-        "--object-lock",
-        "compliance",
-        "--retention",
-        "2d",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let init = s3(&args);
     assert_eq!(init.code, 0, "{}", init.stderr);
     assert!(
-        init.stderr.contains("with versioning and Object Lock"),
+        extra.is_empty() || init.stderr.contains("with versioning and Object Lock"),
         "{}",
         init.stderr
     );
-    let share = shares.join("custodian-1-of-1.share").display().to_string();
+    shares.join("custodian-1-of-1.share").display().to_string()
+}
+
+#[test]
+fn every_vault_command_works_on_an_s3_vault_with_object_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("s3://{}/census-2023", seaweedfs::bucket("cli"));
+    let share = init(
+        &repo,
+        dir.path(),
+        &["--object-lock", "compliance", "--retention", "2d"],
+    );
     let with_share = |sub: &[&str], args: &[&str]| {
         let mut all = sub.to_vec();
         all.extend(["--repo", &repo, "--share", &share]);
@@ -184,39 +191,13 @@ fn bad_addresses_and_missing_credentials_are_usage_errors() {
 fn killed_writers_lock_is_named_and_unlock_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let repo = format!("s3://{}/vault", seaweedfs::bucket("stale-lock"));
-    let shares = dir.path().join("shares");
-    let init = s3(&[
-        "vault",
-        "init",
-        "--repo",
-        &repo,
-        "--custodians",
-        "1",
-        "--threshold",
-        "1",
-        "--shares-out",
-        shares.to_str().unwrap(),
-    ]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
+    let share = init(&repo, dir.path(), &[]);
     // A writer killed while it held the lock: the lock object stays.
-    let backend = statvault_vault::s3::S3Backend::new(
-        statvault_vault::s3::Location::parse(&repo).unwrap(),
-        statvault_vault::s3::Endpoint {
-            url: seaweedfs::server().endpoint.clone(),
-            region: "us-east-1".into(),
-            credentials: statvault_vault::s3::Credentials::new(
-                seaweedfs::ACCESS_KEY.into(),
-                seaweedfs::SECRET_KEY.into(),
-                None,
-            ),
-        },
-    )
-    .unwrap();
+    let backend = seaweedfs::backend(&repo);
     std::mem::forget(statvault_vault::Backend::lock(&backend).unwrap());
     let data = dir.path().join("data");
     fs::create_dir_all(&data).unwrap();
     fs::write(data.join("a.txt"), "a").unwrap();
-    let share = shares.join("custodian-1-of-1.share").display().to_string();
     let add = || {
         s3(&[
             "vault",

@@ -156,3 +156,17 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("AWS_REGION", "us-east-1".into()),
     ]
 }
+
+/// A backend for `s3://BUCKET/PREFIX` on the server, with the vault host's credentials.
+pub fn backend(url: &str) -> statvault_vault::s3::S3Backend {
+    use statvault_vault::s3::{Credentials, Endpoint, Location, S3Backend};
+    S3Backend::new(
+        Location::parse(url).unwrap(),
+        Endpoint {
+            url: server().endpoint.clone(),
+            region: "us-east-1".into(),
+            credentials: Credentials::new(ACCESS_KEY.into(), SECRET_KEY.into(), None),
+        },
+    )
+    .unwrap()
+}

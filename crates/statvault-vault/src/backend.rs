@@ -175,8 +175,14 @@ impl Backend for LocalBackend {
     }
 
     fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        fs::create_dir_all(&self.root)?;
-        let root = self.beneath()?;
+        let root = match self.beneath() {
+            // The first write of a new vault makes its directory.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.root)?;
+                self.beneath()?
+            }
+            other => other?,
+        };
         let target = root.parent(name, true)?;
         let temp_name = format!("tmp/{}.tmp", hex::encode(random_bytes::<12>()));
         // Written in full and fsynced under a temporary name, then linked into place:

@@ -69,16 +69,13 @@ pub fn replicate(
     progress: &dyn Progress,
 ) -> Result<ReplicateReport> {
     let source = Vault::open(from.clone())?;
-    let source_config = from.read(CONFIG, 1 << 20).map_err(io_err(CONFIG))?;
-    let replica_config = match to.read(CONFIG, 1 << 20) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err(CONFIG)(e)),
+    let replica = match Vault::open(to.clone()) {
+        Ok(replica) => Some(replica),
+        // No config: a new replica (a damaged one is Corrupt, not Usage).
+        Err(VaultError::Usage(_)) => None,
+        Err(e) => return Err(e),
     };
-    let pinned = match &replica_config {
-        Some(_) => Some(Vault::open(to.clone())?.config.public_key()),
-        None => None,
-    };
+    let pinned = replica.as_ref().map(|r| r.config.public_key());
     for (what, key) in [
         ("the key given", opts.key),
         ("the key pinned at the replica", pinned),
@@ -94,7 +91,10 @@ pub fn replicate(
             ));
         }
     }
-    if replica_config.as_ref().is_some_and(|c| *c != source_config) {
+    if replica
+        .as_ref()
+        .is_some_and(|r| r.config_bytes() != source.config_bytes())
+    {
         return Err(refused(
             CONFIG,
             "differs between the source and the replica: refused, nothing copied",
@@ -107,8 +107,8 @@ pub fn replicate(
             format!("{} (in the source; refused, nothing copied)", p.detail),
         ));
     }
-    let replica_entries = match replica_config {
-        Some(_) => replica_log(to.clone())?,
+    let replica_entries = match &replica {
+        Some(replica) => replica_log(replica)?,
         None => vec![],
     };
     check_extends(&state.entries, &replica_entries)?;
@@ -118,7 +118,7 @@ pub fn replicate(
         ..ReplicateReport::default()
     };
     if report.created {
-        write_once(to.as_ref(), CONFIG, &source_config)?;
+        write_once(to.as_ref(), CONFIG, source.config_bytes())?;
     }
     let new_entries = &state.entries[replica_entries.len()..];
     let wanted: Vec<(String, u64)> = new_entries
@@ -126,13 +126,14 @@ pub fn replicate(
         .flat_map(|(e, _)| e.added.iter().map(|o| (o.name.clone(), o.size)))
         .collect();
     copy_objects(from.as_ref(), to.as_ref(), &wanted, &mut report, progress)?;
-    for (entry, hash) in new_entries {
-        let name = entry_name(entry.seq);
-        let bytes = from.read(&name, 1 << 30).map_err(io_err(&name))?;
-        if Hash::of(&bytes) != *hash {
-            return Err(refused(name, "changed while being replicated: refused"));
-        }
-        write_once(to.as_ref(), &name, &bytes)?;
+    // Entries as checked: only the canonical text parses, so writing one back gives
+    // the very bytes that were verified, with no second read for an intruder to swap.
+    for (entry, _) in new_entries {
+        write_once(
+            to.as_ref(),
+            &entry_name(entry.seq),
+            entry.write().as_bytes(),
+        )?;
         report.entries_copied += 1;
     }
     if to.object_lock().is_some() {
@@ -149,8 +150,8 @@ pub fn replicate(
 
 /// The replica's log entries. A replica whose first run was interrupted before its
 /// genesis entry has a config and no log: it starts from nothing.
-fn replica_log(to: Arc<dyn Backend>) -> Result<Vec<(crate::log::LogEntry, Hash)>> {
-    let state = Vault::open(to)?.read_log()?;
+fn replica_log(replica: &Vault) -> Result<Vec<(crate::log::LogEntry, Hash)>> {
+    let state = replica.read_log()?;
     match state.problems.first() {
         Some(p) if !state.entries.is_empty() || state.problems.len() > 1 => Err(refused(
             p.object.clone(),

@@ -160,7 +160,9 @@ impl Default for InitOptions {
 pub struct Vault {
     backend: Arc<dyn Backend>,
     pub config: Config,
-    config_hash: Hash,
+    /// `config` exactly as read or written: its hash is what log entry 0 commits, and
+    /// replication copies these bytes, never a second read.
+    config_bytes: Vec<u8>,
 }
 
 pub fn now_secs() -> u64 {
@@ -240,7 +242,7 @@ impl Vault {
         let vault = Vault {
             backend,
             config,
-            config_hash: Hash::of(&bytes),
+            config_bytes: bytes,
         };
         Ok((vault, master))
     }
@@ -279,12 +281,17 @@ impl Vault {
         Ok(Vault {
             backend,
             config,
-            config_hash: Hash::of(&bytes),
+            config_bytes: bytes,
         })
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// `config` as this vault was opened with it.
+    pub fn config_bytes(&self) -> &[u8] {
+        &self.config_bytes
     }
 
     /// Where staging directories of this vault go: on its own storage where it has
@@ -380,7 +387,7 @@ impl Vault {
                 &info.name,
                 this_prev,
                 &self.config,
-                self.config_hash,
+                Hash::of(&self.config_bytes),
             );
             if !found.is_empty() {
                 chain_intact = false;

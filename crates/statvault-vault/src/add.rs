@@ -138,16 +138,23 @@ pub fn add(
     let position = AtomicUsize::new(0);
 
     let written: Result<Vec<(PackIndex, ObjectInfo)>> = std::thread::scope(|scope| {
-        let (chunk_tx, chunk_rx) = bounded::<(Hash, Vec<u8>)>(2 * workers);
-        let (sealed_tx, sealed_rx) = bounded::<(Hash, Vec<u8>, u32, Compression)>(2 * workers);
+        let (chunk_tx, chunk_rx) = bounded::<(u64, Hash, Vec<u8>)>(2 * workers);
+        let (sealed_tx, sealed_rx) = bounded::<SealedChunk>(2 * workers);
         for _ in 0..workers {
             let (rx, tx) = (chunk_rx.clone(), sealed_tx.clone());
             scope.spawn(move || {
                 let mut sealer = ChunkSealer::new(level);
-                for (id, chunk) in rx {
+                for (seq, id, chunk) in rx {
                     let (sealed, compression) = sealer.seal(keys, &chunk);
+                    let raw_len = chunk.len() as u32;
                     if tx
-                        .send((id, sealed, chunk.len() as u32, compression))
+                        .send(SealedChunk {
+                            seq,
+                            id,
+                            sealed,
+                            raw_len,
+                            compression,
+                        })
                         .is_err()
                     {
                         break;
@@ -161,6 +168,7 @@ pub fn add(
         let position = &position;
         scope.spawn(move || prefetch(&to_prefetch, position));
         let mut pending: HashSet<Hash> = HashSet::new();
+        let mut next_seq = 0u64;
         let mut chunk_reader = ChunkReader::new(Chunker::new(gear.get(), chunker_params));
         'files: for (i, item) in scanned.iter_mut().enumerate() {
             if !matches!(item.node.kind, NodeKind::File { .. }) {
@@ -187,7 +195,8 @@ pub fn add(
                     }
                     stats.new_chunks += 1;
                     stats.new_bytes += chunk.len() as u64;
-                    chunk_tx.send((id, chunk.to_vec())).is_ok()
+                    next_seq += 1;
+                    chunk_tx.send((next_seq - 1, id, chunk.to_vec())).is_ok()
                 });
                 match outcome {
                     Ok(ReadOutcome::Done { ids, meta }) => {
@@ -423,6 +432,42 @@ fn prefetch(files: &[(usize, PathBuf)], position: &AtomicUsize) {
     }
 }
 
+/// A chunk as a worker sealed it; `seq` is its place in the order the reader cut it.
+struct SealedChunk {
+    seq: u64,
+    id: Hash,
+    sealed: Vec<u8>,
+    raw_len: u32,
+    compression: Compression,
+}
+
+/// Hands on sealed chunks in the order the reader cut them, whatever order the
+/// workers finish in, so that a file's chunks lie back to back in its packs and a
+/// restore reads them in a few large requests. It holds at most the chunks in flight.
+fn in_cut_order(
+    sealed: crossbeam_channel::Receiver<SealedChunk>,
+) -> impl Iterator<Item = SealedChunk> {
+    let mut early: std::collections::BTreeMap<u64, SealedChunk> = Default::default();
+    let mut next = 0u64;
+    std::iter::from_fn(move || loop {
+        if let Some(chunk) = early.remove(&next) {
+            next += 1;
+            return Some(chunk);
+        }
+        match sealed.recv() {
+            Ok(chunk) => {
+                early.insert(chunk.seq, chunk);
+            }
+            // The reader stopped early (an error): hand on what is left, in order.
+            Err(_) => {
+                let (_, chunk) = early.pop_first()?;
+                next = chunk.seq + 1;
+                return Some(chunk);
+            }
+        }
+    })
+}
+
 /// Receives sealed chunks and fills packs; a second thread stores each full pack
 /// (hash, write, fsync) while the next one fills. On a storage error (a full disk, say)
 /// the packs stored so far are deleted and the error returned; dropping `sealed` then
@@ -430,7 +475,7 @@ fn prefetch(files: &[(usize, PathBuf)], position: &AtomicUsize) {
 fn write_packs(
     vault: &Vault,
     keys: &VaultKeys,
-    sealed: crossbeam_channel::Receiver<(Hash, Vec<u8>, u32, Compression)>,
+    sealed: crossbeam_channel::Receiver<SealedChunk>,
     pack_size: usize,
 ) -> Result<Vec<(PackIndex, ObjectInfo)>> {
     // Room for a full pack plus the largest sealed chunk: the buffer never regrows.
@@ -454,8 +499,8 @@ fn write_packs(
             Ok(written)
         });
         let mut builder = PackBuilder::with_capacity(capacity);
-        for (id, data, raw_len, compression) in &sealed {
-            builder.add(id, &data, raw_len, compression);
+        for chunk in in_cut_order(sealed) {
+            builder.add(chunk.id, &chunk.sealed, chunk.raw_len, chunk.compression);
             if builder.len() >= pack_size {
                 let full = std::mem::replace(&mut builder, PackBuilder::with_capacity(capacity));
                 if full_tx.send(full.finish(keys)).is_err() {
@@ -588,4 +633,41 @@ fn find_parent(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(seq: u64) -> SealedChunk {
+        SealedChunk {
+            seq,
+            id: Hash::of(&seq.to_le_bytes()),
+            sealed: vec![seq as u8],
+            raw_len: 1,
+            compression: Compression::None,
+        }
+    }
+
+    #[test]
+    fn sealed_chunks_come_out_in_cut_order_whatever_order_workers_finish_in() {
+        let (tx, rx) = bounded(16);
+        for seq in [2, 0, 1, 5, 3, 4, 6] {
+            tx.send(sealed(seq)).unwrap();
+        }
+        drop(tx);
+        let order: Vec<u64> = in_cut_order(rx).map(|c| c.seq).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn chunks_after_a_gap_still_come_out_when_the_reader_stops() {
+        let (tx, rx) = bounded(16);
+        for seq in [3, 0, 5] {
+            tx.send(sealed(seq)).unwrap();
+        }
+        drop(tx);
+        let order: Vec<u64> = in_cut_order(rx).map(|c| c.seq).collect();
+        assert_eq!(order, [0, 3, 5]);
+    }
 }

@@ -120,9 +120,11 @@ impl LocalBackend {
         let parent = root.parent(temp, true)?;
         let file = parent.create_new(0)?;
         let written = BLOCK.with_borrow_mut(|block| {
-            let mut sink = Sink::new(file, data.len() as u64, block);
+            let mut sink = Sink::new(vec![file], data.len() as u64, block);
             sink.write(data)?;
-            sink.finish(data.len() as u64)?.sync_all()
+            sink.finish(data.len() as u64)?
+                .iter()
+                .try_for_each(fs::File::sync_all)
         });
         match written {
             Ok(()) => Ok(parent),

@@ -33,11 +33,12 @@ impl AlignedBlock {
     }
 }
 
-/// A new file being written, directly or through the cache.
+/// New files being written with the same content (one, or several where a snapshot
+/// holds copies of a file), directly or through the cache.
 pub enum Sink<'a> {
-    Buffered(File),
+    Buffered(Vec<File>),
     Direct {
-        file: File,
+        files: Vec<File>,
         block: &'a mut [u8],
         filled: usize,
     },
@@ -54,33 +55,37 @@ fn set_direct(file: &File) -> bool {
 }
 
 impl<'a> Sink<'a> {
-    /// Creates `path`, which must not exist, for a file of `size` bytes.
+    /// Creates `paths`, which must not exist, each for the same `size` bytes.
     pub fn create(
-        path: &Path,
+        paths: &[impl AsRef<Path>],
         size: u64,
         block: &'a mut AlignedBlock,
     ) -> std::io::Result<Sink<'a>> {
-        Ok(Sink::new(File::create_new(path)?, size, block))
+        let files = paths
+            .iter()
+            .map(|p| File::create_new(p.as_ref()))
+            .collect::<std::io::Result<Vec<File>>>()?;
+        Ok(Sink::new(files, size, block))
     }
 
-    /// Writes `file`, new and empty, which will hold `size` bytes: large files with
-    /// O_DIRECT where the filesystem allows it.
-    pub fn new(file: File, size: u64, block: &'a mut AlignedBlock) -> Sink<'a> {
-        if size >= DIRECT_MIN_SIZE && set_direct(&file) {
+    /// Writes `files`, new and empty, which will each hold the same `size` bytes:
+    /// large files with O_DIRECT where the filesystem allows it.
+    pub fn new(files: Vec<File>, size: u64, block: &'a mut AlignedBlock) -> Sink<'a> {
+        if size >= DIRECT_MIN_SIZE && files.iter().all(set_direct) {
             return Sink::Direct {
-                file,
+                files,
                 block: block.get(),
                 filled: 0,
             };
         }
-        Sink::Buffered(file)
+        Sink::Buffered(files)
     }
 
     pub fn write(&mut self, mut data: &[u8]) -> std::io::Result<()> {
         match self {
-            Sink::Buffered(file) => file.write_all(data),
+            Sink::Buffered(files) => files.iter_mut().try_for_each(|f| f.write_all(data)),
             Sink::Direct {
-                file,
+                files,
                 block,
                 filled,
             } => {
@@ -89,7 +94,7 @@ impl<'a> Sink<'a> {
                     block[*filled..*filled + n].copy_from_slice(&data[..n]);
                     (*filled, data) = (*filled + n, &data[n..]);
                     if *filled == block.len() {
-                        file.write_all(block)?;
+                        files.iter_mut().try_for_each(|f| f.write_all(block))?;
                         *filled = 0;
                     }
                 }
@@ -98,22 +103,24 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Writes what is left and returns the file, `size` bytes long.
-    pub fn finish(self, size: u64) -> std::io::Result<File> {
+    /// Writes what is left and returns the files, each `size` bytes long.
+    pub fn finish(self, size: u64) -> std::io::Result<Vec<File>> {
         match self {
-            Sink::Buffered(file) => Ok(file),
+            Sink::Buffered(files) => Ok(files),
             Sink::Direct {
-                mut file,
+                mut files,
                 block,
                 filled,
             } => {
-                if filled > 0 {
-                    let padded = filled.next_multiple_of(ALIGN);
-                    block[filled..padded].fill(0);
-                    file.write_all(&block[..padded])?;
+                let padded = filled.next_multiple_of(ALIGN);
+                block[filled..padded].fill(0);
+                for file in &mut files {
+                    if filled > 0 {
+                        file.write_all(&block[..padded])?;
+                    }
+                    file.set_len(size)?;
                 }
-                file.set_len(size)?;
-                Ok(file)
+                Ok(files)
             }
         }
     }
@@ -165,13 +172,15 @@ mod tests {
         ] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
             let path = dir.path().join(format!("f{size}"));
-            let mut sink = Sink::create(&path, size as u64, &mut block).unwrap();
+            let copy = dir.path().join(format!("f{size}-copy"));
+            let mut sink = Sink::create(&[&path, &copy], size as u64, &mut block).unwrap();
             // Uneven pieces, as chunks arrive.
             for piece in data.chunks(333_333) {
                 sink.write(piece).unwrap();
             }
-            sink.finish(size as u64).unwrap();
+            assert_eq!(sink.finish(size as u64).unwrap().len(), 2);
             assert!(std::fs::read(&path).unwrap() == data, "size {size}");
+            assert!(std::fs::read(&copy).unwrap() == data, "copy of size {size}");
             let mut back = vec![1, 2, 3];
             let mut file = File::open(&path).unwrap();
             if read_whole(&mut file, size, &mut back, &mut block).unwrap() {

@@ -105,12 +105,12 @@ pub fn restore(
                         break;
                     }
                     let done = match &jobs[i] {
-                        Job::File(node) => restore_file(
+                        Job::File(copies) => restore_file(
                             vault,
                             keys,
                             &index,
-                            node,
-                            &place(node),
+                            copies,
+                            &place,
                             &mut buffers,
                             progress,
                         ),
@@ -190,22 +190,23 @@ fn clear_the_way(path: &PathBuf, force: bool) -> Result<()> {
 #[derive(Default)]
 struct Buffers {
     sealed: Vec<u8>,
-    chunk: Vec<u8>,
     opener: ChunkOpener,
     block: AlignedBlock,
 }
 
-/// A unit of restoring work: a file streamed chunk by chunk, or the one-chunk files
-/// whose chunks sit in one pack, sorted by where they sit there.
+/// A unit of restoring work: a file streamed chunk by chunk (into each of its copies
+/// in the snapshot), or the one-chunk files whose chunks sit in one pack, sorted by
+/// where they sit there.
 enum Job<'a> {
-    File(&'a Node),
+    File(Vec<&'a Node>),
     Pack(Hash, Vec<(&'a BlobEntry, &'a Node)>),
 }
 
 /// Files of one chunk are restored pack by pack, so that one read serves many small
 /// files (on object storage, one request instead of one per file); larger files are
 /// streamed, largest first, so that no large file runs alone at the end while the
-/// other threads idle.
+/// other threads idle. Files with the same chunks are read and decrypted once and
+/// written to every copy.
 fn plan<'a>(files: &[&'a Node], index: &'a ChunkMap) -> Vec<Job<'a>> {
     let mut large: Vec<&Node> = Vec::new();
     let mut by_pack: std::collections::BTreeMap<Hash, Vec<(&BlobEntry, &Node)>> =
@@ -219,7 +220,14 @@ fn plan<'a>(files: &[&'a Node], index: &'a ChunkMap) -> Vec<Job<'a>> {
             _ => large.push(node),
         }
     }
-    large.sort_by_key(|n| std::cmp::Reverse(n.size));
+    let mut copies: std::collections::HashMap<(&[Hash], u64), Vec<&Node>> = Default::default();
+    for node in large {
+        if let NodeKind::File { chunks } = &node.kind {
+            copies.entry((chunks, node.size)).or_default().push(node);
+        }
+    }
+    let mut large: Vec<Vec<&Node>> = copies.into_values().collect();
+    large.sort_by(|a, b| (b[0].size, &a[0].path).cmp(&(a[0].size, &b[0].path)));
     let mut jobs: Vec<Job> = large.into_iter().map(Job::File).collect();
     for (pack, mut group) in by_pack {
         group.sort_by_key(|(entry, _)| entry.offset);
@@ -263,25 +271,29 @@ fn restore_small_files(
                 name: name.clone(),
                 source,
             })?;
-        for (entry, node) in &group[at..end] {
+        // Files with the same chunk sit next to each other: one opening serves them.
+        for same in group[at..end].chunk_by(|a, b| a.0.offset == b.0.offset) {
+            let entry = same[0].0;
             let from = (u64::from(entry.offset) - start) as usize;
-            // Opened from a copy: two files may share one chunk, and opening decrypts
-            // in place.
-            buffers.chunk.clear();
-            buffers
-                .chunk
-                .extend_from_slice(&buffers.sealed[from..from + entry.sealed_len as usize]);
             let chunk = buffers
                 .opener
-                .open(keys, entry, &mut buffers.chunk)
+                .open(
+                    keys,
+                    entry,
+                    &mut buffers.sealed[from..from + entry.sealed_len as usize],
+                )
                 .map_err(|d| VaultError::corrupt(name.clone(), d))?;
-            let path = place(node);
-            clear_the_way(&path, true)?;
-            let io = |e| VaultError::io(&path, e);
-            let mut sink = Sink::create(&path, node.size, &mut buffers.block).map_err(io)?;
-            sink.write(chunk).map_err(io)?;
-            finish_file(sink.finish(node.size).map_err(io)?, node, &path)?;
-            progress.advance(node.size);
+            for (_, node) in same {
+                let path = place(node);
+                clear_the_way(&path, true)?;
+                let io = |e| VaultError::io(&path, e);
+                let mut sink = Sink::create(&[&path], node.size, &mut buffers.block).map_err(io)?;
+                sink.write(chunk).map_err(io)?;
+                for file in sink.finish(node.size).map_err(io)? {
+                    finish_file(file, node, &path)?;
+                }
+                progress.advance(node.size);
+            }
         }
         at = end;
     }
@@ -296,17 +308,23 @@ fn finish_file(out: fs::File, node: &Node, path: &Path) -> Result<()> {
     filetime::set_file_handle_times(&out, None, Some(file_time(node.mtime_ns))).map_err(io)
 }
 
+/// Restores a file, and its `copies` (files with the same chunks) from the same reads.
 fn restore_file(
     vault: &Vault,
     keys: &VaultKeys,
     index: &ChunkMap,
-    node: &Node,
-    path: &PathBuf,
+    copies: &[&Node],
+    place: &dyn Fn(&Node) -> PathBuf,
     buffers: &mut Buffers,
     progress: &dyn Progress,
 ) -> Result<()> {
-    clear_the_way(path, true)?;
-    let io = |e| VaultError::io(path, e);
+    let node = copies[0];
+    let paths: Vec<PathBuf> = copies.iter().map(|n| place(n)).collect();
+    for path in &paths {
+        clear_the_way(path, true)?;
+    }
+    // Names the first file; a failure writing a copy is rare and the same in kind.
+    let io = |e| VaultError::io(&paths[0], e);
     let Buffers {
         sealed,
         opener,
@@ -316,7 +334,7 @@ fn restore_file(
     let NodeKind::File { chunks } = &node.kind else {
         unreachable!("only files are restored here")
     };
-    let mut sink = Sink::create(path, node.size, block).map_err(io)?;
+    let mut sink = Sink::create(&paths, node.size, block).map_err(io)?;
     for_each_chunk(
         vault,
         keys,
@@ -327,11 +345,15 @@ fn restore_file(
         opener,
         |chunk| {
             sink.write(chunk).map_err(io)?;
-            progress.advance(chunk.len() as u64);
+            progress.advance(chunk.len() as u64 * copies.len() as u64);
             Ok(())
         },
     )?;
-    finish_file(sink.finish(node.size).map_err(io)?, node, path)
+    let files = sink.finish(node.size).map_err(io)?;
+    for ((file, copy), path) in files.into_iter().zip(copies).zip(&paths) {
+        finish_file(file, copy, path)?;
+    }
+    Ok(())
 }
 
 /// Chunks of a file that lie back to back in a pack are read together, up to this

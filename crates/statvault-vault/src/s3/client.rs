@@ -75,6 +75,10 @@ pub struct Call<'a> {
     pub query: Vec<(&'a str, String)>,
     pub headers: Vec<(&'static str, String)>,
     pub body: &'a [u8],
+    /// A buffer to read the answer's body into: a reader that makes many requests
+    /// passes its last body back, so that multi-MiB buffers are not allocated anew
+    /// for each one (which let the allocator's footprint grow with the data).
+    pub answer_buffer: Vec<u8>,
 }
 
 impl<'a> Call<'a> {
@@ -85,6 +89,7 @@ impl<'a> Call<'a> {
             query: vec![],
             headers: vec![],
             body: &[],
+            answer_buffer: Vec::new(),
         }
     }
 
@@ -100,6 +105,11 @@ impl<'a> Call<'a> {
 
     pub fn body(mut self, body: &'a [u8]) -> Self {
         self.body = body;
+        self
+    }
+
+    pub fn answer_into(mut self, buffer: Vec<u8>) -> Self {
+        self.answer_buffer = buffer;
         self
     }
 }
@@ -239,7 +249,7 @@ impl Client {
     }
 
     /// Signs and sends `call`; reads at most `limit` bytes of the answer's body.
-    pub fn send(&self, call: Call, limit: u64) -> io::Result<Answer> {
+    pub fn send(&self, mut call: Call, limit: u64) -> io::Result<Answer> {
         let now = crate::repo::now_secs();
         let (date, stamp) = amz_dates(now);
         let payload_hash = sha256_hex(call.body);
@@ -332,7 +342,9 @@ impl Client {
             .unwrap_or(0);
         // Sized once from the announced length (never beyond the limit): no regrowth
         // and copying of multi-MiB bodies.
-        let mut body = Vec::with_capacity(announced.min(limit.saturating_add(1)) as usize);
+        let mut body = std::mem::take(&mut call.answer_buffer);
+        body.clear();
+        body.reserve(announced.min(limit.saturating_add(1)) as usize);
         response
             .body_mut()
             .as_reader()

@@ -325,14 +325,16 @@ impl S3Backend {
             .insert(name.to_string(), id.to_string());
     }
 
-    /// GETs `name` (its first version in a versioned bucket), with extra headers.
+    /// GETs `name` (its first version in a versioned bucket), with extra headers,
+    /// reading the body into `buffer`.
     fn get(
         &self,
         name: &str,
         headers: &[(&'static str, String)],
         limit: u64,
+        buffer: Vec<u8>,
     ) -> io::Result<Answer> {
-        let mut call = Call::new(Method::GET, self.object_path(name));
+        let mut call = Call::new(Method::GET, self.object_path(name)).answer_into(buffer);
         if let Some(id) = self.first_version(name)? {
             call = call.query("versionId", id);
         }
@@ -565,7 +567,7 @@ impl Drop for HeldLock {
 
 impl Backend for S3Backend {
     fn read(&self, name: &str, limit: u64) -> io::Result<Vec<u8>> {
-        let answer = self.get(name, &[], limit)?;
+        let answer = self.get(name, &[], limit, Vec::new())?;
         match answer.status {
             200 => Ok(answer.body),
             status => Err(s3_error(status, &answer.body, name)),
@@ -578,7 +580,7 @@ impl Backend for S3Backend {
             return Ok(());
         }
         let range = format!("bytes={offset}-{}", offset + len as u64 - 1);
-        let answer = self.get(name, &[("range", range)], len as u64)?;
+        let answer = self.get(name, &[("range", range)], len as u64, std::mem::take(out))?;
         match answer.status {
             206 | 200 if answer.body.len() == len => {
                 *out = answer.body;

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::signer::Signer;
 use serde::{Deserialize, Serialize};
 use statvault_census::schema::Labels;
-use statvault_crypto::ReleaseKey;
 
 use crate::meta::{check_release_id, is_utc_time, utc_now};
 use crate::tlog::{write_atomically, EntryKind, LogEntry, LogProof, TransparencyLog, ENTRY_FORMAT};
@@ -278,7 +278,7 @@ pub fn change(
     releases: &Path,
     release: &str,
     change: Change,
-    key: &ReleaseKey,
+    signer: &Signer,
 ) -> Result<LogProof, ReleaseError> {
     let mut calendar = Calendar::open(releases)?;
     let refuse = |message: String| ReleaseError::Calendar {
@@ -340,7 +340,7 @@ pub fn change(
         revises_manifest_sha256: None,
         reason: reason.map(|r| r.to_string()),
     };
-    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, key)?;
+    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, signer)?;
     let notice = notice_of(&proof);
     match change {
         Change::Schedule { title, .. } => calendar.releases.push(CalendarRelease {
@@ -407,8 +407,8 @@ mod tests {
 
     #[test]
     fn schedule_postpone_withdraw_are_logged_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = MasterKey::generate().release_key();
+        let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = Signer::new(MasterKey::generate().release_key(), state.path());
         let release_time = "2026-12-01T10:00:00Z";
         let schedule = || Change::Schedule {
             title: title(),

@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// What went wrong building, signing or logging a release. Every kind is bad input
-/// (exit 2) except `Io`.
+/// (exit 2) except `Io` and `Tampered` (exit 1).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
@@ -15,6 +15,9 @@ pub enum ReleaseError {
     Bundle { path: String, message: String },
     #[error("transparency log {path}: {message}")]
     Log { path: String, message: String },
+    /// The log is not what the signer signed: written by someone else.
+    #[error("transparency log {path}: {message}")]
+    Tampered { path: String, message: String },
     #[error("calendar {path}: {message}")]
     Calendar { path: String, message: String },
     #[error(transparent)]
@@ -27,6 +30,12 @@ pub enum ReleaseError {
 }
 
 impl ReleaseError {
+    /// Whether this is evidence of tampering (a failed check, exit 1) rather than bad
+    /// input.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, ReleaseError::Tampered { .. })
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> ReleaseError {
         ReleaseError::Io {
             path: path.display().to_string(),

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod minisign;
 mod parallel;
 pub mod sign;
+pub mod signer;
 pub mod tlog;
 pub mod verify;
 
@@ -24,4 +25,5 @@ pub use error::ReleaseError;
 pub use manifest::Manifest;
 pub use meta::ReleaseMeta;
 pub use sign::{sign, SignReport};
+pub use signer::Signer;
 pub use verify::{verify, VerifyOptions, VerifyReport};

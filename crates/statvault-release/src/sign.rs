@@ -8,9 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::signer::Signer;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use statvault_crypto::ReleaseKey;
 
 use crate::calendar::{notice_of, Calendar, CalendarRelease, PublishedVersion, Status};
 use crate::minisign::{MinisignKey, MinisignSignature};
@@ -54,7 +54,7 @@ pub fn trusted_comment(manifest: &Manifest, log_index: u64) -> String {
 /// first; the first version has none.
 pub fn sign(
     bundle: &Path,
-    key: &ReleaseKey,
+    signer: &Signer,
     revision: Option<&str>,
 ) -> Result<SignReport, ReleaseError> {
     let refuse = |message: String| ReleaseError::Bundle {
@@ -151,9 +151,10 @@ pub fn sign(
         revises_manifest_sha256: revises,
         reason: revision.map(str::to_string),
     };
-    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, key)?;
+    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, signer)?;
     write_atomically(&bundle.join(PROOF_FILE), &proof.write())?;
     let comment = trusted_comment(&manifest, proof.index);
+    let key = signer.key();
     let signature = MinisignSignature::sign(
         key,
         &manifest_bytes,

@@ -19,6 +19,7 @@ use statvault_crypto::{PublicKey, ReleaseKey};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{self, Digest};
 use crate::minisign::MinisignKey;
+use crate::signer::Signer;
 use crate::ReleaseError;
 
 pub const ENTRY_FORMAT: &str = "statvault-log-entry/1";
@@ -216,6 +217,15 @@ impl TransparencyLog {
             .map(|e| LogEntry::read(e).expect("checked when the log was opened"))
     }
 
+    /// The first `size` entries as the file holds them, one per line: what a reader
+    /// keeps of a log whose checkpoint covers `size` entries.
+    pub fn lines(&self, size: u64) -> Vec<u8> {
+        self.entries[..size as usize]
+            .iter()
+            .flat_map(|e| [&e[..], b"\n"].concat())
+            .collect()
+    }
+
     pub fn root(&self, size: u64) -> Digest {
         merkle::root(&self.leaves[..size as usize])
     }
@@ -258,37 +268,32 @@ impl TransparencyLog {
     }
 
     /// Appends an entry (its `index` is set here), signs the new checkpoint and
-    /// returns the bundle's proof of it. The entry is on disk (fsync) before the
-    /// checkpoint that covers it replaces the old one (rename).
+    /// returns the bundle's proof of it.
+    ///
+    /// Only a log that is exactly what `signer` signed before is extended (see
+    /// [`TransparencyLog::follow`]). The entry goes to the signer's record first (its
+    /// intent, should the append be cut short), then to this log (fsync); the new
+    /// checkpoint is then recorded by the signer (the commit) and finally replaces this
+    /// log's checkpoint (rename).
     pub fn append(
         &mut self,
         mut entry: LogEntry,
-        key: &ReleaseKey,
+        signer: &Signer,
     ) -> Result<LogProof, ReleaseError> {
+        let key = signer.key();
         self.check_key(key)?;
+        let mut record = self.signer_record(signer)?;
         entry.index = self.size();
         let line = entry.write();
-        let path = Self::entries_path(&self.dir);
-        let io = |e| ReleaseError::io(&path, e);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
-        let committed: u64 = self.entries.iter().map(|e| e.len() as u64 + 1).sum();
-        if file.metadata().map_err(io)?.len() != committed {
-            file.set_len(committed).map_err(io)?;
-        }
-        file.write_all(&[&line[..], b"\n"].concat()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        self.leaves.push(merkle::leaf_hash(&line));
-        self.entries.push(line);
+        record.write_entry(&line)?;
+        self.write_entry(&line)?;
         let checkpoint = Checkpoint {
             origin: Self::origin(&key.public_key()),
             size: self.size(),
             root: self.root(self.size()),
         }
         .sign(key);
+        write_atomically(&record.dir.join("checkpoint"), checkpoint.as_bytes())?;
         write_atomically(&self.dir.join("checkpoint"), checkpoint.as_bytes())?;
         let index = entry.index;
         Ok(LogProof {
@@ -303,6 +308,147 @@ impl TransparencyLog {
                 .collect(),
             checkpoint,
         })
+    }
+
+    /// Appends one line to `entries.jsonl`, cutting off first whatever follows the
+    /// entries this log holds (an interrupted append), and syncs it.
+    fn write_entry(&mut self, line: &[u8]) -> Result<(), ReleaseError> {
+        let path = Self::entries_path(&self.dir);
+        let io = |e| ReleaseError::io(&path, e);
+        fs::create_dir_all(&self.dir).map_err(|e| ReleaseError::io(&self.dir, e))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let committed: u64 = self.entries.iter().map(|e| e.len() as u64 + 1).sum();
+        if file.metadata().map_err(io)?.len() != committed {
+            file.set_len(committed).map_err(io)?;
+        }
+        file.write_all(&[line, b"\n"].concat()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        self.leaves.push(merkle::leaf_hash(line));
+        self.entries.push(line.to_vec());
+        Ok(())
+    }
+
+    /// Forgets the entries from `size` on (the file is cut at the next write).
+    fn cut(&mut self, size: usize) {
+        self.entries.truncate(size);
+        self.leaves.truncate(size);
+    }
+
+    /// Opens the signer's record and checks this log against it; on the signer's first
+    /// append, starts the record from this log's checkpoint signed by the same key.
+    /// Returns the record, holding exactly the entries this log holds.
+    fn signer_record(&mut self, signer: &Signer) -> Result<TransparencyLog, ReleaseError> {
+        let dir = signer.state_dir();
+        self.check_record_outside(&dir)?;
+        let key = signer.key().public_key();
+        let mut record = TransparencyLog::open(&dir)?;
+        let record_checkpoint = dir.join("checkpoint");
+        let tampered = |path: &Path, message: String| ReleaseError::Tampered {
+            path: path.display().to_string(),
+            message,
+        };
+        match record.checkpoint_text()? {
+            Some(text) => {
+                let signed = record
+                    .check(&text, &key)
+                    .map_err(|m| tampered(&record_checkpoint, format!("the signer's record: {m}")))?
+                    .size as usize;
+                let intent = record.entries[signed..].to_vec();
+                record.cut(signed);
+                self.follow(&record.entries, &intent, &dir)?;
+            }
+            None if self.size() == 0 => {}
+            None => {
+                let text = self.checkpoint_text()?.ok_or_else(|| {
+                    tampered(
+                        &self.dir.join("checkpoint"),
+                        "the log has entries but no checkpoint, and this key has no record of signing any".into(),
+                    )
+                })?;
+                let signed = self
+                    .check(&text, &key)
+                    .map_err(|m| tampered(&self.dir.join("checkpoint"), m))?
+                    .size as usize;
+                let adopted = self.entries[..signed].to_vec();
+                self.follow(&adopted, &[], &dir)?;
+                write_atomically(&Self::entries_path(&dir), &self.lines(signed as u64))?;
+                write_atomically(&record_checkpoint, text.as_bytes())?;
+                record = TransparencyLog::open(&dir)?;
+            }
+        }
+        Ok(record)
+    }
+
+    /// Checks that this log is exactly `signed`, the entries the signer's record (in
+    /// `record`) says it signed, and names the first entry that is not. Entries past
+    /// them are refused unless they are `intent`, the signer's own append that was cut
+    /// short, which is then undone.
+    fn follow(
+        &mut self,
+        signed: &[Vec<u8>],
+        intent: &[Vec<u8>],
+        record: &Path,
+    ) -> Result<(), ReleaseError> {
+        let path = Self::entries_path(&self.dir);
+        let tampered = |message: String| ReleaseError::Tampered {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(i) = signed.iter().zip(&self.entries).position(|(a, b)| a != b) {
+            return Err(tampered(format!(
+                "entry {i} (line {}) is not the entry this key signed there; the signed entries are in {}",
+                i + 1,
+                record.display()
+            )));
+        }
+        if self.entries.len() < signed.len() {
+            return Err(tampered(format!(
+                "the log holds {} entries, this key signed {}: entries were removed; the signed entries are in {}",
+                self.entries.len(),
+                signed.len(),
+                record.display()
+            )));
+        }
+        let extra = &self.entries[signed.len()..];
+        if extra.is_empty() {
+            return Ok(());
+        }
+        if extra == intent {
+            self.cut(signed.len());
+            return Ok(());
+        }
+        let first = LogEntry::read(&extra[0]).expect("checked when the log was opened");
+        Err(tampered(format!(
+            "entry {} (line {}, {:?} of {}) was not signed by this key: the office signs only the entries it made; check it and remove it and any entry after it",
+            signed.len(),
+            signed.len() + 1,
+            first.kind,
+            first.release
+        )))
+    }
+
+    /// The signer's record must not be where the releases directory's writers can
+    /// reach it: not inside the directory that holds this log.
+    fn check_record_outside(&self, record: &Path) -> Result<(), ReleaseError> {
+        fs::create_dir_all(record).map_err(|e| ReleaseError::io(record, e))?;
+        let _ = fs::set_permissions(record, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        fs::create_dir_all(&self.dir).map_err(|e| ReleaseError::io(&self.dir, e))?;
+        let releases = self.dir.parent().unwrap_or(&self.dir);
+        let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| ReleaseError::io(p, e));
+        if canonical(record)?.starts_with(canonical(releases)?) {
+            return Err(ReleaseError::Log {
+                path: record.display().to_string(),
+                message: format!(
+                    "the signer's record is inside {}, where whoever writes releases could rewrite it; keep it on the office side (--signer-state)",
+                    releases.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The first append writes the key beside the log; every later append must use it,
@@ -381,9 +527,9 @@ mod tests {
 
     #[test]
     fn appended_entries_prove_inclusion_and_consistency() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = MasterKey::generate().release_key();
-        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = Signer::new(MasterKey::generate().release_key(), state.path());
+        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
         let mut proofs = Vec::new();
         for i in 0..6 {
             let release = format!("r{i}");
@@ -392,11 +538,11 @@ mod tests {
                     .unwrap(),
             );
         }
-        let reopened = TransparencyLog::open(dir.path()).unwrap();
+        let reopened = TransparencyLog::open(&dir.path().join("log")).unwrap();
         assert_eq!(reopened.size(), 6);
         for (i, proof) in proofs.iter().enumerate() {
             let read = LogProof::read(&proof.write()).unwrap();
-            let (e, cp) = read.verify(&key.public_key()).unwrap();
+            let (e, cp) = read.verify(&key.key().public_key()).unwrap();
             assert_eq!(
                 (e.index, e.release.as_str()),
                 (i as u64, format!("r{i}").as_str())
@@ -410,7 +556,7 @@ mod tests {
                 &consistency
             ));
         }
-        let other = MasterKey::generate().release_key();
+        let other = Signer::new(MasterKey::generate().release_key(), state.path());
         let err = log
             .append(entry(EntryKind::Schedule, "x"), &other)
             .err()
@@ -420,23 +566,221 @@ mod tests {
 
     #[test]
     fn an_interrupted_append_is_cut_off_and_reordering_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = MasterKey::generate().release_key();
-        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = Signer::new(MasterKey::generate().release_key(), state.path());
+        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
         log.append(entry(EntryKind::Schedule, "a"), &key).unwrap();
-        let path = TransparencyLog::entries_path(dir.path());
+        let path = TransparencyLog::entries_path(&dir.path().join("log"));
         let mut text = fs::read(&path).unwrap();
         text.extend_from_slice(b"{\"format\":\"statvault-log-en");
         fs::write(&path, &text).unwrap();
-        let mut log = TransparencyLog::open(dir.path()).unwrap();
+        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
         assert_eq!(log.size(), 1);
         log.append(entry(EntryKind::Schedule, "b"), &key).unwrap();
-        assert_eq!(TransparencyLog::open(dir.path()).unwrap().size(), 2);
+        assert_eq!(
+            TransparencyLog::open(&dir.path().join("log"))
+                .unwrap()
+                .size(),
+            2
+        );
 
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         fs::write(&path, format!("{}\n{}\n", lines[1], lines[0])).unwrap();
-        let err = TransparencyLog::open(dir.path()).err().unwrap().to_string();
+        let err = TransparencyLog::open(&dir.path().join("log"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("line 1 holds entry 1"), "{err}");
+    }
+
+    /// A log directory in a releases directory, and a signer whose record is elsewhere.
+    fn office() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, Signer) {
+        let (releases, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let log = releases.path().join("log");
+        let signer = Signer::new(MasterKey::generate().release_key(), state.path());
+        (releases, state, log, signer)
+    }
+
+    /// Appends a line to the public log as an intruder without the key would.
+    fn intruder_appends(log: &Path, mut entry: LogEntry) {
+        entry.index = TransparencyLog::open(log).unwrap().size();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(TransparencyLog::entries_path(log))
+            .unwrap();
+        file.write_all(&[&entry.write()[..], b"\n"].concat())
+            .unwrap();
+    }
+
+    fn tampered(result: Result<LogProof, ReleaseError>) -> String {
+        match result {
+            Err(e @ ReleaseError::Tampered { .. }) => e.to_string(),
+            Err(other) => panic!("not refused as tampering: {other}"),
+            Ok(_) => panic!("the office signed a log it did not make"),
+        }
+    }
+
+    /// Regression (forged log entries get signed by the office): an unsigned
+    /// withdrawal appended by an intruder was signed into the log by the office's next
+    /// unrelated append.
+    #[test]
+    fn forged_log_entries_are_never_signed_by_the_office() {
+        let (_releases, _state, dir, signer) = office();
+        let mut log = TransparencyLog::open(&dir).unwrap();
+        log.append(entry(EntryKind::Schedule, "a"), &signer)
+            .unwrap();
+        let checkpoint = fs::read_to_string(dir.join("checkpoint")).unwrap();
+        let mut forged = entry(EntryKind::Withdrawal, "a");
+        forged.reason = Some("the figures were invented".into());
+        intruder_appends(&dir, forged);
+
+        let mut log = TransparencyLog::open(&dir).unwrap();
+        let err = tampered(log.append(entry(EntryKind::Schedule, "b"), &signer));
+        assert!(
+            err.contains("entry 1 (line 2, Withdrawal of a) was not signed by this key"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("checkpoint")).unwrap(),
+            checkpoint
+        );
+        assert_eq!(
+            TransparencyLog::open(&dir).unwrap().size(),
+            2,
+            "nothing was appended"
+        );
+    }
+
+    #[test]
+    fn a_rewritten_or_removed_entry_is_named_before_anything_is_signed() {
+        let (_releases, _state, dir, signer) = office();
+        let mut log = TransparencyLog::open(&dir).unwrap();
+        for release in ["a", "b"] {
+            log.append(entry(EntryKind::Schedule, release), &signer)
+                .unwrap();
+        }
+        let path = TransparencyLog::entries_path(&dir);
+        let signed = fs::read_to_string(&path).unwrap();
+        fs::write(&path, signed.replacen("\"a\"", "\"z\"", 1)).unwrap();
+        let err = tampered(
+            TransparencyLog::open(&dir)
+                .unwrap()
+                .append(entry(EntryKind::Schedule, "c"), &signer),
+        );
+        assert!(
+            err.contains("entry 0 (line 1) is not the entry this key signed there"),
+            "{err}"
+        );
+
+        fs::write(&path, signed.lines().next().unwrap().to_string() + "\n").unwrap();
+        let err = tampered(
+            TransparencyLog::open(&dir)
+                .unwrap()
+                .append(entry(EntryKind::Schedule, "c"), &signer),
+        );
+        assert!(
+            err.contains("the log holds 1 entries, this key signed 2"),
+            "{err}"
+        );
+
+        fs::write(&path, &signed).unwrap();
+        TransparencyLog::open(&dir)
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "c"), &signer)
+            .unwrap();
+    }
+
+    /// The signer's own append cut short after its entry reached the public log (and
+    /// its record) but before the checkpoint: the next append undoes it, no refusal.
+    #[test]
+    fn the_signers_own_interrupted_append_is_undone_by_the_next() {
+        let (_releases, _state, dir, signer) = office();
+        TransparencyLog::open(&dir)
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "a"), &signer)
+            .unwrap();
+        let mut half = entry(EntryKind::Schedule, "half");
+        half.index = 1;
+        for log in [dir.clone(), signer.state_dir()] {
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(TransparencyLog::entries_path(&log))
+                .unwrap();
+            file.write_all(&[&half.write()[..], b"\n"].concat())
+                .unwrap();
+        }
+        let proof = TransparencyLog::open(&dir)
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "b"), &signer)
+            .unwrap();
+        assert_eq!((proof.index, proof.tree_size), (1, 2));
+        let releases: Vec<String> = TransparencyLog::open(&dir)
+            .unwrap()
+            .entries()
+            .map(|e| e.release)
+            .collect();
+        assert_eq!(releases, ["a", "b"]);
+    }
+
+    /// A signer without a record (a new state directory) trusts the log's checkpoint
+    /// signed by its key, and nothing past it.
+    #[test]
+    fn a_signer_without_a_record_starts_from_the_signed_checkpoint_only() {
+        let (releases, first, elsewhere) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let dir = releases.path().join("log");
+        let master = MasterKey::generate();
+        let signer = Signer::new(master.release_key(), first.path());
+        TransparencyLog::open(&dir)
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "a"), &signer)
+            .unwrap();
+        intruder_appends(&dir, entry(EntryKind::Withdrawal, "a"));
+
+        let fresh = Signer::new(master.release_key(), elsewhere.path());
+        assert!(!fresh.has_record());
+        let err = tampered(
+            TransparencyLog::open(&dir)
+                .unwrap()
+                .append(entry(EntryKind::Schedule, "b"), &fresh),
+        );
+        assert!(
+            err.contains("entry 1 (line 2, Withdrawal of a) was not signed"),
+            "{err}"
+        );
+
+        // Without the forgery, the record starts from the signed checkpoint.
+        let path = TransparencyLog::entries_path(&dir);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.lines().next().unwrap().to_string() + "\n").unwrap();
+        TransparencyLog::open(&dir)
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "b"), &fresh)
+            .unwrap();
+        assert!(fresh.has_record());
+        assert_eq!(TransparencyLog::open(&fresh.state_dir()).unwrap().size(), 2);
+    }
+
+    #[test]
+    fn a_record_inside_the_releases_directory_is_refused() {
+        let releases = tempfile::tempdir().unwrap();
+        let signer = Signer::new(
+            MasterKey::generate().release_key(),
+            releases.path().join("state"),
+        );
+        let err = TransparencyLog::open(&releases.path().join("log"))
+            .unwrap()
+            .append(entry(EntryKind::Schedule, "a"), &signer)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("where whoever writes releases could rewrite it"),
+            "{err}"
+        );
     }
 }

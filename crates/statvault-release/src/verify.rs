@@ -49,6 +49,9 @@ pub struct VerifyReport {
     pub log_size: Option<u64>,
     pub log_checkpoint: Option<String>,
     pub kept_checkpoint_size: Option<u64>,
+    /// Entries the log file holds past its signed checkpoint: nobody signed them, so
+    /// they are ignored (and reported, since only the office may append).
+    pub unsigned_entries: u64,
     /// Empty when everything verifies.
     pub problems: Vec<String>,
 }
@@ -257,6 +260,7 @@ fn check_log(
         }
     };
     report.log_size = Some(current.size);
+    report.unsigned_entries = log.size() - current.size;
     report.log_checkpoint = Some(text);
     for (what, old) in [
         ("the bundle's checkpoint", bundle_checkpoint),

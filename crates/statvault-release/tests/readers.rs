@@ -77,7 +77,11 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
     let meta =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/release/census-2023.toml");
     let releases = tempfile::tempdir().unwrap();
-    let key = statvault_crypto::MasterKey::generate().release_key();
+    let office_state = tempfile::tempdir().unwrap();
+    let key = statvault_release::Signer::new(
+        statvault_crypto::MasterKey::generate().release_key(),
+        office_state.path(),
+    );
     let title = [("sq", "Strehimi"), ("en", "Housing, dwellings; 2023")]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

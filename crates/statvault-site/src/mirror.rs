@@ -158,6 +158,11 @@ pub fn pull(from: &str, out: &Path, key: MinisignKey) -> Result<PullReport, Mirr
             )));
         }
     }
+    // Only the entries the checkpoint covers: anything past it was signed by nobody.
+    write(
+        &TransparencyLog::entries_path(&staging),
+        &log.lines(checkpoint.size),
+    )?;
     write(&staging.join("checkpoint"), checkpoint_text.as_bytes())?;
     write(&staging.join("key.pub"), key.write().as_bytes())?;
     report.log_size = checkpoint.size;

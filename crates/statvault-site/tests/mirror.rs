@@ -122,11 +122,14 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
     let entries: Vec<LogEntry> = TransparencyLog::open(&log_dir).unwrap().entries().collect();
     fs::remove_file(log_dir.join("entries.jsonl")).unwrap();
     let mut log = TransparencyLog::open(&log_dir).unwrap();
+    // With the key, but not the office's record of what it signed (which refuses this).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let rewriter = statvault_release::Signer::new(f.master.release_key(), elsewhere.path());
     for mut entry in entries {
         if entry.index == 0 {
             entry.logged = "2020-01-01T00:00:00Z".into();
         }
-        log.append(entry, &f.key).unwrap();
+        log.append(entry, &rewriter).unwrap();
     }
     let stopped = pull_from(f.site(Limits::default()), mirror.path(), key).await;
     let err = stopped.as_ref().unwrap_err().to_string();
@@ -151,4 +154,32 @@ async fn a_rewritten_log_stops_the_pull_and_the_mirror_keeps_its_own() {
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
+}
+
+/// Regression (entries past the signed checkpoint are stored by mirrors and served): a
+/// line appended to the primary's log without a checkpoint stays behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_keeps_only_the_entries_its_checkpoint_signs() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    let log_dir = f.dir.path().join("log");
+    let log = TransparencyLog::open(&log_dir).unwrap();
+    let mut forged = log.entries().last().unwrap();
+    forged.index = log.size();
+    forged.reason = Some("forged by the intruder".into());
+    let path = TransparencyLog::entries_path(&log_dir);
+    let mut text = fs::read(&path).unwrap();
+    text.extend_from_slice(&forged.write());
+    text.push(b'\n');
+    fs::write(&path, text).unwrap();
+
+    let mirror = tempfile::tempdir().unwrap();
+    let report = pull_from(f.site(Limits::default()), mirror.path(), key)
+        .await
+        .unwrap();
+    assert_eq!(report.log_size, 4);
+    let kept =
+        fs::read_to_string(TransparencyLog::entries_path(&mirror.path().join("log"))).unwrap();
+    assert_eq!(kept.lines().count(), 4);
+    assert!(!kept.contains("forged by the intruder"));
 }

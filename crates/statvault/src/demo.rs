@@ -22,6 +22,7 @@ use statvault_protect::{CkmOptions, Method, PTable, ProtectedTable, SuppressOpti
 use statvault_release::calendar::{self, Change};
 use statvault_release::meta::{parse_utc, utc_now, utc_time};
 use statvault_release::minisign::MinisignKey;
+use statvault_release::Signer;
 use statvault_release::{ReleaseMeta, VerifyOptions as ReleaseVerifyOptions};
 use statvault_vault::{
     replicate, restore, verify, Backend, InitOptions, LocalBackend, NoProgress, ReplicateOptions,
@@ -391,6 +392,8 @@ fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
     let key = combine_release_key(&files, &mut |_| {
         unreachable!("demo shares have no passphrase")
     })?;
+    // The signer's record of the log stays on the office side, outside `releases/`.
+    let key = Signer::new(key, dir.join("signer-state"));
 
     // Announced for yesterday, postponed to now: the release goes out at once.
     let meta = ReleaseMeta::parse(RELEASE_META).map_err(anyhow::Error::msg)?;

@@ -45,7 +45,8 @@ fn message(err: &anyhow::Error) -> String {
     out
 }
 
-/// Damage found in the vault is exit 1, like a failed check; everything else
+/// Damage found in the vault (or a tampered release log) is exit 1, like a failed
+/// check; everything else
 /// (bad arguments, unreadable input, wrong shares) is exit 2.
 fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     let damage = err.chain().any(|e| {
@@ -53,6 +54,8 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
             .is_some_and(|v| v.is_damage())
             || e.downcast_ref::<statvault_census::CensusError>()
                 .is_some_and(|c| c.is_damage())
+            || e.downcast_ref::<statvault_release::ReleaseError>()
+                .is_some_and(|r| r.is_damage())
     });
     ExitCode::from(if damage { 1 } else { 2 })
 }

@@ -10,7 +10,7 @@ use statvault_crypto::share::{combine_release_key, release_key_identity, ShareFi
 use statvault_crypto::{MasterKey, ReleaseKey};
 use statvault_release::calendar::{self, Calendar, Change};
 use statvault_release::minisign::MinisignKey;
-use statvault_release::{sign, verify, VerifyOptions};
+use statvault_release::{sign, verify, Signer, VerifyOptions};
 
 use crate::shares::{passphrase_for_share, ShareFiles};
 
@@ -95,6 +95,42 @@ pub struct KeyArg {
         required = true
     )]
     keys: Vec<PathBuf>,
+    /// The signer's own record of the log it signed, kept on the office side where
+    /// the releases directory's writers cannot reach it; the log is extended only if
+    /// it is exactly that record. Default: $XDG_STATE_HOME/statvault/signer, else
+    /// ~/.local/state/statvault/signer.
+    #[arg(long, value_name = "DIR", env = "STATVAULT_SIGNER_STATE")]
+    signer_state: Option<PathBuf>,
+}
+
+impl KeyArg {
+    /// Unlocks the key and pairs it with its record.
+    fn signer(&self) -> anyhow::Result<Signer> {
+        let state = match &self.signer_state {
+            Some(dir) => dir.clone(),
+            None => statvault_release::signer::default_state_root()
+                .context("no directory for the signer's record: give --signer-state or set HOME")?,
+        };
+        Ok(Signer::new(unlock_key(&self.keys)?, state))
+    }
+}
+
+/// Runs a command that extends the log, and says so when it started the signer's
+/// record (from the log's checkpoint signed by this key).
+fn with_signer<T>(
+    key: &KeyArg,
+    extend: impl FnOnce(&Signer) -> Result<T, statvault_release::ReleaseError>,
+) -> anyhow::Result<T> {
+    let signer = key.signer()?;
+    let had_record = signer.has_record();
+    let done = extend(&signer)?;
+    if !had_record {
+        eprintln!(
+            "note: started the signer's record in {}; later commands extend the log only if it is what this record says was signed",
+            signer.state_dir().display()
+        );
+    }
+    Ok(done)
 }
 
 #[derive(Args)]
@@ -300,8 +336,7 @@ pub fn unlock_key(paths: &[PathBuf]) -> anyhow::Result<ReleaseKey> {
 }
 
 fn sign_cmd(key: &KeyArg, bundle: &Path, reason: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let key = unlock_key(&key.keys)?;
-    let report = sign(bundle, &key, reason)?;
+    let report = with_signer(key, |signer| sign(bundle, signer, reason))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -350,7 +385,13 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("log entry {i} of a tree of {n}");
         }
         if let Some(size) = report.log_size {
-            println!("the transparency log has {size} entries");
+            println!("the transparency log has {size} signed entries");
+        }
+        if report.unsigned_entries > 0 {
+            println!(
+                "warning: the log file holds {} entries past its signed checkpoint; nobody signed them and they were ignored (only the office appends to the log)",
+                report.unsigned_entries
+            );
         }
         for problem in &report.problems {
             println!("FAIL {problem}");
@@ -378,8 +419,9 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn calendar_change(target: &CalendarTarget, change: Change) -> anyhow::Result<()> {
-    let key = unlock_key(&target.key.keys)?;
-    let proof = calendar::change(&target.releases.releases, &target.release, change, &key)?;
+    let proof = with_signer(&target.key, |signer| {
+        calendar::change(&target.releases.releases, &target.release, change, signer)
+    })?;
     println!("{}", proof.entry);
     println!("logged as entry {} of {}", proof.index, proof.tree_size);
     Ok(())

@@ -12,7 +12,8 @@ use common::{run, run_with_input, statvault, Run};
 use statvault_crypto::share::{combine_release_key, ShareFile};
 use statvault_crypto::{Passphrase, ReleaseKey};
 use statvault_release::checkpoint::Checkpoint;
-use statvault_release::tlog::{LogEntry, TransparencyLog};
+use statvault_release::tlog::{EntryKind, LogEntry, TransparencyLog};
+use statvault_release::Signer;
 
 const PASSPHRASE: &str = "census custodian";
 
@@ -110,7 +111,14 @@ impl Office {
                 &bundle_path,
             ];
         }
-        run_with_input(statvault().args(args), &format!("{PASSPHRASE}\n"))
+        run_with_input(self.office_side().args(args), &format!("{PASSPHRASE}\n"))
+    }
+
+    /// A command run on the office side, with the signer's record kept there.
+    fn office_side(&self) -> Command {
+        let mut cmd = statvault();
+        cmd.env("STATVAULT_SIGNER_STATE", self.path("signer-state"));
+        cmd
     }
 
     fn verify(&self, bundle: &str, extra: &[&str]) -> Run {
@@ -127,7 +135,7 @@ impl Office {
         let key = self.p("office.key");
         let mut all = vec![args[0], args[1], "--releases", &releases, "--key", &key];
         all.extend_from_slice(&args[2..]);
-        run_with_input(statvault().args(all), &format!("{PASSPHRASE}\n"))
+        run_with_input(self.office_side().args(all), &format!("{PASSPHRASE}\n"))
     }
 
     /// A signed first release in `releases/v1`.
@@ -390,7 +398,9 @@ fn a_rewritten_or_rolled_back_log_fails_against_a_kept_checkpoint() {
     let entries: Vec<LogEntry> = TransparencyLog::open(&log_dir).unwrap().entries().collect();
     fs::remove_file(log_dir.join("entries.jsonl")).unwrap();
     let mut log = TransparencyLog::open(&log_dir).unwrap();
-    let key = office.key("office");
+    // With the key but without the office's record of what it signed.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let key = Signer::new(office.key("office"), elsewhere.path());
     for mut entry in entries {
         if entry.index == 0 {
             entry.logged = "2020-01-01T00:00:00Z".into();
@@ -425,7 +435,7 @@ fn a_rewritten_or_rolled_back_log_fails_against_a_kept_checkpoint() {
     fs::remove_file(log_dir.join("entries.jsonl")).unwrap();
     TransparencyLog::open(&log_dir)
         .unwrap()
-        .append(first, &fresh.key("office"))
+        .append(first, &Signer::new(fresh.key("office"), elsewhere.path()))
         .unwrap();
     let r = fresh.verify("v1", &["--checkpoint", &kept.display().to_string()]);
     failed_naming(&r, "truncated or rolled back");
@@ -649,6 +659,128 @@ fn a_split_release_key_signs_with_k_of_n_shares() {
     )
     .unwrap();
     assert_eq!(Checkpoint::verify(&checkpoint, &key.key).unwrap().size, 1);
+}
+
+/// Appends a well-formed entry to the public log, as an intruder with write access to
+/// the releases directory (and no key) does.
+fn intruder_appends(office: &Office, kind: EntryKind, release: &str, reason: &str) {
+    let log_dir = office.path("releases/log");
+    let log = TransparencyLog::open(&log_dir).unwrap();
+    let mut forged = log.entries().last().unwrap();
+    forged.index = log.size();
+    forged.kind = kind;
+    forged.release = release.into();
+    forged.manifest_sha256 = None;
+    forged.reason = Some(reason.into());
+    let path = TransparencyLog::entries_path(&log_dir);
+    let mut text = fs::read(&path).unwrap();
+    text.extend_from_slice(&forged.write());
+    text.push(b'\n');
+    fs::write(&path, text).unwrap();
+}
+
+/// Regression (forged log entries get signed by the office): an intruder appended an
+/// unsigned withdrawal with their own reason, and the office's next unrelated
+/// `release schedule` signed a checkpoint over it.
+#[test]
+fn an_intruders_log_entry_is_refused_by_the_next_release_command_not_signed() {
+    let office = Office::published();
+    let checkpoint = fs::read_to_string(office.path("releases/log/checkpoint")).unwrap();
+    intruder_appends(
+        &office,
+        EntryKind::Withdrawal,
+        "census-2023-first-results",
+        "the figures were invented",
+    );
+
+    let r = office.calendar(&[
+        "release",
+        "schedule",
+        "--release",
+        "housing",
+        "--title-sq",
+        "Strehimi",
+        "--title-en",
+        "Housing",
+        "--at",
+        "2027-03-01T10:00:00Z",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "entry 1 (line 2, Withdrawal of census-2023-first-results) was not signed by this key"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(office.path("releases/log/checkpoint")).unwrap(),
+        checkpoint,
+        "nothing was signed"
+    );
+    // Readers ignore the unsigned entry and say it is there.
+    let r = office.verify("v1", &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("the transparency log has 1 signed entries"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("holds 1 entries past its signed checkpoint"),
+        "{}",
+        r.stdout
+    );
+
+    // Once the office removes it, work goes on; a new state directory (a lost record)
+    // starts from the checkpoint the key signed, and says so.
+    let path = TransparencyLog::entries_path(&office.path("releases/log"));
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.lines().next().unwrap().to_string() + "\n").unwrap();
+    fs::rename(office.path("signer-state"), office.path("old-signer-state")).unwrap();
+    let r = office.calendar(&[
+        "release",
+        "schedule",
+        "--release",
+        "housing",
+        "--title-sq",
+        "Strehimi",
+        "--title-en",
+        "Housing",
+        "--at",
+        "2027-03-01T10:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("started the signer's record in"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_signers_record_may_not_live_in_the_releases_directory() {
+    let office = Office::new();
+    assert_eq!(office.build("v1", &[]).code, 0);
+    let mut cmd = office.office_side();
+    cmd.env("STATVAULT_SIGNER_STATE", office.path("releases/state"))
+        .args([
+            "release",
+            "sign",
+            "--key",
+            &office.p("office.key"),
+            &office.p("releases/v1"),
+        ]);
+    let r = run_with_input(&mut cmd, &format!("{PASSPHRASE}\n"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("where whoever writes releases could rewrite it"),
+        "{}",
+        r.stderr
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

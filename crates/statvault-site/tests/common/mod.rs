@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use statvault_release::calendar::{change, Change};
 use statvault_release::meta::parse_utc;
+use statvault_release::Signer;
 use statvault_site::mail::{Letters, Smtp};
 use statvault_site::store::Store;
 use statvault_site::subscriptions::{Alerts, Subscriptions};
@@ -27,7 +28,12 @@ pub const LATER_AT: &str = "2027-03-01T10:00:00Z";
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub clock: Arc<AtomicU64>,
-    pub key: statvault_crypto::ReleaseKey,
+    /// The office's key, with its record of the log kept outside the releases directory.
+    pub key: Signer,
+    pub office_state: tempfile::TempDir,
+    /// What the key derives from: tests that act as someone holding the key without
+    /// the office's record of the log make a second signer from it.
+    pub master: statvault_crypto::MasterKey,
 }
 
 /// A releases directory: the first results (public at PUBLIC_AT), a housing release
@@ -35,7 +41,9 @@ pub struct Fixture {
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let releases = dir.path();
-    let key = statvault_crypto::MasterKey::generate().release_key();
+    let office_state = tempfile::tempdir().unwrap();
+    let master = statvault_crypto::MasterKey::generate();
+    let key = Signer::new(master.release_key(), office_state.path());
     for (id, time) in [
         ("census-2023-first-results", PUBLIC_AT),
         ("census-2023-housing", LATER_AT),
@@ -69,12 +77,14 @@ pub fn fixture() -> Fixture {
     Fixture {
         dir,
         key,
+        office_state,
+        master,
         clock: Arc::new(AtomicU64::new(parse_utc(PUBLIC_AT).unwrap() + 60)),
     }
 }
 
 /// Builds and signs release `id` (version 1, public at `time`) in `releases`.
-pub fn add_release(releases: &Path, id: &str, time: &str, key: &statvault_crypto::ReleaseKey) {
+pub fn add_release(releases: &Path, id: &str, time: &str, key: &Signer) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
     let meta = releases.join(format!("{id}.toml"));
     fs::write(

@@ -72,7 +72,14 @@ impl From<Output> for Run {
 pub fn statvault() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_statvault"));
     cmd.env_remove("STATVAULT_SHARES")
-        .env_remove("STATVAULT_REPO");
+        .env_remove("STATVAULT_REPO")
+        .env_remove("STATVAULT_SIGNER_STATE")
+        // The signer's records (one per key; every test's key is new) go to a scratch
+        // directory, not the user's home.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join("statvault-tests-state"),
+        );
     cmd
 }
 

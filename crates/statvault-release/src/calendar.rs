@@ -107,70 +107,62 @@ impl Calendar {
         out
     }
 
-    /// Checks every notice against the log entry it names (`entries`: the entries a
-    /// verified checkpoint covers). A calendar changed by anyone but the office's
-    /// tooling has a notice its entry does not say.
-    pub fn check_against(&self, entries: &[LogEntry]) -> Result<(), String> {
-        for r in &self.releases {
-            let published = || {
-                r.notices
-                    .iter()
-                    .filter(|n| matches!(n.kind, EntryKind::Release | EntryKind::Revision))
+    /// The calendar the log's entries say: every field comes from a signed entry, so
+    /// `calendar.json` and `calendar.ics` are renderings anyone can rebuild from the
+    /// log and compare byte for byte. `entries` are those a verified checkpoint covers.
+    pub fn from_log(entries: impl IntoIterator<Item = LogEntry>) -> Calendar {
+        let mut releases: Vec<CalendarRelease> = Vec::new();
+        for entry in entries {
+            let at = match releases.iter().position(|r| r.release == entry.release) {
+                Some(at) => at,
+                None => {
+                    releases.push(CalendarRelease {
+                        release: entry.release.clone(),
+                        title: Labels::new(),
+                        release_time: entry.release_time.clone(),
+                        status: Status::Scheduled,
+                        versions: Vec::new(),
+                        notices: Vec::new(),
+                    });
+                    releases.len() - 1
+                }
             };
-            // What the tooling derives from the notices must follow from them.
-            let last = r.notices.last().ok_or_else(|| {
-                format!(
-                    "{}: a release with no notice, so not from the log",
-                    r.release
-                )
-            })?;
-            let status = match last.kind {
+            let r = &mut releases[at];
+            if r.title.is_empty() {
+                r.title = entry.title.clone().unwrap_or_default();
+            }
+            r.status = match entry.kind {
                 EntryKind::Schedule => Status::Scheduled,
                 EntryKind::Postponement => Status::Postponed,
                 EntryKind::Withdrawal => Status::Withdrawn,
                 EntryKind::Release | EntryKind::Revision => Status::Published,
             };
-            if r.status != status
-                || r.release_time != last.release_time
-                || r.versions.len() != published().count()
+            if entry.kind != EntryKind::Withdrawal {
+                r.release_time = entry.release_time.clone();
+            }
+            if let (EntryKind::Release | EntryKind::Revision, Some(version), Some(sha)) =
+                (entry.kind, entry.version, &entry.manifest_sha256)
             {
-                return Err(format!(
-                    "{}: its status, time or versions are not what its notices say",
-                    r.release
-                ));
+                r.versions.push(PublishedVersion {
+                    version,
+                    bundle: entry.bundle_name(),
+                    release_time: entry.release_time.clone(),
+                    manifest_sha256: sha.clone(),
+                    reason: entry.reason.clone(),
+                });
             }
-            for (v, n) in r.versions.iter().zip(published()) {
-                let entry = entries.get(n.log_index as usize);
-                if entry.and_then(|e| e.manifest_sha256.as_ref()) != Some(&v.manifest_sha256)
-                    || v.reason != n.reason
-                {
-                    return Err(format!(
-                        "{}: version {} is not the manifest its log entry names",
-                        r.release, v.version
-                    ));
-                }
-            }
-            for n in &r.notices {
-                let Some(e) = entries.get(n.log_index as usize) else {
-                    return Err(format!(
-                        "{}: a notice names log entry {}, beyond the log's checkpoint",
-                        r.release, n.log_index
-                    ));
-                };
-                let same = e.release == r.release
-                    && e.kind == n.kind
-                    && e.logged == n.logged
-                    && e.release_time == n.release_time
-                    && e.reason == n.reason;
-                if !same {
-                    return Err(format!(
-                        "{}: the notice of log entry {} says what the entry does not",
-                        r.release, n.log_index
-                    ));
-                }
-            }
+            r.notices.push(Notice {
+                kind: entry.kind,
+                logged: entry.logged,
+                release_time: entry.release_time,
+                reason: entry.reason,
+                log_index: entry.index,
+            });
         }
-        Ok(())
+        Calendar {
+            format: FORMAT.into(),
+            releases,
+        }
     }
 
     pub fn get(&self, release: &str) -> Option<&CalendarRelease> {
@@ -280,7 +272,9 @@ pub fn change(
     change: Change,
     signer: &Signer,
 ) -> Result<LogProof, ReleaseError> {
-    let mut calendar = Calendar::open(releases)?;
+    let mut log = TransparencyLog::open(&releases.join("log"))?;
+    let mut log = log.extend_as(signer)?;
+    let calendar = Calendar::from_log(log.entries());
     let refuse = |message: String| ReleaseError::Calendar {
         path: Calendar::path(releases).display().to_string(),
         message,
@@ -328,6 +322,10 @@ pub fn change(
             return Err(refuse("a reason is required".into()));
         }
     }
+    let title = match &change {
+        Change::Schedule { title, .. } => Some(title.clone()),
+        _ => None,
+    };
     let entry = LogEntry {
         format: ENTRY_FORMAT.into(),
         index: 0,
@@ -335,51 +333,16 @@ pub fn change(
         release: release.into(),
         version: None,
         logged: utc_now(),
-        release_time: release_time.clone(),
+        release_time,
         manifest_sha256: None,
         revises_manifest_sha256: None,
         reason: reason.map(|r| r.to_string()),
+        title,
+        bundle: None,
     };
-    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, signer)?;
-    let notice = notice_of(&proof);
-    match change {
-        Change::Schedule { title, .. } => calendar.releases.push(CalendarRelease {
-            release: release.into(),
-            title,
-            release_time,
-            status: Status::Scheduled,
-            versions: Vec::new(),
-            notices: vec![notice],
-        }),
-        Change::Postpone { .. } | Change::Withdraw { .. } => {
-            let r = calendar
-                .releases
-                .iter_mut()
-                .find(|r| r.release == release)
-                .expect("checked above");
-            r.status = if kind == EntryKind::Withdrawal {
-                Status::Withdrawn
-            } else {
-                Status::Postponed
-            };
-            r.release_time = release_time;
-            r.notices.push(notice);
-        }
-    }
-    calendar.save(releases)?;
+    let proof = log.append(entry)?;
+    Calendar::from_log(log.entries()).save(releases)?;
     Ok(proof)
-}
-
-/// The calendar's record of a log entry.
-pub(crate) fn notice_of(proof: &LogProof) -> Notice {
-    let entry = LogEntry::read(proof.entry.as_bytes()).expect("an entry just logged");
-    Notice {
-        kind: entry.kind,
-        logged: entry.logged,
-        release_time: entry.release_time,
-        reason: entry.reason,
-        log_index: proof.index,
-    }
 }
 
 fn check_time(time: &str) -> Result<(), String> {
@@ -460,33 +423,65 @@ mod tests {
             .unwrap()
             .entries()
             .collect();
-        let calendar = Calendar::open(dir.path()).unwrap();
-        calendar.check_against(&entries).unwrap();
-        assert!(
-            calendar.check_against(&entries[..2]).is_err(),
-            "beyond the log"
+        // calendar.json is the rendering of the log: rebuilt from it byte for byte.
+        let saved = fs::read(Calendar::path(dir.path())).unwrap();
+        assert!(Calendar::from_log(entries.clone()).write() == saved);
+        assert_eq!(
+            Calendar::read(&saved).unwrap().get("c").unwrap().title,
+            title()
         );
-        let forgeries: [fn(&mut Calendar); 4] = [
-            |c| c.releases[0].notices[1].reason = Some("routine".into()),
-            |c| c.releases[0].status = Status::Postponed,
-            |c| c.releases[0].release_time = "2027-02-01T10:00:00Z".into(),
-            |c| {
-                let mut fake = c.releases[0].clone();
-                fake.release = "d".into();
-                fake.notices.clear();
-                c.releases.push(fake);
-            },
-        ];
-        for forge in forgeries {
-            let mut forged = calendar.clone();
-            forge(&mut forged);
-            assert!(forged.check_against(&entries).is_err());
-        }
 
         let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
         assert!(ics.contains("DTSTART:20270115T100000Z\r\n"), "{ics}");
         assert!(ics.contains("SUMMARY:Census 2023\\; results\r\n"), "{ics}");
         assert!(ics.contains("STATUS:CANCELLED\r\n") && ics.contains("SEQUENCE:2\r\n"));
         assert!(ics.split("\r\n").all(|l| l.len() <= 75), "{ics}");
+    }
+
+    /// Regression (the calendar check is partial): without any key, notices could be
+    /// reordered or dropped and titles replaced in calendar.json, and the office's
+    /// next command built on what it found there. Now the office decides from the log
+    /// it signed and rewrites calendar.json from it.
+    #[test]
+    fn a_forged_calendar_json_is_neither_trusted_nor_kept_by_the_office() {
+        let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = Signer::new(MasterKey::generate().release_key(), state.path());
+        let release_time = "2026-12-01T10:00:00Z";
+        change(
+            dir.path(),
+            "c",
+            Change::Schedule {
+                title: title(),
+                release_time,
+            },
+            &key,
+        )
+        .unwrap();
+        // The intruder: the release withdrawn, its title replaced, a fake release.
+        let mut forged = Calendar::open(dir.path()).unwrap();
+        forged.releases[0].status = Status::Withdrawn;
+        forged.releases[0]
+            .title
+            .insert("en".into(), "Fabricated".into());
+        let mut fake = forged.releases[0].clone();
+        fake.release = "d".into();
+        forged.releases.push(fake);
+        forged.save(dir.path()).unwrap();
+
+        let later = Change::Postpone {
+            reason: "systems under attack",
+            new_time: "2027-01-15T10:00:00Z",
+        };
+        change(dir.path(), "c", later, &key).unwrap();
+        let calendar = Calendar::open(dir.path()).unwrap();
+        assert_eq!(calendar.releases.len(), 1, "the fake release is gone");
+        let r = calendar.get("c").unwrap();
+        assert_eq!((r.status, &r.title), (Status::Postponed, &title()));
+        let withdraw_fake = change(dir.path(), "d", Change::Withdraw { reason: "x" }, &key);
+        assert!(withdraw_fake
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("not in the calendar"));
     }
 }

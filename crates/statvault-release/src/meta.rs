@@ -52,6 +52,16 @@ impl ReleaseMeta {
 
 /// A release id names directories and URLs: 1–100 lower-case letters, digits and `-`,
 /// not starting with `-`.
+/// A name that can be one segment of a URL path as it is (a bundle's directory).
+pub fn is_address(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
 pub fn check_release_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 100

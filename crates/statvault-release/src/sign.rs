@@ -12,7 +12,8 @@ use crate::signer::Signer;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::calendar::{notice_of, Calendar, CalendarRelease, PublishedVersion, Status};
+use crate::calendar::{Calendar, Status};
+use crate::meta::is_address;
 use crate::minisign::{MinisignKey, MinisignSignature};
 use crate::tlog::{write_atomically, EntryKind, LogEntry, TransparencyLog, ENTRY_FORMAT};
 use crate::verify::check_files;
@@ -82,7 +83,18 @@ pub fn sign(
     }
 
     let releases = releases_dir(bundle);
-    let mut calendar = Calendar::open(&releases)?;
+    let bundle_name = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| is_address(n))
+        .ok_or_else(|| {
+            refuse("its directory name must be letters, digits, '-', '_' or '.' (it is the bundle's address)".into())
+        })?;
+    // Decided on the log the signer checked, not on calendar.json, which whoever
+    // writes the releases directory can change.
+    let mut log = TransparencyLog::open(&releases.join("log"))?;
+    let mut log = log.extend_as(signer)?;
+    let calendar = Calendar::from_log(log.entries());
     let calendar_error = |message: String| ReleaseError::Calendar {
         path: Calendar::path(&releases).display().to_string(),
         message,
@@ -150,8 +162,10 @@ pub fn sign(
         manifest_sha256: Some(manifest_sha256.clone()),
         revises_manifest_sha256: revises,
         reason: revision.map(str::to_string),
+        title: Some(manifest.title.clone()),
+        bundle: Some(bundle_name),
     };
-    let proof = TransparencyLog::open(&releases.join("log"))?.append(entry, signer)?;
+    let proof = log.append(entry)?;
     write_atomically(&bundle.join(PROOF_FILE), &proof.write())?;
     let comment = trusted_comment(&manifest, proof.index);
     let key = signer.key();
@@ -163,34 +177,7 @@ pub fn sign(
     );
     write_atomically(&bundle.join(SIGNATURE_FILE), signature.write().as_bytes())?;
 
-    let version = PublishedVersion {
-        version: manifest.version,
-        bundle: bundle
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        release_time: manifest.release_time.clone(),
-        manifest_sha256,
-        reason: revision.map(str::to_string),
-    };
-    let notice = notice_of(&proof);
-    match calendar.releases.iter_mut().find(|r| r.release == *id) {
-        Some(r) => {
-            r.status = Status::Published;
-            r.release_time = manifest.release_time.clone();
-            r.versions.push(version);
-            r.notices.push(notice);
-        }
-        None => calendar.releases.push(CalendarRelease {
-            release: id.clone(),
-            title: manifest.title.clone(),
-            release_time: manifest.release_time.clone(),
-            status: Status::Published,
-            versions: vec![version],
-            notices: vec![notice],
-        }),
-    }
-    calendar.save(&releases)?;
+    Calendar::from_log(log.entries()).save(&releases)?;
     Ok(SignReport {
         release: id.clone(),
         version: manifest.version,

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use statvault_census::schema::Labels;
 use statvault_crypto::{PublicKey, ReleaseKey};
 
 use crate::checkpoint::Checkpoint;
@@ -64,6 +65,14 @@ pub struct LogEntry {
     pub revises_manifest_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The release's title by language (schedules, releases, revisions): the calendar
+    /// is built from the log alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Labels>,
+    /// The bundle's directory name (releases, revisions): a bundle is served and
+    /// mirrored only under the name its signed entry gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
 }
 
 impl LogEntry {
@@ -73,6 +82,14 @@ impl LogEntry {
             return Err(format!("format {:?} is not {ENTRY_FORMAT:?}", entry.format));
         }
         Ok(entry)
+    }
+
+    /// The directory name of the bundle a release or revision entry logs; entries
+    /// without one name `<release>-v<version>`.
+    pub fn bundle_name(&self) -> String {
+        self.bundle
+            .clone()
+            .unwrap_or_else(|| format!("{}-v{}", self.release, self.version.unwrap_or_default()))
     }
 
     /// The leaf bytes: compact JSON, one line.
@@ -267,47 +284,22 @@ impl TransparencyLog {
         }
     }
 
-    /// Appends an entry (its `index` is set here), signs the new checkpoint and
-    /// returns the bundle's proof of it.
-    ///
-    /// Only a log that is exactly what `signer` signed before is extended (see
-    /// [`TransparencyLog::follow`]). The entry goes to the signer's record first (its
-    /// intent, should the append be cut short), then to this log (fsync); the new
-    /// checkpoint is then recorded by the signer (the commit) and finally replaces this
-    /// log's checkpoint (rename).
-    pub fn append(
-        &mut self,
-        mut entry: LogEntry,
-        signer: &Signer,
-    ) -> Result<LogProof, ReleaseError> {
-        let key = signer.key();
-        self.check_key(key)?;
-        let mut record = self.signer_record(signer)?;
-        entry.index = self.size();
-        let line = entry.write();
-        record.write_entry(&line)?;
-        self.write_entry(&line)?;
-        let checkpoint = Checkpoint {
-            origin: Self::origin(&key.public_key()),
-            size: self.size(),
-            root: self.root(self.size()),
-        }
-        .sign(key);
-        write_atomically(&record.dir.join("checkpoint"), checkpoint.as_bytes())?;
-        write_atomically(&self.dir.join("checkpoint"), checkpoint.as_bytes())?;
-        let index = entry.index;
-        Ok(LogProof {
-            format: PROOF_FORMAT.into(),
-            entry: String::from_utf8(self.entries[index as usize].clone()).expect("JSON is UTF-8"),
-            index,
-            tree_size: self.size(),
-            inclusion: self
-                .inclusion_proof(index, self.size())
-                .iter()
-                .map(hex::encode)
-                .collect(),
-            checkpoint,
+    /// Opens this log for `signer` to extend: checks it is exactly what the signer
+    /// signed before (see [`TransparencyLog::follow`]). The entries of the handle are
+    /// the ones to decide by (the calendar's state, say); nothing read later is.
+    pub fn extend_as<'a>(&'a mut self, signer: &'a Signer) -> Result<Extending<'a>, ReleaseError> {
+        self.check_key(signer.key())?;
+        let record = self.signer_record(signer)?;
+        Ok(Extending {
+            log: self,
+            record,
+            signer,
         })
+    }
+
+    /// Checks the log as [`TransparencyLog::extend_as`] does and appends one entry.
+    pub fn append(&mut self, entry: LogEntry, signer: &Signer) -> Result<LogProof, ReleaseError> {
+        self.extend_as(signer)?.append(entry)
     }
 
     /// Appends one line to `entries.jsonl`, cutting off first whatever follows the
@@ -483,9 +475,59 @@ impl TransparencyLog {
     }
 }
 
+/// A log checked to be exactly what its signer signed, ready to be extended.
+pub struct Extending<'a> {
+    log: &'a mut TransparencyLog,
+    /// The signer's record, holding the same entries.
+    record: TransparencyLog,
+    signer: &'a Signer,
+}
+
+impl Extending<'_> {
+    /// The entries, all signed by this signer.
+    pub fn entries(&self) -> impl Iterator<Item = LogEntry> + '_ {
+        self.log.entries()
+    }
+
+    /// Appends an entry (its `index` is set here), signs the new checkpoint and
+    /// returns the bundle's proof of it. The entry goes to the signer's record first
+    /// (its intent, should the append be cut short), then to the log (fsync); the new
+    /// checkpoint is then recorded by the signer (the commit) and finally replaces the
+    /// log's checkpoint (rename).
+    pub fn append(&mut self, mut entry: LogEntry) -> Result<LogProof, ReleaseError> {
+        let key = self.signer.key();
+        let log = &mut *self.log;
+        entry.index = log.size();
+        let line = entry.write();
+        self.record.write_entry(&line)?;
+        log.write_entry(&line)?;
+        let checkpoint = Checkpoint {
+            origin: TransparencyLog::origin(&key.public_key()),
+            size: log.size(),
+            root: log.root(log.size()),
+        }
+        .sign(key);
+        write_atomically(&self.record.dir.join("checkpoint"), checkpoint.as_bytes())?;
+        write_atomically(&log.dir.join("checkpoint"), checkpoint.as_bytes())?;
+        let index = entry.index;
+        Ok(LogProof {
+            format: PROOF_FORMAT.into(),
+            entry: String::from_utf8(line).expect("JSON is UTF-8"),
+            index,
+            tree_size: log.size(),
+            inclusion: log
+                .inclusion_proof(index, log.size())
+                .iter()
+                .map(hex::encode)
+                .collect(),
+            checkpoint,
+        })
+    }
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over
 /// `path`, so readers see the old or the new file, never half of one.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(format!(".tmp-{}", std::process::id()));
     let temp = PathBuf::from(temp);
@@ -522,6 +564,8 @@ mod tests {
             manifest_sha256: None,
             revises_manifest_sha256: None,
             reason: None,
+            title: None,
+            bundle: None,
         }
     }
 

@@ -17,7 +17,7 @@ use statvault_protect::ProtectedTable;
 use statvault_release::calendar::Calendar;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::MinisignKey;
-use statvault_release::tlog::{LogEntry, TransparencyLog};
+use statvault_release::tlog::{EntryKind, LogEntry, TransparencyLog};
 use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
 
 /// One verified bundle.
@@ -187,13 +187,20 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
                 .ok()
                 .and_then(|t| MinisignKey::read(&t).ok())
         }),
-        checkpoint: fs::read_to_string(dir.join("log/checkpoint")).ok(),
         ..Catalog::default()
     };
-    match load_calendar(dir, catalog.key) {
-        Ok(calendar) => catalog.calendar = calendar,
-        Err(why) => catalog.refused.push(format!("calendar.json: {why}")),
-    }
+    let signed = match signed_log(dir, catalog.key) {
+        Ok(Some((entries, checkpoint))) => {
+            catalog.calendar = Some(Calendar::from_log(entries.clone()));
+            catalog.checkpoint = Some(checkpoint);
+            entries
+        }
+        Ok(None) => Vec::new(),
+        Err(why) => {
+            catalog.refused.push(format!("log: {why}"));
+            Vec::new()
+        }
+    };
     let Ok(entries) = fs::read_dir(dir) else {
         return catalog;
     };
@@ -205,7 +212,7 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        match load_bundle(&path, &name, key) {
+        match load_bundle(&path, &name, key, &signed) {
             Ok(bundle) => catalog.bundles.push(Arc::new(bundle)),
             Err(why) => catalog.refused.push(format!("{name}: {why}")),
         }
@@ -220,26 +227,60 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
     catalog
 }
 
-/// The calendar, if there is one and each of its notices is what the log entry it
-/// names says, in a log whose checkpoint `key` signed.
-fn load_calendar(dir: &Path, key: Option<MinisignKey>) -> Result<Option<Calendar>, String> {
-    if !Calendar::path(dir).exists() {
+/// The entries of the log that its checkpoint, signed by `key`, covers, and that
+/// checkpoint; read once, and everything the site shows of the log (the calendar, which
+/// bundles may be served) comes from them. `None` without a log.
+fn signed_log(
+    dir: &Path,
+    key: Option<MinisignKey>,
+) -> Result<Option<(Vec<LogEntry>, String)>, String> {
+    if !TransparencyLog::entries_path(&dir.join("log")).exists() {
         return Ok(None);
     }
-    let calendar = Calendar::open(dir).map_err(|e| e.to_string())?;
-    let key = key.ok_or("no key to check it against the log with")?;
+    let key = key.ok_or("no key to check the log with")?;
     let log = TransparencyLog::open(&dir.join("log")).map_err(|e| e.to_string())?;
     let text = log
         .checkpoint_text()
         .map_err(|e| e.to_string())?
         .ok_or("the log has no checkpoint")?;
     let covered = log.check(&text, &key.key)?.size as usize;
-    let entries: Vec<LogEntry> = log.entries().take(covered).collect();
-    calendar.check_against(&entries)?;
-    Ok(Some(calendar))
+    Ok(Some((log.entries().take(covered).collect(), text)))
 }
 
-fn load_bundle(path: &Path, name: &str, key: Option<MinisignKey>) -> Result<Bundle, String> {
+/// The signed entry that publishes the bundle in directory `name`: a release or
+/// revision that names it, of the manifest's release and version, whose manifest hash
+/// is the manifest's. Anything else (an old bundle copied under a new name, say) is
+/// refused.
+fn publishing_entry<'a>(
+    signed: &'a [LogEntry],
+    name: &str,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+) -> Result<&'a LogEntry, String> {
+    let sha = hex::encode(Sha256::digest(manifest_bytes));
+    signed
+        .iter()
+        .find(|e| {
+            matches!(e.kind, EntryKind::Release | EntryKind::Revision)
+                && e.bundle_name() == name
+                && e.release == manifest.release
+                && e.version == Some(manifest.version)
+                && e.manifest_sha256.as_deref() == Some(sha.as_str())
+        })
+        .ok_or_else(|| {
+            format!(
+                "no signed log entry publishes {} version {} under the name {name}",
+                manifest.release, manifest.version
+            )
+        })
+}
+
+fn load_bundle(
+    path: &Path,
+    name: &str,
+    key: Option<MinisignKey>,
+    signed: &[LogEntry],
+) -> Result<Bundle, String> {
     if !is_address(name) {
         return Err("its directory name cannot be an address".into());
     }
@@ -257,6 +298,7 @@ fn load_bundle(path: &Path, name: &str, key: Option<MinisignKey>) -> Result<Bund
     let read = |file: &str| fs::read(path.join(file)).map_err(|e| format!("{file}: {e}"));
     let manifest_bytes = read("manifest.json")?;
     let manifest = Manifest::read(&manifest_bytes)?;
+    publishing_entry(signed, name, &manifest, &manifest_bytes)?;
     let release: Value =
         serde_json::from_slice(&read("release.json")?).map_err(|e| format!("release.json: {e}"))?;
     let meta: ReleaseMeta = serde_json::from_value(release["meta"].clone())
@@ -281,12 +323,4 @@ fn load_bundle(path: &Path, name: &str, key: Option<MinisignKey>) -> Result<Bund
     })
 }
 
-/// A name that can be one segment of a URL path as it is.
-pub fn is_address(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
+pub use statvault_release::meta::is_address;

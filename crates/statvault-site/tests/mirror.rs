@@ -8,19 +8,21 @@ use std::fs;
 use common::{fixture, get, metrics, with_server};
 use statvault_release::minisign::MinisignKey;
 use statvault_release::tlog::{LogEntry, TransparencyLog};
-use statvault_site::mirror::{pull, MirrorStatus};
+use statvault_site::mirror::{pull, MirrorStatus, PULL_DEADLINE};
 use statvault_site::store::Store;
 use statvault_site::{Limits, Site};
 
-/// One pull by a mirror into `out` from `primary`, served on a loopback socket.
+/// One pull by a mirror into `out` from `primary`, served on a loopback socket, at
+/// the primary's clock.
 async fn pull_from(
     primary: std::sync::Arc<Site>,
     out: &std::path::Path,
     key: MinisignKey,
 ) -> Result<statvault_site::mirror::PullReport, statvault_site::mirror::MirrorError> {
     let out = out.to_path_buf();
+    let now = primary.store.now();
     with_server(primary, move |addr| {
-        pull(&format!("http://{addr}"), &out, key)
+        pull(&format!("http://{addr}"), &out, key, now, PULL_DEADLINE)
     })
     .await
 }
@@ -182,4 +184,143 @@ async fn a_mirror_keeps_only_the_entries_its_checkpoint_signs() {
         fs::read_to_string(TransparencyLog::entries_path(&mirror.path().join("log"))).unwrap();
     assert_eq!(kept.lines().count(), 4);
     assert!(!kept.contains("forged by the intruder"));
+}
+
+/// A malicious primary (tests/malicious_primary.py) running one attack.
+struct Malicious {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Malicious {
+    fn start(attack: &str, args: &[&std::path::Path]) -> Malicious {
+        use std::io::BufRead;
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malicious_primary.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(attack)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Malicious {
+            child,
+            url: format!("http://127.0.0.1:{}", line.trim()),
+        }
+    }
+}
+
+impl Drop for Malicious {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Regression (the mirror can be stalled, flooded or redirected): a redirect to an
+/// internal service was followed and its answer written into calendar.json; a 97 KB
+/// gzip answer took the mirror to 1.7 GB; a slow-drip primary held a pull for ever.
+/// Each pull now fails within its deadline, having read at most its caps, and leaves
+/// the mirror's files as they were.
+#[test]
+fn a_malicious_primary_cannot_redirect_flood_or_stall_a_pull() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    let mirror = tempfile::tempdir().unwrap();
+    for (attack, says) in [
+        ("redirect", "answered 302"),
+        ("gzip-bomb", "longer than the 65536 bytes expected"),
+        ("huge", "longer than the 65536 bytes expected"),
+        ("slow-drip", ""),
+    ] {
+        let primary = Malicious::start(attack, &[]);
+        let started = std::time::Instant::now();
+        let err = pull(
+            &primary.url,
+            mirror.path(),
+            key,
+            0,
+            std::time::Duration::from_secs(3),
+        )
+        .unwrap_err()
+        .to_string();
+        let took = started.elapsed();
+        assert!(err.contains(says), "{attack}: {err}");
+        assert!(
+            took < std::time::Duration::from_secs(20),
+            "{attack} held the pull {took:?}"
+        );
+        assert_eq!(
+            fs::read_dir(mirror.path()).unwrap().count(),
+            0,
+            "{attack}: the mirror wrote something"
+        );
+    }
+}
+
+/// Regression (mirrors can be kept from corrections for ever): a primary served an old
+/// signed bundle under the name of the next version; the mirror kept it, and never
+/// fetched the real one once the primary was cleaned. The name now comes from the
+/// signed log entry, and the manifest must be the one that entry signs.
+#[test]
+fn an_old_bundle_under_a_new_name_is_refused_and_the_real_one_fetched_later() {
+    let f = fixture();
+    let key = office_key(f.dir.path());
+    // The office publishes version 2 of the first results.
+    let releases = f.dir.path();
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
+    let meta = releases.join("v2.toml");
+    fs::write(&meta, common::META.replace("version = 1", "version = 2")).unwrap();
+    let v2 = releases.join("census-2023-first-results-v2");
+    statvault_release::build(&data, &meta, &v2).unwrap();
+    fs::remove_file(&meta).unwrap();
+    statvault_release::sign(&v2, &f.key, Some("corrected the totals")).unwrap();
+
+    // The intruder puts version 1's files where version 2's are, on a primary that
+    // serves whatever its directory holds.
+    let real = releases.join("real-v2");
+    fs::rename(&v2, &real).unwrap();
+    copy_dir(&releases.join("census-2023-first-results-v1"), &v2);
+    let primary = Malicious::start("static", &[releases]);
+    let mirror = tempfile::tempdir().unwrap();
+    let now = f.store().now();
+    let report = pull(&primary.url, mirror.path(), key, now, PULL_DEADLINE).unwrap();
+    assert!(
+        report.refused.iter().any(|r| r
+            .starts_with("census-2023-first-results-v2: its manifest is not the one log entry")),
+        "{:?}",
+        report.refused
+    );
+    assert!(!mirror.path().join("census-2023-first-results-v2").exists());
+    assert!(mirror.path().join("census-2023-first-results-v1").exists());
+
+    // Cleaned: the next pull fetches the real version 2.
+    fs::remove_dir_all(&v2).unwrap();
+    fs::rename(&real, &v2).unwrap();
+    let report = pull(&primary.url, mirror.path(), key, now, PULL_DEADLINE).unwrap();
+    assert_eq!(
+        report.new_bundles,
+        ["census-2023-first-results-v2"],
+        "{report:?}"
+    );
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            fs::copy(&p, &target).unwrap();
+        }
+    }
 }

@@ -242,7 +242,13 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
     let pull_once = {
         let (from, out, status) = (a.from.clone(), a.out.clone(), status.clone());
         move || -> bool {
-            let outcome = statvault_site::mirror::pull(&from, &out, key);
+            let outcome = statvault_site::mirror::pull(
+                &from,
+                &out,
+                key,
+                statvault_site::store::unix_now(),
+                statvault_site::mirror::PULL_DEADLINE,
+            );
             status.record(&outcome, statvault_site::store::unix_now());
             match outcome {
                 Ok(r) => {
@@ -264,26 +270,26 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let clean = pull_once();
-    if let Some(seconds) = a.interval {
-        let again = move || -> ! {
+    let pulls = move || -> bool {
+        let clean = pull_once();
+        if let Some(seconds) = a.interval {
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(seconds));
                 pull_once();
             }
-        };
-        if a.serve.is_none() {
-            again();
         }
-        std::thread::spawn(again);
-    }
+        clean
+    };
     let Some(addr) = a.serve else {
-        return Ok(if clean {
+        return Ok(if pulls() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         });
     };
+    // Serving starts at once, with what the mirror holds: a primary that is slow or
+    // down cannot keep the mirror from serving.
+    std::thread::spawn(pulls);
     let mut site = Site::new(Store::open(&a.out, Some(key)), Limits::default());
     site.mirror = Some(status);
     serve(Arc::new(site), addr, a.metrics_addr)?;

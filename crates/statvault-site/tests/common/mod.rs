@@ -21,7 +21,7 @@ use statvault_site::subscriptions::{Alerts, Subscriptions};
 use statvault_site::{router, Limits, Site};
 use tower::ServiceExt;
 
-const META: &str = include_str!("../../../../examples/release/census-2023.toml");
+pub const META: &str = include_str!("../../../../examples/release/census-2023.toml");
 pub const PUBLIC_AT: &str = "2026-12-01T10:00:00Z";
 pub const LATER_AT: &str = "2027-03-01T10:00:00Z";
 

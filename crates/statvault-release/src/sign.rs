@@ -21,6 +21,11 @@ use crate::{meta, Manifest, ReleaseError};
 
 pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
 pub const PROOF_FILE: &str = "transparency.json";
+/// The most bytes a reader takes of a bundle's manifest, signature and proof: far
+/// beyond any real one, and a bound on what a forged one can make a reader hold.
+pub const MANIFEST_MAX: u64 = 64 << 20;
+pub const SIGNATURE_MAX: u64 = 64 << 10;
+pub const PROOF_MAX: u64 = 1 << 20;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 #[derive(Debug, Serialize)]

@@ -21,9 +21,13 @@ use crate::checkpoint::Checkpoint;
 use crate::merkle::{self, Digest};
 use crate::minisign::MinisignKey;
 use crate::signer::Signer;
+use crate::verify::read_small;
 use crate::ReleaseError;
 
 pub const ENTRY_FORMAT: &str = "statvault-log-entry/1";
+/// The most bytes a reader takes of a log's entries, and of its checkpoint or key.
+pub const LOG_MAX: u64 = 64 << 20;
+pub const CHECKPOINT_MAX: u64 = 64 << 10;
 pub const PROOF_FORMAT: &str = "statvault-log-proof/1";
 
 /// What an entry records.
@@ -190,7 +194,7 @@ impl TransparencyLog {
     /// checkpoint and is left out (and cut off by the next append).
     pub fn open(dir: &Path) -> Result<TransparencyLog, ReleaseError> {
         let path = Self::entries_path(dir);
-        let text = match fs::read(&path) {
+        let text = match read_small(dir, "entries.jsonl", LOG_MAX) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(ReleaseError::io(&path, e)),
@@ -277,8 +281,8 @@ impl TransparencyLog {
     /// The latest signed checkpoint, as stored.
     pub fn checkpoint_text(&self) -> Result<Option<String>, ReleaseError> {
         let path = self.dir.join("checkpoint");
-        match fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
+        match read_small(&self.dir, "checkpoint", CHECKPOINT_MAX) {
+            Ok(t) => Ok(Some(String::from_utf8_lossy(&t).into_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ReleaseError::io(&path, e)),
         }
@@ -448,8 +452,9 @@ impl TransparencyLog {
     fn check_key(&self, key: &ReleaseKey) -> Result<(), ReleaseError> {
         let path = self.dir.join("key.pub");
         let ours = MinisignKey::of(key.public_key());
-        match fs::read_to_string(&path) {
+        match read_small(&self.dir, "key.pub", CHECKPOINT_MAX) {
             Ok(text) => {
+                let text = String::from_utf8_lossy(&text);
                 let theirs = MinisignKey::read(&text).map_err(|message| ReleaseError::Log {
                     path: path.display().to_string(),
                     message,

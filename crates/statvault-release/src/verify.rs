@@ -4,7 +4,7 @@
 //! transparency log, and, given the log and a checkpoint kept from earlier, that the
 //! log's history was only ever appended to.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,8 +16,11 @@ use crate::manifest::FileEntry;
 use crate::merkle;
 use crate::minisign::{MinisignKey, MinisignSignature};
 use crate::parallel::parallel_map;
-use crate::sign::{releases_dir, trusted_comment, MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
-use crate::tlog::{EntryKind, LogProof, TransparencyLog};
+use crate::sign::{
+    releases_dir, trusted_comment, MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX,
+    SIGNATURE_FILE, SIGNATURE_MAX,
+};
+use crate::tlog::{EntryKind, LogProof, TransparencyLog, CHECKPOINT_MAX};
 use crate::{Manifest, ReleaseError};
 
 #[derive(Default)]
@@ -81,23 +84,27 @@ pub fn verify(bundle: &Path, options: &VerifyOptions) -> Result<VerifyReport, Re
         }
         None => {
             let path = log_dir.join("key.pub");
-            let text = fs::read_to_string(&path).map_err(|e| ReleaseError::Bundle {
-                path: bundle.display().to_string(),
-                message: format!(
-                    "no --pubkey given and no key beside the log ({}: {e})",
-                    path.display()
-                ),
+            let text = read_small(&log_dir, "key.pub", CHECKPOINT_MAX).map_err(|e| {
+                ReleaseError::Bundle {
+                    path: bundle.display().to_string(),
+                    message: format!(
+                        "no --pubkey given and no key beside the log ({}: {e})",
+                        path.display()
+                    ),
+                }
             })?;
             report.key_source = path.display().to_string();
-            MinisignKey::read(&text).map_err(|message| ReleaseError::Log {
-                path: path.display().to_string(),
-                message,
+            MinisignKey::read(&String::from_utf8_lossy(&text)).map_err(|message| {
+                ReleaseError::Log {
+                    path: path.display().to_string(),
+                    message,
+                }
             })?
         }
     };
     report.key_id = key.id_hex();
 
-    let manifest_bytes = match fs::read(bundle.join(MANIFEST_FILE)) {
+    let manifest_bytes = match read_small(bundle, MANIFEST_FILE, MANIFEST_MAX) {
         Ok(b) => b,
         Err(e) => {
             report
@@ -152,8 +159,8 @@ fn check_signature(
     manifest_bytes: &[u8],
     report: &mut VerifyReport,
 ) {
-    let text = match fs::read_to_string(bundle.join(SIGNATURE_FILE)) {
-        Ok(t) => t,
+    let text = match read_small(bundle, SIGNATURE_FILE, SIGNATURE_MAX) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
         Err(e) => {
             report.problems.push(format!(
                 "{SIGNATURE_FILE}: missing or unreadable ({e}): the bundle is not signed"
@@ -195,7 +202,7 @@ fn check_log(
     options: &VerifyOptions,
     report: &mut VerifyReport,
 ) -> Result<(), ReleaseError> {
-    let bundle_checkpoint = match fs::read(bundle.join(PROOF_FILE))
+    let bundle_checkpoint = match read_small(bundle, PROOF_FILE, PROOF_MAX)
         .map_err(|e| {
             format!("missing or unreadable ({e}): the bundle is not in the transparency log")
         })
@@ -327,15 +334,54 @@ pub(crate) fn check_files(bundle: &Path, manifest: &Manifest, outside: &[&str]) 
     }
 }
 
+/// Reads `name` in `bundle` whole, following no symbolic link, opening only a regular
+/// file, and refusing one larger than `limit`.
+pub fn read_small(bundle: &Path, name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    let (file, size) = statvault_vault::beneath::Root::open(bundle)?.open_regular(name, 0)?;
+    if size > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{size} bytes, more than the {limit} allowed"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("grew past the {limit} bytes allowed while being read"),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn check_file(bundle: &Path, entry: &FileEntry) -> Result<(), String> {
+    read_checked(bundle, entry, false).map(drop)
+}
+
+/// Reads the file `entry` names in `bundle`, following no symbolic link and opening
+/// only a regular file (never blocking on a FIFO), and checks its size, SHA-256 and
+/// BLAKE3 against the manifest; returns its bytes if `keep` (else nothing is kept).
+/// What a reader serves is what this returned: bytes checked as they were read, not a
+/// second read of a file that could have been swapped in between.
+pub fn read_checked(bundle: &Path, entry: &FileEntry, keep: bool) -> Result<Vec<u8>, String> {
     let path = &entry.path;
-    let mut file = File::open(bundle.join(path)).map_err(|e| match e.kind() {
+    let opened =
+        statvault_vault::beneath::Root::open(bundle).and_then(|root| root.open_regular(path, 0));
+    let (mut file, size) = opened.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("{path}: missing"),
         _ => format!("{path}: unreadable ({e})"),
     })?;
+    if size != entry.size {
+        return Err(format!(
+            "{path}: changed ({size} bytes, the manifest says {})",
+            entry.size
+        ));
+    }
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
+    let mut kept = Vec::with_capacity(if keep { size as usize } else { 0 });
     let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
+    let mut read = 0u64;
     loop {
         let n = file
             .read(&mut buffer)
@@ -343,13 +389,19 @@ fn check_file(bundle: &Path, entry: &FileEntry) -> Result<(), String> {
         if n == 0 {
             break;
         }
+        read += n as u64;
+        if read > entry.size {
+            break; // grew while being read
+        }
         sha.update(&buffer[..n]);
         b3.update(&buffer[..n]);
-        size += n as u64;
+        if keep {
+            kept.extend_from_slice(&buffer[..n]);
+        }
     }
-    if size != entry.size {
+    if read != entry.size {
         return Err(format!(
-            "{path}: changed ({size} bytes, the manifest says {})",
+            "{path}: changed while being read ({read} bytes, the manifest says {})",
             entry.size
         ));
     }
@@ -363,7 +415,7 @@ fn check_file(bundle: &Path, entry: &FileEntry) -> Result<(), String> {
             "{path}: changed (BLAKE3 differs from the manifest)"
         ));
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Every regular file under `dir`, as `/`-separated paths relative to the bundle.

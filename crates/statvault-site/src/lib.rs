@@ -32,11 +32,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use sha2::{Digest as _, Sha256};
 use statvault_release::meta::utc_time;
+use statvault_release::sign::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
+use statvault_release::verify::read_checked;
 
 use crate::mirror::MirrorStatus;
 use crate::select::parse_query;
-use crate::store::{is_address, Store};
+use crate::store::Store;
 use crate::subscriptions::{Alerts, SubscriptionError, Subscriptions, TokenState};
 
 /// Every limit a client meets; published at `/api/v1/config`.
@@ -839,31 +842,56 @@ fn with_api_table(
 }
 
 /// A file of a public bundle, as signed: never changes, so cached for good.
+/// A file of a public bundle. The manifest, signature and proof are served from the
+/// copies checked at load; every other file is read and checked against the manifest
+/// on each request (off the async workers), and served only if it matches: the bytes
+/// sent are the bytes hashed. The ETag is the file's SHA-256.
 async fn bundle_file(State(site): Shared, Path((name, path)): Path<(String, String)>) -> Reply {
     let catalog = site.store.catalog();
-    let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
+    let Some(bundle) = catalog.bundle(&name, site.store.now()).cloned() else {
         return Reply::error(404, "no such public release");
     };
-    let listed = bundle.manifest.files.iter().any(|f| f.path == path)
-        || [
-            "manifest.json",
-            "manifest.json.minisig",
-            "transparency.json",
-        ]
-        .contains(&path.as_str());
-    if !listed || !is_address(&name) {
-        return Reply::error(404, "no such file in this release");
-    }
-    match std::fs::read(site.store.dir().join(&name).join(&path)) {
-        Ok(bytes) => Reply::bytes(200, content_type(&path), bytes)
-            .etag(&bundle.etag, &path)
-            .header(
-                "cache-control",
-                "public, max-age=31536000, immutable".into(),
-            )
-            .header("last-modified", http_date(bundle.release_secs)),
-        Err(_) => Reply::error(404, "no such file in this release"),
-    }
+    let held = match path.as_str() {
+        MANIFEST_FILE => Some(&bundle.manifest_bytes),
+        SIGNATURE_FILE => Some(&bundle.signature),
+        PROOF_FILE => Some(&bundle.proof),
+        _ => None,
+    };
+    let (bytes, sha256) = match held {
+        Some(bytes) => (bytes.clone(), hex::encode(Sha256::digest(bytes))),
+        None => {
+            let Some(entry) = bundle
+                .manifest
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .cloned()
+            else {
+                return Reply::error(404, "no such file in this release");
+            };
+            let dir = site.store.dir().join(&bundle.name);
+            let sha256 = entry.sha256.clone();
+            let read = tokio::task::spawn_blocking(move || read_checked(&dir, &entry, true)).await;
+            match read {
+                Ok(Ok(bytes)) => (bytes, sha256),
+                Ok(Err(why)) => {
+                    site.store.file_refused(&bundle.name, &why);
+                    return Reply::error(
+                        404,
+                        "this file no longer matches the release's signed manifest",
+                    );
+                }
+                Err(_) => return Reply::error(500, "reading the file failed"),
+            }
+        }
+    };
+    Reply::bytes(200, content_type(&path), bytes)
+        .header("etag", format!("\"{sha256}\""))
+        .header(
+            "cache-control",
+            "public, max-age=31536000, immutable".into(),
+        )
+        .header("last-modified", http_date(bundle.release_secs))
 }
 
 /// The calendar as checked against the log, in one of its two forms (the same bytes
@@ -880,23 +908,34 @@ fn calendar_file(
     }
 }
 
-/// The log's files at the top of the releases directory.
-fn releases_file(site: &Site, name: &str, content_type: &str) -> Reply {
-    match std::fs::read(site.store.dir().join(name)) {
-        Ok(bytes) => Reply::bytes(200, content_type, bytes)
-            .header("cache-control", "public, max-age=60".into()),
-        Err(_) => Reply::error(404, &format!("no {name} yet")),
-    }
-}
-
+/// The log as the site checked it: the checkpoint signed by the key, the entries it
+/// covers (never a line past them), and the key.
 async fn log_file(State(site): Shared, Path(file): Path<String>) -> Reply {
-    let content_type = match file.as_str() {
-        "checkpoint" | "key.pub" => "text/plain; charset=utf-8",
-        "entries.jsonl" => "application/jsonl",
+    let catalog = site.store.catalog();
+    let (content_type, bytes) = match file.as_str() {
+        "checkpoint" => (
+            "text/plain; charset=utf-8",
+            catalog.checkpoint.clone().map(String::into_bytes),
+        ),
+        "key.pub" => (
+            "text/plain; charset=utf-8",
+            catalog.key.map(|k| k.write().into_bytes()),
+        ),
+        "entries.jsonl" => (
+            "application/jsonl",
+            catalog
+                .checkpoint
+                .as_ref()
+                .map(|_| catalog.log_lines.clone()),
+        ),
         _ => return Reply::error(404, "the log has checkpoint, entries.jsonl and key.pub"),
     };
-    releases_file(&site, &format!("log/{file}"), content_type)
-        .header("cache-control", "no-cache".into())
+    match bytes {
+        Some(bytes) => {
+            Reply::bytes(200, content_type, bytes).header("cache-control", "no-cache".into())
+        }
+        None => Reply::error(404, "no log that verifies yet"),
+    }
 }
 
 fn content_type(path: &str) -> &'static str {

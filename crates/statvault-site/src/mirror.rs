@@ -14,8 +14,12 @@ use statvault_release::calendar::Calendar;
 use statvault_release::checkpoint::Checkpoint;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::{MinisignKey, MinisignSignature};
-use statvault_release::sign::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
-use statvault_release::tlog::{write_atomically, EntryKind, LogEntry, TransparencyLog};
+use statvault_release::sign::{
+    MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX, SIGNATURE_FILE, SIGNATURE_MAX,
+};
+use statvault_release::tlog::{
+    write_atomically, EntryKind, LogEntry, TransparencyLog, CHECKPOINT_MAX, LOG_MAX,
+};
 use statvault_release::{merkle, verify, Manifest, VerifyOptions};
 
 use crate::store::is_address;
@@ -98,11 +102,6 @@ pub enum MirrorError {
 
 /// The most one answer may have, by what it is; a bundle file may have at most the
 /// size its signed manifest declares.
-const CHECKPOINT_MAX: u64 = 64 << 10;
-const LOG_MAX: u64 = 64 << 20;
-const MANIFEST_MAX: u64 = 64 << 20;
-const SIGNATURE_MAX: u64 = 64 << 10;
-const PROOF_MAX: u64 = 1 << 20;
 /// How long one pull may take in all, and one connection attempt.
 pub const PULL_DEADLINE: Duration = Duration::from_secs(30 * 60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,8 +16,12 @@ use sha2::{Digest, Sha256};
 use statvault_protect::ProtectedTable;
 use statvault_release::calendar::Calendar;
 use statvault_release::meta::parse_utc;
-use statvault_release::minisign::MinisignKey;
-use statvault_release::tlog::{EntryKind, LogEntry, TransparencyLog};
+use statvault_release::minisign::{MinisignKey, MinisignSignature};
+use statvault_release::sign::{
+    MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX, SIGNATURE_FILE, SIGNATURE_MAX,
+};
+use statvault_release::tlog::{EntryKind, LogEntry, LogProof, TransparencyLog};
+use statvault_release::verify::{read_checked, read_small};
 use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
 
 /// One verified bundle.
@@ -33,6 +37,12 @@ pub struct Bundle {
     pub log_index: Option<u64>,
     /// Quoted SHA-256 of the manifest: the ETag of everything derived from the bundle.
     pub etag: String,
+    /// The manifest, its signature and its log proof, as read once and checked: the
+    /// manifest against the signed log entry, the signature and proof against the
+    /// key. They are served from here, never read again.
+    pub manifest_bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub proof: Vec<u8>,
 }
 
 impl Bundle {
@@ -51,7 +61,9 @@ pub struct Catalog {
     /// the log), with why.
     pub refused: Vec<String>,
     pub key: Option<MinisignKey>,
+    /// The log's checkpoint, verified with `key`, and the entries it covers as lines.
     pub checkpoint: Option<String>,
+    pub log_lines: Vec<u8>,
 }
 
 impl Catalog {
@@ -140,6 +152,14 @@ impl Store {
         self.catalog.read().expect("catalog lock").1.clone()
     }
 
+    /// A file of bundle `name` no longer matched its manifest when served: says so,
+    /// and makes the next refresh reread (and verify) the whole directory, so that the
+    /// bundle is refused from then on.
+    pub fn file_refused(&self, name: &str, why: &str) {
+        eprintln!("refused to serve from {name}: {why}; rereading the releases directory");
+        self.catalog.write().expect("catalog lock").0.clear();
+    }
+
     /// Rereads the directory if anything was published since the last read; returns
     /// whether it did.
     pub fn refresh(&self) -> bool {
@@ -190,10 +210,11 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
         ..Catalog::default()
     };
     let signed = match signed_log(dir, catalog.key) {
-        Ok(Some((entries, checkpoint))) => {
-            catalog.calendar = Some(Calendar::from_log(entries.clone()));
-            catalog.checkpoint = Some(checkpoint);
-            entries
+        Ok(Some(log)) => {
+            catalog.calendar = Some(Calendar::from_log(log.entries.clone()));
+            catalog.checkpoint = Some(log.checkpoint);
+            catalog.log_lines = log.lines;
+            log.entries
         }
         Ok(None) => Vec::new(),
         Err(why) => {
@@ -212,7 +233,7 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        match load_bundle(&path, &name, key, &signed) {
+        match load_bundle(&path, &name, catalog.key, &signed) {
             Ok(bundle) => catalog.bundles.push(Arc::new(bundle)),
             Err(why) => catalog.refused.push(format!("{name}: {why}")),
         }
@@ -227,13 +248,16 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
     catalog
 }
 
+struct SignedLog {
+    entries: Vec<LogEntry>,
+    lines: Vec<u8>,
+    checkpoint: String,
+}
+
 /// The entries of the log that its checkpoint, signed by `key`, covers, and that
 /// checkpoint; read once, and everything the site shows of the log (the calendar, which
 /// bundles may be served) comes from them. `None` without a log.
-fn signed_log(
-    dir: &Path,
-    key: Option<MinisignKey>,
-) -> Result<Option<(Vec<LogEntry>, String)>, String> {
+fn signed_log(dir: &Path, key: Option<MinisignKey>) -> Result<Option<SignedLog>, String> {
     if !TransparencyLog::entries_path(&dir.join("log")).exists() {
         return Ok(None);
     }
@@ -244,7 +268,11 @@ fn signed_log(
         .map_err(|e| e.to_string())?
         .ok_or("the log has no checkpoint")?;
     let covered = log.check(&text, &key.key)?.size as usize;
-    Ok(Some((log.entries().take(covered).collect(), text)))
+    Ok(Some(SignedLog {
+        entries: log.entries().take(covered).collect(),
+        lines: log.lines(covered as u64),
+        checkpoint: text,
+    }))
 }
 
 /// The signed entry that publishes the bundle in directory `name`: a release or
@@ -295,18 +323,39 @@ fn load_bundle(
     if !report.passed() {
         return Err(report.problems.join("; "));
     }
-    let read = |file: &str| fs::read(path.join(file)).map_err(|e| format!("{file}: {e}"));
-    let manifest_bytes = read("manifest.json")?;
+    // What the site keeps is read once more here and checked as it is read: the
+    // manifest against the signed log entry that publishes it, the other files
+    // against the manifest. Nothing verify() read is used.
+    let small =
+        |file: &str, limit: u64| read_small(path, file, limit).map_err(|e| format!("{file}: {e}"));
+    let manifest_bytes = small(MANIFEST_FILE, MANIFEST_MAX)?;
     let manifest = Manifest::read(&manifest_bytes)?;
     publishing_entry(signed, name, &manifest, &manifest_bytes)?;
-    let release: Value =
-        serde_json::from_slice(&read("release.json")?).map_err(|e| format!("release.json: {e}"))?;
+    let key = key.ok_or("no key")?;
+    let signature = small(SIGNATURE_FILE, SIGNATURE_MAX)?;
+    MinisignSignature::read(&String::from_utf8_lossy(&signature))
+        .and_then(|s| s.verify(&key, &manifest_bytes))
+        .map_err(|e| format!("{SIGNATURE_FILE}: {e}"))?;
+    let proof = small(PROOF_FILE, PROOF_MAX)?;
+    LogProof::read(&proof)
+        .and_then(|p| p.verify(&key.key))
+        .map_err(|e| format!("{PROOF_FILE}: {e}"))?;
+    let checked = |file: &str| {
+        let entry = manifest
+            .files
+            .iter()
+            .find(|f| f.path == file)
+            .ok_or_else(|| format!("{file}: not in the manifest"))?;
+        read_checked(path, entry, true)
+    };
+    let release: Value = serde_json::from_slice(&checked("release.json")?)
+        .map_err(|e| format!("release.json: {e}"))?;
     let meta: ReleaseMeta = serde_json::from_value(release["meta"].clone())
         .map_err(|e| format!("release.json: {e}"))?;
     let mut tables = Vec::new();
     for file in &manifest.files {
         if file.path.starts_with("tables/") && file.path.ends_with(".protected.json") {
-            let table = ProtectedTable::read(&read(&file.path)?)
+            let table = ProtectedTable::read(&read_checked(path, file, true)?)
                 .map_err(|e| format!("{}: {e}", file.path))?;
             tables.push(table);
         }
@@ -320,6 +369,9 @@ fn load_bundle(
         tables,
         key_id: report.key_id,
         log_index: report.log_index,
+        manifest_bytes,
+        signature,
+        proof,
     })
 }
 

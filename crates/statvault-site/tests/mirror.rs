@@ -80,6 +80,9 @@ async fn a_mirror_keeps_what_verifies_and_serves_without_the_primary() {
     );
 }
 
+/// A file changed on the primary: a primary that checks what it serves answers 404
+/// (the site's own check), and one that serves whatever its directory holds has the
+/// change refused by the mirror.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_bundle_is_refused() {
     let f = fixture();
@@ -93,8 +96,22 @@ async fn a_tampered_bundle_is_refused() {
     text = text.replacen(",u\n", ",p\n", 1);
     fs::write(&csv, text).unwrap();
     let mirror = tempfile::tempdir().unwrap();
-    // The primary loaded the bundle before it was changed, and serves the changed file.
+    // The primary loaded the bundle before it was changed; it no longer serves the file.
     let report = pull_from(primary, mirror.path(), key).await.unwrap();
+    assert!(report.new_bundles.is_empty(), "{report:?}");
+    assert!(
+        report.refused[0].contains("population_municipality_sex.csv: answered 404"),
+        "{:?}",
+        report.refused
+    );
+    let careless = Malicious::start("static", &[f.dir.path()]);
+    let now = f.store().now();
+    let report = tokio::task::spawn_blocking(move || {
+        pull(&careless.url, mirror.path(), key, now, PULL_DEADLINE).map(|r| (r, mirror))
+    })
+    .await
+    .unwrap();
+    let (report, mirror) = report.unwrap();
     assert!(report.new_bundles.is_empty(), "{report:?}");
     assert!(
         report.refused[0].contains("population_municipality_sex.csv: changed"),

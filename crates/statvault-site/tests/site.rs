@@ -454,3 +454,66 @@ async fn serves_on_a_socket_and_shuts_down_gracefully() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// Regression (the site serves bytes it never verified): it verified a bundle, then
+/// read the files again and served those, so a file edited in place inside a served
+/// bundle was served as edited, and a file replaced by a symbolic link served what
+/// the link pointed to (the subscriber database, cacheable for a year). Every file is
+/// now checked against the signed manifest as it is read, and only regular files are
+/// opened; the ETag is the file's SHA-256.
+#[tokio::test]
+async fn only_bytes_that_match_the_signed_manifest_are_served() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let bundle = f.dir.path().join("census-2023-first-results-v1");
+    let csv = "tables/population_municipality_sex.csv";
+    let address = format!("/releases/census-2023-first-results-v1/{csv}");
+    let served = get(&site, &address).await;
+    assert_eq!(served.status, StatusCode::OK);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let sha = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == csv)
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(served.headers["etag"], format!("\"{sha}\""));
+
+    // Edited in place, the same size: not served, and the bundle is refused from the
+    // next reread on.
+    let original = fs::read(bundle.join(csv)).unwrap();
+    let mut edited = original.clone();
+    let at = edited.iter().position(|b| b.is_ascii_digit()).unwrap();
+    edited[at] = if edited[at] == b'9' { b'1' } else { b'9' };
+    fs::write(bundle.join(csv), &edited).unwrap();
+    let got = get(&site, &address).await;
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+    assert!(!got.body.contains(std::str::from_utf8(&edited).unwrap()));
+    site.store.refresh();
+    assert!(
+        site.store.catalog().refused.iter().any(|r| r.contains(csv)),
+        "{:?}",
+        site.store.catalog().refused
+    );
+    assert_eq!(
+        get(&site, "/en/releases/census-2023-first-results-v1")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A symbolic link in the file's place, to a file outside the bundle with the very
+    // same bytes: still refused, since nothing behind a link is opened.
+    fs::write(bundle.join(csv), &original).unwrap();
+    let site = f.site(Limits::default());
+    assert_eq!(get(&site, &address).await.status, StatusCode::OK);
+    let outside = f.dir.path().join("outside.csv");
+    fs::write(&outside, &original).unwrap();
+    fs::remove_file(bundle.join(csv)).unwrap();
+    std::os::unix::fs::symlink(&outside, bundle.join(csv)).unwrap();
+    assert_eq!(get(&site, &address).await.status, StatusCode::NOT_FOUND);
+}

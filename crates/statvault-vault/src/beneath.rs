@@ -18,7 +18,7 @@ use std::path::Path;
 pub fn not_plain(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{what} (the vault follows no symbolic link and reads only regular files)"),
+        format!("{what} (statvault follows no symbolic link and reads only regular files)"),
     )
 }
 

@@ -26,7 +26,7 @@
 
 mod add;
 mod backend;
-mod beneath;
+pub mod beneath;
 mod chunker;
 mod direct;
 mod error;

@@ -794,3 +794,35 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Regression (`release verify` hangs on a FIFO or a symlink to /dev/zero inside a
+/// bundle): each is now named as a problem at once, exit 1.
+#[test]
+fn release_verify_names_a_fifo_or_a_link_to_dev_zero_and_does_not_hang() {
+    let office = Office::published();
+    let bundle = office.path("releases/v1");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let table = manifest["files"][0]["path"].as_str().unwrap().to_string();
+    fs::remove_file(bundle.join(&table)).unwrap();
+    let fifo = std::ffi::CString::new(bundle.join(&table).to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the FIFO.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    fs::remove_file(bundle.join("transparency.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", bundle.join("transparency.json")).unwrap();
+
+    let started = std::time::Instant::now();
+    let r = office.verify("v1", &[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{table}: not a regular file")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("transparency.json: not a regular file"),
+        "{}",
+        r.stdout
+    );
+}

@@ -66,23 +66,28 @@ impl Nginx {
 
     /// Status, content type and body of `GET address`.
     fn get(&self, address: &str) -> (u16, String, Vec<u8>) {
+        let (status, head, body) = self.get_with_head(address);
+        (status, header(&head, "content-type"), body)
+    }
+
+    /// Status, the header lines (lower-cased) and body of `GET address`.
+    fn get_with_head(&self, address: &str) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(stream, "GET {address} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
         let status = head[9..12].parse().unwrap();
-        let content_type = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        (status, content_type, raw[split + 4..].to_vec())
+        (status, head, raw[split + 4..].to_vec())
     }
+}
+
+/// The value of header `name` (lower-case) in `head`, or empty.
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+        .unwrap_or_default()
 }
 
 impl Drop for Nginx {
@@ -156,6 +161,22 @@ async fn nginx_serves_the_export_byte_for_byte() {
             .0,
         404
     );
+    // Regression (the nginx example drops the security headers under /releases/): a
+    // location's own add_header hides the server's, so each location repeats them.
+    for address in [
+        "/en/",
+        "/releases/census-2023-first-results-v1/manifest.json.minisig",
+    ] {
+        let (_, head, _) = nginx.get_with_head(address);
+        for name in [
+            "content-security-policy",
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+        ] {
+            assert!(!header(&head, name).is_empty(), "{address}: no {name}");
+        }
+    }
     let (status, _, body) = nginx.get("/");
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("url=/sq/"));

@@ -272,8 +272,7 @@ pub fn change(
     change: Change,
     signer: &Signer,
 ) -> Result<LogProof, ReleaseError> {
-    let mut log = TransparencyLog::open(&releases.join("log"))?;
-    let mut log = log.extend_as(signer)?;
+    let mut log = TransparencyLog::extend(&releases.join("log"), signer)?;
     let calendar = Calendar::from_log(log.entries());
     let refuse = |message: String| ReleaseError::Calendar {
         path: Calendar::path(releases).display().to_string(),

@@ -15,8 +15,10 @@ use sha2::{Digest as _, Sha256};
 use crate::calendar::{Calendar, Status};
 use crate::meta::is_address;
 use crate::minisign::{MinisignKey, MinisignSignature};
-use crate::tlog::{write_atomically, EntryKind, LogEntry, TransparencyLog, ENTRY_FORMAT};
-use crate::verify::check_files;
+use crate::tlog::{
+    remove_leftovers, write_atomically, EntryKind, LogEntry, TransparencyLog, ENTRY_FORMAT,
+};
+use crate::verify::{check_files, read_small};
 use crate::{meta, Manifest, ReleaseError};
 
 pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
@@ -37,6 +39,8 @@ pub struct SignReport {
     pub tree_size: u64,
     pub files: usize,
     pub trusted_comment: String,
+    /// The log already held this bundle's entry: a signing cut short was finished.
+    pub resumed: bool,
 }
 
 /// The directory a bundle lives in, with its log and calendar.
@@ -58,6 +62,11 @@ pub fn trusted_comment(manifest: &Manifest, log_index: u64) -> String {
 
 /// Signs the bundle in `bundle`. `revision` is the reason for a version after the
 /// first; the first version has none.
+///
+/// The log entry is the journal: if the log already holds this key's entry for this
+/// bundle (a signing cut short after its entry was logged), the proof and signature
+/// are written for that entry and nothing is logged again; a bundle whose signature
+/// already verifies is refused.
 pub fn sign(
     bundle: &Path,
     signer: &Signer,
@@ -67,51 +76,146 @@ pub fn sign(
         path: bundle.display().to_string(),
         message,
     };
-    let manifest_path = bundle.join(MANIFEST_FILE);
-    let manifest_bytes =
-        fs::read(&manifest_path).map_err(|e| ReleaseError::io(&manifest_path, e))?;
+    // A signing killed while writing leaves `<file>.tmp-<pid>` in the bundle.
+    remove_leftovers(bundle);
+    let (manifest_bytes, manifest, bundle_name) = read_bundle_to_sign(bundle)?;
+    let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
+    let key = signer.key();
+    let releases = releases_dir(bundle);
+    // Decided on the log the signer checked, not on calendar.json, which whoever
+    // writes the releases directory can change.
+    let mut log = TransparencyLog::extend(&releases.join("log"), signer)?;
+    let logged = log.entries().find(|e| {
+        matches!(e.kind, EntryKind::Release | EntryKind::Revision)
+            && e.manifest_sha256.as_deref() == Some(manifest_sha256.as_str())
+            && e.bundle_name() == bundle_name
+    });
+    let (proof, resumed) = match logged {
+        Some(entry) => {
+            let signed = read_small(bundle, SIGNATURE_FILE, SIGNATURE_MAX)
+                .ok()
+                .and_then(|t| MinisignSignature::read(&String::from_utf8_lossy(&t)).ok())
+                .is_some_and(|s| {
+                    s.verify(&MinisignKey::of(key.public_key()), &manifest_bytes)
+                        .is_ok()
+                });
+            let calendar_current = fs::read(Calendar::path(&releases))
+                .is_ok_and(|c| c == Calendar::from_log(log.entries()).write());
+            if signed && bundle.join(PROOF_FILE).exists() && calendar_current {
+                return Err(refuse(format!(
+                    "already signed (log entry {}); a signed release is never signed again, a correction is a new version",
+                    entry.index
+                )));
+            }
+            (
+                log.proof_of(entry.index).expect("an entry of the log"),
+                true,
+            )
+        }
+        None => {
+            for done in [SIGNATURE_FILE, PROOF_FILE] {
+                if bundle.join(done).exists() {
+                    return Err(refuse(format!(
+                        "already signed ({done} exists, though no entry of this log publishes it); a signed release is never signed again, a correction is a new version"
+                    )));
+                }
+            }
+            let calendar = Calendar::from_log(log.entries());
+            let (kind, revises) = entry_kind(&manifest, revision, &calendar, bundle, &releases)?;
+            let entry = LogEntry {
+                format: ENTRY_FORMAT.into(),
+                index: 0,
+                kind,
+                release: manifest.release.clone(),
+                version: Some(manifest.version),
+                logged: meta::utc_now(),
+                release_time: manifest.release_time.clone(),
+                manifest_sha256: Some(manifest_sha256.clone()),
+                revises_manifest_sha256: revises,
+                reason: revision.map(str::to_string),
+                title: Some(manifest.title.clone()),
+                bundle: Some(bundle_name),
+            };
+            (log.append(entry)?, false)
+        }
+    };
+    write_atomically(&bundle.join(PROOF_FILE), &proof.write())?;
+    let comment = trusted_comment(&manifest, proof.index);
+    let signature = MinisignSignature::sign(
+        key,
+        &manifest_bytes,
+        &comment,
+        "statvault release manifest; check with: minisign -Vm manifest.json -p key.pub",
+    );
+    write_atomically(&bundle.join(SIGNATURE_FILE), signature.write().as_bytes())?;
+    Calendar::from_log(log.entries()).save(&releases)?;
+    Ok(SignReport {
+        release: manifest.release.clone(),
+        version: manifest.version,
+        key_id: MinisignKey::of(key.public_key()).id_hex(),
+        log_index: proof.index,
+        tree_size: proof.tree_size,
+        files: manifest.files.len(),
+        trusted_comment: comment,
+        resumed,
+    })
+}
+
+/// The bundle's manifest (read once, then every file checked against it) and its
+/// directory name, which becomes its address.
+fn read_bundle_to_sign(bundle: &Path) -> Result<(Vec<u8>, Manifest, String), ReleaseError> {
+    let refuse = |message: String| ReleaseError::Bundle {
+        path: bundle.display().to_string(),
+        message,
+    };
+    let manifest_bytes = read_small(bundle, MANIFEST_FILE, MANIFEST_MAX)
+        .map_err(|e| ReleaseError::io(&bundle.join(MANIFEST_FILE), e))?;
     let manifest =
         Manifest::read(&manifest_bytes).map_err(|m| refuse(format!("{MANIFEST_FILE}: {m}")))?;
-    for done in [SIGNATURE_FILE, PROOF_FILE] {
-        if bundle.join(done).exists() {
-            return Err(refuse(format!(
-                "already signed ({done} exists); a signed release is never signed again, a correction is a new version"
-            )));
-        }
-    }
-    let check = check_files(bundle, &manifest, &[MANIFEST_FILE]);
+    let check = check_files(
+        bundle,
+        &manifest,
+        &[MANIFEST_FILE, SIGNATURE_FILE, PROOF_FILE],
+    );
     if let Some(problem) = check.problems.first() {
         return Err(refuse(format!(
             "does not match its manifest ({} problem(s)), first: {problem}",
             check.problems.len()
         )));
     }
-
-    let releases = releases_dir(bundle);
-    let bundle_name = bundle
+    let name = bundle
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| is_address(n))
         .ok_or_else(|| {
             refuse("its directory name must be letters, digits, '-', '_' or '.' (it is the bundle's address)".into())
         })?;
-    // Decided on the log the signer checked, not on calendar.json, which whoever
-    // writes the releases directory can change.
-    let mut log = TransparencyLog::open(&releases.join("log"))?;
-    let mut log = log.extend_as(signer)?;
-    let calendar = Calendar::from_log(log.entries());
+    Ok((manifest_bytes, manifest, name))
+}
+
+/// Whether the bundle is a first release or a revision, and what it revises, by the
+/// rules of the calendar built from the signed log.
+fn entry_kind(
+    manifest: &Manifest,
+    revision: Option<&str>,
+    calendar: &Calendar,
+    bundle: &Path,
+    releases: &Path,
+) -> Result<(EntryKind, Option<String>), ReleaseError> {
+    let refuse = |message: String| ReleaseError::Bundle {
+        path: bundle.display().to_string(),
+        message,
+    };
     let calendar_error = |message: String| ReleaseError::Calendar {
-        path: Calendar::path(&releases).display().to_string(),
+        path: Calendar::path(releases).display().to_string(),
         message,
     };
     let existing = calendar.get(&manifest.release);
     let id = &manifest.release;
-    let (kind, revises) = match (manifest.version, revision) {
-        (1, Some(_)) => {
-            return Err(refuse(
-                "version 1 is a first publication, not a revision: use release sign".into(),
-            ))
-        }
+    match (manifest.version, revision) {
+        (1, Some(_)) => Err(refuse(
+            "version 1 is a first publication, not a revision: use release sign".into(),
+        )),
         (1, None) => {
             if let Some(r) = existing {
                 match r.status {
@@ -130,13 +234,11 @@ pub fn sign(
                     _ => {}
                 }
             }
-            (EntryKind::Release, None)
+            Ok((EntryKind::Release, None))
         }
-        (v, None) => {
-            return Err(refuse(format!(
-                "version {v} is a revision: use release revise --reason"
-            )))
-        }
+        (v, None) => Err(refuse(format!(
+            "version {v} is a revision: use release revise --reason"
+        ))),
         (v, Some(reason)) => {
             if reason.trim().is_empty() {
                 return Err(refuse("a revision needs a reason".into()));
@@ -151,45 +253,7 @@ pub fn sign(
                         v - 1
                     ))
                 })?;
-            (EntryKind::Revision, Some(previous.manifest_sha256.clone()))
+            Ok((EntryKind::Revision, Some(previous.manifest_sha256.clone())))
         }
-    };
-
-    let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
-    let entry = LogEntry {
-        format: ENTRY_FORMAT.into(),
-        index: 0,
-        kind,
-        release: id.clone(),
-        version: Some(manifest.version),
-        logged: meta::utc_now(),
-        release_time: manifest.release_time.clone(),
-        manifest_sha256: Some(manifest_sha256.clone()),
-        revises_manifest_sha256: revises,
-        reason: revision.map(str::to_string),
-        title: Some(manifest.title.clone()),
-        bundle: Some(bundle_name),
-    };
-    let proof = log.append(entry)?;
-    write_atomically(&bundle.join(PROOF_FILE), &proof.write())?;
-    let comment = trusted_comment(&manifest, proof.index);
-    let key = signer.key();
-    let signature = MinisignSignature::sign(
-        key,
-        &manifest_bytes,
-        &comment,
-        "statvault release manifest; check with: minisign -Vm manifest.json -p key.pub",
-    );
-    write_atomically(&bundle.join(SIGNATURE_FILE), signature.write().as_bytes())?;
-
-    Calendar::from_log(log.entries()).save(&releases)?;
-    Ok(SignReport {
-        release: id.clone(),
-        version: manifest.version,
-        key_id: MinisignKey::of(key.public_key()).id_hex(),
-        log_index: proof.index,
-        tree_size: proof.tree_size,
-        files: manifest.files.len(),
-        trusted_comment: comment,
-    })
+    }
 }

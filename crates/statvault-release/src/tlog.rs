@@ -288,22 +288,46 @@ impl TransparencyLog {
         }
     }
 
-    /// Opens this log for `signer` to extend: checks it is exactly what the signer
-    /// signed before (see [`TransparencyLog::follow`]). The entries of the handle are
-    /// the ones to decide by (the calendar's state, say); nothing read later is.
-    pub fn extend_as<'a>(&'a mut self, signer: &'a Signer) -> Result<Extending<'a>, ReleaseError> {
-        self.check_key(signer.key())?;
-        let record = self.signer_record(signer)?;
+    /// Opens the log in `dir` for `signer` to extend. Takes the signer's lock first
+    /// (one command at a time extends a log: see [`SignerLock`]), then reads the log
+    /// and checks it is exactly what the signer signed before (see
+    /// [`TransparencyLog::follow`]). The handle's entries are the ones to decide by
+    /// (the calendar's state, say), and the lock is held until it is dropped, so that
+    /// everything the command writes after the entry (a bundle's proof, the calendar)
+    /// is written by it alone.
+    pub fn extend<'a>(dir: &Path, signer: &'a Signer) -> Result<Extending<'a>, ReleaseError> {
+        let record_dir = signer.state_dir();
+        check_record_outside(dir, &record_dir)?;
+        let lock = SignerLock::take(&record_dir)?;
+        for dir in [dir, &record_dir, dir.parent().unwrap_or(dir)] {
+            remove_leftovers(dir);
+        }
+        let mut log = TransparencyLog::open(dir)?;
+        log.check_key(signer.key())?;
+        let (record, checkpoint) = log.signer_record(signer)?;
+        // An append cut short after the signer recorded its checkpoint: the log's own
+        // checkpoint is the last step it missed.
+        if let Some(text) = &checkpoint {
+            if log.checkpoint_text()?.as_ref() != Some(text) {
+                write_atomically(&log.dir.join("checkpoint"), text.as_bytes())?;
+            }
+        }
         Ok(Extending {
-            log: self,
+            log,
             record,
+            checkpoint,
             signer,
+            _lock: lock,
         })
     }
 
-    /// Checks the log as [`TransparencyLog::extend_as`] does and appends one entry.
+    /// Extends this log by one entry, as [`TransparencyLog::extend`] does (the log is
+    /// read again under the lock).
     pub fn append(&mut self, entry: LogEntry, signer: &Signer) -> Result<LogProof, ReleaseError> {
-        self.extend_as(signer)?.append(entry)
+        let mut extending = TransparencyLog::extend(&self.dir, signer)?;
+        let proof = extending.append(entry)?;
+        *self = extending.log;
+        Ok(proof)
     }
 
     /// Appends one line to `entries.jsonl`, cutting off first whatever follows the
@@ -337,9 +361,11 @@ impl TransparencyLog {
     /// Opens the signer's record and checks this log against it; on the signer's first
     /// append, starts the record from this log's checkpoint signed by the same key.
     /// Returns the record, holding exactly the entries this log holds.
-    fn signer_record(&mut self, signer: &Signer) -> Result<TransparencyLog, ReleaseError> {
+    fn signer_record(
+        &mut self,
+        signer: &Signer,
+    ) -> Result<(TransparencyLog, Option<String>), ReleaseError> {
         let dir = signer.state_dir();
-        self.check_record_outside(&dir)?;
         let key = signer.key().public_key();
         let mut record = TransparencyLog::open(&dir)?;
         let record_checkpoint = dir.join("checkpoint");
@@ -356,8 +382,16 @@ impl TransparencyLog {
                 let intent = record.entries[signed..].to_vec();
                 record.cut(signed);
                 self.follow(&record.entries, &intent, &dir)?;
+                Ok((record, Some(text)))
             }
-            None if self.size() == 0 => {}
+            // No checkpoint yet: whatever the record holds is the intent of a first
+            // append cut short; the log is either empty or holds just that.
+            None if self.size() == 0 || self.entries == record.entries => {
+                let intent = std::mem::take(&mut record.entries);
+                record.cut(0);
+                self.follow(&[], &intent, &dir)?;
+                Ok((record, None))
+            }
             None => {
                 let text = self.checkpoint_text()?.ok_or_else(|| {
                     tampered(
@@ -373,10 +407,9 @@ impl TransparencyLog {
                 self.follow(&adopted, &[], &dir)?;
                 write_atomically(&Self::entries_path(&dir), &self.lines(signed as u64))?;
                 write_atomically(&record_checkpoint, text.as_bytes())?;
-                record = TransparencyLog::open(&dir)?;
+                Ok((TransparencyLog::open(&dir)?, Some(text)))
             }
         }
-        Ok(record)
     }
 
     /// Checks that this log is exactly `signed`, the entries the signer's record (in
@@ -427,26 +460,6 @@ impl TransparencyLog {
         )))
     }
 
-    /// The signer's record must not be where the releases directory's writers can
-    /// reach it: not inside the directory that holds this log.
-    fn check_record_outside(&self, record: &Path) -> Result<(), ReleaseError> {
-        fs::create_dir_all(record).map_err(|e| ReleaseError::io(record, e))?;
-        let _ = fs::set_permissions(record, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        fs::create_dir_all(&self.dir).map_err(|e| ReleaseError::io(&self.dir, e))?;
-        let releases = self.dir.parent().unwrap_or(&self.dir);
-        let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| ReleaseError::io(p, e));
-        if canonical(record)?.starts_with(canonical(releases)?) {
-            return Err(ReleaseError::Log {
-                path: record.display().to_string(),
-                message: format!(
-                    "the signer's record is inside {}, where whoever writes releases could rewrite it; keep it on the office side (--signer-state)",
-                    releases.display()
-                ),
-            });
-        }
-        Ok(())
-    }
-
     /// The first append writes the key beside the log; every later append must use it,
     /// since one log's checkpoints are all signed by one key.
     fn check_key(&self, key: &ReleaseKey) -> Result<(), ReleaseError> {
@@ -480,12 +493,81 @@ impl TransparencyLog {
     }
 }
 
-/// A log checked to be exactly what its signer signed, ready to be extended.
+/// The signer's record must not be where the releases directory's writers can reach
+/// it: not inside the directory that holds the log.
+fn check_record_outside(log_dir: &Path, record: &Path) -> Result<(), ReleaseError> {
+    fs::create_dir_all(record).map_err(|e| ReleaseError::io(record, e))?;
+    let _ = fs::set_permissions(record, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    fs::create_dir_all(log_dir).map_err(|e| ReleaseError::io(log_dir, e))?;
+    let releases = log_dir.parent().unwrap_or(log_dir);
+    let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| ReleaseError::io(p, e));
+    if canonical(record)?.starts_with(canonical(releases)?) {
+        return Err(ReleaseError::Log {
+            path: record.display().to_string(),
+            message: format!(
+                "the signer's record is inside {}, where whoever writes releases could rewrite it; keep it on the office side (--signer-state)",
+                releases.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The lock every command that extends a log holds (an exclusive `flock` on `lock` in
+/// the signer's record): two commands at once would otherwise each append on what
+/// they read, and one's calendar or checkpoint would undo the other's.
+struct SignerLock {
+    /// Open while held; closing it releases the lock.
+    _file: File,
+}
+
+/// How long a command waits for another to finish before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl SignerLock {
+    fn take(record: &Path) -> Result<SignerLock, ReleaseError> {
+        use std::os::fd::AsRawFd;
+        let path = record.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| ReleaseError::io(&path, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            // SAFETY: flock on a descriptor `file` owns; it changes only the lock.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(SignerLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::WouldBlock {
+                return Err(ReleaseError::io(&path, e));
+            }
+            if started.elapsed() > LOCK_WAIT {
+                return Err(ReleaseError::Log {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "another release command has held this lock for over {} s; retry when it is done",
+                        LOCK_WAIT.as_secs()
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// A log checked to be exactly what its signer signed, ready to be extended, with
+/// the signer's lock held.
 pub struct Extending<'a> {
-    log: &'a mut TransparencyLog,
+    log: TransparencyLog,
     /// The signer's record, holding the same entries.
     record: TransparencyLog,
+    /// The signer's last checkpoint, covering every entry of `log`.
+    checkpoint: Option<String>,
     signer: &'a Signer,
+    _lock: SignerLock,
 }
 
 impl Extending<'_> {
@@ -501,7 +583,7 @@ impl Extending<'_> {
     /// log's checkpoint (rename).
     pub fn append(&mut self, mut entry: LogEntry) -> Result<LogProof, ReleaseError> {
         let key = self.signer.key();
-        let log = &mut *self.log;
+        let log = &mut self.log;
         entry.index = log.size();
         let line = entry.write();
         self.record.write_entry(&line)?;
@@ -514,10 +596,18 @@ impl Extending<'_> {
         .sign(key);
         write_atomically(&self.record.dir.join("checkpoint"), checkpoint.as_bytes())?;
         write_atomically(&log.dir.join("checkpoint"), checkpoint.as_bytes())?;
-        let index = entry.index;
-        Ok(LogProof {
+        self.checkpoint = Some(checkpoint);
+        Ok(self.proof_of(entry.index).expect("the entry just appended"))
+    }
+
+    /// The proof that entry `index` is in the log, against the signer's checkpoint of
+    /// all its entries (`None` past the end).
+    pub fn proof_of(&self, index: u64) -> Option<LogProof> {
+        let (log, checkpoint) = (&self.log, self.checkpoint.as_ref()?);
+        let entry = log.entries.get(index as usize)?;
+        Some(LogProof {
             format: PROOF_FORMAT.into(),
-            entry: String::from_utf8(line).expect("JSON is UTF-8"),
+            entry: String::from_utf8(entry.clone()).expect("JSON is UTF-8"),
             index,
             tree_size: log.size(),
             inclusion: log
@@ -525,8 +615,36 @@ impl Extending<'_> {
                 .iter()
                 .map(hex::encode)
                 .collect(),
-            checkpoint,
+            checkpoint: checkpoint.clone(),
         })
+    }
+}
+
+/// Removes what a killed command left in `dir`: the temporary files of
+/// [`write_atomically`] (`<name>.tmp-<pid>`) and half-built bundles
+/// (`<name>.partial-<pid>`), each only if process `<pid>` is gone.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = [".tmp-", ".partial-"].iter().find_map(|mark| {
+            let (_, pid) = name.rsplit_once(mark)?;
+            pid.parse::<libc::pid_t>().ok().filter(|p| *p > 0)
+        });
+        let gone = pid.is_some_and(|p| {
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let asked = unsafe { libc::kill(p, 0) };
+            asked != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if gone {
+            let path = entry.path();
+            let _ = match entry.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                _ => fs::remove_file(&path),
+            };
+        }
     }
 }
 

@@ -350,6 +350,11 @@ fn sign_cmd(key: &KeyArg, bundle: &Path, reason: Option<&str>, json: bool) -> an
             report.tree_size
         );
         println!("trusted comment: {}", report.trusted_comment);
+        if report.resumed {
+            eprintln!(
+                "note: the log already held this bundle's entry (a signing cut short); its proof and signature were written now"
+            );
+        }
     }
     Ok(())
 }

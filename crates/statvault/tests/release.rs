@@ -826,3 +826,53 @@ fn release_verify_names_a_fifo_or_a_link_to_dev_zero_and_does_not_hang() {
         r.stdout
     );
 }
+
+/// Regression (release commands are not safe together): two at once lost calendar
+/// updates or moved the checkpoint backwards, both exiting 0. They now take the
+/// signer's lock in turn.
+#[test]
+fn release_commands_run_at_once_lose_nothing() {
+    let office = Office::new();
+    let ids: Vec<String> = (0..4).map(|i| format!("survey-{i}")).collect();
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let office = &office;
+                scope.spawn(move || {
+                    office.calendar(&[
+                        "release",
+                        "schedule",
+                        "--release",
+                        id,
+                        "--title-sq",
+                        "Anketa",
+                        "--title-en",
+                        "Survey",
+                        "--at",
+                        "2027-03-01T10:00:00Z",
+                    ])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let log = TransparencyLog::open(&office.path("releases/log")).unwrap();
+    assert_eq!(log.size(), 4);
+    let text = fs::read_to_string(office.path("releases/log/checkpoint")).unwrap();
+    let key = statvault_release::minisign::MinisignKey::read(
+        &fs::read_to_string(office.path("office.pub")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(log.check(&text, &key.key).unwrap().size, 4);
+    let calendar = statvault_release::calendar::Calendar::read(
+        &fs::read(office.path("releases/calendar.json")).unwrap(),
+    )
+    .unwrap();
+    for id in &ids {
+        assert!(calendar.get(id).is_some(), "{id} lost from the calendar");
+    }
+}

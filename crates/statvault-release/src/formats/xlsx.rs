@@ -4,7 +4,7 @@
 //! categories' labels, the value as a number (empty where suppressed) and the flag;
 //! then, after a blank row, the legend of the flags and the protection method.
 
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 use statvault_protect::protected::legend_lines;
 use statvault_protect::ProtectedTable;
 
@@ -13,8 +13,16 @@ use super::{coordinates, dimension_label, label, languages};
 /// The header row (0-based); data starts on the next row.
 pub const HEADER_ROW: u32 = 2;
 
+/// The creation time every workbook records: a fixed one, not the time of writing, so
+/// that the same table always makes the same bytes (bundles are reproducible).
+const CREATED: (u16, u8, u8) = (2000, 1, 1);
+
 pub fn write(t: &ProtectedTable) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
+    let (year, month, day) = CREATED;
+    book.set_properties(
+        &DocProperties::new().set_creation_datetime(&ExcelDateTime::from_ymd(year, month, day)?),
+    );
     let bold = Format::new().set_bold();
     for lang in languages(t) {
         let sq = lang == "sq";

@@ -247,6 +247,11 @@ impl TransparencyLog {
             .collect()
     }
 
+    /// The leaf hashes of the first `size` entries.
+    pub fn leaves(&self, size: u64) -> Vec<Digest> {
+        self.leaves[..size as usize].to_vec()
+    }
+
     pub fn root(&self, size: u64) -> Digest {
         merkle::root(&self.leaves[..size as usize])
     }

@@ -55,6 +55,10 @@ pub struct VerifyReport {
     /// Entries the log file holds past its signed checkpoint: nobody signed them, so
     /// they are ignored (and reported, since only the office may append).
     pub unsigned_entries: u64,
+    /// What the checked log says happened to this release after this bundle: later
+    /// versions and withdrawals, oldest first. The bundle still verifies; it is no
+    /// longer the release's last word.
+    pub later: Vec<String>,
     /// Empty when everything verifies.
     pub problems: Vec<String>,
 }
@@ -269,6 +273,7 @@ fn check_log(
     report.log_size = Some(current.size);
     report.unsigned_entries = log.size() - current.size;
     report.log_checkpoint = Some(text);
+    report.later = later_news(&log, current.size, &report.release, report.log_index);
     for (what, old) in [
         ("the bundle's checkpoint", bundle_checkpoint),
         ("the kept checkpoint", kept),
@@ -299,6 +304,33 @@ fn check_log(
         }
     }
     Ok(())
+}
+
+/// The revisions and withdrawals of `release` that the first `size` (signed) entries
+/// of `log` hold after entry `after`.
+fn later_news(log: &TransparencyLog, size: u64, release: &str, after: Option<u64>) -> Vec<String> {
+    let Some(after) = after else {
+        return Vec::new();
+    };
+    log.entries()
+        .take(size as usize)
+        .filter(|e| e.release == release && e.index > after)
+        .filter_map(|e| {
+            let reason = e.reason.as_deref().unwrap_or("no reason given");
+            match e.kind {
+                EntryKind::Revision => Some(format!(
+                    "version {} replaces it (log entry {}): {reason}",
+                    e.version.unwrap_or_default(),
+                    e.index
+                )),
+                EntryKind::Withdrawal => Some(format!(
+                    "the release was withdrawn (log entry {}): {reason}",
+                    e.index
+                )),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// What comparing a bundle's files with its manifest found.

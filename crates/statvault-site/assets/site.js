@@ -106,7 +106,7 @@ async function verifyRelease(box) {
       if (toHex(digest) !== file.sha256) bad.push(file.path);
     }
     if (bad.length) throw new Error(`${words.changed}: ${bad.join(", ")}`);
-    say(`${words.verified} ${keyIdHex(keyId)} · ${manifest.files.length} ${words.files}`, true);
+    say(`${words.verified} ${keyIdHex(keyId)} · ${manifest.files.length} ${words.files}. ${words.caveat}`, true);
   } catch (e) {
     say(`${words.warning}: ${e.message}`, false);
   }

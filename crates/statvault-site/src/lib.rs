@@ -32,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use sha2::{Digest as _, Sha256};
 use statvault_release::meta::utc_time;
 use statvault_release::sign::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
@@ -296,6 +297,7 @@ pub fn router(site: Arc<Site>) -> Router {
             }),
         )
         .route("/log/{file}", get(log_file))
+        .route("/log/consistency/{old}", get(log_consistency))
         .route("/releases/{bundle}/{*path}", get(bundle_file))
         .route(
             "/api/v1/openapi.json",
@@ -928,7 +930,18 @@ async fn log_file(State(site): Shared, Path(file): Path<String>) -> Reply {
                 .as_ref()
                 .map(|_| catalog.log_lines.clone()),
         ),
-        _ => return Reply::error(404, "the log has checkpoint, entries.jsonl and key.pub"),
+        "verifier" => (
+            "text/plain; charset=utf-8",
+            catalog
+                .verifier_key()
+                .map(|v| format!("{v}\n").into_bytes()),
+        ),
+        _ => {
+            return Reply::error(
+                404,
+                "the log has checkpoint, entries.jsonl, key.pub, verifier and consistency/N",
+            )
+        }
     };
     match bytes {
         Some(bytes) => {
@@ -936,6 +949,27 @@ async fn log_file(State(site): Shared, Path(file): Path<String>) -> Reply {
         }
         None => Reply::error(404, "no log that verifies yet"),
     }
+}
+
+/// The RFC 6962 consistency proof from an earlier checkpoint of `old` entries to the
+/// current one, one base64 hash per line (what `golang.org/x/mod/sumdb/tlog`'s
+/// `CheckTree` takes, and `release verify --checkpoint` computes itself).
+async fn log_consistency(State(site): Shared, Path(old): Path<String>) -> Reply {
+    let catalog = site.store.catalog();
+    let size = catalog.log_leaves.len();
+    let Some(old) = old.parse::<usize>().ok().filter(|o| (1..=size).contains(o)) else {
+        return Reply::error(
+            404,
+            &format!("a consistency proof is from a size of 1 to {size}"),
+        );
+    };
+    let proof = statvault_release::merkle::consistency_proof(old, &catalog.log_leaves);
+    let text: String = proof
+        .iter()
+        .map(|h| format!("{}\n", BASE64.encode(h)))
+        .collect();
+    Reply::bytes(200, "text/plain; charset=utf-8", text.into_bytes())
+        .header("cache-control", "no-cache".into())
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -44,6 +44,9 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("signature", "Nënshkrimi", "Signature"),
     ("verified", "verifikuar: nënshkruar nga", "verified: signed by"),
     ("log", "regjistri i transparencës, hyrja", "transparency log entry"),
+    ("caveat", "Ky kontroll ekzekuton kod të dërguar nga ky sajt: nuk provon asgjë nëse vetë sajti është marrë nga dikush tjetër, përveç nëse ID-ja e çelësit përputhet me atë që keni marrë në një rrugë tjetër (shih Vërtetësia).", "This check runs code this site sent: it proves nothing if the site itself is owned by someone else, unless the key ID matches one you obtained another way (see Authenticity)."),
+    ("verifier", "Çelësi verifikues i shënimeve (C2SP signed-note)", "Note verifier key (C2SP signed-note)"),
+    ("proofs", "Provat e qëndrueshmërisë: /log/consistency/N jep provën RFC 6962 nga madhësia N te pika e kontrollit aktuale, një hash base64 për rresht.", "Consistency proofs: /log/consistency/N gives the RFC 6962 proof from size N to the current checkpoint, one base64 hash per line."),
     ("versions", "Versionet", "Versions"),
     ("version", "versioni", "version"),
     ("select", "Zgjidh", "Select"),
@@ -252,6 +255,7 @@ fn check_words(lang: &str) -> String {
         "bad_signature": if sq { "nënshkrimi nuk përputhet me manifestin" } else { "the signature does not match the manifest" },
         "other_key": if sq { "nënshkruar nga një çelës tjetër" } else { "signed by another key" },
         "not_prehashed": if sq { "nënshkrim i një lloji të panjohur" } else { "a signature of an unknown kind" },
+        "caveat": t(lang, "caveat"),
     })
     .to_string()
 }
@@ -607,8 +611,13 @@ pub fn authenticity(lang: &str, catalog: &Catalog) -> String {
     let body = format!(
         "<h1>{title}</h1><p>{explain}</p><h2>{key_title}</h2><p>ID <code>{id}</code></p><pre>{pubkey}</pre>\
 <pre>minisign -Vm manifest.json -p key.pub\nstatvault release verify --pubkey key.pub --checkpoint checkpoint DIR</pre>\
-<p><a href=\"/log/key.pub\">key.pub</a> · <a href=\"/log/checkpoint\">checkpoint</a> · <a href=\"/log/entries.jsonl\">entries.jsonl</a></p>\
+<p><a href=\"/log/key.pub\">key.pub</a> · <a href=\"/log/checkpoint\">checkpoint</a> · <a href=\"/log/entries.jsonl\">entries.jsonl</a> · <a href=\"/log/verifier\">verifier</a></p>\
+<h2>{verifier_title}</h2><pre>{verifier}</pre><p>{proofs}</p><p>{caveat}</p>\
 <h2>{checkpoint_title}</h2><pre>{checkpoint}</pre>",
+        verifier_title = t(lang, "verifier"),
+        verifier = escape(&catalog.verifier_key().unwrap_or_default()),
+        proofs = t(lang, "proofs"),
+        caveat = t(lang, "caveat"),
         title = t(lang, "authenticity"),
         key_title = t(lang, "key"),
         id = escape(&key.0),

@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use statvault_protect::ProtectedTable;
 use statvault_release::calendar::Calendar;
+use statvault_release::checkpoint::NoteKey;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::{MinisignKey, MinisignSignature};
 use statvault_release::sign::{
@@ -64,9 +65,24 @@ pub struct Catalog {
     /// The log's checkpoint, verified with `key`, and the entries it covers as lines.
     pub checkpoint: Option<String>,
     pub log_lines: Vec<u8>,
+    /// The leaf hashes of those entries, for consistency proofs.
+    pub log_leaves: Vec<statvault_release::merkle::Digest>,
 }
 
 impl Catalog {
+    /// The log's C2SP note verifier key (`<origin>+<hash>+<key>`), for third-party
+    /// checkers of the checkpoints.
+    pub fn verifier_key(&self) -> Option<String> {
+        let key = self.key?;
+        Some(
+            NoteKey {
+                name: TransparencyLog::origin(&key.key),
+                key: key.key,
+            }
+            .verifier_string(),
+        )
+    }
+
     /// Bundles whose embargo is over at `now`.
     pub fn public(&self, now: u64) -> impl DoubleEndedIterator<Item = &Arc<Bundle>> {
         self.bundles.iter().filter(move |b| b.release_secs <= now)
@@ -214,6 +230,7 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
             catalog.calendar = Some(Calendar::from_log(log.entries.clone()));
             catalog.checkpoint = Some(log.checkpoint);
             catalog.log_lines = log.lines;
+            catalog.log_leaves = log.leaves;
             log.entries
         }
         Ok(None) => Vec::new(),
@@ -251,6 +268,7 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
 struct SignedLog {
     entries: Vec<LogEntry>,
     lines: Vec<u8>,
+    leaves: Vec<statvault_release::merkle::Digest>,
     checkpoint: String,
 }
 
@@ -271,6 +289,7 @@ fn signed_log(dir: &Path, key: Option<MinisignKey>) -> Result<Option<SignedLog>,
     Ok(Some(SignedLog {
         entries: log.entries().take(covered).collect(),
         lines: log.lines(covered as u64),
+        leaves: log.leaves(covered as u64),
         checkpoint: text,
     }))
 }

@@ -55,6 +55,7 @@ try:
     driver.find_element(By.PARTIAL_LINK_TEXT, "first results").click()
     text = check_text("verified")
     assert "verified: signed by" in text and "files checked" in text, text
+    assert "proves nothing if the site itself is owned" in text, text
     shot("2-release-verified")
     print("verified badge: ok")
 

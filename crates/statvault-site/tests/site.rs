@@ -517,3 +517,55 @@ async fn only_bytes_that_match_the_signed_manifest_are_served() {
     std::os::unix::fs::symlink(&outside, bundle.join(csv)).unwrap();
     assert_eq!(get(&site, &address).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Regression (the note verifier key and consistency proofs were not published): /log/
+/// serves both, and the proof checks with RFC 9162's algorithm against the roots of
+/// the log at the two sizes.
+#[tokio::test]
+async fn the_log_publishes_its_verifier_key_and_consistency_proofs() {
+    use statvault_release::merkle;
+    use statvault_release::tlog::TransparencyLog;
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let log = TransparencyLog::open(&f.dir.path().join("log")).unwrap();
+    let size = log.size();
+    let verifier = get(&site, "/log/verifier").await;
+    assert_eq!(verifier.status, StatusCode::OK);
+    let key = f.key.key().public_key();
+    let expected = statvault_release::checkpoint::NoteKey {
+        name: TransparencyLog::origin(&key),
+        key,
+    }
+    .verifier_string();
+    assert_eq!(verifier.body.trim(), expected);
+    assert!(get(&site, "/en/authenticity")
+        .await
+        .body
+        .contains(&expected));
+    for old in 1..=size {
+        let got = get(&site, &format!("/log/consistency/{old}")).await;
+        assert_eq!(got.status, StatusCode::OK);
+        let proof: Vec<merkle::Digest> = got
+            .body
+            .lines()
+            .map(|l| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(l)
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            merkle::verify_consistency(old, size, &log.root(old), &log.root(size), &proof),
+            "from {old}"
+        );
+    }
+    for bad in ["0", &(size + 1).to_string(), "x"] {
+        assert_eq!(
+            get(&site, &format!("/log/consistency/{bad}")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

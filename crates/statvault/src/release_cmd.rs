@@ -408,7 +408,17 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             if let Some(size) = report.kept_checkpoint_size {
                 println!("the log extends the checkpoint you kept ({size} entries)");
             }
-            println!("verified: signed by {}", report.key_id);
+            for news in &report.later {
+                println!("LATER {news}");
+            }
+            if report.later.is_empty() {
+                println!("verified: signed by {}", report.key_id);
+            } else {
+                println!(
+                    "verified: signed by {}, but no longer current: see LATER above",
+                    report.key_id
+                );
+            }
             if report.key_source != "given" {
                 eprintln!(
                     "note: checked against the key beside the log; give --pubkey with the office's published key to know who signed"

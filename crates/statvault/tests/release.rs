@@ -522,6 +522,27 @@ fn the_calendar_keeps_postponements_revisions_and_withdrawals() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
+    // Regression (release verify called a revised or withdrawn version "verified"
+    // without saying so): it verifies, and says what the log holds since.
+    let r = office.verify("v1", &["--release", id]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("LATER version 2 replaces it (log entry 3): corrected the Tirana age groups")
+            && r.stdout.contains(
+                "LATER the release was withdrawn (log entry 4): superseded by the final results"
+            )
+            && r.stdout.contains("but no longer current"),
+        "{}",
+        r.stdout
+    );
+    let r = office.verify("v2", &["--release", id]);
+    assert!(
+        r.stdout.contains("LATER the release was withdrawn") && !r.stdout.contains("LATER version"),
+        "{}",
+        r.stdout
+    );
+
     let calendar: serde_json::Value =
         serde_json::from_slice(&fs::read(office.path("releases/calendar.json")).unwrap()).unwrap();
     let entry = &calendar["releases"][0];

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{fixture, get, metrics, with_server};
+use common::{copy_dir, fixture, get, metrics, with_server};
 use statvault_release::minisign::MinisignKey;
 use statvault_release::tlog::{LogEntry, TransparencyLog};
 use statvault_site::mirror::{pull, MirrorStatus, PULL_DEADLINE};
@@ -327,17 +327,4 @@ fn an_old_bundle_under_a_new_name_is_refused_and_the_real_one_fetched_later() {
         "{report:?}"
     );
     assert!(report.refused.is_empty(), "{:?}", report.refused);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            fs::copy(&p, &target).unwrap();
-        }
-    }
 }

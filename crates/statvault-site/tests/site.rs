@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use common::{fixture, get, get_with, metrics, LATER_AT};
+use common::{copy_dir, fixture, get, get_with, metrics, LATER_AT};
 use statvault_release::meta::parse_utc;
 use statvault_site::Limits;
 
@@ -416,19 +416,6 @@ async fn a_signed_bundle_under_a_name_its_log_entry_does_not_give_is_refused() {
             .status,
         StatusCode::OK
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            fs::copy(&p, &target).unwrap();
-        }
-    }
 }
 
 #[tokio::test]

@@ -190,12 +190,15 @@ impl Fixture {
         }
         let log = self.w.path("calls.log");
         let _ = fs::remove_file(&log);
-        let counted = self
-            .faulted(what, &probe)
-            .env("LD_PRELOAD", faultfs())
-            .envs([("FAULT_OP", op), ("FAULT_N", "0")])
-            .env("FAULT_PATH", &probe)
-            .env("FAULT_LOG", &log)
+        let count = Fault {
+            op,
+            n: 0,
+            mode: "error",
+            path: &probe,
+            log: Some(&log),
+        };
+        let counted = count
+            .inject(&mut self.faulted(what, &probe))
             .output()
             .unwrap();
         assert!(counted.status.success(), "{what:?} without faults");
@@ -208,12 +211,16 @@ impl Fixture {
                 if what == Operation::Gc {
                     self.plant_leftovers(&repo);
                 }
+                let fault = Fault {
+                    op,
+                    n,
+                    mode,
+                    path: &repo,
+                    log: None,
+                };
                 let out = Run::from(
-                    self.faulted(what, &repo)
-                        .env("LD_PRELOAD", faultfs())
-                        .envs([("FAULT_OP", op), ("FAULT_MODE", mode)])
-                        .env("FAULT_N", n.to_string())
-                        .env("FAULT_PATH", &repo)
+                    fault
+                        .inject(&mut self.faulted(what, &repo))
                         .output()
                         .unwrap(),
                 );
@@ -253,12 +260,15 @@ fn fsync_error_after_the_log_link_loses_no_commit() {
     let f = Fixture::new();
     let repo = f.copy("fsync");
     let log = f.w.path("fsyncs.log");
-    let out = f
-        .faulted(Operation::Add, &repo)
-        .env("LD_PRELOAD", faultfs())
-        .envs([("FAULT_OP", "fsync"), ("FAULT_N", "0")])
-        .env("FAULT_PATH", &repo)
-        .env("FAULT_LOG", &log)
+    let count = Fault {
+        op: "fsync",
+        n: 0,
+        mode: "error",
+        path: &repo,
+        log: Some(&log),
+    };
+    let out = count
+        .inject(&mut f.faulted(Operation::Add, &repo))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -273,12 +283,16 @@ fn fsync_error_after_the_log_link_loses_no_commit() {
         "the add's last fsync is of log/: {calls:?}"
     );
     let repo = f.copy("fsync");
+    let fault = Fault {
+        op: "fsync",
+        n: last,
+        mode: "error",
+        path: &repo,
+        log: None,
+    };
     let out = Run::from(
-        f.faulted(Operation::Add, &repo)
-            .env("LD_PRELOAD", faultfs())
-            .envs([("FAULT_OP", "fsync")])
-            .env("FAULT_N", last.to_string())
-            .env("FAULT_PATH", &repo)
+        fault
+            .inject(&mut f.faulted(Operation::Add, &repo))
             .output()
             .unwrap(),
     );

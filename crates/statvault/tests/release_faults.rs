@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{faultfs, run, statvault, Run};
+use common::{run, statvault, Fault, Run};
 use statvault_release::calendar::Calendar;
 use statvault_release::tlog::TransparencyLog;
 
@@ -111,14 +111,14 @@ fn release_sign_killed_or_failed_anywhere_is_finished_by_running_it_again() {
     for op in ["write", "fsync", "rename"] {
         let log = f.dir.path().join("calls.log");
         let _ = fs::remove_file(&log);
-        let counted = f
-            .sign(&probe)
-            .env("LD_PRELOAD", faultfs())
-            .envs([("FAULT_OP", op), ("FAULT_N", "0")])
-            .env("FAULT_PATH", &probe)
-            .env("FAULT_LOG", &log)
-            .output()
-            .unwrap();
+        let count = Fault {
+            op,
+            n: 0,
+            mode: "error",
+            path: &probe,
+            log: Some(&log),
+        };
+        let counted = count.inject(&mut f.sign(&probe)).output().unwrap();
         assert!(counted.status.success(), "sign without faults");
         fs::remove_dir_all(&probe).unwrap();
         f.copy("probe");
@@ -128,15 +128,14 @@ fn release_sign_killed_or_failed_anywhere_is_finished_by_running_it_again() {
             for mode in ["error", "kill"] {
                 let what = format!("{op} #{n} of {calls}, {mode}");
                 let case = f.copy("case");
-                let out = Run::from(
-                    f.sign(&case)
-                        .env("LD_PRELOAD", faultfs())
-                        .envs([("FAULT_OP", op), ("FAULT_MODE", mode)])
-                        .env("FAULT_N", n.to_string())
-                        .env("FAULT_PATH", &case)
-                        .output()
-                        .unwrap(),
-                );
+                let fault = Fault {
+                    op,
+                    n,
+                    mode,
+                    path: &case,
+                    log: None,
+                };
+                let out = Run::from(fault.inject(&mut f.sign(&case)).output().unwrap());
                 if mode == "kill" {
                     assert_eq!(out.code, -1, "{what}: not killed: {}", out.stderr);
                 }

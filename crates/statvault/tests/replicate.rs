@@ -224,17 +224,19 @@ fn killed_replication_resumes_where_it_stopped() {
     let (w, src) = primary();
     let replica = w.path("replica");
     fs::create_dir_all(&replica).unwrap();
-    let injector = faultfs();
     for n in [2, 4] {
-        let killed = statvault()
+        let fault = Fault {
+            op: "link",
+            n,
+            mode: "kill",
+            path: &replica,
+            log: None,
+        };
+        let mut replicate = statvault();
+        replicate
             .args(["vault", "replicate", "--from", &w.repo, "--to"])
-            .arg(&replica)
-            .env("LD_PRELOAD", injector)
-            .envs([("FAULT_OP", "link"), ("FAULT_MODE", "kill")])
-            .env("FAULT_N", n.to_string())
-            .env("FAULT_PATH", &replica)
-            .output()
-            .unwrap();
+            .arg(&replica);
+        let killed = fault.inject(&mut replicate).output().unwrap();
         assert_eq!(killed.status.code(), None, "killed at link {n}");
     }
     let resumed = report(&replicate(&w.repo, replica.to_str().unwrap(), &[]));

@@ -310,3 +310,17 @@ pub async fn metrics(site: &Arc<Site>) -> String {
         .unwrap();
     String::from_utf8(bytes.to_vec()).unwrap()
 }
+
+/// Copies the tree `from` to `to` (as an intruder copies a bundle under another name).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            fs::copy(&p, &target).unwrap();
+        }
+    }
+}

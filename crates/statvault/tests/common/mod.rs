@@ -53,6 +53,32 @@ pub fn faultfs() -> &'static Path {
     })
 }
 
+/// What faultfs does to a command: with `n` 0 it only counts (into `log`) the `op`
+/// calls under `path`; otherwise it fails (mode `error`) or SIGKILLs before (mode
+/// `kill`) the `n`th of them.
+pub struct Fault<'a> {
+    pub op: &'a str,
+    pub n: usize,
+    pub mode: &'a str,
+    pub path: &'a Path,
+    pub log: Option<&'a Path>,
+}
+
+impl Fault<'_> {
+    /// Runs `cmd` under the injector.
+    pub fn inject<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env("LD_PRELOAD", faultfs())
+            .env("FAULT_OP", self.op)
+            .env("FAULT_N", self.n.to_string())
+            .env("FAULT_MODE", self.mode)
+            .env("FAULT_PATH", self.path);
+        if let Some(log) = self.log {
+            cmd.env("FAULT_LOG", log);
+        }
+        cmd
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -295,12 +295,16 @@ impl Subscriptions {
             .map(|b| News {
                 kind: "release",
                 what: b.name.clone(),
-                recorded: b.name.clone(),
+                // Keyed on what the signed log says the bundle is, never on its
+                // directory name; databases from before recorded the name.
+                recorded: format!("release:{}@{}", b.manifest.release, b.manifest.version),
+                recorded_before_as: Some(b.name.clone()),
             })
             .chain(notices(catalog).map(|(_, n)| News {
                 kind: "notice",
                 what: n.log_index.to_string(),
                 recorded: format!("notice:{}", n.log_index),
+                recorded_before_as: None,
             }))
             .collect();
         // This runs every few seconds: write (and wait for the disk) only with news.
@@ -520,6 +524,8 @@ struct News {
     what: String,
     /// Its key in `announced`.
     recorded: String,
+    /// The key an older version of the site recorded it under, which counts too.
+    recorded_before_as: Option<String>,
 }
 
 /// The news `announced` has no record of.
@@ -529,7 +535,10 @@ fn unrecorded<'a>(
 ) -> Result<Vec<&'a News>, redb::Error> {
     let mut fresh = Vec::new();
     for item in news {
-        if announced.get(item.recorded.as_str())?.is_none() {
+        let mut keys = std::iter::once(&item.recorded).chain(&item.recorded_before_as);
+        if keys.try_fold(true, |none, k| {
+            Ok::<_, redb::Error>(none && announced.get(k.as_str())?.is_none())
+        })? {
             fresh.push(item);
         }
     }

@@ -10,6 +10,7 @@ use statvault_crypto::share::{combine_release_key, release_key_identity, ShareFi
 use statvault_crypto::{MasterKey, ReleaseKey};
 use statvault_release::calendar::{self, Calendar, Change};
 use statvault_release::minisign::MinisignKey;
+use statvault_release::tlog::TransparencyLog;
 use statvault_release::{sign, verify, Signer, VerifyOptions};
 
 use crate::shares::{passphrase_for_share, ShareFiles};
@@ -238,7 +239,11 @@ pub struct NoticeArgs {
 pub struct CalendarArgs {
     #[command(flatten)]
     releases: ReleasesArg,
-    /// Print calendar.json as it is.
+    /// The office's public key (minisign format) to check the log with; without it,
+    /// the key beside the log (integrity, not origin).
+    #[arg(long, value_name = "FILE")]
+    pubkey: Option<PathBuf>,
+    /// Print the calendar as JSON (the bytes of calendar.json).
     #[arg(long)]
     json: bool,
 }
@@ -287,7 +292,9 @@ pub fn run(cmd: ReleaseCommand) -> anyhow::Result<ExitCode> {
             let change = Change::Withdraw { reason: &a.reason };
             calendar_change(&a.target, change)?
         }
-        ReleaseCommand::Calendar(a) => print_calendar(&a.releases.releases, a.json)?,
+        ReleaseCommand::Calendar(a) => {
+            print_calendar(&a.releases.releases, a.pubkey.as_deref(), a.json)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -442,8 +449,33 @@ fn calendar_change(target: &CalendarTarget, change: Change) -> anyhow::Result<()
     Ok(())
 }
 
-fn print_calendar(releases: &Path, json: bool) -> anyhow::Result<()> {
-    let calendar = Calendar::open(releases)?;
+/// Prints the calendar as the signed log says it (calendar.json is never read: it is
+/// only a rendering, and anyone who writes the releases directory can change it).
+fn print_calendar(releases: &Path, pubkey: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let log_dir = releases.join("log");
+    let log = TransparencyLog::open(&log_dir)?;
+    let signed = match log.checkpoint_text()? {
+        None if log.size() == 0 => 0,
+        None => bail!(
+            "{}: the log has entries but no checkpoint",
+            log_dir.display()
+        ),
+        Some(text) => {
+            let key_file = pubkey.map_or_else(|| log_dir.join("key.pub"), Path::to_path_buf);
+            let key = MinisignKey::read(
+                &fs::read_to_string(&key_file)
+                    .with_context(|| format!("reading {}", key_file.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key_file.display()))?;
+            log.check(&text, &key.key)
+                .map_err(|message| statvault_release::ReleaseError::Tampered {
+                    path: log_dir.join("checkpoint").display().to_string(),
+                    message,
+                })?
+                .size
+        }
+    };
+    let calendar = Calendar::from_log(log.entries().take(signed as usize));
     if json {
         print!("{}", String::from_utf8(calendar.write())?);
         return Ok(());

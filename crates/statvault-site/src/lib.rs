@@ -82,6 +82,10 @@ pub struct Site {
     cache: ResponseCache,
     requests: [AtomicU64; 5],
     limited: AtomicU64,
+    /// Permits for CPU-heavy work (pages, tables, XLSX), one per core: see `heavy`.
+    heavy: Arc<tokio::sync::Semaphore>,
+    /// Access-log lines dropped because the log's writer fell behind.
+    log_dropped: AtomicU64,
 }
 
 impl Site {
@@ -97,6 +101,10 @@ impl Site {
             cache: ResponseCache::default(),
             requests: Default::default(),
             limited: AtomicU64::new(0),
+            heavy: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            log_dropped: AtomicU64::new(0),
         }
     }
 
@@ -374,10 +382,12 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
                 out.push_str(&format!(
                     "# TYPE statvault_site_rate_limited_total counter\nstatvault_site_rate_limited_total {}\n\
 # TYPE statvault_site_bundles gauge\nstatvault_site_bundles{{state=\"verified\"}} {}\n\
-# TYPE statvault_site_refused gauge\nstatvault_site_refused {}\n",
+# TYPE statvault_site_refused gauge\nstatvault_site_refused {}\n\
+# TYPE statvault_site_access_log_dropped_total counter\nstatvault_site_access_log_dropped_total {}\n",
                     s.limited.load(Ordering::Relaxed),
                     catalog.bundles.len(),
-                    catalog.refused.len()
+                    catalog.refused.len(),
+                    s.log_dropped.load(Ordering::Relaxed)
                 ));
                 if let Some(mirror) = &s.mirror {
                     out.push_str(&mirror.metrics());
@@ -546,19 +556,73 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     site.requests[(status / 100).clamp(1, 5) as usize - 1].fetch_add(1, Ordering::Relaxed);
     if site.access_log {
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "time": utc_time(store::unix_now()),
-                "client": client.map(|c| c.to_string()),
-                "method": method.as_str(),
-                "path": path,
-                "status": status,
-                "ms": started.elapsed().as_secs_f64() * 1000.0,
-            })
-        );
+        let line = serde_json::json!({
+            "time": utc_time(store::unix_now()),
+            "client": client.map(|c| c.to_string()),
+            "method": method.as_str(),
+            "path": path,
+            "status": status,
+            "ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+        if !access_log::send(line.to_string()) {
+            site.log_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
     response
+}
+
+/// The access log: lines go through a bounded queue to one writer thread, so that a
+/// slow or full disk under standard error never holds up (or, failing, breaks) an
+/// answer; when the writer falls behind, lines are dropped and counted.
+mod access_log {
+    use std::io::Write;
+    use std::sync::mpsc::{sync_channel, SyncSender};
+    use std::sync::OnceLock;
+
+    static QUEUE: OnceLock<SyncSender<String>> = OnceLock::new();
+
+    /// Queues `line`; false if it was dropped.
+    pub fn send(line: String) -> bool {
+        QUEUE
+            .get_or_init(|| {
+                let (tx, rx) = sync_channel::<String>(4096);
+                std::thread::spawn(move || {
+                    for line in rx {
+                        // A write that fails (a full disk) loses the line, nothing else.
+                        let _ = writeln!(std::io::stderr().lock(), "{line}");
+                    }
+                });
+                tx
+            })
+            .try_send(line)
+            .is_ok()
+    }
+}
+
+/// Runs CPU-heavy work (rendering a page or a table, writing an XLSX) on the blocking
+/// pool, at most one per core at a time: the async workers stay free for everything
+/// else, so a stylesheet or a small page is answered while large downloads are made.
+/// Work that cannot start, or does not finish, within the request timeout is answered
+/// 503 with Retry-After; its permit is held until it really ends, so the bound holds.
+async fn heavy(site: Arc<Site>, work: impl FnOnce(&Site) -> Reply + Send + 'static) -> Reply {
+    let started = Instant::now();
+    let timeout = site.limits.request_timeout;
+    let busy = || {
+        Reply::error(503, "the site is busy; try again shortly").header("retry-after", "2".into())
+    };
+    let Ok(Ok(permit)) = tokio::time::timeout(timeout, site.heavy.clone().acquire_owned()).await
+    else {
+        return busy();
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&site)
+    });
+    match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), task).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Reply::error(500, "the answer could not be made"),
+        Err(_) => busy(),
+    }
 }
 
 fn with_query(RawQuery(query): RawQuery, f: impl FnOnce(&[(String, String)]) -> Reply) -> Reply {
@@ -765,10 +829,14 @@ async fn unsubscribe(State(site): Shared, Path(lang): Path<String>, q: RawQuery)
 }
 
 async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, String)>) -> Reply {
+    heavy(site, move |site| release_reply(site, &lang, &name)).await
+}
+
+fn release_reply(site: &Site, lang: &str, name: &str) -> Reply {
     let catalog = site.store.catalog();
     let now = site.store.now();
-    let Some(bundle) = catalog.bundle(&name, now) else {
-        return not_found(&lang);
+    let Some(bundle) = catalog.bundle(name, now) else {
+        return not_found(lang);
     };
     let versions = catalog.versions(&bundle.manifest.release, now);
     let entry = catalog
@@ -778,7 +846,7 @@ async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, Str
     let key = catalog
         .key
         .map(|k| k.write().lines().nth(1).unwrap_or_default().to_string());
-    page(&lang, |lang| {
+    page(lang, |lang| {
         pages::release(lang, bundle, &versions, entry, key.as_deref())
     })
     .etag(&bundle.etag, &format!("page:{lang}"))
@@ -789,17 +857,20 @@ async fn table_page(
     Path((lang, name, table)): Path<(String, String, String)>,
     query: RawQuery,
 ) -> Reply {
-    let catalog = site.store.catalog();
-    let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
-        return not_found(&lang);
-    };
-    let Some(t) = bundle.table(&table) else {
-        return not_found(&lang);
-    };
-    with_query(query, |params| match select::select(t, params) {
-        Ok(chosen) => page(&lang, |lang| pages::table(lang, bundle, t, params, &chosen)),
-        Err(e) => Reply::bytes(400, "text/plain; charset=utf-8", e.to_string().into_bytes()),
+    heavy(site, move |site| {
+        let catalog = site.store.catalog();
+        let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
+            return not_found(&lang);
+        };
+        let Some(t) = bundle.table(&table) else {
+            return not_found(&lang);
+        };
+        with_query(query, |params| match select::select(t, params) {
+            Ok(chosen) => page(&lang, |lang| pages::table(lang, bundle, t, params, &chosen)),
+            Err(e) => Reply::bytes(400, "text/plain; charset=utf-8", e.to_string().into_bytes()),
+        })
     })
+    .await
 }
 
 async fn api_table(
@@ -807,9 +878,12 @@ async fn api_table(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
-    with_api_table(&site, &id, &table, query, |b, t, _| {
-        api::table_metadata(b, t)
+    heavy(site, move |site| {
+        with_api_table(site, &id, &table, query, |b, t, _| {
+            api::table_metadata(b, t)
+        })
     })
+    .await
 }
 
 async fn api_data(
@@ -817,9 +891,12 @@ async fn api_data(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
-    with_api_table(&site, &id, &table, query, |b, t, params| {
-        api::data(b, t, params, &site.limits)
+    heavy(site, move |site| {
+        with_api_table(site, &id, &table, query, |b, t, params| {
+            api::data(b, t, params, &site.limits)
+        })
     })
+    .await
 }
 
 /// Finds the table a `/api/v1/releases/{id}/tables/{table}…` request names (in the

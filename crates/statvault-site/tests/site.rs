@@ -556,3 +556,47 @@ async fn the_log_publishes_its_verifier_key_and_consistency_proofs() {
         );
     }
 }
+
+/// Regression (the site can be starved: no header-read timeout, slow connections
+/// exhausted the descriptors): a client that never finishes its headers is cut off,
+/// and the site answers others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let f = fixture();
+    let site = f.site(Limits::default());
+    common::with_server(site, |addr| {
+        let mut slow: Vec<std::net::TcpStream> = (0..20)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                    .unwrap();
+                s
+            })
+            .collect();
+        // Others are answered while those hang on.
+        let mut other = std::net::TcpStream::connect(addr).unwrap();
+        other
+            .write_all(b"GET /assets/site.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        other.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // Each slow one is closed by the server (a 408, or nothing), not left open.
+        for s in &mut slow {
+            let mut rest = Vec::new();
+            let read = s.read_to_end(&mut rest);
+            assert!(
+                read.is_ok(),
+                "the server did not close a slow connection: {read:?}"
+            );
+            let text = String::from_utf8_lossy(&rest);
+            assert!(
+                text.is_empty() || text.starts_with("HTTP/1.1 408"),
+                "{text}"
+            );
+        }
+    })
+    .await;
+}

@@ -82,8 +82,11 @@ pub struct Site {
     cache: ResponseCache,
     requests: [AtomicU64; 5],
     limited: AtomicU64,
-    /// Permits for CPU-heavy work (pages, tables, XLSX), one per core: see `heavy`.
-    heavy: Arc<tokio::sync::Semaphore>,
+    /// Permits for work made on the blocking pool (see `heavy`): pages one per core,
+    /// data answers (an XLSX of the grid, say) half as many, so that downloads never
+    /// take every core from pages.
+    pages: Arc<tokio::sync::Semaphore>,
+    downloads: Arc<tokio::sync::Semaphore>,
     /// Access-log lines dropped because the log's writer fell behind.
     log_dropped: AtomicU64,
 }
@@ -101,9 +104,8 @@ impl Site {
             cache: ResponseCache::default(),
             requests: Default::default(),
             limited: AtomicU64::new(0),
-            heavy: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            pages: Arc::new(tokio::sync::Semaphore::new(cores())),
+            downloads: Arc::new(tokio::sync::Semaphore::new((cores() / 2).max(1))),
             log_dropped: AtomicU64::new(0),
         }
     }
@@ -170,6 +172,10 @@ impl Buckets {
 struct ResponseCache {
     entries: Mutex<HashMap<String, (axum::http::HeaderMap, axum::body::Bytes)>>,
     bytes: AtomicU64,
+    /// The answers being made, by key: one request makes an answer, the others asking
+    /// for it meanwhile wait for it (else each cache miss, say when the second turns,
+    /// would make it once per waiting client).
+    making: Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl ResponseCache {
@@ -184,6 +190,20 @@ impl ResponseCache {
         let mut response = Response::new(Body::from(body.clone()));
         *response.headers_mut() = headers.clone();
         Some(response)
+    }
+
+    /// The turn to make the answer for `key`: held while making it.
+    fn turn(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut making = self.making.lock().expect("cache lock");
+        if let Some(turn) = making.get(key).and_then(std::sync::Weak::upgrade) {
+            return turn;
+        }
+        if making.len() > 4096 {
+            making.retain(|_, turn| turn.strong_count() > 0);
+        }
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        making.insert(key.to_string(), Arc::downgrade(&turn));
+        turn
     }
 
     async fn keep(&self, key: String, response: Response) -> Response {
@@ -562,7 +582,19 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
         // copy in memory would only hide from a browser's check what the disk serves.
         // Nor are the alerts' pages, which change with the subscriber database.
         let cacheable = reads && !path.starts_with("/releases/") && !form;
-        match site.cache.get(&key).filter(|_| cacheable) {
+        // On a miss, wait for the turn to make the answer, and look again: another
+        // request may have made it meanwhile.
+        let mut hit = site.cache.get(&key).filter(|_| cacheable);
+        let turn = (cacheable && hit.is_none()).then(|| site.cache.turn(&key));
+        let _making = match &turn {
+            Some(turn) => {
+                let held = turn.lock().await;
+                hit = site.cache.get(&key);
+                Some(held)
+            }
+            None => None,
+        };
+        match hit {
             Some(hit) => hit,
             None => {
                 match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
@@ -656,19 +688,39 @@ mod access_log {
     }
 }
 
-/// Runs CPU-heavy work (rendering a page or a table, writing an XLSX) on the blocking
-/// pool, at most one per core at a time: the async workers stay free for everything
-/// else, so a stylesheet or a small page is answered while large downloads are made.
-/// Work that cannot start, or does not finish, within the request timeout is answered
-/// 503 with Retry-After; its permit is held until it really ends, so the bound holds.
-async fn heavy(site: Arc<Site>, work: impl FnOnce(&Site) -> Reply + Send + 'static) -> Reply {
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Which bounded share of the blocking pool a piece of work takes.
+#[derive(Clone, Copy)]
+enum Work {
+    /// Rendering a page or a table's description: quick, and what visitors wait on.
+    Page,
+    /// Making a data answer (a selection in any format, an XLSX of the grid).
+    Download,
+}
+
+/// Runs CPU-heavy work on the blocking pool, within its share (see `Site::pages`): the
+/// async workers stay free for everything else, so a stylesheet or a cached answer is
+/// served while large downloads are made, and downloads never hold every core. Work
+/// that cannot start, or does not finish, within the request timeout is answered 503
+/// with Retry-After; its permit is held until it really ends, so the bound holds.
+async fn heavy(
+    site: Arc<Site>,
+    kind: Work,
+    work: impl FnOnce(&Site) -> Reply + Send + 'static,
+) -> Reply {
     let started = Instant::now();
     let timeout = site.limits.request_timeout;
     let busy = || {
         Reply::error(503, "the site is busy; try again shortly").header("retry-after", "2".into())
     };
-    let Ok(Ok(permit)) = tokio::time::timeout(timeout, site.heavy.clone().acquire_owned()).await
-    else {
+    let share = match kind {
+        Work::Page => site.pages.clone(),
+        Work::Download => site.downloads.clone(),
+    };
+    let Ok(Ok(permit)) = tokio::time::timeout(timeout, share.acquire_owned()).await else {
         return busy();
     };
     let task = tokio::task::spawn_blocking(move || {
@@ -886,7 +938,10 @@ async fn unsubscribe(State(site): Shared, Path(lang): Path<String>, q: RawQuery)
 }
 
 async fn release_page(State(site): Shared, Path((lang, name)): Path<(String, String)>) -> Reply {
-    heavy(site, move |site| release_reply(site, &lang, &name)).await
+    heavy(site, Work::Page, move |site| {
+        release_reply(site, &lang, &name)
+    })
+    .await
 }
 
 fn release_reply(site: &Site, lang: &str, name: &str) -> Reply {
@@ -914,7 +969,7 @@ async fn table_page(
     Path((lang, name, table)): Path<(String, String, String)>,
     query: RawQuery,
 ) -> Reply {
-    heavy(site, move |site| {
+    heavy(site, Work::Page, move |site| {
         let catalog = site.store.catalog();
         let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
             return not_found(&lang);
@@ -935,7 +990,7 @@ async fn api_table(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
-    heavy(site, move |site| {
+    heavy(site, Work::Page, move |site| {
         with_api_table(site, &id, &table, query, |b, t, _| {
             api::table_metadata(b, t)
         })
@@ -948,7 +1003,7 @@ async fn api_data(
     Path((id, table)): Path<(String, String)>,
     query: RawQuery,
 ) -> Reply {
-    heavy(site, move |site| {
+    heavy(site, Work::Download, move |site| {
         with_api_table(site, &id, &table, query, |b, t, params| {
             api::data(b, t, params, &site.limits)
         })

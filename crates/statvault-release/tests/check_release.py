@@ -2,8 +2,12 @@
 (minisign's file formats, C2SP signed notes and checkpoints, RFC 6962/9162, RFC 5545),
 with the `cryptography`, `icalendar` and standard-library hashes. Usage:
 
-    check_release.py RELEASES_DIR BUNDLE_NAME
+    check_release.py RELEASES_DIR BUNDLE_NAME [VERIFIER_FILE [OLD_SIZE PROOF_FILE]...]
 
+With VERIFIER_FILE (a site's /log/verifier), also checks that the C2SP note verifier
+key is the release key's; with OLD_SIZE PROOF_FILE pairs (a site's
+/log/consistency/OLD_SIZE, one base64 hash per line), checks each consistency proof
+from the log's first OLD_SIZE entries to its checkpoint (RFC 9162 section 2.1.4.2).
 Prints one "<check>: ok" line per check; exits non-zero on the first failure.
 """
 
@@ -100,6 +104,46 @@ entry = json.loads(proof["entry"])
 assert entry["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
 assert tree_hash([leaf(e) for e in entries[:tree_size]]) == proof_root
 print("inclusion proof: ok")
+
+
+
+def consistent(first, second, first_hash, second_hash, proof):
+    """RFC 9162 section 2.1.4.2."""
+    if first == second:
+        return not proof and first_hash == second_hash
+    if first == 0 or first > second or not proof and first & (first - 1):
+        return False
+    if first & (first - 1) == 0:
+        proof = [first_hash] + proof
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == first_hash and sr == second_hash
+
+
+if len(sys.argv) > 3:
+    origin = (log / "checkpoint").read_text().splitlines()[0]
+    key_hash = hashlib.sha256(origin.encode() + b"\n\x01" + raw[10:]).hexdigest()[:8]
+    expected = f"{origin}+{key_hash}+" + base64.b64encode(b"\x01" + raw[10:]).decode()
+    assert pathlib.Path(sys.argv[3]).read_text().strip() == expected, expected
+    print("note verifier key: ok")
+    for old, path in zip(sys.argv[4::2], sys.argv[5::2]):
+        old = int(old)
+        hashes = [base64.b64decode(l) for l in pathlib.Path(path).read_text().split()]
+        old_root = tree_hash([leaf(e) for e in entries[:old]])
+        assert consistent(old, size, old_root, root, hashes), f"consistency from {old}"
+    print(f"consistency proofs ({len(sys.argv[4:]) // 2}): ok")
 
 calendar = icalendar.Calendar.from_ical((releases / "calendar.ics").read_bytes())
 events = [c for c in calendar.walk("VEVENT")]

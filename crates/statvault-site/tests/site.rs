@@ -549,6 +549,36 @@ async fn the_log_publishes_its_verifier_key_and_consistency_proofs() {
             "from {old}"
         );
     }
+    // The project's independent checker (written from the RFCs and C2SP, in Python)
+    // agrees on the verifier key and on every proof.
+    let out = tempfile::tempdir().unwrap();
+    let verifier_file = out.path().join("verifier");
+    fs::write(&verifier_file, &verifier.body).unwrap();
+    let mut checker = std::process::Command::new(common::venv_tool("python"));
+    checker
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../statvault-release/tests/check_release.py"),
+        )
+        .arg(f.dir.path())
+        .arg("census-2023-first-results-v1")
+        .arg(&verifier_file);
+    for old in 1..=size {
+        let proof_file = out.path().join(format!("proof-{old}"));
+        fs::write(
+            &proof_file,
+            get(&site, &format!("/log/consistency/{old}")).await.body,
+        )
+        .unwrap();
+        checker.arg(old.to_string()).arg(&proof_file);
+    }
+    let checked = checker.output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success() && said.contains(&format!("consistency proofs ({size}): ok")),
+        "{said}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     for bad in ["0", &(size + 1).to_string(), "x"] {
         assert_eq!(
             get(&site, &format!("/log/consistency/{bad}")).await.status,

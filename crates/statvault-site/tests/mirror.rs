@@ -300,7 +300,15 @@ fn an_old_bundle_under_a_new_name_is_refused_and_the_real_one_fetched_later() {
     statvault_release::sign(&v2, &f.key, Some("corrected the totals")).unwrap();
 
     // The intruder puts version 1's files where version 2's are, on a primary that
-    // serves whatever its directory holds.
+    // serves whatever its directory holds; and rewrites its calendar.json, which the
+    // mirror never takes (it rebuilds the calendar from the signed log).
+    let calendar = releases.join("calendar.json");
+    let text = fs::read_to_string(&calendar).unwrap();
+    fs::write(
+        &calendar,
+        text.replace("systems under attack", "the results were invented"),
+    )
+    .unwrap();
     let real = releases.join("real-v2");
     fs::rename(&v2, &real).unwrap();
     copy_dir(&releases.join("census-2023-first-results-v1"), &v2);
@@ -316,6 +324,8 @@ fn an_old_bundle_under_a_new_name_is_refused_and_the_real_one_fetched_later() {
     );
     assert!(!mirror.path().join("census-2023-first-results-v2").exists());
     assert!(mirror.path().join("census-2023-first-results-v1").exists());
+    let mirrored = fs::read_to_string(mirror.path().join("calendar.json")).unwrap();
+    assert!(mirrored.contains("systems under attack") && !mirrored.contains("invented"));
 
     // Cleaned: the next pull fetches the real version 2.
     fs::remove_dir_all(&v2).unwrap();

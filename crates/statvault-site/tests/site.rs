@@ -630,3 +630,21 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     })
     .await;
 }
+
+/// Regression (entries past the signed checkpoint were served): a line appended to the
+/// log without a checkpoint is not in /log/entries.jsonl.
+#[tokio::test]
+async fn the_site_serves_only_the_signed_entries_of_the_log() {
+    let f = fixture();
+    let path = f.dir.path().join("log/entries.jsonl");
+    let signed = fs::read_to_string(&path).unwrap();
+    let mut forged: serde_json::Value =
+        serde_json::from_str(signed.lines().last().unwrap()).unwrap();
+    forged["index"] = signed.lines().count().into();
+    forged["reason"] = "forged".into();
+    fs::write(&path, format!("{signed}{forged}\n")).unwrap();
+    let site = f.site(Limits::default());
+    let served = get(&site, "/log/entries.jsonl").await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.body, signed);
+}

@@ -921,3 +921,39 @@ fn release_commands_run_at_once_lose_nothing() {
         assert!(calendar.get(id).is_some(), "{id} lost from the calendar");
     }
 }
+
+/// Regression (leftovers of killed commands stayed behind): a half-built bundle and a
+/// temporary calendar of a process that is gone are removed by the next command.
+#[test]
+fn leftovers_of_killed_commands_are_removed_by_the_next() {
+    let office = Office::published();
+    // A pid that is not running (beyond the kernel's default pid_max).
+    let dead = 4_194_304 + 7;
+    let partial = office.path(&format!("releases/v2.partial-{dead}"));
+    fs::create_dir_all(partial.join("tables")).unwrap();
+    let temp = office.path(&format!("releases/calendar.json.tmp-{dead}"));
+    fs::write(&temp, "half").unwrap();
+    let live = office.path(&format!(
+        "releases/calendar.json.tmp-{}",
+        std::process::id()
+    ));
+    fs::write(&live, "ours, still running").unwrap();
+    let r = office.calendar(&[
+        "release",
+        "schedule",
+        "--release",
+        "housing",
+        "--title-sq",
+        "Strehimi",
+        "--title-en",
+        "Housing",
+        "--at",
+        "2027-03-01T10:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !partial.exists() && !temp.exists(),
+        "the dead process's leftovers stayed"
+    );
+    assert!(live.exists(), "a running process's file was removed");
+}

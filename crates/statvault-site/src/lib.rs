@@ -52,6 +52,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Subscription forms one client may post an hour (bursts up to as many).
     pub subscriptions_per_hour: u32,
+    /// Connections served at once; more are closed as they arrive.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +64,7 @@ impl Default for Limits {
             max_query_bytes: 4096,
             request_timeout: Duration::from_secs(10),
             subscriptions_per_hour: 10,
+            max_connections: 512,
         }
     }
 }
@@ -473,10 +476,9 @@ pub async fn serve(
 }
 
 /// How long a client may take to send a request's headers, and may keep a connection
-/// open between requests; and how many connections are served at once (more are
-/// closed as they come). Slow or idle clients cannot hold the site's descriptors.
+/// open between requests: with the cap on connections (`Limits::max_connections`),
+/// slow or idle clients cannot hold the site's descriptors.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_CONNECTIONS: usize = 512;
 /// How long a graceful shutdown waits for answers in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -490,8 +492,8 @@ async fn accept_loop(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
+    let slots = Arc::new(tokio::sync::Semaphore::new(site.limits.max_connections));
     let app = router(site);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

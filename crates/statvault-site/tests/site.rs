@@ -648,3 +648,41 @@ async fn the_site_serves_only_the_signed_entries_of_the_log() {
     assert_eq!(served.status, StatusCode::OK);
     assert_eq!(served.body, signed);
 }
+
+/// Regression (slow connections exhausted the descriptors): past the cap, connections
+/// are closed as they come, and served again once others end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_at_once() {
+    use std::io::{Read, Write};
+    let f = fixture();
+    let site = f.site(Limits {
+        max_connections: 3,
+        ..Limits::default()
+    });
+    common::with_server(site, |addr| {
+        let ask = |s: &mut std::net::TcpStream| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let _ = s.write_all(
+                b"GET /assets/site.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        };
+        let idle: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        // Once the server has taken the three idle ones, a fourth gets nothing.
+        let refused = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            ask(&mut std::net::TcpStream::connect(addr).unwrap()).is_empty()
+        });
+        assert!(refused, "a connection past the cap was served");
+        drop(idle);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut again = std::net::TcpStream::connect(addr).unwrap();
+        assert!(ask(&mut again).starts_with("HTTP/1.1 200"));
+    })
+    .await;
+}

@@ -5,7 +5,6 @@
 //! rewritten unnoticed.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::signer::Signer;
@@ -75,22 +74,6 @@ pub struct Notice {
 impl Calendar {
     pub fn path(releases: &Path) -> PathBuf {
         releases.join("calendar.json")
-    }
-
-    /// The calendar of a releases directory; none yet is an empty calendar.
-    pub fn open(releases: &Path) -> Result<Calendar, ReleaseError> {
-        let path = Self::path(releases);
-        match fs::read(&path) {
-            Ok(bytes) => Calendar::read(&bytes).map_err(|message| ReleaseError::Calendar {
-                path: path.display().to_string(),
-                message,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Calendar {
-                format: FORMAT.into(),
-                releases: Vec::new(),
-            }),
-            Err(e) => Err(ReleaseError::io(&path, e)),
-        }
     }
 
     pub fn read(bytes: &[u8]) -> Result<Calendar, String> {
@@ -356,6 +339,12 @@ fn check_time(time: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use statvault_crypto::MasterKey;
+    use std::fs;
+
+    /// The calendar.json the office's commands wrote.
+    fn saved(releases: &Path) -> Calendar {
+        Calendar::read(&fs::read(Calendar::path(releases)).unwrap()).unwrap()
+    }
 
     fn title() -> Labels {
         [
@@ -398,7 +387,7 @@ mod tests {
             new_time: "2027-01-15T10:00:00Z",
         };
         change(dir.path(), "c", later, &key).unwrap();
-        let calendar = Calendar::open(dir.path()).unwrap();
+        let calendar = saved(dir.path());
         let r = calendar.get("c").unwrap();
         assert_eq!(
             (r.status, r.release_time.as_str()),
@@ -457,7 +446,7 @@ mod tests {
         )
         .unwrap();
         // The intruder: the release withdrawn, its title replaced, a fake release.
-        let mut forged = Calendar::open(dir.path()).unwrap();
+        let mut forged = saved(dir.path());
         forged.releases[0].status = Status::Withdrawn;
         forged.releases[0]
             .title
@@ -472,7 +461,7 @@ mod tests {
             new_time: "2027-01-15T10:00:00Z",
         };
         change(dir.path(), "c", later, &key).unwrap();
-        let calendar = Calendar::open(dir.path()).unwrap();
+        let calendar = saved(dir.path());
         assert_eq!(calendar.releases.len(), 1, "the fake release is gone");
         let r = calendar.get("c").unwrap();
         assert_eq!((r.status, &r.title), (Status::Postponed, &title()));

@@ -129,8 +129,8 @@ pub struct Store {
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
-/// What changes when the office publishes: the calendar, the log head and the set of
-/// bundles.
+/// What changes when the office publishes: the log head and the set of bundles (the
+/// calendar is built from the log).
 type Stamp = Vec<(String, Option<SystemTime>)>;
 
 impl Store {
@@ -197,10 +197,7 @@ pub fn unix_now() -> u64 {
 
 fn stamp(dir: &Path) -> Stamp {
     let modified = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut stamp = vec![
-        ("calendar".to_string(), modified(dir.join("calendar.json"))),
-        ("log".to_string(), modified(dir.join("log/checkpoint"))),
-    ];
+    let mut stamp = vec![("log".to_string(), modified(dir.join("log/checkpoint")))];
     if let Ok(entries) = fs::read_dir(dir) {
         let mut names: Vec<(String, Option<SystemTime>)> = entries
             .flatten()

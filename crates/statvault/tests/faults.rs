@@ -189,20 +189,7 @@ impl Fixture {
             self.plant_leftovers(&probe);
         }
         let log = self.w.path("calls.log");
-        let _ = fs::remove_file(&log);
-        let count = Fault {
-            op,
-            n: 0,
-            mode: "error",
-            path: &probe,
-            log: Some(&log),
-        };
-        let counted = count
-            .inject(&mut self.faulted(what, &probe))
-            .output()
-            .unwrap();
-        assert!(counted.status.success(), "{what:?} without faults");
-        let calls = fs::read_to_string(&log).unwrap_or_default().lines().count();
+        let calls = Fault::count(&mut self.faulted(what, &probe), op, &probe, &log);
         eprintln!("{what:?}: {calls} calls of {op} inside the vault, each failed and killed");
         for n in 1..=calls {
             for mode in ["error", "kill"] {

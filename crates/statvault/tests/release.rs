@@ -138,6 +138,22 @@ impl Office {
         run_with_input(self.office_side().args(all), &format!("{PASSPHRASE}\n"))
     }
 
+    /// `release schedule` of release `id` for 2027-03-01T10:00:00Z.
+    fn schedule(&self, id: &str) -> Run {
+        self.calendar(&[
+            "release",
+            "schedule",
+            "--release",
+            id,
+            "--title-sq",
+            "Strehimi",
+            "--title-en",
+            "Housing",
+            "--at",
+            "2027-03-01T10:00:00Z",
+        ])
+    }
+
     /// A signed first release in `releases/v1`.
     fn published() -> Office {
         let office = Office::new();
@@ -730,18 +746,7 @@ fn an_intruders_log_entry_is_refused_by_the_next_release_command_not_signed() {
         "the figures were invented",
     );
 
-    let r = office.calendar(&[
-        "release",
-        "schedule",
-        "--release",
-        "housing",
-        "--title-sq",
-        "Strehimi",
-        "--title-en",
-        "Housing",
-        "--at",
-        "2027-03-01T10:00:00Z",
-    ]);
+    let r = office.schedule("housing");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains(
@@ -777,18 +782,7 @@ fn an_intruders_log_entry_is_refused_by_the_next_release_command_not_signed() {
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, text.lines().next().unwrap().to_string() + "\n").unwrap();
     fs::rename(office.path("signer-state"), office.path("old-signer-state")).unwrap();
-    let r = office.calendar(&[
-        "release",
-        "schedule",
-        "--release",
-        "housing",
-        "--title-sq",
-        "Strehimi",
-        "--title-en",
-        "Housing",
-        "--at",
-        "2027-03-01T10:00:00Z",
-    ]);
+    let r = office.schedule("housing");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("started the signer's record in"),
@@ -884,20 +878,7 @@ fn release_commands_run_at_once_lose_nothing() {
             .iter()
             .map(|id| {
                 let office = &office;
-                scope.spawn(move || {
-                    office.calendar(&[
-                        "release",
-                        "schedule",
-                        "--release",
-                        id,
-                        "--title-sq",
-                        "Anketa",
-                        "--title-en",
-                        "Survey",
-                        "--at",
-                        "2027-03-01T10:00:00Z",
-                    ])
-                })
+                scope.spawn(move || office.schedule(id))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -938,18 +919,7 @@ fn leftovers_of_killed_commands_are_removed_by_the_next() {
         std::process::id()
     ));
     fs::write(&live, "ours, still running").unwrap();
-    let r = office.calendar(&[
-        "release",
-        "schedule",
-        "--release",
-        "housing",
-        "--title-sq",
-        "Strehimi",
-        "--title-en",
-        "Housing",
-        "--at",
-        "2027-03-01T10:00:00Z",
-    ]);
+    let r = office.schedule("housing");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         !partial.exists() && !temp.exists(),

@@ -110,19 +110,9 @@ fn release_sign_killed_or_failed_anywhere_is_finished_by_running_it_again() {
     let mut cases = 0;
     for op in ["write", "fsync", "rename"] {
         let log = f.dir.path().join("calls.log");
-        let _ = fs::remove_file(&log);
-        let count = Fault {
-            op,
-            n: 0,
-            mode: "error",
-            path: &probe,
-            log: Some(&log),
-        };
-        let counted = count.inject(&mut f.sign(&probe)).output().unwrap();
-        assert!(counted.status.success(), "sign without faults");
+        let calls = Fault::count(&mut f.sign(&probe), op, &probe, &log);
         fs::remove_dir_all(&probe).unwrap();
         f.copy("probe");
-        let calls = fs::read_to_string(&log).unwrap_or_default().lines().count();
         assert!(calls > 0, "no {op} calls counted");
         for n in 1..=calls {
             for mode in ["error", "kill"] {

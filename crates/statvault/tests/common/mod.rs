@@ -64,7 +64,27 @@ pub struct Fault<'a> {
     pub log: Option<&'a Path>,
 }
 
-impl Fault<'_> {
+impl<'a> Fault<'a> {
+    /// Runs `cmd` once, failing nothing, and returns how many `op` calls it made
+    /// under `path` (counted in `log`); the run must succeed.
+    pub fn count(cmd: &mut Command, op: &str, path: &Path, log: &Path) -> usize {
+        let _ = fs::remove_file(log);
+        let count = Fault {
+            op,
+            n: 0,
+            mode: "error",
+            path,
+            log: Some(log),
+        };
+        let out = count.inject(cmd).output().unwrap();
+        assert!(
+            out.status.success(),
+            "without faults: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::read_to_string(log).unwrap_or_default().lines().count()
+    }
+
     /// Runs `cmd` under the injector.
     pub fn inject<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
         cmd.env("LD_PRELOAD", faultfs())

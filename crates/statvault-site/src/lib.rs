@@ -8,6 +8,17 @@
 //! `serve` puts it on a listener with graceful shutdown, and `metrics_router` serves
 //! Prometheus metrics on another.
 
+/// `eprintln!` for a server: a line that cannot be written (a full disk or a closed
+/// pipe under standard error) is lost and the server goes on, where `eprintln!` would
+/// panic.
+#[macro_export]
+macro_rules! diagnostic {
+    ($($line:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($line)*);
+    }};
+}
+
 pub mod api;
 pub mod charts;
 pub mod export;
@@ -168,28 +179,51 @@ impl Buckets {
     }
 }
 
-/// Answers already given, for the same address, catalog and second: bundles never
-/// change, so an answer changes only when the catalog is reread or the clock passes a
-/// release time (an answer is at most a second late to show a new release).
+/// Answers already given, for the same address, catalog and set of public bundles:
+/// bundles never change, so an answer changes only when the catalog is reread or a
+/// release time passes. Whole-table downloads (the grid's XLSX takes seconds to make)
+/// are kept too; when the budget is spent, the answers used longest ago go first, so
+/// a client asking for many different selections cannot push out the common ones.
 #[derive(Default)]
 struct ResponseCache {
-    entries: Mutex<HashMap<String, (axum::http::HeaderMap, axum::body::Bytes)>>,
-    bytes: AtomicU64,
+    entries: Mutex<CachedAnswers>,
     /// The answers being made, by key: one request makes an answer, the others asking
-    /// for it meanwhile wait for it (else each cache miss, say when the second turns,
-    /// would make it once per waiting client).
+    /// for it meanwhile wait for it (else each miss, say after a release time, would
+    /// make it once per waiting client).
     making: Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    /// Answers served from the cache, and answers made for it.
+    hits: AtomicU64,
+    made: AtomicU64,
+}
+
+#[derive(Default)]
+struct CachedAnswers {
+    /// Headers, body, and the tick of its last use.
+    by_key: HashMap<String, (axum::http::HeaderMap, axum::body::Bytes, u64)>,
+    bytes: usize,
+    tick: u64,
 }
 
 impl ResponseCache {
-    /// Most bytes kept; past it the cache starts again empty.
-    const BUDGET: u64 = 256 << 20;
+    /// Most bytes kept.
+    const BUDGET: usize = 256 << 20;
     /// Larger answers are not kept.
-    const LARGEST: usize = 8 << 20;
+    const LARGEST: usize = 48 << 20;
+
+    /// The key of the answer to `uri` from `catalog` at `now`.
+    fn key(catalog: &Arc<store::Catalog>, now: u64, uri: &axum::http::Uri) -> String {
+        // Bundles are sorted by release time: how many are public says which.
+        let public = catalog.public(now).count();
+        format!("{:p} {public} {uri}", Arc::as_ptr(catalog))
+    }
 
     fn get(&self, key: &str) -> Option<Response> {
-        let entries = self.entries.lock().expect("cache lock");
-        let (headers, body) = entries.get(key)?;
+        let mut entries = self.entries.lock().expect("cache lock");
+        entries.tick += 1;
+        let tick = entries.tick;
+        let (headers, body, used) = entries.by_key.get_mut(key)?;
+        *used = tick;
+        self.hits.fetch_add(1, Ordering::Relaxed);
         let mut response = Response::new(Body::from(body.clone()));
         *response.headers_mut() = headers.clone();
         Some(response)
@@ -210,6 +244,7 @@ impl ResponseCache {
     }
 
     async fn keep(&self, key: String, response: Response) -> Response {
+        self.made.fetch_add(1, Ordering::Relaxed);
         if response.status() != StatusCode::OK {
             return response;
         }
@@ -218,14 +253,48 @@ impl ResponseCache {
             return Reply::error(500, "the answer could not be read").into_response();
         };
         if bytes.len() <= Self::LARGEST {
-            let mut entries = self.entries.lock().expect("cache lock");
-            if self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) > Self::BUDGET {
-                entries.clear();
-                self.bytes.store(bytes.len() as u64, Ordering::Relaxed);
-            }
-            entries.insert(key, (parts.headers.clone(), bytes.clone()));
+            self.entries.lock().expect("cache lock").insert(
+                key,
+                parts.headers.clone(),
+                bytes.clone(),
+                Self::BUDGET,
+            );
         }
         Response::from_parts(parts, Body::from(bytes))
+    }
+}
+
+impl CachedAnswers {
+    /// Keeps an answer, first removing those used longest ago until it fits `budget`.
+    fn insert(
+        &mut self,
+        key: String,
+        headers: axum::http::HeaderMap,
+        body: axum::body::Bytes,
+        budget: usize,
+    ) {
+        if self.bytes + body.len() > budget {
+            let mut by_use: Vec<(u64, String)> = self
+                .by_key
+                .iter()
+                .map(|(k, (_, _, used))| (*used, k.clone()))
+                .collect();
+            by_use.sort_unstable();
+            // Down to three quarters, so that eviction (a sort) is not done per insert.
+            for (_, old) in by_use {
+                if self.bytes + body.len() <= budget / 4 * 3 {
+                    break;
+                }
+                if let Some((_, gone, _)) = self.by_key.remove(&old) {
+                    self.bytes -= gone.len();
+                }
+            }
+        }
+        self.tick += 1;
+        self.bytes += body.len();
+        if let Some((_, replaced, _)) = self.by_key.insert(key, (headers, body, self.tick)) {
+            self.bytes -= replaced.len();
+        }
     }
 }
 
@@ -406,11 +475,16 @@ pub fn metrics_router(site: Arc<Site>) -> Router {
                     "# TYPE statvault_site_rate_limited_total counter\nstatvault_site_rate_limited_total {}\n\
 # TYPE statvault_site_bundles gauge\nstatvault_site_bundles{{state=\"verified\"}} {}\n\
 # TYPE statvault_site_refused gauge\nstatvault_site_refused {}\n\
-# TYPE statvault_site_access_log_dropped_total counter\nstatvault_site_access_log_dropped_total {}\n",
+# TYPE statvault_site_access_log_dropped_total counter\nstatvault_site_access_log_dropped_total {}\n\
+# TYPE statvault_site_cached_answers_total counter\nstatvault_site_cached_answers_total{{result=\"hit\"}} {}\nstatvault_site_cached_answers_total{{result=\"made\"}} {}\n\
+# TYPE statvault_site_cache_bytes gauge\nstatvault_site_cache_bytes {}\n",
                     s.limited.load(Ordering::Relaxed),
                     catalog.bundles.len(),
                     catalog.refused.len(),
-                    s.log_dropped.load(Ordering::Relaxed)
+                    s.log_dropped.load(Ordering::Relaxed),
+                    s.cache.hits.load(Ordering::Relaxed),
+                    s.cache.made.load(Ordering::Relaxed),
+                    s.cache.entries.lock().expect("cache lock").bytes,
                 ));
                 if let Some(mirror) = &s.mirror {
                     out.push_str(&mirror.metrics());
@@ -457,11 +531,11 @@ pub async fn serve(
                 let (s, catalog) = (alerts.clone(), site.store.catalog());
                 let now = site.store.now();
                 match tokio::task::spawn_blocking(move || s.run(&catalog, now)).await {
-                    Ok(Ok(round)) if round.announced > 0 => eprintln!(
+                    Ok(Ok(round)) if round.announced > 0 => diagnostic!(
                         "statvault-site: {} new release(s) or calendar notice(s); letters queued",
                         round.announced
                     ),
-                    Ok(Err(e)) => eprintln!("statvault-site: e-mail alerts: {e}"),
+                    Ok(Err(e)) => diagnostic!("statvault-site: e-mail alerts: {e}"),
                     _ => {}
                 }
             }
@@ -574,12 +648,7 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             .header("retry-after", wait.to_string())
             .into_response()
     } else {
-        let key = format!(
-            "{:p} {} {}",
-            Arc::as_ptr(&site.store.catalog()),
-            site.store.now(),
-            request.uri()
-        );
+        let key = ResponseCache::key(&site.store.catalog(), site.store.now(), request.uri());
         // Bundle files are read from disk each time (the page cache keeps them): a
         // copy in memory would only hide from a browser's check what the disk serves.
         // Nor are the alerts' pages, which change with the subscriber database.
@@ -829,7 +898,7 @@ async fn on_database<T: Send + 'static>(
 
 /// 503 for a database that fails; the operator reads why in the log.
 fn unavailable(lang: &str, error: &SubscriptionError) -> Reply {
-    eprintln!("statvault-site: {error}");
+    diagnostic!("statvault-site: {error}");
     Reply::html(pages::alerts_step(lang, "try_later", None))
         .status(503)
         .header("retry-after", "60".into())
@@ -1186,4 +1255,37 @@ pub fn http_date(secs: u64) -> String {
         &utc[0..4],
         &utc[11..19]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(n: usize) -> axum::body::Bytes {
+        axum::body::Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn the_cache_drops_the_answers_used_longest_ago_and_keeps_its_budget() {
+        let cache = ResponseCache::default();
+        let mut entries = cache.entries.lock().unwrap();
+        for key in ["whole grid", "a", "b"] {
+            entries.insert(key.into(), Default::default(), answer(30), 100);
+        }
+        drop(entries);
+        // "whole grid" is asked again, then a fourth answer needs room: the two used
+        // longest ago go, down to three quarters of the budget.
+        assert!(cache.get("whole grid").is_some());
+        let mut entries = cache.entries.lock().unwrap();
+        entries.insert("c".into(), Default::default(), answer(30), 100);
+        let kept: std::collections::BTreeSet<_> = entries.by_key.keys().cloned().collect();
+        assert_eq!(
+            kept,
+            ["whole grid", "c"].map(String::from).into_iter().collect()
+        );
+        assert_eq!(entries.bytes, 60);
+        // The same key again replaces its answer and counts it once.
+        entries.insert("c".into(), Default::default(), answer(10), 100);
+        assert_eq!(entries.bytes, 40);
+    }
 }

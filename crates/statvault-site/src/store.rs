@@ -172,7 +172,7 @@ impl Store {
     /// and makes the next refresh reread (and verify) the whole directory, so that the
     /// bundle is refused from then on.
     pub fn file_refused(&self, name: &str, why: &str) {
-        eprintln!("refused to serve from {name}: {why}; rereading the releases directory");
+        crate::diagnostic!("refused to serve from {name}: {why}; rereading the releases directory");
         self.catalog.write().expect("catalog lock").0.clear();
     }
 

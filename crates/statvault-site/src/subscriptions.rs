@@ -490,7 +490,7 @@ impl Alerts {
         if let Some(Err(why)) = &outcome {
             let address = subscriber.as_ref().map_or("", |s| s.address.as_str());
             // The server's reply may quote the address; the log must not.
-            eprintln!(
+            crate::diagnostic!(
                 "statvault-site: a {kind} letter ({bundle}) was not sent, attempt {}: {}",
                 queued.attempts + 1,
                 why.replace(address, "<subscriber>")

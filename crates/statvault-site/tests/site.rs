@@ -686,3 +686,87 @@ async fn connections_past_the_cap_are_closed_at_once() {
     })
     .await;
 }
+
+/// Regression (a table swapped between the site's verification of a bundle and its
+/// read of the table was served as verified): while an intruder keeps swapping a
+/// table for a forged one (national total 9,999,999), each reading of the releases
+/// directory refuses the bundle or holds the signed table, never the forged one.
+#[test]
+fn a_table_swapped_while_the_site_reads_the_bundle_is_never_taken() {
+    use statvault_protect::protected::ProtectedTable;
+    use std::sync::atomic::AtomicBool;
+    let f = fixture();
+    let bundle = f.dir.path().join("census-2023-first-results-v1");
+    let table = bundle.join("tables/population_municipality_sex.protected.json");
+    let signed = fs::read(&table).unwrap();
+    let mut forged = ProtectedTable::read(&signed).unwrap();
+    forged.values[0] = Some(9_999_999);
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let swapper = scope.spawn(|| {
+            let staged = f.dir.path().join("staged.json");
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for bytes in [&forged, &signed] {
+                    fs::write(&staged, bytes).unwrap();
+                    fs::rename(&staged, &table).unwrap();
+                }
+                swaps += 1;
+            }
+            swaps
+        });
+        let original = ProtectedTable::read(&signed).unwrap();
+        let (mut held, mut refused, mut forgeries) = (0, 0, 0);
+        for _ in 0..300 {
+            let catalog = f.store().catalog();
+            let bundle = catalog
+                .bundles
+                .iter()
+                .find(|b| b.name == "census-2023-first-results-v1");
+            match bundle.and_then(|b| b.tables.iter().find(|t| t.id == original.id)) {
+                Some(t) if *t == original => held += 1,
+                Some(_) => forgeries += 1,
+                None => refused += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        assert_eq!(forgeries, 0, "the forged table was taken {forgeries} times");
+        assert!(
+            swaps > 0 && refused > 0,
+            "{swaps} swaps; {held} held, {refused} refused"
+        );
+    });
+}
+
+/// Regression (answers were cached for one second only, so the grid's whole-table
+/// XLSX was made again every second it was asked for): an answer is made once and
+/// served from the cache until a release time passes, which changes what is public.
+#[tokio::test]
+async fn an_answer_is_made_once_until_a_release_time_passes() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let download = "/api/v1/releases/census-2023-first-results/tables/population_municipality_sex/data?municipality=AL311&format=xlsx";
+    let counted = |text: String, result: &str| -> u64 {
+        let line = format!("statvault_site_cached_answers_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = get(&site, download).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let made = counted(metrics(&site).await, "made");
+    f.clock.fetch_add(90, Ordering::SeqCst);
+    let again = get(&site, download).await;
+    assert_eq!(again.body, first.body);
+    let counters = metrics(&site).await;
+    assert_eq!(counted(counters.clone(), "made"), made, "{counters}");
+    assert!(counted(counters, "hit") >= 1);
+    f.clock
+        .store(parse_utc(LATER_AT).unwrap(), Ordering::SeqCst);
+    assert_eq!(get(&site, download).await.status, StatusCode::OK);
+    assert_eq!(counted(metrics(&site).await, "made"), made + 1);
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use statvault_release::minisign::MinisignKey;
+use statvault_site::diagnostic;
 use statvault_site::mail::{Letters, Smtp};
 use statvault_site::mirror::MirrorStatus;
 use statvault_site::store::Store;
@@ -183,7 +184,7 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             site.access_log = a.access_log;
             site.alerts = a.alerts.alerts(&a.source.releases, a.addr)?.map(Arc::new);
             if let Some(path) = &a.alerts.subscribers {
-                eprintln!("e-mail alerts on; subscribers in {}", path.display());
+                diagnostic!("e-mail alerts on; subscribers in {}", path.display());
             }
             serve(Arc::new(site), a.addr, a.metrics_addr)?;
             Ok(ExitCode::SUCCESS)
@@ -212,7 +213,7 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
         SiteCommand::Export(a) => {
             let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
             for refused in &site.store.catalog().refused {
-                eprintln!("refused: {refused}");
+                diagnostic!("refused: {refused}");
             }
             let report = tokio::runtime::Runtime::new()?
                 .block_on(statvault_site::export::export(site, &a.out))
@@ -252,19 +253,19 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
             status.record(&outcome, statvault_site::store::unix_now());
             match outcome {
                 Ok(r) => {
-                    eprintln!(
+                    diagnostic!(
                         "pulled from {from}: {} new bundle(s), {} kept, log of {} entries",
                         r.new_bundles.len(),
                         r.kept_bundles,
                         r.log_size
                     );
                     for refused in &r.refused {
-                        eprintln!("REFUSED {refused}");
+                        diagnostic!("REFUSED {refused}");
                     }
                     r.refused.is_empty()
                 }
                 Err(e) => {
-                    eprintln!("REFUSED the pull from {from}: {e}; serving what this mirror has");
+                    diagnostic!("REFUSED the pull from {from}: {e}; serving what this mirror has");
                     false
                 }
             }
@@ -299,13 +300,13 @@ fn mirror(a: MirrorArgs) -> anyhow::Result<ExitCode> {
 /// Runs the site until Ctrl-C or SIGTERM, reporting what it serves.
 pub fn serve(site: Arc<Site>, addr: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<()> {
     let catalog = site.store.catalog();
-    eprintln!(
+    diagnostic!(
         "serving {} verified bundle(s) from {}",
         catalog.bundles.len(),
         site.store.dir().display()
     );
     for refused in &catalog.refused {
-        eprintln!("refused: {refused}");
+        diagnostic!("refused: {refused}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -318,11 +319,13 @@ pub fn serve(site: Arc<Site>, addr: SocketAddr, metrics: Option<SocketAddr>) -> 
                 .with_context(|| format!("listening on {metrics}"))?;
             let router = statvault_site::metrics_router(site.clone());
             tokio::spawn(async move { axum::serve(listener, router).await });
-            eprintln!("metrics on http://{metrics}/metrics");
+            diagnostic!("metrics on http://{metrics}/metrics");
         }
-        eprintln!("open http://{addr}/ (Ctrl-C stops)");
+        // The address bound, which says the port when --addr asked for any (port 0).
+        let bound = listener.local_addr().unwrap_or(addr);
+        diagnostic!("open http://{bound}/ (Ctrl-C stops)");
         statvault_site::serve(listener, site, shutdown_signal()).await?;
-        eprintln!("stopped");
+        diagnostic!("stopped");
         Ok(())
     })
 }

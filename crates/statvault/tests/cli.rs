@@ -703,3 +703,75 @@ fn site_alerts_flags_and_the_subscriber_database() {
     let r = forget("ana@example.org");
     assert!(r.stdout.starts_with("that address is not in the database"));
 }
+
+/// A `site serve` child, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Regression (with --access-log and a full disk most requests got no answer): with
+/// standard error on a full disk, or on a pipe nobody reads, the site starts and
+/// answers every request; the lines it cannot write in time are dropped and counted,
+/// never waited for.
+#[test]
+fn the_site_answers_every_request_when_its_log_cannot_be_written() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let releases = dir.path().join("releases");
+    fs::create_dir(&releases).unwrap();
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let get = |url: &str| -> String {
+        let mut answer = agent
+            .get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        answer.body_mut().read_to_string().unwrap()
+    };
+    for stuck_pipe in [false, true] {
+        let (port, metrics) = (free_port(), free_port());
+        let stderr = if stuck_pipe {
+            std::process::Stdio::piped()
+        } else {
+            fs::File::options()
+                .write(true)
+                .open("/dev/full")
+                .unwrap()
+                .into()
+        };
+        // Held, unread, until the site is killed.
+        let _site = Child(
+            statvault()
+                .args(["site", "serve", "--releases"])
+                .arg(&releases)
+                .args(["--addr", &format!("127.0.0.1:{port}")])
+                .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
+                .arg("--access-log")
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(port);
+        // Far more lines than a pipe (64 KiB) and the site's queue (4096 lines) hold.
+        for _ in 0..6000 {
+            get(&format!("http://127.0.0.1:{port}/assets/site.css"));
+        }
+        assert!(get(&format!("http://127.0.0.1:{port}/en/")).contains("<html"));
+        let counters = get(&format!("http://127.0.0.1:{metrics}/metrics"));
+        let dropped: u64 = counters
+            .lines()
+            .find_map(|l| l.strip_prefix("statvault_site_access_log_dropped_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(dropped > 0, stuck_pipe, "{dropped} lines dropped");
+    }
+}

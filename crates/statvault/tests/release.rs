@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, run_with_input, statvault, Run};
+use common::{run, run_with_input, statvault, Fault, Run, Server};
 use statvault_crypto::share::{combine_release_key, ShareFile};
 use statvault_crypto::{Passphrase, ReleaseKey};
 use statvault_release::checkpoint::Checkpoint;
@@ -926,4 +926,96 @@ fn leftovers_of_killed_commands_are_removed_by_the_next() {
         "the dead process's leftovers stayed"
     );
     assert!(live.exists(), "a running process's file was removed");
+}
+
+/// Regression (the mirror replaced its log non-atomically, and a crash in that window
+/// made the next pull accept a rolled-back log): a mirror killed at any file
+/// operation of a pull still refuses a primary that serves an older log, keeps a log
+/// its checkpoint signs, and finishes the pull when run again.
+#[test]
+fn a_mirror_killed_anywhere_in_a_pull_never_takes_a_rolled_back_log() {
+    let office = Office::new();
+    let snapshot = |name: &str| {
+        copy_dir(&office.path("releases"), &office.path(name));
+        office.path(name)
+    };
+    let past = [("2026-12-01T10:00:00Z", "2024-01-15T10:00:00Z")];
+    assert_eq!(office.schedule("housing").code, 0);
+    let oldest = snapshot("log-1");
+    assert_eq!(office.build("v1", &past).code, 0);
+    assert_eq!(office.sign("v1", "office", None).code, 0);
+    let older = snapshot("log-2");
+    assert_eq!(office.schedule("labour").code, 0);
+    let revised = [past[0], ("version = 1", "version = 2")];
+    assert_eq!(office.build("v2", &revised).code, 0);
+    let r = office.sign("v2", "office", Some("a corrected table"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let serve = |dir: &Path| {
+        Server::start(statvault().args([
+            "site",
+            "serve",
+            "--releases",
+            dir.to_str().unwrap(),
+            "--pubkey",
+            &office.p("office.pub"),
+            "--addr",
+            "127.0.0.1:0",
+        ]))
+    };
+    let (rolled_back, before, now) = (
+        serve(&oldest),
+        serve(&older),
+        serve(&office.path("releases")),
+    );
+    let pull = |from: &Server, out: &Path| {
+        let mut cmd = statvault();
+        cmd.args(["site", "mirror", "--from", &from.url, "--out"])
+            .arg(out)
+            .args(["--pubkey", &office.p("office.pub")]);
+        cmd
+    };
+    let base = office.path("mirror-base");
+    let r: Run = pull(&before, &base).output().unwrap().into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mirror = office.path("mirror");
+    let reset = || {
+        let _ = fs::remove_dir_all(&mirror);
+        copy_dir(&base, &mirror);
+    };
+    reset();
+    let ops = Fault::count(
+        &mut pull(&now, &mirror),
+        "any",
+        &mirror,
+        &office.path("ops.log"),
+    );
+    assert!(ops > 10, "the pull made {ops} file operations");
+    let key = statvault_release::minisign::MinisignKey::read(
+        &fs::read_to_string(office.path("office.pub")).unwrap(),
+    )
+    .unwrap();
+    for n in 1..=ops {
+        reset();
+        let killed = Fault {
+            op: "any",
+            n,
+            mode: "kill",
+            path: &mirror,
+            log: None,
+        }
+        .inject(&mut pull(&now, &mirror))
+        .output()
+        .unwrap();
+        assert_eq!(killed.status.code(), None, "operation {n} was not reached");
+        let r: Run = pull(&rolled_back, &mirror).output().unwrap().into();
+        assert_eq!(r.code, 1, "killed at operation {n}: {}", r.stderr);
+        assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
+        let log = TransparencyLog::open(&mirror.join("log")).unwrap();
+        let checkpoint = fs::read_to_string(mirror.join("log/checkpoint")).unwrap();
+        let kept = log.check(&checkpoint, &key.key).unwrap();
+        assert!(kept.size >= 2, "killed at operation {n}: the log went back");
+        let r: Run = pull(&now, &mirror).output().unwrap().into();
+        assert_eq!(r.code, 0, "killed at operation {n}: {}", r.stderr);
+        assert!(mirror.join("v2/manifest.json").exists());
+    }
 }

@@ -290,3 +290,64 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A serving command (`site serve`, `site mirror --serve`) in the background, killed
+/// when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Where it listens, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `cmd`, which must be given `--addr 127.0.0.1:0`, and waits (at most 30 s)
+    /// for it to say on standard error which port it took.
+    pub fn start(cmd: &mut Command) -> Server {
+        use std::io::BufRead;
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Read to the end, so that the server never blocks on a full pipe.
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("open ") {
+                    let _ = tx.send(rest.split('/').take(3).collect::<Vec<_>>().join("/"));
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server says where it listens");
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most 30 s) until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing listens on port {port}");
+}

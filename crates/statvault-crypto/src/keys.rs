@@ -173,6 +173,33 @@ impl VaultKeys {
     }
 }
 
+/// An Ed25519 secret key that signs: the vault's (commits, audit checkpoints) or a
+/// release key (manifests, transparency-log checkpoints).
+pub trait Signing {
+    fn sign(&self, message: &[u8]) -> [u8; 64];
+    fn public_key(&self) -> PublicKey;
+}
+
+impl Signing for VaultKeys {
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        VaultKeys::sign(self, message)
+    }
+
+    fn public_key(&self) -> PublicKey {
+        VaultKeys::public_key(self)
+    }
+}
+
+impl Signing for ReleaseKey {
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        ReleaseKey::sign(self, message)
+    }
+
+    fn public_key(&self) -> PublicKey {
+        ReleaseKey::public_key(self)
+    }
+}
+
 /// The Ed25519 key that signs release manifests and transparency-log checkpoints.
 /// Wiped on drop (ed25519-dalek zeroizes), not printable, not copyable.
 pub struct ReleaseKey(Locked<ed25519_dalek::SigningKey>);

@@ -55,6 +55,6 @@ pub use error::CryptoError;
 pub use hash::Hash;
 pub use keys::{
     random_bytes, verify_signature, MasterKey, ObjectKind, Passphrase, PublicKey, ReleaseKey,
-    VaultKeys, AEAD_OVERHEAD,
+    Signing, VaultKeys, AEAD_OVERHEAD,
 };
 pub use locked::protect_process;

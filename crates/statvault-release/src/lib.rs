@@ -7,11 +7,9 @@
 
 pub mod bundle;
 pub mod calendar;
-pub mod checkpoint;
 mod error;
 pub mod formats;
 pub mod manifest;
-pub mod merkle;
 pub mod meta;
 pub mod minisign;
 mod parallel;
@@ -19,6 +17,9 @@ pub mod sign;
 pub mod signer;
 pub mod tlog;
 pub mod verify;
+
+/// The Merkle tree and checkpoint code the vault's audit log shares.
+pub use statvault_tlog::{checkpoint, merkle};
 
 pub use bundle::{build, BuildReport};
 pub use error::ReleaseError;

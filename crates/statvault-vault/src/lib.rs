@@ -25,6 +25,7 @@
 //! ```
 
 mod add;
+pub mod audit;
 mod backend;
 pub mod beneath;
 mod chunker;

@@ -1,5 +1,6 @@
 //! Checkpoints of the transparency log in the C2SP `tlog-checkpoint` format, signed as
-//! C2SP signed notes with Ed25519 (format in `docs/release-format.md`, "Checkpoint").
+//! C2SP signed notes with Ed25519 (format in `docs/release-format.md`, "Checkpoint",
+//! and `docs/audit-log.md`).
 //!
 //! ```text
 //! <origin>
@@ -12,7 +13,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
-use statvault_crypto::{verify_signature, PublicKey, ReleaseKey};
+use statvault_crypto::{verify_signature, PublicKey, Signing};
 
 use crate::merkle::Digest;
 
@@ -72,7 +73,7 @@ impl Checkpoint {
     }
 
     /// The signed note, signed by `key` under the origin as key name.
-    pub fn sign(&self, key: &ReleaseKey) -> String {
+    pub fn sign(&self, key: &dyn Signing) -> String {
         let body = self.body();
         let note_key = NoteKey {
             name: self.origin.clone(),

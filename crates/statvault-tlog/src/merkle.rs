@@ -36,6 +36,50 @@ pub fn root(leaves: &[Digest]) -> Digest {
     }
 }
 
+/// A growing tree's right edge: the roots of its perfect subtrees, largest first, so
+/// that appending a leaf and taking the tree head cost O(log n) with no leaves kept
+/// (as a log writer or a verifier streaming a long log needs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    /// (height, root) of each perfect subtree, heights strictly decreasing.
+    peaks: Vec<(u32, Digest)>,
+    size: u64,
+}
+
+impl Frontier {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends the leaf whose hash is `leaf`.
+    pub fn push(&mut self, leaf: Digest) {
+        let mut merged = (0, leaf);
+        while let Some(&(height, left)) = self.peaks.last() {
+            if height != merged.0 {
+                break;
+            }
+            self.peaks.pop();
+            merged = (height + 1, node_hash(&left, &merged.1));
+        }
+        self.peaks.push(merged);
+        self.size += 1;
+    }
+
+    /// The tree head: RFC 6962's MTH of the leaves pushed so far. The left subtree of
+    /// each split is the largest perfect one, so folding the peaks from the right is
+    /// the same recursion.
+    pub fn root(&self) -> Digest {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(&(_, mut acc)) = peaks.next() else {
+            return Sha256::digest([]).into();
+        };
+        for (_, left) in peaks {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
 /// The largest power of two smaller than `n` (n ≥ 2).
 fn split(n: usize) -> usize {
     1 << (usize::BITS - (n - 1).leading_zeros() - 1)
@@ -350,6 +394,21 @@ mod tests {
                     ));
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The frontier's head is the recursive MTH at every size.
+        #[test]
+        fn the_frontier_agrees_with_the_recursive_tree_head(n in 0usize..300) {
+            let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+            let mut frontier = Frontier::default();
+            proptest::prop_assert_eq!(frontier.root(), root(&[]));
+            for (i, leaf) in leaves.iter().enumerate() {
+                frontier.push(*leaf);
+                proptest::prop_assert_eq!(frontier.root(), root(&leaves[..=i]));
+            }
+            proptest::prop_assert_eq!(frontier.size(), n as u64);
         }
     }
 }

@@ -1,0 +1,345 @@
+//! The audit log: one record per request to the vault (who, what, how much, outcome),
+//! kept in the vault itself under `audit/` on every backend, as an RFC 6962 Merkle log
+//! whose checkpoints the vault's signing key signs. Records are appended in segments
+//! that are never rewritten; a checkpoint kept off the host (printed for custodians,
+//! copied by replicas) detects a log truncated, rewritten or reordered since.
+//! Format: `docs/audit-log.md`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use statvault_crypto::{PublicKey, Signing};
+use statvault_tlog::checkpoint::Checkpoint;
+use statvault_tlog::merkle::{leaf_hash, Frontier};
+
+use crate::{Backend, Result, Vault, VaultError};
+
+/// Segments of records: `audit/entries/<index of its first record, 16 digits>`.
+pub const ENTRIES: &str = "audit/entries/";
+/// Signed checkpoints: `audit/checkpoints/<tree size, 16 digits>`.
+pub const CHECKPOINTS: &str = "audit/checkpoints/";
+/// Largest segment read; the writer's are far smaller.
+const SEGMENT_MAX: u64 = 64 << 20;
+const CHECKPOINT_MAX: u64 = 4096;
+/// Appends that find their segment name taken (another writer appended first) and
+/// try again after reading what it wrote.
+const APPEND_ATTEMPTS: u32 = 64;
+
+/// How a request ended; `Started` is written before any work is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    #[default]
+    Started,
+    Done,
+    Refused,
+    Failed,
+}
+
+/// One audit record. `index` and `time` are set by the log when it is appended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AuditRecord {
+    pub index: u64,
+    /// Seconds since 1970 (UTC).
+    pub time: u64,
+    /// Ties the records of one request (started, then done, refused or failed).
+    pub request: String,
+    /// Who, from the socket's peer credentials (or the process, offline).
+    pub uid: u32,
+    pub user: String,
+    /// The custodians whose shares are in use: the one submitting (unseal) or those
+    /// who unsealed the agent serving the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custodians: Vec<u8>,
+    /// unseal, seal, add, ingest, tabulate, restore, verify, replicate, …
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// SHA-256 of the table spec, for tabulations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Microdata bytes read out of the vault (restore) or written into it (add).
+    #[serde(default)]
+    pub bytes: u64,
+    /// Table cells produced (tabulate).
+    #[serde(default)]
+    pub cells: u64,
+    pub outcome: Outcome,
+    /// Why a request was refused or failed; a seal's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The log's writer: where the next record goes and the tree head so far.
+pub struct AuditLog {
+    backend: Arc<dyn Backend>,
+    origin: String,
+    frontier: Frontier,
+}
+
+/// Everything the log holds, read and checked for form (not against checkpoints).
+pub struct AuditContents {
+    pub records: Vec<AuditRecord>,
+    /// Each record's leaf hash: SHA-256(0x00 ‖ its line as stored).
+    pub leaves: Vec<[u8; 32]>,
+}
+
+fn segment_name(first: u64) -> String {
+    format!("{ENTRIES}{first:016}")
+}
+
+fn checkpoint_name(size: u64) -> String {
+    format!("{CHECKPOINTS}{size:016}")
+}
+
+fn backend_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
+    move |source| VaultError::Backend {
+        name: name.to_string(),
+        source,
+    }
+}
+
+impl AuditLog {
+    /// The checkpoints' origin line (and note key name): `statvault.audit/<vault id>`.
+    pub fn origin(vault: &Vault) -> String {
+        format!("statvault.audit/{}", vault.config.vault_id.to_hex())
+    }
+
+    /// Opens the log for appending, reading what it holds.
+    pub fn open(vault: &Vault) -> Result<(AuditLog, AuditContents)> {
+        let contents = read(vault.backend().as_ref(), 0)?;
+        let mut frontier = Frontier::default();
+        contents.leaves.iter().for_each(|l| frontier.push(*l));
+        let log = AuditLog {
+            backend: vault.backend().clone(),
+            origin: AuditLog::origin(vault),
+            frontier,
+        };
+        Ok((log, contents))
+    }
+
+    /// Records in the log.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Appends `records` as one segment, durably, setting their index and time; then,
+    /// with `signer`, writes the checkpoint of the new size and returns it. A segment
+    /// name found taken means another writer appended: its records are read and
+    /// counted, and ours go after them.
+    pub fn append(
+        &mut self,
+        records: &mut [AuditRecord],
+        now: u64,
+        signer: Option<&dyn Signing>,
+    ) -> Result<Option<String>> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        for attempt in 0..APPEND_ATTEMPTS {
+            let first = self.size();
+            let mut segment = Vec::new();
+            for (i, record) in records.iter_mut().enumerate() {
+                record.index = first + i as u64;
+                record.time = now;
+                serde_json::to_writer(&mut segment, record).expect("a record serializes");
+                segment.push(b'\n');
+            }
+            let name = segment_name(first);
+            match self.backend.write_new(&name, &segment) {
+                Ok(()) => {
+                    for line in segment.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        self.frontier.push(leaf_hash(line));
+                    }
+                    return match signer {
+                        Some(signer) => self.sign(signer).map(Some),
+                        None => Ok(None),
+                    };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let theirs = read(self.backend.as_ref(), first)?;
+                    theirs.leaves.iter().for_each(|l| self.frontier.push(*l));
+                    // A random pause, growing, so that two busy writers do not keep
+                    // colliding (one would else lose every time).
+                    let ceiling = 1u64 << attempt.min(6);
+                    let pause = u64::from(statvault_crypto::random_bytes::<1>()[0]) * ceiling / 256;
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                }
+                Err(e) => return Err(backend_err(&name)(e)),
+            }
+        }
+        Err(VaultError::Concurrent(
+            "the audit log kept growing under this writer".into(),
+        ))
+    }
+
+    /// Signs and stores the checkpoint of the log as it is; returns the signed note.
+    pub fn sign(&self, signer: &dyn Signing) -> Result<String> {
+        let note = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.size(),
+            root: self.frontier.root(),
+        }
+        .sign(signer);
+        let name = checkpoint_name(self.size());
+        match self.backend.write_new(&name, note.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(backend_err(&name)(e)),
+            _ => Ok(note),
+        }
+    }
+}
+
+/// Reads the segments holding records `from` on, in order, checking that they follow
+/// one another with no gap or overlap and that each line is a record with its index.
+pub fn read(backend: &dyn Backend, from: u64) -> Result<AuditContents> {
+    let listing = backend.list(ENTRIES).map_err(backend_err(ENTRIES))?;
+    let mut contents = AuditContents {
+        records: Vec::new(),
+        leaves: Vec::new(),
+    };
+    let mut next = 0u64;
+    for object in listing {
+        let first: u64 = object.name[ENTRIES.len()..]
+            .parse()
+            .ok()
+            .filter(|_| object.name.len() == ENTRIES.len() + 16)
+            .ok_or_else(|| VaultError::corrupt(&object.name, "not an audit segment's name"))?;
+        if first != next {
+            return Err(VaultError::corrupt(
+                &object.name,
+                format!("starts at record {first}, but the segments before it end at {next}: records are missing or repeated"),
+            ));
+        }
+        let bytes = backend
+            .read(&object.name, SEGMENT_MAX)
+            .map_err(backend_err(&object.name))?;
+        if bytes.last() != Some(&b'\n') {
+            return Err(VaultError::corrupt(
+                &object.name,
+                "does not end with a newline: cut short",
+            ));
+        }
+        for (n, line) in bytes[..bytes.len() - 1].split(|&b| b == b'\n').enumerate() {
+            let record: AuditRecord = serde_json::from_slice(line)
+                .map_err(|e| VaultError::corrupt(&object.name, format!("line {}: {e}", n + 1)))?;
+            if record.index != next {
+                return Err(VaultError::corrupt(
+                    &object.name,
+                    format!(
+                        "line {}: record {} where record {next} belongs",
+                        n + 1,
+                        record.index
+                    ),
+                ));
+            }
+            next += 1;
+            if record.index >= from {
+                contents.leaves.push(leaf_hash(line));
+                contents.records.push(record);
+            }
+        }
+    }
+    Ok(contents)
+}
+
+/// What `verify_audit` found.
+#[derive(Debug, Default, Serialize)]
+pub struct AuditReport {
+    pub records: u64,
+    /// Records covered by the largest checkpoint that verifies.
+    pub signed: u64,
+    pub checkpoints: u64,
+    /// Damage, each naming the object: an empty list means the log is intact.
+    pub problems: Vec<String>,
+    /// The newest checkpoint that verifies, to keep off the host.
+    pub checkpoint: Option<String>,
+}
+
+/// Checks the whole audit log: the records' form and order, every stored checkpoint's
+/// signature (by `key`, the vault's signing key) and tree head, and a `kept` checkpoint
+/// (one printed earlier, kept off the host) against the log as it is now, which is
+/// how a log truncated together with its checkpoints is found.
+pub fn verify_audit(vault: &Vault, key: &PublicKey, kept: Option<&str>) -> Result<AuditReport> {
+    let backend = vault.backend();
+    let origin = AuditLog::origin(vault);
+    let mut report = AuditReport::default();
+    let leaves = match read(backend.as_ref(), 0) {
+        Ok(contents) => contents.leaves,
+        Err(VaultError::Corrupt { object, detail }) => {
+            report.problems.push(format!("{object}: {detail}"));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    report.records = leaves.len() as u64;
+    // Each checkpoint, stored or kept, as (where it came from, its size, its note).
+    let mut claims: Vec<(String, u64, Checkpoint, String)> = Vec::new();
+    let mut check =
+        |from: String, note: String, report: &mut AuditReport| match Checkpoint::verify(&note, key)
+        {
+            Ok(c) if c.origin != origin => report.problems.push(format!(
+                "{from}: a checkpoint of another log ({}), not {origin}",
+                c.origin
+            )),
+            Ok(c) => claims.push((from, c.size, c, note)),
+            Err(why) => report.problems.push(format!("{from}: {why}")),
+        };
+    for object in backend
+        .list(CHECKPOINTS)
+        .map_err(backend_err(CHECKPOINTS))?
+    {
+        report.checkpoints += 1;
+        match backend.read(&object.name, CHECKPOINT_MAX) {
+            Ok(bytes) => check(
+                object.name.clone(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+                &mut report,
+            ),
+            Err(e) => report.problems.push(format!("{}: {e}", object.name)),
+        }
+    }
+    if let Some(kept) = kept {
+        check("the kept checkpoint".into(), kept.to_string(), &mut report);
+    }
+    for (from, _, c, _) in &claims {
+        if from.starts_with(CHECKPOINTS) && *from != checkpoint_name(c.size) {
+            report
+                .problems
+                .push(format!("{from}: holds the checkpoint of size {}", c.size));
+        }
+    }
+    claims.sort_by_key(|(_, size, _, _)| *size);
+    let mut frontier = Frontier::default();
+    let mut leaves = leaves.iter();
+    for (from, size, checkpoint, note) in &claims {
+        while frontier.size() < *size {
+            match leaves.next() {
+                Some(leaf) => frontier.push(*leaf),
+                None => break,
+            }
+        }
+        if frontier.size() < *size {
+            report.problems.push(format!(
+                "{from}: signs {size} records, but the log holds {}: records were removed",
+                report.records
+            ));
+        } else if frontier.root() != checkpoint.root {
+            report.problems.push(format!(
+                "{from}: the first {size} records are not those it signs: records were changed, reordered or replaced"
+            ));
+        } else if *size >= report.signed {
+            report.signed = *size;
+            report.checkpoint = Some(note.clone());
+        }
+    }
+    Ok(report)
+}
+
+/// The records a listing shows: those at or after `since` (seconds since 1970).
+pub fn records_since(vault: &Vault, since: u64) -> Result<Vec<AuditRecord>> {
+    let mut records = read(vault.backend().as_ref(), 0)?.records;
+    records.retain(|r| r.time >= since);
+    Ok(records)
+}

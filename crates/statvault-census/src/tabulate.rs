@@ -32,7 +32,7 @@ const MAX_INTEGER_CATEGORIES: i64 = 10_000;
 const MAX_CELLS: usize = 50_000_000;
 const BLOCK: usize = 4096;
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TabulateReport {
     pub snapshot: String,
     pub rows: usize,
@@ -41,7 +41,7 @@ pub struct TabulateReport {
     pub seconds_scanning: f64,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TableSummary {
     pub id: String,
     pub cells: usize,
@@ -883,6 +883,28 @@ impl Column {
             Column::Keys(v) => v.len(),
         }
     }
+}
+
+/// The record keys (person, household, dwelling identifiers) of a census snapshot's
+/// schema: a table with one of them as a dimension shows each record on its own.
+pub fn record_keys(
+    vault: &Vault,
+    keys: &VaultKeys,
+    snapshot: &str,
+) -> Result<Vec<String>, CensusError> {
+    let files = SnapshotFiles::open(vault, keys, snapshot)?;
+    let name = format!("{}/{}", dataset::ROOT, dataset::SCHEMA_FILE);
+    let text = String::from_utf8(files.read(&name)?).map_err(|e| CensusError::Dataset {
+        snapshot: files.id.to_hex(),
+        object: dataset::SCHEMA_FILE.into(),
+        detail: e.to_string(),
+    })?;
+    let schema = Schema::parse(&text).map_err(|e| CensusError::Dataset {
+        snapshot: files.id.to_hex(),
+        object: dataset::SCHEMA_FILE.into(),
+        detail: e.to_string(),
+    })?;
+    Ok(schema.records.into_iter().map(|r| r.key).collect())
 }
 
 pub fn tabulate(

@@ -175,6 +175,62 @@ impl ShareFile {
         self.custodian
     }
 
+    /// Checks that the share is one of `identity`'s custodians' (vault id, signing
+    /// key, threshold, custodian number); `path` names it in errors. Whether the share
+    /// itself is intact shows only when K of them are combined.
+    pub fn check_belongs(&self, identity: &VaultIdentity, path: &Path) -> Result<(), CryptoError> {
+        let problem = |problem: String| CryptoError::Share {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if self.vault_id != identity.vault_id.to_hex() {
+            return Err(problem(format!(
+                "belongs to vault {}, not to this vault {}",
+                short(&self.vault_id),
+                short(&identity.vault_id.to_hex())
+            )));
+        }
+        if self.signing_key != identity.public_key.to_hex()
+            || self.threshold != identity.threshold
+            || self.custodians != identity.custodians
+        {
+            return Err(problem(
+                "names this vault's id but disagrees with its configuration (signing key or threshold); the vault's config may have been replaced".into(),
+            ));
+        }
+        if self.custodian == 0 || self.custodian > self.custodians {
+            return Err(problem(format!(
+                "custodian number {} is out of range",
+                self.custodian
+            )));
+        }
+        Ok(())
+    }
+
+    /// The same share in the clear (asking for the passphrase if it is sealed), to
+    /// hand to an agent over its local socket: the passphrase never leaves the
+    /// custodian's own process.
+    pub fn unlocked(
+        &self,
+        path: &Path,
+        passphrase: &mut dyn FnMut(&Path) -> Result<Passphrase, CryptoError>,
+    ) -> Result<ShareFile, CryptoError> {
+        let share = self.unlock(path, passphrase)?;
+        let mut clear = ShareFile {
+            format: self.format.clone(),
+            vault_id: self.vault_id.clone(),
+            signing_key: self.signing_key.clone(),
+            custodian: self.custodian,
+            custodians: self.custodians,
+            threshold: self.threshold,
+            argon2id: None,
+            share: hex::encode(&*share.0),
+            checksum: String::new(),
+        };
+        clear.checksum = clear.expected_checksum();
+        Ok(clear)
+    }
+
     /// The share in the clear, asking for the passphrase if the share is sealed.
     fn unlock(
         &self,
@@ -250,37 +306,16 @@ pub fn combine(
 ) -> Result<MasterKey, CryptoError> {
     let mut by_custodian: BTreeMap<u8, (&PathBuf, &ShareFile)> = BTreeMap::new();
     for (path, file) in files {
-        let problem = |problem: String| CryptoError::Share {
-            path: path.clone(),
-            problem,
-        };
-        if file.vault_id != identity.vault_id.to_hex() {
-            return Err(problem(format!(
-                "belongs to vault {}, not to this vault {}",
-                short(&file.vault_id),
-                short(&identity.vault_id.to_hex())
-            )));
-        }
-        if file.signing_key != identity.public_key.to_hex()
-            || file.threshold != identity.threshold
-            || file.custodians != identity.custodians
-        {
-            return Err(problem(
-                "names this vault's id but disagrees with its configuration (signing key or threshold); the vault's config may have been replaced".into(),
-            ));
-        }
-        if file.custodian == 0 || file.custodian > file.custodians {
-            return Err(problem(format!(
-                "custodian number {} is out of range",
-                file.custodian
-            )));
-        }
+        file.check_belongs(identity, path)?;
         if let Some((other, _)) = by_custodian.insert(file.custodian, (path, file)) {
-            return Err(problem(format!(
-                "is custodian {}'s share, already given as {}",
-                file.custodian,
-                other.display()
-            )));
+            return Err(CryptoError::Share {
+                path: path.clone(),
+                problem: format!(
+                    "is custodian {}'s share, already given as {}",
+                    file.custodian,
+                    other.display()
+                ),
+            });
         }
     }
     let threshold = identity.threshold as usize;

@@ -100,7 +100,7 @@ impl std::fmt::Display for ObjectName {
 }
 
 /// Something `verify` found wrong, naming the object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
     pub object: String,
     pub detail: String,

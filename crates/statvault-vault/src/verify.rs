@@ -40,7 +40,7 @@ impl VerifyOptions<'_> {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Files no log entry commits: leftovers of an interrupted write, removable with

@@ -13,6 +13,7 @@ use statvault_census::{
 use statvault_census::{Geography, SynthFormat, SynthOptions};
 
 use crate::cli::{RepoArg, SharesArg};
+use crate::custody_cmd::AgentArg;
 use crate::protect_cmd::{
     audits, exit_code, print_reports, protect_into, read_table, reports_json, CkmFlags, MethodName,
     SuppressFlags,
@@ -134,6 +135,8 @@ pub struct TabulateArgs {
     repo: RepoArg,
     #[command(flatten)]
     shares: SharesArg,
+    #[command(flatten)]
+    agent: AgentArg,
     /// The census snapshot: an id, a unique prefix, or `latest`.
     #[arg(long, value_name = "ID")]
     snapshot: String,
@@ -164,10 +167,19 @@ pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
         Some(MethodName::Suppress) => Some(a.suppress.method()),
         None => None,
     };
-    let vault = open(&a.repo)?;
-    let keys = unlock(&vault, &a.shares)?;
-    let report = tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
-        .with_context(|| format!("spec {}", a.spec.display()))?;
+    let report: statvault_census::TabulateReport = match a.agent.client() {
+        Some(agent) => serde_json::from_value(
+            agent
+                .tabulate(&a.snapshot, &spec, &a.out)
+                .with_context(|| format!("spec {}", a.spec.display()))?,
+        )?,
+        None => {
+            let vault = open(&a.repo)?;
+            let keys = unlock(&vault, &a.shares)?;
+            tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
+                .with_context(|| format!("spec {}", a.spec.display()))?
+        }
+    };
     let protected = match &method {
         Some(method) => {
             let tables = report

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{census_cmd, demo, protect_cmd, release_cmd, site_cmd, vault_cmd};
+use crate::{census_cmd, custody_cmd, demo, protect_cmd, release_cmd, site_cmd, vault_cmd};
 
 /// statvault: official statistics that survive an attack.
 ///
@@ -64,6 +64,19 @@ pub enum VaultCommand {
     /// the vault still references.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Runs the unseal agent: it holds the vault's key once K custodians unseal it, and
+    /// serves vault operations on a Unix socket by role and quota, recording every
+    /// request in the vault's audit log.
+    Agent(custody_cmd::AgentArgs),
+    /// Gives your custodian share to the agent (one custodian at a time).
+    Unseal(custody_cmd::UnsealArgs),
+    /// Lockdown: the agent wipes the key at once; operations in flight fail.
+    Seal(custody_cmd::SealArgs),
+    /// Whether the agent is sealed, and your roles.
+    Status(custody_cmd::StatusArgs),
+    /// The vault's audit log: every request to the agent, signed and chained.
+    #[command(subcommand)]
+    Audit(custody_cmd::AuditCommand),
 }
 
 #[derive(Subcommand)]

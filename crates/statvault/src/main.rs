@@ -3,6 +3,7 @@
 
 mod census_cmd;
 mod cli;
+mod custody_cmd;
 mod demo;
 mod protect_cmd;
 mod release_cmd;
@@ -56,6 +57,8 @@ fn exit_code_for(err: &anyhow::Error) -> ExitCode {
                 .is_some_and(|c| c.is_damage())
             || e.downcast_ref::<statvault_release::ReleaseError>()
                 .is_some_and(|r| r.is_damage())
+            || e.downcast_ref::<statvault_agent::AgentError>()
+                .is_some_and(|a| a.is_damage())
     });
     ExitCode::from(if damage { 1 } else { 2 })
 }

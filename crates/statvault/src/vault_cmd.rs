@@ -15,6 +15,7 @@ use statvault_vault::{
 };
 
 use crate::cli::{RepoArg, RetentionCommand, SharesArg, VaultCommand};
+use crate::custody_cmd::AgentArg;
 use crate::shares::{passphrase_for_share, share_paths, ShareFiles};
 use crate::terminal::Bar;
 
@@ -169,6 +170,8 @@ pub struct RestoreArgs {
     repo: RepoArg,
     #[command(flatten)]
     shares: SharesArg,
+    #[command(flatten)]
+    agent: AgentArg,
     /// Snapshot id, a unique prefix of one, or "latest".
     #[arg(value_name = "SNAPSHOT")]
     snapshot: String,
@@ -188,6 +191,8 @@ pub struct VerifyArgs {
     /// chunk).
     #[command(flatten)]
     shares: SharesArg,
+    #[command(flatten)]
+    agent: AgentArg,
     /// Read every pack: hash it, and with shares decrypt and re-hash every chunk.
     #[arg(long)]
     read_data: bool,
@@ -229,6 +234,11 @@ pub fn run(cmd: VaultCommand) -> anyhow::Result<ExitCode> {
         VaultCommand::Restore(a) => restore_cmd(a),
         VaultCommand::Verify(a) => verify_cmd(a),
         VaultCommand::Gc(a) => gc_cmd(a),
+        VaultCommand::Agent(a) => crate::custody_cmd::agent(a),
+        VaultCommand::Unseal(a) => crate::custody_cmd::unseal(a),
+        VaultCommand::Seal(a) => crate::custody_cmd::seal(a),
+        VaultCommand::Status(a) => crate::custody_cmd::status(a),
+        VaultCommand::Audit(a) => crate::custody_cmd::audit(a),
     }
 }
 
@@ -407,6 +417,21 @@ fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn restore_cmd(a: RestoreArgs) -> anyhow::Result<ExitCode> {
+    if let Some(agent) = a.agent.client() {
+        if a.force {
+            bail!(
+                "--force is not offered through the agent: restore into a new or empty directory"
+            );
+        }
+        let files = agent.restore(&a.snapshot, &a.target)?;
+        eprintln!(
+            "restored {} files, {} bytes into {} (through the agent; regular files only)",
+            files.len(),
+            files.iter().map(|f| f.size).sum::<u64>(),
+            a.target.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let vault = open(&a.repo)?;
     let keys = unlock(&vault, &a.shares)?;
     let report = restore(
@@ -430,19 +455,37 @@ fn restore_cmd(a: RestoreArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let vault = open(&a.repo)?;
-    let keys = if share_paths(&a.shares).is_empty() {
-        None
-    } else {
-        Some(unlock(&vault, &a.shares)?)
+    let (report, decrypted) = match a.agent.client() {
+        Some(agent) => {
+            if a.head.is_some() || a.key.is_some() {
+                bail!(
+                    "--head and --key are checked without the agent: 'vault verify --repo' alone"
+                );
+            }
+            let (answer, _) = agent.ask(&statvault_agent::wire::Request::Verify {
+                read_data: a.read_data,
+            })?;
+            let statvault_agent::wire::Answer::Verified { report, decrypted } = answer else {
+                bail!("an unexpected answer: {answer:?}");
+            };
+            (serde_json::from_value(report)?, decrypted)
+        }
+        None => {
+            let vault = open(&a.repo)?;
+            let keys = if share_paths(&a.shares).is_empty() {
+                None
+            } else {
+                Some(unlock(&vault, &a.shares)?)
+            };
+            let opts = VerifyOptions {
+                keys: keys.as_ref(),
+                read_data: a.read_data,
+                kept_head: a.head,
+                kept_key: a.key,
+            };
+            (verify(&vault, &opts, &Bar::new())?, keys.is_some())
+        }
     };
-    let opts = VerifyOptions {
-        keys: keys.as_ref(),
-        read_data: a.read_data,
-        kept_head: a.head,
-        kept_key: a.key,
-    };
-    let report = verify(&vault, &opts, &Bar::new())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -452,7 +495,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         for l in &report.leftovers {
             println!("leftover: {l} (not committed by the log; 'vault gc' removes it)");
         }
-        let depth = match (keys.is_some(), a.read_data) {
+        let depth = match (decrypted, a.read_data) {
             (false, false) => "log, signatures, object sizes and metadata hashes (no shares: contents not decrypted)",
             (false, true) => "log, signatures and every file's hash (no shares: chunks not decrypted)",
             (true, false) => "log, signatures, metadata, index and snapshots (packs not read: add --read-data)",
@@ -481,7 +524,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--key`: 64 hex digits, or a file that holds them.
-fn parse_kept_key(text: &str) -> Result<PublicKey, String> {
+pub fn parse_kept_key(text: &str) -> Result<PublicKey, String> {
     if let Ok(key) = PublicKey::from_hex(text) {
         return Ok(key);
     }

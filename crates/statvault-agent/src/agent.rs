@@ -1,0 +1,863 @@
+//! The agent: its state (sealed with the shares so far, or unsealed), the rules each
+//! request meets in order (role, seal, quota, the audit record before any work), and
+//! the socket it serves on.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use statvault_crypto::share::{combine, ShareFile};
+use statvault_crypto::CryptoError;
+use statvault_vault::audit::{AuditLog, AuditRecord, Outcome};
+use statvault_vault::{now_secs, Backend, NoProgress, RestoreOptions, Vault, VerifyOptions};
+
+use crate::audit::{Auditor, Written};
+use crate::peer::{lookup, peer_uid};
+use crate::policy::{Peer, Policy, Role};
+use crate::quota::{Cost, Usage};
+use crate::session::Session;
+use crate::wire::{self, Answer, Request, RestoredFile, Seal};
+use crate::AgentError;
+
+/// Connections served at once; more are closed as they arrive.
+const MAX_CONNECTIONS: usize = 64;
+/// A client has this long to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a seal waits for operations in flight to stop before it answers.
+const SEAL_WAIT: Duration = Duration::from_secs(10);
+
+pub struct AgentOptions {
+    pub policy: Policy,
+    /// A private directory for work in progress (tables being made, files being
+    /// restored), created readable by the agent's user only and emptied after each
+    /// request.
+    pub scratch: PathBuf,
+}
+
+enum State {
+    /// The shares submitted so far, by custodian number, with who gave each.
+    Sealed {
+        shares: BTreeMap<u8, (u32, ShareFile)>,
+    },
+    Unsealed(Arc<Session>),
+}
+
+pub struct Agent {
+    backend: Arc<dyn Backend>,
+    vault: Vault,
+    policy: Policy,
+    scratch: PathBuf,
+    state: Mutex<State>,
+    auditor: Auditor,
+    usage: Mutex<Usage>,
+    next_request: AtomicU64,
+    connections: AtomicUsize,
+}
+
+impl Agent {
+    /// Opens the vault's configuration and audit log; the agent starts sealed.
+    pub fn open(backend: Arc<dyn Backend>, opts: AgentOptions) -> Result<Agent, AgentError> {
+        let vault = Vault::open(backend.clone())?;
+        let (log, contents) = AuditLog::open(&vault)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&opts.scratch)
+            .map_err(|source| AgentError::Io {
+                path: opts.scratch.display().to_string(),
+                source,
+            })?;
+        Ok(Agent {
+            usage: Mutex::new(Usage::from_records(&contents.records)),
+            auditor: Auditor::start(log),
+            backend,
+            vault,
+            policy: opts.policy,
+            scratch: opts.scratch,
+            state: Mutex::new(State::Sealed {
+                shares: BTreeMap::new(),
+            }),
+            next_request: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Answers one request of `peer` on `out`.
+    pub fn handle(
+        &self,
+        peer: &Peer,
+        request: Request,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let call = Call {
+            agent: self,
+            peer,
+            id: format!(
+                "{:x}-{}",
+                now_secs(),
+                self.next_request.fetch_add(1, Ordering::Relaxed)
+            ),
+            command: command_name(&request),
+        };
+        let roles = self.policy.roles_of(peer);
+        let allowed = may(&request);
+        if !roles.iter().any(|r| allowed.contains(r)) {
+            let names: Vec<&str> = allowed.iter().map(|r| r.name()).collect();
+            let reason = if roles.is_empty() {
+                format!(
+                    "{} (uid {}) is not in the agent's policy",
+                    peer.user, peer.uid
+                )
+            } else {
+                format!(
+                    "{} holds no role that may {} (needs {})",
+                    peer.user,
+                    call.command,
+                    names.join(" or ")
+                )
+            };
+            return wire::send(out, &call.refuse(AuditRecord::default(), reason));
+        }
+        let answer = match request {
+            Request::Status => self.status(&roles),
+            Request::Unseal { share } => call.unseal(&share),
+            Request::Seal { reason } => call.seal(reason),
+            Request::Tabulate { snapshot, spec } => {
+                return call.tabulate(&snapshot, &spec, out);
+            }
+            Request::Restore { snapshot } => return call.restore(&snapshot, out),
+            Request::Verify { read_data } => call.verify(read_data),
+        };
+        wire::send(out, &answer)
+    }
+
+    fn status(&self, roles: &[Role]) -> Answer {
+        let state = self.state.lock().expect("no panics while held");
+        let (sealed, shares, unsealed_for, seals_in) = match &*state {
+            State::Sealed { shares } => (Seal::Sealed, shares.len() as u8, None, None),
+            State::Unsealed(s) => {
+                let deadline = self.deadline(s);
+                (
+                    Seal::Unsealed,
+                    0,
+                    Some(s.since.elapsed().as_secs()),
+                    deadline.map(|(d, _)| d.saturating_duration_since(Instant::now()).as_secs()),
+                )
+            }
+        };
+        Answer::Status {
+            state: sealed,
+            shares,
+            threshold: self.vault.config.threshold,
+            vault_id: self.vault.config.vault_id.to_hex(),
+            roles: roles.iter().map(|r| r.name().to_string()).collect(),
+            unsealed_for,
+            seals_in,
+        }
+    }
+
+    /// When `session` seals itself, and why: idle, or unsealed too long.
+    fn deadline(&self, session: &Session) -> Option<(Instant, String)> {
+        let idle = self.policy.seal_after.map(|d| {
+            let last = *session.last_used.lock().expect("no panics while held");
+            (last + d, format!("idle for {} s", d.as_secs()))
+        });
+        let longest = self
+            .policy
+            .max_unsealed
+            .map(|d| (session.since + d, format!("unsealed for {} s", d.as_secs())));
+        [idle, longest]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(t, _)| *t)
+    }
+
+    /// The open session, if unsealed.
+    fn session(&self) -> Option<Arc<Session>> {
+        match &*self.state.lock().expect("no panics while held") {
+            State::Unsealed(s) => Some(s.clone()),
+            State::Sealed { .. } => None,
+        }
+    }
+
+    /// Seals: the session is closed (its operations fail at their next read or write)
+    /// and dropped once they have, which wipes the key. Returns the session and how
+    /// many operations were in flight.
+    fn lock_down(&self) -> Option<(Arc<Session>, usize)> {
+        let previous = std::mem::replace(
+            &mut *self.state.lock().expect("no panics while held"),
+            State::Sealed {
+                shares: BTreeMap::new(),
+            },
+        );
+        let State::Unsealed(session) = previous else {
+            return None;
+        };
+        session.close();
+        // Ours, the state's (gone) and each operation's.
+        let in_flight = Arc::strong_count(&session) - 1;
+        let started = Instant::now();
+        while Arc::strong_count(&session) > 1 && started.elapsed() < SEAL_WAIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Some((session, in_flight))
+    }
+
+    /// Seals when the policy says the session has lasted long enough; call it now and
+    /// then (`serve` does, every second).
+    pub fn expire(&self) {
+        let Some(session) = self.session() else {
+            return;
+        };
+        let Some((when, why)) = self.deadline(&session) else {
+            return;
+        };
+        if Instant::now() < when {
+            return;
+        }
+        drop(session);
+        self.shutdown(&why);
+    }
+
+    /// Seals as the agent stops (a signal, the end of `serve`), recorded.
+    pub fn shutdown(&self, why: &str) {
+        let me = crate::peer::current();
+        let call = Call {
+            agent: self,
+            peer: &me,
+            id: format!("{:x}-stop", now_secs()),
+            command: "seal",
+        };
+        let _ = call.seal(Some(format!("sealed by the agent: {why}")));
+    }
+
+    /// Serves on `socket` until `stop` returns true (checked every second): a thread per
+    /// connection, at most 64 at once; seals itself as the policy says.
+    pub fn serve(
+        self: Arc<Agent>,
+        socket: &Path,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(), AgentError> {
+        let listener = bind(socket)?;
+        listener.set_nonblocking(true).map_err(socket_err(socket))?;
+        let mut last_check = Instant::now();
+        while !stop() {
+            match listener.accept() {
+                Ok((stream, _)) => self.clone().spawn_connection(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(socket_err(socket)(e)),
+            }
+            if last_check.elapsed() >= Duration::from_secs(1) {
+                last_check = Instant::now();
+                self.expire();
+            }
+        }
+        let _ = fs::remove_file(socket);
+        Ok(())
+    }
+
+    fn spawn_connection(self: Arc<Agent>, stream: UnixStream) {
+        if self.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        std::thread::spawn(move || {
+            let _ = self.connection(stream);
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    fn connection(&self, mut stream: UnixStream) -> std::io::Result<()> {
+        stream.set_nonblocking(false)?;
+        let peer = lookup(peer_uid(&stream)?);
+        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        let request = match wire::receive::<Request>(&mut stream) {
+            Ok(r) => r,
+            Err(e) => {
+                return wire::send(
+                    &mut stream,
+                    &Answer::Refused {
+                        reason: format!("not a request: {e}"),
+                    },
+                )
+            }
+        };
+        let mut out = std::io::BufWriter::new(&mut stream);
+        self.handle(&peer, request, &mut out)?;
+        out.flush()
+    }
+}
+
+fn socket_err(socket: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Socket {
+        path: socket.display().to_string(),
+        source,
+    }
+}
+
+/// Binds the socket: a socket file left by a dead agent is replaced; a live agent's,
+/// or anything that is not a socket, is not.
+fn bind(socket: &Path) -> Result<UnixListener, AgentError> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = fs::symlink_metadata(socket) {
+        if !meta.file_type().is_socket() {
+            return Err(AgentError::Socket {
+                path: socket.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not a socket; nothing was replaced",
+                ),
+            });
+        }
+        if UnixStream::connect(socket).is_ok() {
+            return Err(AgentError::Running(socket.display().to_string()));
+        }
+        fs::remove_file(socket).map_err(socket_err(socket))?;
+    }
+    let listener = UnixListener::bind(socket).map_err(socket_err(socket))?;
+    // Anyone may connect: the policy decides, on the kernel's word of who they are.
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o666)).map_err(socket_err(socket))?;
+    Ok(listener)
+}
+
+fn command_name(request: &Request) -> &'static str {
+    match request {
+        Request::Status => "status",
+        Request::Unseal { .. } => "unseal",
+        Request::Seal { .. } => "seal",
+        Request::Tabulate { .. } => "tabulate",
+        Request::Restore { .. } => "restore",
+        Request::Verify { .. } => "verify",
+    }
+}
+
+/// The roles that may make `request`.
+fn may(request: &Request) -> &'static [Role] {
+    match request {
+        Request::Status => &[
+            Role::Custodian,
+            Role::Statistician,
+            Role::Microdata,
+            Role::Operator,
+        ],
+        Request::Unseal { .. } => &[Role::Custodian],
+        Request::Seal { .. } => &[Role::Custodian, Role::Operator],
+        Request::Tabulate { .. } => &[Role::Statistician],
+        Request::Restore { .. } => &[Role::Microdata],
+        Request::Verify { .. } => &[Role::Operator],
+    }
+}
+
+/// One request being answered: who asks, and the audit records it leaves.
+struct Call<'a> {
+    agent: &'a Agent,
+    peer: &'a Peer,
+    id: String,
+    command: &'static str,
+}
+
+impl Call<'_> {
+    /// The record of this request with `outcome`, from `what` (snapshot, spec, amounts).
+    fn record(&self, what: AuditRecord, outcome: Outcome, reason: Option<String>) -> AuditRecord {
+        AuditRecord {
+            request: self.id.clone(),
+            uid: self.peer.uid,
+            user: self.peer.user.clone(),
+            command: self.command.to_string(),
+            outcome,
+            reason,
+            ..what
+        }
+    }
+
+    /// Records `record` durably; the checkpoint after it is signed with `session`'s key,
+    /// or the open session's if none is given.
+    fn write(&self, record: AuditRecord, session: Option<Arc<Session>>) -> Result<Written, String> {
+        let done = record.outcome == Outcome::Done;
+        let signer = session.or_else(|| self.agent.session());
+        let written = self.agent.auditor.record(record.clone(), signer)?;
+        if done {
+            let mut counted = record;
+            counted.time = now_secs();
+            self.agent
+                .usage
+                .lock()
+                .expect("no panics while held")
+                .add(&counted);
+        }
+        Ok(written)
+    }
+
+    /// Records the refusal and says why (the refusal stands even if it cannot be
+    /// recorded; the answer then says that too).
+    fn refuse(&self, what: AuditRecord, reason: String) -> Answer {
+        match self.write(
+            self.record(what, Outcome::Refused, Some(reason.clone())),
+            None,
+        ) {
+            Ok(_) => Answer::Refused { reason },
+            Err(e) => Answer::Refused {
+                reason: format!("{reason} ({e})"),
+            },
+        }
+    }
+
+    fn failed(
+        &self,
+        what: AuditRecord,
+        session: Option<Arc<Session>>,
+        error: String,
+        damage: bool,
+    ) -> Answer {
+        let _ = self.write(
+            self.record(what, Outcome::Failed, Some(error.clone())),
+            session,
+        );
+        Answer::Failed { error, damage }
+    }
+
+    /// Records the start of work: if that cannot be recorded, nothing is done.
+    fn start(&self, what: &AuditRecord, session: &Arc<Session>) -> Result<(), Answer> {
+        self.write(
+            self.record(what.clone(), Outcome::Started, None),
+            Some(session.clone()),
+        )
+        .map(|_| ())
+        .map_err(|e| Answer::Refused {
+            reason: format!("{e}; nothing was done"),
+        })
+    }
+
+    /// The open session, or a refusal saying the agent is sealed.
+    fn session(&self, what: &AuditRecord) -> Result<Arc<Session>, Answer> {
+        match self.agent.session() {
+            Some(s) => {
+                s.touch();
+                Ok(s)
+            }
+            None => Err(self.refuse(
+                what.clone(),
+                "the agent is sealed: K custodians must unseal it ('vault unseal')".into(),
+            )),
+        }
+    }
+
+    fn unseal(&self, text: &str) -> Answer {
+        let agent = self.agent;
+        let identity = agent.vault.config.identity();
+        let origin = PathBuf::from(format!("the share from {}", self.peer.user));
+        let share = match ShareFile::parse(&origin, text)
+            .and_then(|s| s.check_belongs(&identity, &origin).map(|()| s))
+        {
+            Ok(share) => share,
+            Err(e) => return self.refuse(AuditRecord::default(), e.to_string()),
+        };
+        let mut what = AuditRecord {
+            custodians: vec![share.custodian()],
+            ..AuditRecord::default()
+        };
+        let mut state = agent.state.lock().expect("no panics while held");
+        let State::Sealed { shares } = &mut *state else {
+            drop(state);
+            return self.refuse(what, "the agent is already unsealed".into());
+        };
+        if let Some((n, _)) = shares.iter().find(|(_, (uid, _))| *uid == self.peer.uid) {
+            let reason = format!(
+                "{} already gave custodian {n}'s share: each custodian unseals from their own account",
+                self.peer.user
+            );
+            drop(state);
+            return self.refuse(what, reason);
+        }
+        if shares.contains_key(&share.custodian()) {
+            let reason = format!("custodian {}'s share is already held", share.custodian());
+            drop(state);
+            return self.refuse(what, reason);
+        }
+        shares.insert(share.custodian(), (self.peer.uid, share));
+        let (have, need) = (shares.len() as u8, identity.threshold);
+        if have < need {
+            drop(state);
+            return match self.write(
+                self.record(what, Outcome::Done, Some(format!("share {have} of {need}"))),
+                None,
+            ) {
+                Ok(_) => Answer::Share {
+                    shares: have,
+                    threshold: need,
+                },
+                Err(e) => {
+                    agent.lock_down();
+                    Answer::Refused {
+                        reason: format!("{e}; the shares were discarded"),
+                    }
+                }
+            };
+        }
+        let files: Vec<(PathBuf, ShareFile)> = std::mem::take(shares)
+            .into_values()
+            .map(|(uid, share)| {
+                (
+                    PathBuf::from(format!(
+                        "the share of custodian {} (uid {uid})",
+                        share.custodian()
+                    )),
+                    share,
+                )
+            })
+            .collect();
+        what.custodians = files.iter().map(|(_, s)| s.custodian()).collect();
+        let no_passphrase = &mut |_: &Path| -> Result<statvault_crypto::Passphrase, CryptoError> {
+            Err(CryptoError::Shares(
+                "a share reached the agent still sealed".into(),
+            ))
+        };
+        let master = match combine(&identity, &files, no_passphrase) {
+            Ok(master) => master,
+            Err(e) => {
+                drop(state);
+                return self.refuse(
+                    what,
+                    format!("{e}; every share was discarded: submit them again"),
+                );
+            }
+        };
+        let session = Arc::new(Session::new(master.derive(), what.custodians.clone()));
+        *state = State::Unsealed(session.clone());
+        drop(state);
+        match self.write(
+            self.record(what.clone(), Outcome::Done, None),
+            Some(session),
+        ) {
+            Ok(written) => Answer::Unsealed {
+                custodians: what.custodians,
+                checkpoint: written.checkpoint,
+            },
+            Err(e) => {
+                agent.lock_down();
+                Answer::Refused {
+                    reason: format!("{e}; sealed again"),
+                }
+            }
+        }
+    }
+
+    fn seal(&self, reason: Option<String>) -> Answer {
+        let sealed = self.agent.lock_down();
+        let what = AuditRecord {
+            custodians: sealed
+                .as_ref()
+                .map(|(s, _)| s.custodians.clone())
+                .unwrap_or_default(),
+            ..AuditRecord::default()
+        };
+        // Sealed whatever happens to the record: a lockdown is never refused.
+        let written = self.write(
+            self.record(what, Outcome::Done, reason),
+            sealed.as_ref().map(|(s, _)| s.clone()),
+        );
+        Answer::Sealed {
+            in_flight: sealed.map_or(0, |(_, n)| n),
+            checkpoint: written.ok().and_then(|w| w.checkpoint),
+        }
+    }
+
+    fn quota(&self, role: Role, cost: Cost) -> Result<(), String> {
+        match self.agent.policy.quota(role) {
+            Some(quota) => self
+                .agent
+                .usage
+                .lock()
+                .expect("no panics while held")
+                .check(quota, self.peer.uid, now_secs(), cost),
+            None => Ok(()),
+        }
+    }
+
+    /// A private directory for this request's work, removed when dropped.
+    fn workdir(&self) -> std::io::Result<WorkDir> {
+        let dir = self.agent.scratch.join(&self.id);
+        fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(WorkDir(dir))
+    }
+
+    fn tabulate(&self, snapshot: &str, spec: &str, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut what = AuditRecord {
+            snapshot: Some(snapshot.to_string()),
+            spec_sha256: Some(hex::encode(Sha256::digest(spec.as_bytes()))),
+            ..AuditRecord::default()
+        };
+        let answer = (|| {
+            let session = self.session(&what)?;
+            what.custodians = session.custodians.clone();
+            self.quota(
+                Role::Statistician,
+                Cost {
+                    tabulations: 1,
+                    ..Cost::default()
+                },
+            )
+            .map_err(|e| self.refuse(what.clone(), e))?;
+            self.start(&what, &session)?;
+            let fail = |what: &AuditRecord, e: String, damage| {
+                self.failed(what.clone(), Some(session.clone()), e, damage)
+            };
+            let vault = Vault::open(session.backend(self.agent.backend.clone()))
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let keys = statvault_census::tabulate::record_keys(&vault, &session.keys, snapshot)
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            if let Some(variable) = isolating(spec, &keys) {
+                return Err(self.refuse(
+                    what.clone(),
+                    format!("the spec tabulates by {variable}, a record key: such a table shows single records"),
+                ));
+            }
+            let work = self
+                .workdir()
+                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
+            let report = statvault_census::tabulate(
+                &vault,
+                &session.keys,
+                snapshot,
+                spec,
+                &work.0,
+                &NoProgress,
+            )
+            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            what.snapshot = Some(report.snapshot.clone());
+            what.cells = report.tables.iter().map(|t| t.cells as u64).sum();
+            self.quota(
+                Role::Statistician,
+                Cost {
+                    tabulations: 1,
+                    cells: what.cells,
+                    ..Cost::default()
+                },
+            )
+            .map_err(|e| self.refuse(what.clone(), e))?;
+            let files: Vec<(String, u64)> = report
+                .tables
+                .iter()
+                .map(|t| Ok((t.file.clone(), fs::metadata(work.0.join(&t.file))?.len())))
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| fail(&what, e.to_string(), false))?;
+            if !session.is_open() {
+                return Err(fail(
+                    &what,
+                    "the vault was sealed during the operation".into(),
+                    false,
+                ));
+            }
+            self.write(
+                self.record(what.clone(), Outcome::Done, None),
+                Some(session.clone()),
+            )
+            .map_err(|e| Answer::Refused {
+                reason: format!("{e}; the tables are not given"),
+            })?;
+            Ok((report, files, work))
+        })();
+        match answer {
+            Err(answer) => wire::send(out, &answer),
+            Ok((report, files, work)) => {
+                wire::send(
+                    out,
+                    &Answer::Tables {
+                        report: serde_json::to_value(&report).expect("a report serializes"),
+                        files: files.clone(),
+                    },
+                )?;
+                for (name, _) in &files {
+                    wire::send_file(out, fs::File::open(work.0.join(name))?)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn restore(&self, snapshot: &str, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut what = AuditRecord {
+            snapshot: Some(snapshot.to_string()),
+            ..AuditRecord::default()
+        };
+        let answer = (|| {
+            let session = self.session(&what)?;
+            what.custodians = session.custodians.clone();
+            self.start(&what, &session)?;
+            let fail = |what: &AuditRecord, e: String, damage| {
+                self.failed(what.clone(), Some(session.clone()), e, damage)
+            };
+            let vault = Vault::open(session.backend(self.agent.backend.clone()))
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let work = self
+                .workdir()
+                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
+            let target = work.0.join("files");
+            let report = statvault_vault::restore(
+                &vault,
+                &session.keys,
+                snapshot,
+                &target,
+                &RestoreOptions::default(),
+                &NoProgress,
+            )
+            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            what.snapshot = Some(report.snapshot.to_hex());
+            what.bytes = report.bytes;
+            self.quota(
+                Role::Microdata,
+                Cost {
+                    restore_bytes: report.bytes,
+                    ..Cost::default()
+                },
+            )
+            .map_err(|e| self.refuse(what.clone(), e))?;
+            let mut files = Vec::new();
+            list_files(&target, "", &mut files).map_err(|e| fail(&what, e.to_string(), false))?;
+            if !session.is_open() {
+                return Err(fail(
+                    &what,
+                    "the vault was sealed during the operation".into(),
+                    false,
+                ));
+            }
+            self.write(
+                self.record(what.clone(), Outcome::Done, None),
+                Some(session.clone()),
+            )
+            .map_err(|e| Answer::Refused {
+                reason: format!("{e}; no file is given"),
+            })?;
+            Ok((report.snapshot.to_hex(), files, work, target))
+        })();
+        match answer {
+            Err(answer) => wire::send(out, &answer),
+            Ok((snapshot, files, _work, target)) => {
+                wire::send(
+                    out,
+                    &Answer::Files {
+                        snapshot,
+                        files: files.clone(),
+                    },
+                )?;
+                for file in &files {
+                    wire::send_file(out, fs::File::open(target.join(&file.path))?)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn verify(&self, read_data: bool) -> Answer {
+        let what = AuditRecord::default();
+        let session = self.agent.session();
+        if let Some(session) = &session {
+            if let Err(answer) = self.start(&what, session) {
+                return answer;
+            }
+        }
+        let backend = match &session {
+            Some(s) => s.backend(self.agent.backend.clone()),
+            None => self.agent.backend.clone(),
+        };
+        let outcome = Vault::open(backend).and_then(|vault| {
+            statvault_vault::verify(
+                &vault,
+                &VerifyOptions {
+                    keys: session.as_ref().map(|s| &s.keys),
+                    read_data,
+                    kept_head: None,
+                    kept_key: None,
+                },
+                &NoProgress,
+            )
+        });
+        match outcome {
+            Ok(report) => {
+                let what = AuditRecord {
+                    reason: (!report.problems.is_empty())
+                        .then(|| format!("{} damaged object(s)", report.problems.len())),
+                    ..what
+                };
+                let decrypted = session.is_some();
+                match self.write(self.record(what, Outcome::Done, None), session) {
+                    Ok(_) => Answer::Verified {
+                        report: serde_json::to_value(&report).expect("a report serializes"),
+                        decrypted,
+                    },
+                    Err(e) => Answer::Refused { reason: e },
+                }
+            }
+            Err(e) => self.failed(what, session, e.to_string(), e.is_damage()),
+        }
+    }
+}
+
+/// The first record key a spec tabulates or filters by, if any.
+fn isolating(spec: &str, keys: &[String]) -> Option<String> {
+    use statvault_census::spec::{Filter, Measure, TableKind};
+    let spec = statvault_census::Spec::parse(spec).ok()?;
+    spec.tables.iter().find_map(|table| match &table.kind {
+        TableKind::CrossTab(c) => c
+            .dimensions
+            .iter()
+            .chain(c.filters.iter().map(|f| match f {
+                Filter::Codes { variable, .. } | Filter::Range { variable, .. } => variable,
+            }))
+            .chain(match &c.measure {
+                Measure::Sum(v) => Some(v),
+                Measure::Count => None,
+            })
+            .find(|v| keys.contains(v))
+            .cloned(),
+        TableKind::Geostat1km => None,
+    })
+}
+
+/// The regular files under `dir`, as paths relative to it.
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<RestoredFile>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            list_files(&entry.path(), &path, out)?;
+        } else if meta.is_file() {
+            out.push(RestoredFile {
+                path,
+                mode: meta.mode() & 0o7777,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A request's private working directory, removed with everything in it when dropped.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,151 @@
+//! A client of the agent: one connection per request.
+
+use std::fs;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Component, Path, PathBuf};
+
+use crate::wire::{self, Answer, Request, RestoredFile};
+use crate::AgentError;
+
+pub struct AgentClient {
+    socket: PathBuf,
+}
+
+impl AgentClient {
+    pub fn new(socket: impl Into<PathBuf>) -> AgentClient {
+        AgentClient {
+            socket: socket.into(),
+        }
+    }
+
+    /// Sends `request`; returns the answer (refusals and failures as errors) and the
+    /// stream the files that follow it come on.
+    pub fn ask(&self, request: &Request) -> Result<(Answer, BufReader<UnixStream>), AgentError> {
+        let socket_err = |source| AgentError::Socket {
+            path: self.socket.display().to_string(),
+            source,
+        };
+        let stream = UnixStream::connect(&self.socket).map_err(socket_err)?;
+        let mut out = BufWriter::new(stream.try_clone().map_err(socket_err)?);
+        wire::send(&mut out, request)
+            .and_then(|()| out.flush())
+            .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        let mut input = BufReader::new(stream);
+        let answer: Answer =
+            wire::receive(&mut input).map_err(|e| AgentError::Protocol(e.to_string()))?;
+        match answer {
+            Answer::Refused { reason } => Err(AgentError::Refused(reason)),
+            Answer::Failed { error, damage } => Err(AgentError::Failed { error, damage }),
+            answer => Ok((answer, input)),
+        }
+    }
+
+    /// Asks for tables; writes each file into `out_dir` (created if missing) and
+    /// returns the tabulation report.
+    pub fn tabulate(
+        &self,
+        snapshot: &str,
+        spec: &str,
+        out_dir: &Path,
+    ) -> Result<serde_json::Value, AgentError> {
+        let (answer, mut input) = self.ask(&Request::Tabulate {
+            snapshot: snapshot.into(),
+            spec: spec.into(),
+        })?;
+        let Answer::Tables { report, files } = answer else {
+            return Err(unexpected(&answer));
+        };
+        fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+        for (name, size) in files {
+            let path = out_dir.join(plain_name(&name)?);
+            receive_into(&mut input, &path, size, 0o644)?;
+        }
+        Ok(report)
+    }
+
+    /// Restores a snapshot's files into `target` (new or empty); returns the files.
+    pub fn restore(&self, snapshot: &str, target: &Path) -> Result<Vec<RestoredFile>, AgentError> {
+        if fs::read_dir(target).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(AgentError::Io {
+                path: target.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "is not empty; restore into a new or empty directory",
+                ),
+            });
+        }
+        let (answer, mut input) = self.ask(&Request::Restore {
+            snapshot: snapshot.into(),
+        })?;
+        let Answer::Files { files, .. } = answer else {
+            return Err(unexpected(&answer));
+        };
+        for file in &files {
+            let path = target.join(relative(&file.path)?);
+            if let Some(parent) = path.parent() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(io_err(parent))?;
+            }
+            receive_into(&mut input, &path, file.size, file.mode)?;
+        }
+        Ok(files)
+    }
+}
+
+fn unexpected(answer: &Answer) -> AgentError {
+    AgentError::Protocol(format!("an unexpected answer: {answer:?}"))
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A table file's name: one plain component (the agent could be anyone's).
+fn plain_name(name: &str) -> Result<&str, AgentError> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(_)), None) => Ok(name),
+        _ => Err(AgentError::Protocol(format!(
+            "{name:?} is not a plain file name"
+        ))),
+    }
+}
+
+/// A restored file's path: relative, with no `..`.
+fn relative(path: &str) -> Result<&Path, AgentError> {
+    let p = Path::new(path);
+    if p.components().all(|c| matches!(c, Component::Normal(_))) && !path.is_empty() {
+        Ok(p)
+    } else {
+        Err(AgentError::Protocol(format!(
+            "{path:?} is not a relative path"
+        )))
+    }
+}
+
+/// Receives one file into a new file at `path` with `mode`.
+fn receive_into(
+    input: &mut BufReader<UnixStream>,
+    path: &Path,
+    size: u64,
+    mode: u32,
+) -> Result<(), AgentError> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .open(path)
+        .map_err(io_err(path))?;
+    let mut out = BufWriter::new(file);
+    wire::receive_file(input, &mut out, size)
+        .and_then(|()| out.flush())
+        .map_err(|e| AgentError::Protocol(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,232 @@
+//! What the agent and its clients say over the socket (`docs/agent-policy.md`,
+//! "Protocol"): one request per connection, then the answer. Each message is a frame:
+//! one kind byte, a 4-byte big-endian length, the payload. `J` frames hold JSON (a
+//! request or an answer); file contents follow an answer as `B` frames, each file
+//! ended by an empty `B` frame.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// Largest JSON frame: a request carries a table spec or a share, an answer a report.
+pub const JSON_MAX: usize = 16 << 20;
+/// File contents go in frames of at most this size.
+pub const BYTES_MAX: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    /// Sealed or not, unseal progress; anyone the policy knows may ask.
+    Status,
+    /// One custodian's share, in the clear (the client asked its passphrase).
+    Unseal { share: String },
+    /// Lockdown: wipe the key now.
+    Seal { reason: Option<String> },
+    /// Tables of a census snapshot; never records.
+    Tabulate { snapshot: String, spec: String },
+    /// A snapshot's files, census microdata included.
+    Restore { snapshot: String },
+    /// Checks the vault; with `read_data`, every chunk.
+    Verify { read_data: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seal {
+    Sealed,
+    Unsealed,
+}
+
+/// What the agent answers; files (tables, restored files) follow as `B` frames.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "lowercase")]
+pub enum Answer {
+    Status {
+        state: Seal,
+        /// Shares held towards the threshold while sealed.
+        shares: u8,
+        threshold: u8,
+        vault_id: String,
+        /// The caller's roles.
+        roles: Vec<String>,
+        /// Seconds since unsealed; seconds left before the agent seals itself.
+        unsealed_for: Option<u64>,
+        seals_in: Option<u64>,
+    },
+    /// A share was taken; more are needed.
+    Share { shares: u8, threshold: u8 },
+    /// The K-th share rebuilt the key: unsealed. `checkpoint` is the audit log's,
+    /// for custodians to keep.
+    Unsealed {
+        custodians: Vec<u8>,
+        checkpoint: Option<String>,
+    },
+    /// Sealed; operations that were in flight fail.
+    Sealed {
+        in_flight: usize,
+        checkpoint: Option<String>,
+    },
+    /// Tables: the tabulation report, then each file (name, size) as `B` frames.
+    Tables {
+        report: serde_json::Value,
+        files: Vec<(String, u64)>,
+    },
+    /// Restored files, then each as `B` frames (regular files only).
+    Files {
+        snapshot: String,
+        files: Vec<RestoredFile>,
+    },
+    /// `decrypted` when the agent was unsealed and read contents, not only the log.
+    Verified {
+        report: serde_json::Value,
+        decrypted: bool,
+    },
+    /// Not allowed (role, quota, sealed, an isolating table); recorded.
+    Refused { reason: String },
+    /// Allowed, but failed; `damage` when the vault was found damaged.
+    Failed { error: String, damage: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredFile {
+    /// Relative path, `/`-separated.
+    pub path: String,
+    pub mode: u32,
+    pub size: u64,
+}
+
+/// Writes one frame.
+pub fn write_frame(
+    out: &mut (impl Write + ?Sized),
+    kind: u8,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| std::io::Error::other("a frame longer than 4 GiB"))?;
+    out.write_all(&[kind])?;
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(payload)
+}
+
+/// Reads one frame of kind `kind`, at most `max` bytes.
+pub fn read_frame(
+    input: &mut (impl Read + ?Sized),
+    kind: u8,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 5];
+    input.read_exact(&mut head)?;
+    let len = u32::from_be_bytes(head[1..].try_into().expect("4 bytes")) as usize;
+    if head[0] != kind {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a {:?} frame where a {:?} frame belongs",
+                head[0] as char, kind as char
+            ),
+        ));
+    }
+    if len > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes, more than the {max} allowed"),
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    input.read_exact(&mut payload)?;
+    Ok(payload)
+}
+
+pub fn send<T: Serialize>(out: &mut (impl Write + ?Sized), message: &T) -> std::io::Result<()> {
+    write_frame(
+        out,
+        b'J',
+        &serde_json::to_vec(message).expect("messages serialize"),
+    )
+}
+
+pub fn receive<T: for<'de> Deserialize<'de>>(
+    input: &mut (impl Read + ?Sized),
+) -> std::io::Result<T> {
+    let bytes = read_frame(input, b'J', JSON_MAX)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Sends a file's contents: `B` frames, then an empty one.
+pub fn send_file(out: &mut (impl Write + ?Sized), mut file: impl Read) -> std::io::Result<u64> {
+    let mut buffer = vec![0u8; BYTES_MAX];
+    let mut sent = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        write_frame(out, b'B', &buffer[..n])?;
+        if n == 0 {
+            return Ok(sent);
+        }
+        sent += n as u64;
+    }
+}
+
+/// Receives a file's contents into `out`, refusing more than `size` bytes.
+pub fn receive_file(
+    input: &mut (impl Read + ?Sized),
+    out: &mut (impl Write + ?Sized),
+    size: u64,
+) -> std::io::Result<()> {
+    let mut received = 0u64;
+    loop {
+        let frame = read_frame(input, b'B', BYTES_MAX)?;
+        if frame.is_empty() {
+            break;
+        }
+        received += frame.len() as u64;
+        if received > size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than the {size} bytes announced"),
+            ));
+        }
+        out.write_all(&frame)?;
+    }
+    if received != size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{received} bytes of the {size} announced"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_files_round_trip() {
+        let mut wire = Vec::new();
+        let request = Request::Tabulate {
+            snapshot: "latest".into(),
+            spec: "format = 1".into(),
+        };
+        send(&mut wire, &request).unwrap();
+        send_file(&mut wire, &b"0123456789"[..]).unwrap();
+        let mut input = &wire[..];
+        assert_eq!(receive::<Request>(&mut input).unwrap(), request);
+        let mut file = Vec::new();
+        receive_file(&mut input, &mut file, 10).unwrap();
+        assert_eq!(file, b"0123456789");
+        assert!(input.is_empty());
+    }
+
+    #[test]
+    fn oversized_wrong_or_lying_frames_are_refused() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b'J', &[b' '; 100]).unwrap();
+        assert!(read_frame(&mut &wire[..], b'J', 99).is_err());
+        assert!(read_frame(&mut &wire[..], b'B', 1000).is_err());
+        let mut file = Vec::new();
+        send_file(&mut file, &b"too long"[..]).unwrap();
+        assert!(receive_file(&mut &file[..], &mut Vec::new(), 3).is_err());
+        assert!(receive_file(&mut &file[..], &mut Vec::new(), 30).is_err());
+    }
+}

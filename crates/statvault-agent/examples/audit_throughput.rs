@@ -16,8 +16,12 @@ use statvault_vault::{InitOptions, LocalBackend, Vault};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).expect("a directory for the vault"));
-    let clients: usize = args.get(2).map_or(32, |a| a.parse().expect("a number of clients"));
-    let seconds: u64 = args.get(3).map_or(5, |a| a.parse().expect("a number of seconds"));
+    let clients: usize = args
+        .get(2)
+        .map_or(32, |a| a.parse().expect("a number of clients"));
+    let seconds: u64 = args
+        .get(3)
+        .map_or(5, |a| a.parse().expect("a number of seconds"));
     let _ = std::fs::remove_dir_all(&dir);
     let backend = Arc::new(LocalBackend::new(dir.join("repo")));
     let (vault, _master) = Vault::init(backend.clone(), 3, 2, &InitOptions::default()).unwrap();

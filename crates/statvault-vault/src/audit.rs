@@ -191,42 +191,57 @@ impl AuditLog {
     }
 }
 
-/// Reads the segments holding records `from` on, in order, checking that they follow
-/// one another with no gap or overlap and that each line is a record with its index.
-pub fn read(backend: &dyn Backend, from: u64) -> Result<AuditContents> {
+/// The log's segments as stored, in order: (name, bytes).
+pub fn segments(backend: &dyn Backend) -> Result<Vec<(String, Vec<u8>)>> {
     let listing = backend.list(ENTRIES).map_err(backend_err(ENTRIES))?;
+    listing
+        .into_iter()
+        .map(|object| {
+            let bytes = backend
+                .read(&object.name, SEGMENT_MAX)
+                .map_err(backend_err(&object.name))?;
+            Ok((object.name, bytes))
+        })
+        .collect()
+}
+
+/// Reads the records `from` on, checking that the segments follow one another with
+/// no gap or overlap and that each line is a record with its index.
+pub fn read(backend: &dyn Backend, from: u64) -> Result<AuditContents> {
+    parse(&segments(backend)?, from)
+}
+
+/// The records of `segments` from `from` on, checked as `read` says.
+pub fn parse(segments: &[(String, Vec<u8>)], from: u64) -> Result<AuditContents> {
     let mut contents = AuditContents {
         records: Vec::new(),
         leaves: Vec::new(),
     };
     let mut next = 0u64;
-    for object in listing {
-        let first: u64 = object.name[ENTRIES.len()..]
-            .parse()
-            .ok()
-            .filter(|_| object.name.len() == ENTRIES.len() + 16)
-            .ok_or_else(|| VaultError::corrupt(&object.name, "not an audit segment's name"))?;
+    for (name, bytes) in segments {
+        let first: u64 = name
+            .strip_prefix(ENTRIES)
+            .filter(|n| n.len() == 16)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| VaultError::corrupt(name, "not an audit segment's name"))?;
         if first != next {
             return Err(VaultError::corrupt(
-                &object.name,
+                name,
                 format!("starts at record {first}, but the segments before it end at {next}: records are missing or repeated"),
             ));
         }
-        let bytes = backend
-            .read(&object.name, SEGMENT_MAX)
-            .map_err(backend_err(&object.name))?;
-        if bytes.last() != Some(&b'\n') {
+        let Some(lines) = bytes.strip_suffix(b"\n") else {
             return Err(VaultError::corrupt(
-                &object.name,
+                name,
                 "does not end with a newline: cut short",
             ));
-        }
-        for (n, line) in bytes[..bytes.len() - 1].split(|&b| b == b'\n').enumerate() {
+        };
+        for (n, line) in lines.split(|&b| b == b'\n').enumerate() {
             let record: AuditRecord = serde_json::from_slice(line)
-                .map_err(|e| VaultError::corrupt(&object.name, format!("line {}: {e}", n + 1)))?;
+                .map_err(|e| VaultError::corrupt(name, format!("line {}: {e}", n + 1)))?;
             if record.index != next {
                 return Err(VaultError::corrupt(
-                    &object.name,
+                    name,
                     format!(
                         "line {}: record {} where record {next} belongs",
                         n + 1,
@@ -242,6 +257,22 @@ pub fn read(backend: &dyn Backend, from: u64) -> Result<AuditContents> {
         }
     }
     Ok(contents)
+}
+
+/// The stored checkpoints: (name, note).
+pub fn checkpoints(backend: &dyn Backend) -> Result<Vec<(String, String)>> {
+    let listing = backend
+        .list(CHECKPOINTS)
+        .map_err(backend_err(CHECKPOINTS))?;
+    listing
+        .into_iter()
+        .map(|object| {
+            let bytes = backend
+                .read(&object.name, CHECKPOINT_MAX)
+                .map_err(backend_err(&object.name))?;
+            Ok((object.name, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect()
 }
 
 /// What `verify_audit` found.
@@ -262,79 +293,74 @@ pub struct AuditReport {
 /// (one printed earlier, kept off the host) against the log as it is now, which is
 /// how a log truncated together with its checkpoints is found.
 pub fn verify_audit(vault: &Vault, key: &PublicKey, kept: Option<&str>) -> Result<AuditReport> {
-    let backend = vault.backend();
-    let origin = AuditLog::origin(vault);
+    let backend = vault.backend().as_ref();
+    let mut notes = checkpoints(backend)?;
+    let stored = notes.len() as u64;
+    if let Some(kept) = kept {
+        notes.push(("the kept checkpoint".into(), kept.to_string()));
+    }
+    let mut report = check(&AuditLog::origin(vault), key, &segments(backend)?, &notes);
+    report.checkpoints = stored;
+    Ok(report)
+}
+
+/// Checks `segments` and each checkpoint `notes` names (where it came from, the note)
+/// against them, as `verify_audit` says.
+pub fn check(
+    origin: &str,
+    key: &PublicKey,
+    segments: &[(String, Vec<u8>)],
+    notes: &[(String, String)],
+) -> AuditReport {
     let mut report = AuditReport::default();
-    let leaves = match read(backend.as_ref(), 0) {
+    let leaves = match parse(segments, 0) {
         Ok(contents) => contents.leaves,
-        Err(VaultError::Corrupt { object, detail }) => {
-            report.problems.push(format!("{object}: {detail}"));
+        Err(e) => {
+            report.problems.push(e.to_string());
             Vec::new()
         }
-        Err(e) => return Err(e),
     };
     report.records = leaves.len() as u64;
-    // Each checkpoint, stored or kept, as (where it came from, its size, its note).
-    let mut claims: Vec<(String, u64, Checkpoint, String)> = Vec::new();
-    let mut check =
-        |from: String, note: String, report: &mut AuditReport| match Checkpoint::verify(&note, key)
-        {
+    let mut claims: Vec<(&str, Checkpoint, &str)> = Vec::new();
+    for (from, note) in notes {
+        match Checkpoint::verify(note, key) {
             Ok(c) if c.origin != origin => report.problems.push(format!(
                 "{from}: a checkpoint of another log ({}), not {origin}",
                 c.origin
             )),
-            Ok(c) => claims.push((from, c.size, c, note)),
-            Err(why) => report.problems.push(format!("{from}: {why}")),
-        };
-    for object in backend
-        .list(CHECKPOINTS)
-        .map_err(backend_err(CHECKPOINTS))?
-    {
-        report.checkpoints += 1;
-        match backend.read(&object.name, CHECKPOINT_MAX) {
-            Ok(bytes) => check(
-                object.name.clone(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-                &mut report,
-            ),
-            Err(e) => report.problems.push(format!("{}: {e}", object.name)),
-        }
-    }
-    if let Some(kept) = kept {
-        check("the kept checkpoint".into(), kept.to_string(), &mut report);
-    }
-    for (from, _, c, _) in &claims {
-        if from.starts_with(CHECKPOINTS) && *from != checkpoint_name(c.size) {
-            report
+            Ok(c) if from.starts_with(CHECKPOINTS) && *from != checkpoint_name(c.size) => report
                 .problems
-                .push(format!("{from}: holds the checkpoint of size {}", c.size));
+                .push(format!("{from}: holds the checkpoint of size {}", c.size)),
+            Ok(c) => claims.push((from, c, note)),
+            Err(why) => report.problems.push(format!("{from}: {why}")),
         }
     }
-    claims.sort_by_key(|(_, size, _, _)| *size);
+    claims.sort_by_key(|(_, c, _)| c.size);
     let mut frontier = Frontier::default();
     let mut leaves = leaves.iter();
-    for (from, size, checkpoint, note) in &claims {
-        while frontier.size() < *size {
+    for (from, checkpoint, note) in claims {
+        while frontier.size() < checkpoint.size {
             match leaves.next() {
                 Some(leaf) => frontier.push(*leaf),
                 None => break,
             }
         }
-        if frontier.size() < *size {
+        if frontier.size() < checkpoint.size {
             report.problems.push(format!(
-                "{from}: signs {size} records, but the log holds {}: records were removed",
-                report.records
+                "{from}: signs {} records, but the log holds {}: records were removed",
+                checkpoint.size, report.records
             ));
         } else if frontier.root() != checkpoint.root {
             report.problems.push(format!(
-                "{from}: the first {size} records are not those it signs: records were changed, reordered or replaced"
+                "{from}: the first {} records are not those it signs: records were changed, reordered or replaced",
+                checkpoint.size
             ));
-        } else if *size >= report.signed {
-            report.signed = *size;
-            report.checkpoint = Some(note.clone());
+        } else if checkpoint.size >= report.signed {
+            report.signed = checkpoint.size;
+            report.checkpoint = Some(note.to_string());
         }
     }
-    Ok(report)
+    report
 }
 
 /// The records a listing shows: those at or after `since` (seconds since 1970).

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use statvault_crypto::{Hash, PublicKey};
 
+use crate::audit;
 use crate::backend::Backend;
 use crate::log::entry_name;
 use crate::repo::{ObjectName, CONFIG};
@@ -45,6 +46,10 @@ pub struct ReplicateReport {
     /// Objects of an object-locked replica whose retention was moved forward (nobody
     /// runs `add` on a replica, so replication keeps its retention from running out).
     pub retention_extended: u64,
+    /// New audit log segments and checkpoints copied.
+    pub audit_copied: u64,
+    /// Records in the audit log both now hold.
+    pub audit_records: u64,
 }
 
 fn refused(object: impl Into<String>, detail: impl Into<String>) -> VaultError {
@@ -136,6 +141,7 @@ pub fn replicate(
         )?;
         report.entries_copied += 1;
     }
+    copy_audit(&source, to.as_ref(), &mut report)?;
     if to.object_lock().is_some() {
         let replica = Vault::open(to)?;
         if let Some(extended) = crate::retention::extend_retention(&replica, true, progress)? {
@@ -193,6 +199,58 @@ fn check_extends(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Copies the audit log's new segments and checkpoints, as read and checked once. The
+/// source's log must verify against its own checkpoints and the replica's (kept off
+/// the source's host), and hold every segment the replica has, byte for byte: a source
+/// whose audit log was truncated or rewritten is refused.
+fn copy_audit(source: &Vault, to: &dyn Backend, report: &mut ReplicateReport) -> Result<()> {
+    let segments = audit::segments(source.backend().as_ref())?;
+    let held = audit::segments(to)?;
+    if let Some((name, _)) = held
+        .iter()
+        .find(|(name, bytes)| !segments.iter().any(|(n, b)| n == name && b == bytes))
+    {
+        return Err(refused(
+            name.clone(),
+            "the replica holds this audit segment but the source no longer does, or holds other bytes: the source's audit log was truncated or rewritten; refused",
+        ));
+    }
+    let theirs = audit::checkpoints(source.backend().as_ref())?;
+    let kept = audit::checkpoints(to)?;
+    let mut notes = theirs.clone();
+    notes.extend(
+        kept.iter()
+            .map(|(n, note)| (format!("the replica's {n}"), note.clone())),
+    );
+    let checked = audit::check(
+        &audit::AuditLog::origin(source),
+        &source.config.public_key(),
+        &segments,
+        &notes,
+    );
+    if let Some(problem) = checked.problems.first() {
+        return Err(refused(
+            audit::ENTRIES,
+            format!("{problem} (the source's audit log; refused)"),
+        ));
+    }
+    let new_segments = segments.iter().skip(held.len());
+    let new_checkpoints = theirs
+        .iter()
+        .filter(|(n, _)| !kept.iter().any(|(k, _)| k == n))
+        .map(|(n, note)| (n, note.as_bytes()));
+    for (name, bytes) in new_segments
+        .map(|(n, b)| (n, b.as_slice()))
+        .chain(new_checkpoints)
+    {
+        if write_once(to, name, bytes)? {
+            report.audit_copied += 1;
+        }
+    }
+    report.audit_records = checked.records;
     Ok(())
 }
 

@@ -241,3 +241,52 @@ proptest::proptest! {
         }
     }
 }
+
+/// The audit log goes to replicas with the vault, and a replica keeps the source's
+/// audit log from being truncated or rewritten unnoticed.
+#[test]
+fn replicas_copy_the_audit_log_and_refuse_a_truncated_or_rewritten_one() {
+    use statvault_vault::{replicate, NoProgress, ReplicateOptions};
+    let f = fixture();
+    let replica_dir = f.dir.path().join("replica");
+    let replica: Arc<dyn statvault_vault::Backend> = Arc::new(LocalBackend::new(&replica_dir));
+    let replicate_now = || {
+        replicate(
+            f.vault.backend().clone(),
+            replica.clone(),
+            &ReplicateOptions::default(),
+            &NoProgress,
+        )
+    };
+    let (mut log, _) = AuditLog::open(&f.vault).unwrap();
+    f.append(&mut log, 3, true);
+    f.append(&mut log, 2, false);
+    let report = replicate_now().unwrap();
+    assert_eq!((report.audit_records, report.audit_copied), (5, 3));
+    f.append(&mut log, 1, true);
+    let report = replicate_now().unwrap();
+    assert_eq!((report.audit_records, report.audit_copied), (6, 2));
+    assert_eq!(replicate_now().unwrap().audit_copied, 0);
+    let replica_vault = Vault::open(replica.clone()).unwrap();
+    let at_replica = verify_audit(&replica_vault, &f.keys.public_key(), None).unwrap();
+    assert!(at_replica.problems.is_empty(), "{:?}", at_replica.problems);
+    assert_eq!((at_replica.records, at_replica.signed), (6, 6));
+
+    // The intruder rewrites a record at the source, then drops the tail instead.
+    let segment = f.path("audit/entries/0000000000000000");
+    let original = fs::read_to_string(&segment).unwrap();
+    fs::write(&segment, original.replace("\"ana\"", "\"eve\"")).unwrap();
+    let e = replicate_now().unwrap_err();
+    assert!(e.is_damage(), "{e}");
+    assert!(e.to_string().contains("0000000000000000"), "{e}");
+    fs::write(&segment, &original).unwrap();
+    fs::remove_file(f.path("audit/entries/0000000000000005")).unwrap();
+    for c in fs::read_dir(f.path("audit/checkpoints")).unwrap() {
+        fs::remove_file(c.unwrap().path()).unwrap();
+    }
+    let e = replicate_now().unwrap_err();
+    assert!(e.to_string().contains("truncated or rewritten"), "{e}");
+    // The replica's copy is whole.
+    let at_replica = verify_audit(&replica_vault, &f.keys.public_key(), None).unwrap();
+    assert_eq!((at_replica.records, at_replica.problems.len()), (6, 0));
+}

@@ -545,7 +545,7 @@ fn replicate_cmd(a: ReplicateArgs) -> anyhow::Result<ExitCode> {
         match replicate(from.clone(), to.clone(), &opts, &Bar::new()) {
             Ok(report) if a.json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => eprintln!(
-                "{} → {}: {} entries and {} objects ({} bytes) copied, {} already there; both hold log head {} (entry {}) [{:.1} s]",
+                "{} → {}: {} entries and {} objects ({} bytes) copied, {} already there; both hold log head {} (entry {}) and {} audit records ({} audit objects copied) [{:.1} s]",
                 a.from,
                 a.to,
                 report.entries_copied,
@@ -554,6 +554,8 @@ fn replicate_cmd(a: ReplicateArgs) -> anyhow::Result<ExitCode> {
                 report.objects_present,
                 report.head.map_or("-".into(), |h| h.to_hex()),
                 report.head_seq,
+                report.audit_records,
+                report.audit_copied,
                 started.elapsed().as_secs_f64()
             ),
             // A refused source (forked, rolled back, another key) stops replication.

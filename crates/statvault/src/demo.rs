@@ -1,6 +1,7 @@
 //! `statvault demo`: the main job on a synthetic census, narrated: a vault shared
 //! among custodians, validated ingest, verification, an intruder caught, tabulation,
-//! disclosure control with an attacker's audit, a signed and logged release.
+//! disclosure control with an attacker's audit, custody through the unseal agent with
+//! its audit log, a signed and logged release, recovery from a replica after a wiper.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -258,9 +259,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("   {symbol}  {en}");
     }
 
+    step("9. Custody: custodians 1, 3 and 5 unseal the agent; a statistician works through it");
+    crate::demo_custody::custody(&vault, &share_paths, &ingested.snapshot, &dir)?;
+
     release(&dir, &dir.join("protected-ckm"))?;
 
-    step("11. A wiper destroys the vault; it comes back from its replica, verified");
+    step("12. A wiper destroys the vault; it comes back from its replica, verified");
     let recovered = recover_after_wiper(&vault, &dir, head)?;
     let restored_report = restore(
         &recovered,
@@ -278,7 +282,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("\nDone. Everything is in {}", dir.display());
     if !args.no_serve {
-        step(&format!("12. The public site on http://{}/", args.addr));
+        step(&format!("13. The public site on http://{}/", args.addr));
         let store = statvault_site::store::Store::open(&dir.join("releases"), None);
         let site = statvault_site::Site::new(store, statvault_site::Limits::default());
         crate::site_cmd::serve(Arc::new(site), args.addr, None)?;
@@ -369,7 +373,7 @@ fn walk_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Steps 9 and 10: the release key split among custodians, the calendar, the signed
 /// and logged release of the perturbed tables, its verification, and a forgery caught.
 fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
-    step("9. The release key, split among 3 custodians (any 2 sign); the release calendar");
+    step("10. The release key, split among 3 custodians (any 2 sign); the release calendar");
     let master = MasterKey::generate();
     let identity = release_key_identity(&master, 3, 2);
     let key_shares = ShareFiles::prepare(&dir.join("release-key-shares"), 3, false)?
@@ -416,7 +420,7 @@ fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
 
     let title = meta.title.get("en").cloned().unwrap_or_default();
     step(&format!(
-        "10. Signing the release \"{title}\" and logging it"
+        "11. Signing the release \"{title}\" and logging it"
     ));
     let meta_path = dir.join("release.toml");
     fs::write(&meta_path, RELEASE_META.replace(&meta.release_time, &now))?;

@@ -5,6 +5,7 @@ mod census_cmd;
 mod cli;
 mod custody_cmd;
 mod demo;
+mod demo_custody;
 mod protect_cmd;
 mod release_cmd;
 mod shares;

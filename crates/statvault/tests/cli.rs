@@ -626,6 +626,9 @@ fn demo_runs() {
         "postponed to",
         "Signature and comment signature verified",
         "forged copy: tables/population_municipality_sex.csv: changed",
+        "unsealed by custodians [1, 3, 5]",
+        "stat asks for the census microdata: refused",
+        "shows stat (uid 1010) refused a restore",
     ] {
         assert!(r.stdout.contains(expected), "{expected:?} in\n{}", r.stdout);
     }

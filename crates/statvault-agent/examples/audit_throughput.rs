@@ -46,7 +46,12 @@ fn main() {
             scope.spawn(|| {
                 while Instant::now() < deadline {
                     agent
-                        .handle(&stranger, Request::Status, &mut std::io::sink())
+                        .handle(
+                            &stranger,
+                            Request::Status,
+                            &mut std::io::empty(),
+                            &mut std::io::sink(),
+                        )
                         .unwrap();
                     answered.fetch_add(1, Ordering::Relaxed);
                 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -93,11 +93,13 @@ impl Agent {
         &self.vault
     }
 
-    /// Answers one request of `peer` on `out`.
+    /// Answers one request of `peer` on `out`; what follows the request (an input
+    /// file) is read from `input`.
     pub fn handle(
         &self,
         peer: &Peer,
         request: Request,
+        input: &mut dyn Read,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         let call = Call {
@@ -138,6 +140,7 @@ impl Agent {
             }
             Request::Restore { snapshot } => return call.restore(&snapshot, out),
             Request::Verify { read_data } => call.verify(read_data),
+            Request::Ingest { schema, name, size } => call.ingest(&schema, &name, size, input),
         };
         wire::send(out, &answer)
     }
@@ -295,8 +298,9 @@ impl Agent {
                 )
             }
         };
+        let mut input = std::io::BufReader::new(stream.try_clone()?);
         let mut out = std::io::BufWriter::new(&mut stream);
-        self.handle(&peer, request, &mut out)?;
+        self.handle(&peer, request, &mut input, &mut out)?;
         out.flush()
     }
 }
@@ -341,6 +345,7 @@ fn command_name(request: &Request) -> &'static str {
         Request::Tabulate { .. } => "tabulate",
         Request::Restore { .. } => "restore",
         Request::Verify { .. } => "verify",
+        Request::Ingest { .. } => "ingest",
     }
 }
 
@@ -358,6 +363,7 @@ fn may(request: &Request) -> &'static [Role] {
         Request::Tabulate { .. } => &[Role::Statistician],
         Request::Restore { .. } => &[Role::Microdata],
         Request::Verify { .. } => &[Role::Operator],
+        Request::Ingest { .. } => &[Role::Statistician],
     }
 }
 
@@ -758,6 +764,63 @@ impl Call<'_> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    fn ingest(&self, schema: &str, name: &str, size: u64, input: &mut dyn Read) -> Answer {
+        let mut what = AuditRecord {
+            paths: vec![name.to_string()],
+            bytes: size,
+            ..AuditRecord::default()
+        };
+        let answer = (|| {
+            let plain = Path::new(name)
+                .file_name()
+                .filter(|f| f.len() == name.len())
+                .ok_or_else(|| {
+                    self.refuse(what.clone(), format!("{name:?} is not a plain file name"))
+                })?;
+            let session = self.session(&what)?;
+            what.custodians = session.custodians.clone();
+            self.start(&what, &session)?;
+            let fail = |what: &AuditRecord, e: String, damage| {
+                self.failed(what.clone(), Some(session.clone()), e, damage)
+            };
+            let work = self
+                .workdir()
+                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
+            let file = work.0.join(plain);
+            fs::File::create(&file)
+                .and_then(|mut f| {
+                    wire::receive_file(input, &mut f, size).and_then(|()| f.sync_all())
+                })
+                .map_err(|e| fail(&what, format!("receiving {name}: {e}"), false))?;
+            let vault = Vault::open(session.backend(self.agent.backend.clone()))
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let report = statvault_census::ingest(
+                &vault,
+                &session.keys,
+                schema,
+                &file,
+                &statvault_census::ingest::IngestOptions::default(),
+                &NoProgress,
+            )
+            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            what.snapshot = Some(report.snapshot.clone());
+            self.write(
+                self.record(what.clone(), Outcome::Done, None),
+                Some(session.clone()),
+            )
+            .map_err(|e| Answer::Refused {
+                reason: format!("{e}; snapshot {} was committed", report.snapshot),
+            })?;
+            Ok(report)
+        })();
+        match answer {
+            Ok(report) => Answer::Ingested {
+                report: serde_json::to_value(&report).expect("a report serializes"),
+            },
+            Err(answer) => answer,
         }
     }
 

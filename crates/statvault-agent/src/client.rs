@@ -23,6 +23,16 @@ impl AgentClient {
     /// Sends `request`; returns the answer (refusals and failures as errors) and the
     /// stream the files that follow it come on.
     pub fn ask(&self, request: &Request) -> Result<(Answer, BufReader<UnixStream>), AgentError> {
+        self.exchange(request, |_| Ok(()))
+    }
+
+    /// As `ask`, with `then` sending what follows the request (an input file). If the
+    /// agent stops reading it (a refusal), its answer is still read.
+    fn exchange(
+        &self,
+        request: &Request,
+        then: impl FnOnce(&mut BufWriter<UnixStream>) -> std::io::Result<()>,
+    ) -> Result<(Answer, BufReader<UnixStream>), AgentError> {
         let socket_err = |source| AgentError::Socket {
             path: self.socket.display().to_string(),
             source,
@@ -32,6 +42,12 @@ impl AgentClient {
         wire::send(&mut out, request)
             .and_then(|()| out.flush())
             .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        match then(&mut out).and_then(|()| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(AgentError::Protocol(e.to_string()))
+            }
+            _ => {}
+        }
         let mut input = BufReader::new(stream);
         let answer: Answer =
             wire::receive(&mut input).map_err(|e| AgentError::Protocol(e.to_string()))?;
@@ -40,6 +56,29 @@ impl AgentClient {
             Answer::Failed { error, damage } => Err(AgentError::Failed { error, damage }),
             answer => Ok((answer, input)),
         }
+    }
+
+    /// Sends census microdata to be validated against `schema` and stored; returns the
+    /// ingest report. The file is read here, with the caller's rights.
+    pub fn ingest(&self, schema: &str, input: &Path) -> Result<serde_json::Value, AgentError> {
+        let file = fs::File::open(input).map_err(io_err(input))?;
+        let size = file.metadata().map_err(io_err(input))?.len();
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let request = Request::Ingest {
+            schema: schema.into(),
+            name,
+            size,
+        };
+        let (answer, _) = self.exchange(&request, |out| {
+            wire::send_file(out, std::io::BufReader::new(file)).map(|_| ())
+        })?;
+        let Answer::Ingested { report } = answer else {
+            return Err(unexpected(&answer));
+        };
+        Ok(report)
     }
 
     /// Asks for tables; writes each file into `out_dir` (created if missing) and

@@ -28,6 +28,14 @@ pub enum Request {
     Restore { snapshot: String },
     /// Checks the vault; with `read_data`, every chunk.
     Verify { read_data: bool },
+    /// Census microdata to validate against `schema` and store: the file `name` (`.csv`
+    /// or `.parquet`) of `size` bytes follows as `B` frames. The client reads it with
+    /// its own rights.
+    Ingest {
+        schema: String,
+        name: String,
+        size: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +84,8 @@ pub enum Answer {
         snapshot: String,
         files: Vec<RestoredFile>,
     },
+    /// The census was stored: the ingest report (the new snapshot).
+    Ingested { report: serde_json::Value },
     /// `decrypted` when the agent was unsealed and read contents, not only the log.
     Verified {
         report: serde_json::Value,

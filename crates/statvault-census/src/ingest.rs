@@ -42,7 +42,7 @@ impl Default for IngestOptions {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct IngestReport {
     pub snapshot: String,
     pub log_seq: u64,

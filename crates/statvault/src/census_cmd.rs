@@ -79,6 +79,8 @@ pub struct IngestArgs {
     repo: RepoArg,
     #[command(flatten)]
     shares: SharesArg,
+    #[command(flatten)]
+    agent: AgentArg,
     /// The census schema (TOML; see docs/census-schema.md).
     #[arg(long, value_name = "FILE")]
     schema: PathBuf,
@@ -96,6 +98,11 @@ pub struct IngestArgs {
 pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let schema = fs::read_to_string(&a.schema)
         .with_context(|| format!("reading schema {}", a.schema.display()))?;
+    if let Some(agent) = a.agent.client() {
+        let report: statvault_census::IngestReport =
+            serde_json::from_value(agent.ingest(&schema, &a.input)?)?;
+        return print_ingested(&report, a.json);
+    }
     let vault = open(&a.repo)?;
     let keys = unlock(&vault, &a.shares)?;
     let opts = IngestOptions {
@@ -113,7 +120,11 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    if a.json {
+    print_ingested(&report, a.json)
+}
+
+fn print_ingested(report: &statvault_census::IngestReport, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         eprintln!(

@@ -48,7 +48,7 @@ fn peer(user: &str, uid: u32) -> Peer {
 /// needed here).
 fn ask(agent: &Agent, who: &Peer, request: Request) -> anyhow::Result<Answer> {
     let mut wire_bytes = Vec::new();
-    agent.handle(who, request, &mut wire_bytes)?;
+    agent.handle(who, request, &mut std::io::empty(), &mut wire_bytes)?;
     Ok(wire::receive(&mut wire_bytes.as_slice())?)
 }
 

@@ -613,3 +613,106 @@ fn a_tampered_audit_log_is_named_by_audit_verify() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.contains("records were removed"), "{}", r.stdout);
 }
+
+#[test]
+fn a_statistician_ingests_through_the_agent_and_a_killed_agent_loses_no_commit() {
+    let mut office = Office::new("");
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(1).code, 0);
+    // Files only the statistician may read: the client reads them with its own rights.
+    let input = office.dir_for(STATISTICIAN, "input");
+    let ingest = |file: &Path| {
+        office.as_user(
+            STATISTICIAN,
+            &[
+                "census",
+                "ingest",
+                "--repo",
+                &office.place.repo,
+                "--agent",
+                &office.agent_arg(),
+                "--schema",
+                SCHEMA,
+                "--input",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    let small = input.join("small.csv");
+    let large = input.join("large.csv");
+    assert_eq!(synth("2000", "3", small.to_str().unwrap()).code, 0);
+    assert_eq!(synth("400000", "4", large.to_str().unwrap()).code, 0);
+    for file in [&small, &large] {
+        chown(file, STATISTICIAN);
+        fs::set_permissions(file, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let r = ingest(&small);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let snapshot = r.stdout.trim().to_string();
+    assert_eq!(snapshot.len(), 64, "{}", r.stdout);
+    let done: Vec<_> = office
+        .audit()
+        .into_iter()
+        .filter(|r| r["command"] == "ingest" && r["outcome"] == "done")
+        .collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["paths"], serde_json::json!(["small.csv"]));
+    assert_eq!(done[0]["bytes"], fs::metadata(&small).unwrap().len());
+    assert_eq!(done[0]["snapshot"], snapshot.as_str());
+
+    // kill -9 of the agent while it ingests: the client fails cleanly, every commit
+    // stays, and the next agent starts sealed.
+    let pid = office.agent.as_ref().unwrap().id();
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| ingest(&large));
+        let started = Instant::now();
+        while office
+            .audit()
+            .iter()
+            .filter(|r| r["command"] == "ingest" && r["outcome"] == "started")
+            .count()
+            < 2
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the ingest did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let r = client.join().unwrap();
+        assert_eq!(r.code, 2, "{}", r.stderr);
+    });
+    office.kill_agent();
+    let verified = run(&["vault", "verify", "--repo", &office.place.repo]);
+    assert_eq!(verified.code, 0, "{}", verified.stdout);
+    let listed = run(&["vault", "snapshots", "--repo", &office.place.repo, "--json"]);
+    assert!(listed.stdout.contains(&snapshot), "{}", listed.stdout);
+    office.start_agent(None);
+    let status = office.as_user(
+        STATISTICIAN,
+        &["vault", "status", "--agent", &office.agent_arg()],
+    );
+    assert!(
+        status.stdout.contains("sealed: 0 of 2"),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(office.audit_verify(&[]).code, 0);
+}
+
+#[test]
+fn the_unsealed_key_lies_in_locked_memory() {
+    let office = Office::new("");
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(1).code, 0);
+    let pid = office.agent.as_ref().unwrap().id();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let locked: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(locked > 0, "{status}");
+}

@@ -447,6 +447,32 @@ impl Call<'_> {
         })
     }
 
+    /// Records a read as done, unless the session was sealed meanwhile; what it read
+    /// (`withheld`) is not given if either fails.
+    fn finish(
+        &self,
+        what: &AuditRecord,
+        session: &Arc<Session>,
+        withheld: &str,
+    ) -> Result<(), Answer> {
+        if !session.is_open() {
+            return Err(self.failed(
+                what.clone(),
+                Some(session.clone()),
+                format!("the vault was sealed during the operation; {withheld}"),
+                false,
+            ));
+        }
+        self.write(
+            self.record(what.clone(), Outcome::Done, None),
+            Some(session.clone()),
+        )
+        .map(|_| ())
+        .map_err(|e| Answer::Refused {
+            reason: format!("{e}; {withheld}"),
+        })
+    }
+
     /// The open session, or a refusal saying the agent is sealed.
     fn session(&self, what: &AuditRecord) -> Result<Arc<Session>, Answer> {
         match self.agent.session() {
@@ -606,7 +632,7 @@ impl Call<'_> {
             spec_sha256: Some(hex::encode(Sha256::digest(spec.as_bytes()))),
             ..AuditRecord::default()
         };
-        let answer = (|| {
+        let answer: Result<_, Answer> = (|| {
             let session = self.session(&what)?;
             what.custodians = session.custodians.clone();
             self.quota(
@@ -660,20 +686,7 @@ impl Call<'_> {
                 .map(|t| Ok((t.file.clone(), fs::metadata(work.0.join(&t.file))?.len())))
                 .collect::<std::io::Result<_>>()
                 .map_err(|e| fail(&what, e.to_string(), false))?;
-            if !session.is_open() {
-                return Err(fail(
-                    &what,
-                    "the vault was sealed during the operation".into(),
-                    false,
-                ));
-            }
-            self.write(
-                self.record(what.clone(), Outcome::Done, None),
-                Some(session.clone()),
-            )
-            .map_err(|e| Answer::Refused {
-                reason: format!("{e}; the tables are not given"),
-            })?;
+            self.finish(&what, &session, "the tables are not given")?;
             Ok((report, files, work))
         })();
         match answer {
@@ -699,7 +712,7 @@ impl Call<'_> {
             snapshot: Some(snapshot.to_string()),
             ..AuditRecord::default()
         };
-        let answer = (|| {
+        let answer: Result<_, Answer> = (|| {
             let session = self.session(&what)?;
             what.custodians = session.custodians.clone();
             self.start(&what, &session)?;
@@ -733,20 +746,7 @@ impl Call<'_> {
             .map_err(|e| self.refuse(what.clone(), e))?;
             let mut files = Vec::new();
             list_files(&target, "", &mut files).map_err(|e| fail(&what, e.to_string(), false))?;
-            if !session.is_open() {
-                return Err(fail(
-                    &what,
-                    "the vault was sealed during the operation".into(),
-                    false,
-                ));
-            }
-            self.write(
-                self.record(what.clone(), Outcome::Done, None),
-                Some(session.clone()),
-            )
-            .map_err(|e| Answer::Refused {
-                reason: format!("{e}; no file is given"),
-            })?;
+            self.finish(&what, &session, "no file is given")?;
             Ok((report.snapshot.to_hex(), files, work, target))
         })();
         match answer {
@@ -773,7 +773,7 @@ impl Call<'_> {
             bytes: size,
             ..AuditRecord::default()
         };
-        let answer = (|| {
+        let answer: Result<_, Answer> = (|| {
             let plain = Path::new(name)
                 .file_name()
                 .filter(|f| f.len() == name.len())

@@ -93,14 +93,17 @@ pub fn custody(
         }
     }
     let stat = peer("stat", 1010);
-    match ask(
-        &agent,
-        &stat,
-        Request::Tabulate {
-            snapshot: snapshot.into(),
-            spec: SMALL_SPEC.into(),
-        },
-    )? {
+    let tabulate = || {
+        ask(
+            &agent,
+            &stat,
+            Request::Tabulate {
+                snapshot: snapshot.into(),
+                spec: SMALL_SPEC.into(),
+            },
+        )
+    };
+    match tabulate()? {
         Answer::Tables { report, .. } => println!(
             "   stat tabulates through the agent: {} cells; the key never leaves the agent",
             report["tables"][0]["cells"]
@@ -131,14 +134,7 @@ pub fn custody(
         }
         other => bail!("sealing: {other:?}"),
     }
-    match ask(
-        &agent,
-        &stat,
-        Request::Tabulate {
-            snapshot: snapshot.into(),
-            spec: SMALL_SPEC.into(),
-        },
-    )? {
+    match tabulate()? {
         Answer::Refused { reason } => println!("   stat tabulates again: refused ({reason})"),
         other => bail!("a sealed agent answered: {other:?}"),
     }

@@ -97,11 +97,16 @@ impl Office {
     }
 
     fn start_agent(&mut self, fault: Option<Fault>) {
+        self.start_agent_with(fault, &[]);
+    }
+
+    fn start_agent_with(&mut self, fault: Option<Fault>, extra: &[&str]) {
         let mut cmd = statvault();
         cmd.args(["vault", "agent", "--repo", &self.place.repo, "--socket"])
             .arg(&self.socket)
             .arg("--policy")
             .arg(self.place.path("policy.toml"))
+            .args(extra)
             .stderr(Stdio::null());
         if let Some(fault) = fault {
             // The disk is full.
@@ -715,4 +720,31 @@ fn the_unsealed_key_lies_in_locked_memory() {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap();
     assert!(locked > 0, "{status}");
+}
+
+#[test]
+fn an_idle_agent_seals_itself_and_records_why() {
+    let mut office = Office::new("");
+    office.kill_agent();
+    office.start_agent_with(None, &["--seal-after", "1s"]);
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(1).code, 0);
+    let status = || {
+        office.as_user(
+            STATISTICIAN,
+            &["vault", "status", "--agent", &office.agent_arg()],
+        )
+    };
+    assert!(status().stdout.contains("unsealed"));
+    let started = Instant::now();
+    while !status().stdout.contains("sealed: 0 of 2") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the idle agent did not seal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(office.audit().iter().any(
+        |r| r["command"] == "seal" && r["reason"].as_str().is_some_and(|w| w.contains("idle"))
+    ));
 }

@@ -30,6 +30,7 @@ fn main() {
         AgentOptions {
             policy: Policy::only("no such user"),
             scratch: dir.join("scratch"),
+            syslog: None,
         },
     )
     .unwrap();

@@ -39,6 +39,8 @@ pub struct AgentOptions {
     /// restored), created readable by the agent's user only and emptied after each
     /// request.
     pub scratch: PathBuf,
+    /// Where to forward each audit record as an RFC 5424 syslog line over UDP.
+    pub syslog: Option<std::net::SocketAddr>,
 }
 
 enum State {
@@ -74,9 +76,20 @@ impl Agent {
                 path: opts.scratch.display().to_string(),
                 source,
             })?;
+        let syslog = opts
+            .syslog
+            .map(|to| {
+                std::net::UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
+                    .and_then(|s| s.connect(to).map(|()| s))
+                    .map_err(|source| AgentError::Io {
+                        path: format!("syslog {to}"),
+                        source,
+                    })
+            })
+            .transpose()?;
         Ok(Agent {
             usage: Mutex::new(Usage::from_records(&contents.records)),
-            auditor: Auditor::start(log),
+            auditor: Auditor::start(log, syslog),
             backend,
             vault,
             policy: opts.policy,

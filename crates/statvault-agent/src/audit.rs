@@ -6,7 +6,9 @@
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use statvault_vault::audit::{AuditLog, AuditRecord};
+use std::net::UdpSocket;
+
+use statvault_vault::audit::{hostname, syslog_line, AuditLog, AuditRecord};
 use statvault_vault::now_secs;
 
 use crate::session::Session;
@@ -31,11 +33,13 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    pub fn start(log: AuditLog) -> Auditor {
+    /// Starts the writer; with `syslog`, each record written is also sent there as an
+    /// RFC 5424 line (UDP, RFC 5426), best effort: the vault's log is the record.
+    pub fn start(log: AuditLog, syslog: Option<UdpSocket>) -> Auditor {
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("audit".into())
-            .spawn(move || write_batches(log, rx))
+            .spawn(move || write_batches(log, rx, syslog))
             .expect("spawning the audit writer");
         Auditor {
             jobs: Mutex::new(tx),
@@ -65,7 +69,8 @@ impl Auditor {
     }
 }
 
-fn write_batches(mut log: AuditLog, jobs: Receiver<Job>) {
+fn write_batches(mut log: AuditLog, jobs: Receiver<Job>, syslog: Option<UdpSocket>) {
+    let host = hostname();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
@@ -83,6 +88,11 @@ fn write_batches(mut log: AuditLog, jobs: Receiver<Job>) {
             signer.as_ref().map(|s| &s.keys as _),
         );
         drop(signer);
+        if let (Some(socket), Ok(_)) = (&syslog, &outcome) {
+            for record in &records {
+                let _ = socket.send(syslog_line(record, &host).as_bytes());
+            }
+        }
         for job in batch {
             let answer = match &outcome {
                 Ok(checkpoint) => Ok(Written {

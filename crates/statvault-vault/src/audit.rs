@@ -12,6 +12,8 @@ use statvault_crypto::{PublicKey, Signing};
 use statvault_tlog::checkpoint::Checkpoint;
 use statvault_tlog::merkle::{leaf_hash, Frontier};
 
+use crate::utc::utc_time;
+
 use crate::{Backend, Result, Vault, VaultError};
 
 /// Segments of records: `audit/entries/<index of its first record, 16 digits>`.
@@ -368,4 +370,41 @@ pub fn records_since(vault: &Vault, since: u64) -> Result<Vec<AuditRecord>> {
     let mut records = read(vault.backend().as_ref(), 0)?.records;
     records.retain(|r| r.time >= since);
     Ok(records)
+}
+
+/// This host's name, for syslog lines.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// One record as an RFC 5424 line: facility authpriv (10), severity notice (5) or, for
+/// refusals and failures, warning (4); the record in structured data and as the
+/// message.
+pub fn syslog_line(r: &AuditRecord, host: &str) -> String {
+    let severity = match r.outcome {
+        Outcome::Refused | Outcome::Failed => 4,
+        Outcome::Started | Outcome::Done => 5,
+    };
+    let escape = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(']', "\\]")
+    };
+    format!(
+        "<{}>1 {} {} statvault - audit [statvault@32473 index=\"{}\" request=\"{}\" uid=\"{}\" user=\"{}\" command=\"{}\" outcome=\"{}\"] {}",
+        10 * 8 + severity,
+        utc_time(r.time),
+        host,
+        r.index,
+        escape(&r.request),
+        r.uid,
+        escape(&r.user),
+        escape(&r.command),
+        format!("{:?}", r.outcome).to_lowercase(),
+        serde_json::to_string(r).expect("a record serializes")
+    )
 }

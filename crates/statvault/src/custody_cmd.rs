@@ -12,7 +12,7 @@ use statvault_agent::wire::{Answer, Request, Seal};
 use statvault_agent::{Agent, AgentClient, AgentOptions, Policy};
 use statvault_crypto::share::ShareFile;
 use statvault_crypto::PublicKey;
-use statvault_vault::audit::{records_since, verify_audit, AuditRecord};
+use statvault_vault::audit::{hostname, records_since, syslog_line, verify_audit, AuditRecord};
 use statvault_vault::utc::{parse_utc, utc_time};
 
 use crate::cli::RepoArg;
@@ -55,6 +55,10 @@ pub struct AgentArgs {
     /// Private directory for work in progress (default: beside the socket).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
+    /// Also send each audit record to this syslog server (RFC 5424 over UDP), for the
+    /// office's SIEM.
+    #[arg(long, value_name = "HOST:PORT")]
+    syslog: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -166,8 +170,15 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
         PathBuf::from(name)
     });
     let agent = Arc::new(
-        Agent::open(backend, AgentOptions { policy, scratch })
-            .with_context(|| format!("vault {}", a.repo.repo))?,
+        Agent::open(
+            backend,
+            AgentOptions {
+                policy,
+                scratch,
+                syslog: a.syslog,
+            },
+        )
+        .with_context(|| format!("vault {}", a.repo.repo))?,
     );
     eprintln!(
         "agent for vault {} on {}: sealed; {} custodians' shares unseal it ('vault unseal')",
@@ -366,42 +377,4 @@ fn audit_verify(a: AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// This host's name, for syslog lines.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "-".into())
-}
-
-/// One record as an RFC 5424 line: facility authpriv (10), severity notice (5) or, for
-/// refusals and failures, warning (4); the record in structured data and as the
-/// message.
-fn syslog_line(r: &AuditRecord, host: &str) -> String {
-    use statvault_vault::audit::Outcome;
-    let severity = match r.outcome {
-        Outcome::Refused | Outcome::Failed => 4,
-        Outcome::Started | Outcome::Done => 5,
-    };
-    let escape = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace(']', "\\]")
-    };
-    format!(
-        "<{}>1 {} {} statvault - audit [statvault@32473 index=\"{}\" request=\"{}\" uid=\"{}\" user=\"{}\" command=\"{}\" outcome=\"{}\"] {}",
-        10 * 8 + severity,
-        utc_time(r.time),
-        host,
-        r.index,
-        escape(&r.request),
-        r.uid,
-        escape(&r.user),
-        escape(&r.command),
-        format!("{:?}", r.outcome).to_lowercase(),
-        serde_json::to_string(r).expect("a record serializes")
-    )
 }

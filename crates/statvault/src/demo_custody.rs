@@ -63,6 +63,7 @@ pub fn custody(
         AgentOptions {
             policy: Policy::parse("demo policy", POLICY)?,
             scratch: dir.join("agent-work"),
+            syslog: None,
         },
     )?;
     let custodians = [("ana", 1001, 0), ("besnik", 1002, 2), ("drita", 1003, 4)];

@@ -748,3 +748,45 @@ fn an_idle_agent_seals_itself_and_records_why() {
         |r| r["command"] == "seal" && r["reason"].as_str().is_some_and(|w| w.contains("idle"))
     ));
 }
+
+#[test]
+fn every_record_is_forwarded_to_syslog_as_rfc5424() {
+    let mut office = Office::new("");
+    office.kill_agent();
+    let siem = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    siem.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let to = siem.local_addr().unwrap().to_string();
+    office.start_agent_with(None, &["--syslog", &to]);
+    assert_eq!(office.unseal(0).code, 0);
+    refused_naming(
+        &office.tabulate(STRANGER, TABLES, &office.dir_for(STRANGER, "t").join("x")),
+        "not in the agent's policy",
+    );
+    let mut lines = Vec::new();
+    let mut buffer = [0u8; 65_536];
+    while lines.len() < 2 {
+        let n = siem.recv(&mut buffer).expect("a syslog line");
+        lines.push(String::from_utf8(buffer[..n].to_vec()).unwrap());
+    }
+    // authpriv.notice for a done record, authpriv.warning for a refusal.
+    assert!(lines[0].starts_with("<85>1 "), "{}", lines[0]);
+    assert!(
+        lines[0].contains("command=\"unseal\" outcome=\"done\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("<84>1 "), "{}", lines[1]);
+    assert!(lines[1].contains("user=\"sv-eve\""), "{}", lines[1]);
+    // The same lines as `vault audit export --format syslog` writes.
+    let exported = run(&[
+        "vault",
+        "audit",
+        "export",
+        "--repo",
+        &office.place.repo,
+        "--format",
+        "syslog",
+    ]);
+    assert_eq!(exported.stdout.lines().collect::<Vec<_>>(), lines);
+}

@@ -23,7 +23,7 @@ use crate::peer::{lookup, peer_uid};
 use crate::policy::{Peer, Policy, Role};
 use crate::quota::{Cost, Usage};
 use crate::session::Session;
-use crate::wire::{self, Answer, Request, RestoredFile, Seal};
+use crate::wire::{self, AddEntry, Answer, EntryKind, Request, RestoredFile, Seal};
 use crate::AgentError;
 
 /// Connections served at once; more are closed as they arrive.
@@ -154,6 +154,11 @@ impl Agent {
             Request::Restore { snapshot } => return call.restore(&snapshot, out),
             Request::Verify { read_data } => call.verify(read_data),
             Request::Ingest { schema, name, size } => call.ingest(&schema, &name, size, input),
+            Request::Add {
+                roots,
+                tags,
+                entries,
+            } => call.add(&roots, tags, &entries, input),
         };
         wire::send(out, &answer)
     }
@@ -359,6 +364,7 @@ fn command_name(request: &Request) -> &'static str {
         Request::Restore { .. } => "restore",
         Request::Verify { .. } => "verify",
         Request::Ingest { .. } => "ingest",
+        Request::Add { .. } => "add",
     }
 }
 
@@ -377,6 +383,7 @@ fn may(request: &Request) -> &'static [Role] {
         Request::Restore { .. } => &[Role::Microdata],
         Request::Verify { .. } => &[Role::Operator],
         Request::Ingest { .. } => &[Role::Statistician],
+        Request::Add { .. } => &[Role::Operator],
     }
 }
 
@@ -837,6 +844,57 @@ impl Call<'_> {
         }
     }
 
+    fn add(
+        &self,
+        roots: &[String],
+        tags: Vec<String>,
+        entries: &[AddEntry],
+        input: &mut dyn Read,
+    ) -> Answer {
+        let mut what = AuditRecord {
+            paths: roots.to_vec(),
+            bytes: entries.iter().map(|e| e.size).sum(),
+            ..AuditRecord::default()
+        };
+        let answer: Result<_, Answer> = (|| {
+            let session = self.session(&what)?;
+            what.custodians = session.custodians.clone();
+            self.start(&what, &session)?;
+            let fail = |what: &AuditRecord, e: String, damage| {
+                self.failed(what.clone(), Some(session.clone()), e, damage)
+            };
+            let work = self
+                .workdir()
+                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
+            let copies = receive_tree(&work.0, roots, entries, input)
+                .map_err(|e| fail(&what, format!("receiving the files: {e}"), false))?;
+            let vault = Vault::open(session.backend(self.agent.backend.clone()))
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let opts = statvault_vault::AddOptions {
+                tags,
+                strict: true,
+                recorded_paths: Some(roots.iter().map(PathBuf::from).collect()),
+            };
+            let report = statvault_vault::add(&vault, &session.keys, &copies, &opts, &NoProgress)
+                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            what.snapshot = Some(report.snapshot.to_hex());
+            self.write(
+                self.record(what.clone(), Outcome::Done, None),
+                Some(session.clone()),
+            )
+            .map_err(|e| Answer::Refused {
+                reason: format!("{e}; snapshot {} was committed", report.snapshot),
+            })?;
+            Ok(report)
+        })();
+        match answer {
+            Ok(report) => Answer::Added {
+                report: serde_json::to_value(&report).expect("a report serializes"),
+            },
+            Err(answer) => answer,
+        }
+    }
+
     fn verify(&self, read_data: bool) -> Answer {
         let what = AuditRecord::default();
         let session = self.agent.session();
@@ -903,6 +961,78 @@ fn isolating(spec: &str, keys: &[String]) -> Option<String> {
     })
 }
 
+/// Rebuilds a client's trees under `work` (each root in its own directory, under its
+/// own last component) from `entries` and the file contents on `input`, with their
+/// modes and modification times; returns the roots' copies.
+fn receive_tree(
+    work: &Path,
+    roots: &[String],
+    entries: &[AddEntry],
+    input: &mut dyn Read,
+) -> std::io::Result<Vec<PathBuf>> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let copies: Vec<PathBuf> = roots
+        .iter()
+        .enumerate()
+        .map(|(i, root)| {
+            let name = Path::new(root)
+                .file_name()
+                .ok_or_else(|| invalid(format!("{root:?} has no last component")))?;
+            let dir = work.join(i.to_string());
+            fs::create_dir(&dir)?;
+            Ok(dir.join(name))
+        })
+        .collect::<std::io::Result<_>>()?;
+    for entry in entries {
+        let base = copies
+            .get(entry.root)
+            .ok_or_else(|| invalid(format!("root {} of {}", entry.root, roots.len())))?;
+        if !entry.path.is_empty() && !wire::is_downward(&entry.path) {
+            return Err(invalid(format!(
+                "{:?} is not a path under its root",
+                entry.path
+            )));
+        }
+        let path = if entry.path.is_empty() {
+            base.clone()
+        } else {
+            base.join(&entry.path)
+        };
+        match entry.kind {
+            EntryKind::Dir => fs::create_dir(&path)?,
+            EntryKind::File => {
+                let mut file = fs::File::create_new(&path)?;
+                wire::receive_file(input, &mut file, entry.size)?;
+            }
+            EntryKind::Symlink => std::os::unix::fs::symlink(
+                entry
+                    .target
+                    .as_deref()
+                    .ok_or_else(|| invalid("a link without its target".into()))?,
+                &path,
+            )?,
+        }
+    }
+    // Modes and times last, deepest first: writing into a directory changes its time.
+    for entry in entries.iter().rev() {
+        let base = &copies[entry.root];
+        let path = if entry.path.is_empty() {
+            base.clone()
+        } else {
+            base.join(&entry.path)
+        };
+        if entry.kind != EntryKind::Symlink {
+            fs::set_permissions(&path, fs::Permissions::from_mode(entry.mode & 0o7777))?;
+        }
+        let time = filetime::FileTime::from_unix_time(
+            entry.mtime_ns.div_euclid(1_000_000_000),
+            entry.mtime_ns.rem_euclid(1_000_000_000) as u32,
+        );
+        filetime::set_symlink_file_times(&path, time, time)?;
+    }
+    Ok(copies)
+}
+
 /// The regular files under `dir`, as paths relative to it.
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<RestoredFile>) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -934,6 +1064,19 @@ struct WorkDir(PathBuf);
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if fs::remove_dir_all(&self.0).is_err() {
+            // A client's read-only directories (kept as they were): opened up first.
+            open_up(&self.0);
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn open_up(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            open_up(&entry.path());
+        }
     }
 }

@@ -58,6 +58,38 @@ impl AgentClient {
         }
     }
 
+    /// Sends files and directories to be added as a snapshot; returns the add report.
+    /// They are read here, with the caller's rights; special files are skipped, and
+    /// names must be UTF-8.
+    pub fn add(&self, paths: &[PathBuf], tags: &[String]) -> Result<serde_json::Value, AgentError> {
+        let mut roots = Vec::new();
+        let mut entries = Vec::new();
+        let mut files = Vec::new();
+        for (root, path) in paths.iter().enumerate() {
+            let absolute = std::path::absolute(path).map_err(io_err(path))?;
+            roots.push(utf8(&absolute)?.to_string());
+            walk(&absolute, root, "", &mut entries, &mut files)?;
+        }
+        let request = Request::Add {
+            roots,
+            tags: tags.to_vec(),
+            entries,
+        };
+        let (answer, _) = self.exchange(&request, |out| {
+            for file in &files {
+                let opened = fs::File::open(file).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", file.display()))
+                })?;
+                wire::send_file(out, std::io::BufReader::new(opened))?;
+            }
+            Ok(())
+        })?;
+        let Answer::Added { report } = answer else {
+            return Err(unexpected(&answer));
+        };
+        Ok(report)
+    }
+
     /// Sends census microdata to be validated against `schema` and stored; returns the
     /// ingest report. The file is read here, with the caller's rights.
     pub fn ingest(&self, schema: &str, input: &Path) -> Result<serde_json::Value, AgentError> {
@@ -160,9 +192,8 @@ fn plain_name(name: &str) -> Result<&str, AgentError> {
 
 /// A restored file's path: relative, with no `..`.
 fn relative(path: &str) -> Result<&Path, AgentError> {
-    let p = Path::new(path);
-    if p.components().all(|c| matches!(c, Component::Normal(_))) && !path.is_empty() {
-        Ok(p)
+    if wire::is_downward(path) {
+        Ok(Path::new(path))
     } else {
         Err(AgentError::Protocol(format!(
             "{path:?} is not a relative path"
@@ -187,4 +218,83 @@ fn receive_into(
     wire::receive_file(input, &mut out, size)
         .and_then(|()| out.flush())
         .map_err(|e| AgentError::Protocol(format!("{}: {e}", path.display())))
+}
+
+fn utf8(path: &Path) -> Result<&str, AgentError> {
+    path.to_str().ok_or_else(|| AgentError::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the agent takes UTF-8 names only; add it offline with shares",
+        ),
+    })
+}
+
+/// The tree at `path` (as `rel` under root `root`), parents first, names sorted; the
+/// files whose contents will follow, in order.
+fn walk(
+    path: &Path,
+    root: usize,
+    rel: &str,
+    entries: &mut Vec<wire::AddEntry>,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), AgentError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    let kind = if meta.is_dir() {
+        wire::EntryKind::Dir
+    } else if meta.is_file() {
+        wire::EntryKind::File
+    } else if meta.file_type().is_symlink() {
+        wire::EntryKind::Symlink
+    } else {
+        eprintln!(
+            "skipped {}: not a file, directory or symbolic link",
+            path.display()
+        );
+        return Ok(());
+    };
+    let target = match kind {
+        wire::EntryKind::Symlink => {
+            let target = fs::read_link(path).map_err(io_err(path))?;
+            Some(utf8(&target)?.to_string())
+        }
+        _ => None,
+    };
+    entries.push(wire::AddEntry {
+        root,
+        path: rel.to_string(),
+        kind,
+        mode: meta.mode() & 0o7777,
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        size: if kind == wire::EntryKind::File {
+            meta.len()
+        } else {
+            0
+        },
+        target,
+    });
+    match kind {
+        wire::EntryKind::File => files.push(path.to_path_buf()),
+        wire::EntryKind::Dir => {
+            let mut names: Vec<_> = fs::read_dir(path)
+                .map_err(io_err(path))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()
+                .map_err(io_err(path))?;
+            names.sort();
+            for name in names {
+                let child = path.join(&name);
+                let name = utf8(Path::new(&name))?;
+                let rel = if rel.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                walk(&child, root, &rel, entries, files)?;
+            }
+        }
+        wire::EntryKind::Symlink => {}
+    }
+    Ok(())
 }

@@ -28,6 +28,14 @@ pub enum Request {
     Restore { snapshot: String },
     /// Checks the vault; with `read_data`, every chunk.
     Verify { read_data: bool },
+    /// Files and directories to add as a snapshot, read by the client with its own
+    /// rights: `roots` are the absolute paths recorded, `entries` the tree under them
+    /// in order (parents first); each file's contents follow as `B` frames.
+    Add {
+        roots: Vec<String>,
+        tags: Vec<String>,
+        entries: Vec<AddEntry>,
+    },
     /// Census microdata to validate against `schema` and store: the file `name` (`.csv`
     /// or `.parquet`) of `size` bytes follows as `B` frames. The client reads it with
     /// its own rights.
@@ -84,6 +92,8 @@ pub enum Answer {
         snapshot: String,
         files: Vec<RestoredFile>,
     },
+    /// The files were stored: the add report (the new snapshot).
+    Added { report: serde_json::Value },
     /// The census was stored: the ingest report (the new snapshot).
     Ingested { report: serde_json::Value },
     /// `decrypted` when the agent was unsealed and read contents, not only the log.
@@ -95,6 +105,38 @@ pub enum Answer {
     Refused { reason: String },
     /// Allowed, but failed; `damage` when the vault was found damaged.
     Failed { error: String, damage: bool },
+}
+
+/// One entry of a tree to add.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddEntry {
+    /// Which of the roots it lies under.
+    pub root: usize,
+    /// Its path under that root, `/`-separated; empty for the root itself.
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub mtime_ns: i64,
+    /// Bytes that follow, for a file.
+    pub size: u64,
+    /// A symbolic link's target.
+    pub target: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Dir,
+    File,
+    Symlink,
+}
+
+/// Whether `path` is relative and goes nowhere but down (no `..`, no root, no `.`).
+pub fn is_downward(path: &str) -> bool {
+    !path.is_empty()
+        && std::path::Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -483,6 +483,7 @@ pub fn ingest(
         &AddOptions {
             tags: vec![dataset::TAG.into()],
             strict: true,
+            ..AddOptions::default()
         },
         &NoProgress,
     )?;

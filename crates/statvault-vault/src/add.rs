@@ -32,10 +32,14 @@ pub struct AddOptions {
     /// Fail, committing nothing, instead of skipping unreadable or special files and
     /// files that keep changing while being read.
     pub strict: bool,
+    /// The source paths to record, and to find the previous snapshot of the same
+    /// sources by, instead of the paths read: the agent adds a client's files from its
+    /// own copy of them. One per path added.
+    pub recorded_paths: Option<Vec<PathBuf>>,
 }
 
 /// What an `add` did.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct AddReport {
     pub snapshot: Hash,
     pub log_seq: u64,
@@ -91,7 +95,18 @@ pub fn add(
         progress.warn(&message);
         skipped.push(message);
     };
-    let (sources, mut scanned) = scan_sources(paths, &mut |m| warn(&mut skipped, m))?;
+    let (mut sources, mut scanned) = scan_sources(paths, &mut |m| warn(&mut skipped, m))?;
+    if let Some(recorded) = &opts.recorded_paths {
+        if recorded.len() != paths.len() {
+            return Err(VaultError::Usage(
+                "one recorded path is needed for each path added".into(),
+            ));
+        }
+        sources = recorded
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect();
+    }
     strict_check(opts, &skipped)?;
     let parent = find_parent(vault, keys, &state, &sources)?;
     let parent_files: HashMap<&[u8], &Node> = parent

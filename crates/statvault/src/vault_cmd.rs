@@ -138,6 +138,8 @@ pub struct AddArgs {
     repo: RepoArg,
     #[command(flatten)]
     shares: SharesArg,
+    #[command(flatten)]
+    agent: AgentArg,
     /// A label recorded in the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
@@ -323,13 +325,19 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn add_cmd(a: AddArgs) -> anyhow::Result<ExitCode> {
-    let vault = open(&a.repo)?;
-    let keys = unlock(&vault, &a.shares)?;
-    let opts = AddOptions {
-        tags: a.tags,
-        strict: a.strict,
+    let report = match a.agent.client() {
+        Some(agent) => serde_json::from_value(agent.add(&a.paths, &a.tags)?)?,
+        None => {
+            let vault = open(&a.repo)?;
+            let keys = unlock(&vault, &a.shares)?;
+            let opts = AddOptions {
+                tags: a.tags,
+                strict: a.strict,
+                ..AddOptions::default()
+            };
+            add(&vault, &keys, &a.paths, &opts, &Bar::new())?
+        }
     };
-    let report = add(&vault, &keys, &a.paths, &opts, &Bar::new())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -790,3 +790,75 @@ fn every_record_is_forwarded_to_syslog_as_rfc5424() {
     ]);
     assert_eq!(exported.stdout.lines().collect::<Vec<_>>(), lines);
 }
+
+#[test]
+fn an_operator_adds_through_the_agent_what_they_can_read_recorded_under_its_own_path() {
+    let office = Office::new("");
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(1).code, 0);
+    let data = office.place.path("gis");
+    fs::create_dir_all(data.join("layers/roads")).unwrap();
+    fs::write(
+        data.join("layers/roads/roads.geojson"),
+        "{\"type\":\"FeatureCollection\"}",
+    )
+    .unwrap();
+    fs::write(data.join("readme.txt"), "boundaries of 2023").unwrap();
+    fs::set_permissions(data.join("readme.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("layers/roads", data.join("roads")).unwrap();
+    let agent = office.agent_arg();
+    let data_arg = data.to_str().unwrap();
+    let public = office.dir_for(STATISTICIAN, "public");
+    fs::write(public.join("notes.txt"), "readable by all").unwrap();
+    refused_naming(
+        &office.as_user(
+            STATISTICIAN,
+            &[
+                "vault",
+                "add",
+                "--repo",
+                &office.place.repo,
+                "--agent",
+                &agent,
+                public.to_str().unwrap(),
+            ],
+        ),
+        "needs operator",
+    );
+    // root is the operator.
+    let r = run(&[
+        "vault",
+        "add",
+        "--repo",
+        &office.place.repo,
+        "--agent",
+        &agent,
+        "--tag",
+        "gis",
+        data_arg,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let snapshot = r.stdout.trim().to_string();
+    let restored = office.place.path("restored");
+    let r = office.place.vault(
+        "restore",
+        2,
+        &[&snapshot, "--target", restored.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    common::assert_same_tree(&data, &restored.join("gis"));
+    let listed = office.place.vault("snapshots", 2, &["--json"]);
+    assert!(
+        listed.stdout.contains(&format!("\"{data_arg}\"")),
+        "{}",
+        listed.stdout
+    );
+    let added: Vec<_> = office
+        .audit()
+        .into_iter()
+        .filter(|r| r["command"] == "add" && r["outcome"] == "done")
+        .collect();
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0]["paths"], serde_json::json!([data_arg]));
+    assert_eq!(added[0]["snapshot"], snapshot.as_str());
+}

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,9 @@ use crate::session::Session;
 use crate::wire::{self, AddEntry, Answer, EntryKind, Request, RestoredFile, Seal};
 use crate::AgentError;
 
-/// Connections served at once; more are closed as they arrive.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once, in all and per user; more are closed as they arrive.
+const MAX_CONNECTIONS: usize = 128;
+const MAX_CONNECTIONS_PER_USER: usize = 16;
 /// A client has this long to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a seal waits for operations in flight to stop before it answers.
@@ -60,7 +61,8 @@ pub struct Agent {
     auditor: Auditor,
     usage: Mutex<Usage>,
     next_request: AtomicU64,
-    connections: AtomicUsize,
+    /// Connections being served, by user id.
+    connections: Mutex<std::collections::HashMap<u32, usize>>,
 }
 
 impl Agent {
@@ -98,7 +100,7 @@ impl Agent {
                 shares: BTreeMap::new(),
             }),
             next_request: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
+            connections: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -290,20 +292,45 @@ impl Agent {
         Ok(())
     }
 
-    fn spawn_connection(self: Arc<Agent>, stream: UnixStream) {
-        if self.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            self.connections.fetch_sub(1, Ordering::SeqCst);
+    /// Serves `stream` on a thread of its own, within the caps: 128 connections in all,
+    /// 16 per user, so that one user holding connections open cannot keep a custodian
+    /// or an operator from sealing.
+    fn spawn_connection(self: Arc<Agent>, mut stream: UnixStream) {
+        let Ok(uid) = peer_uid(&stream) else {
             return;
+        };
+        {
+            let mut per_user = self.connections.lock().expect("no panics while held");
+            let total: usize = per_user.values().sum();
+            let theirs = per_user.entry(uid).or_default();
+            if total >= MAX_CONNECTIONS || *theirs >= MAX_CONNECTIONS_PER_USER {
+                let _ = wire::send(
+                    &mut stream,
+                    &Answer::Refused {
+                        reason: format!(
+                            "too many connections at once ({MAX_CONNECTIONS_PER_USER} per user, {MAX_CONNECTIONS} in all); try again"
+                        ),
+                    },
+                );
+                return;
+            }
+            *theirs += 1;
         }
         std::thread::spawn(move || {
-            let _ = self.connection(stream);
-            self.connections.fetch_sub(1, Ordering::SeqCst);
+            let _ = self.connection(stream, uid);
+            let mut per_user = self.connections.lock().expect("no panics while held");
+            if let Some(n) = per_user.get_mut(&uid) {
+                *n -= 1;
+                if *n == 0 {
+                    per_user.remove(&uid);
+                }
+            }
         });
     }
 
-    fn connection(&self, mut stream: UnixStream) -> std::io::Result<()> {
+    fn connection(&self, mut stream: UnixStream, uid: u32) -> std::io::Result<()> {
         stream.set_nonblocking(false)?;
-        let peer = lookup(peer_uid(&stream)?);
+        let peer = lookup(uid);
         stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
         let request = match wire::receive::<Request>(&mut stream) {
             Ok(r) => r,

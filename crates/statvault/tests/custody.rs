@@ -862,3 +862,61 @@ fn an_operator_adds_through_the_agent_what_they_can_read_recorded_under_its_own_
     assert_eq!(added[0]["paths"], serde_json::json!([data_arg]));
     assert_eq!(added[0]["snapshot"], snapshot.as_str());
 }
+
+#[test]
+fn a_user_holding_connections_open_cannot_keep_anyone_from_sealing() {
+    let office = Office::new("");
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(1).code, 0);
+    // A stranger opens 200 connections, more than the agent serves in all, and sends
+    // nothing.
+    let mut holder = Command::new("setpriv")
+        .args([
+            "--reuid",
+            STRANGER,
+            "--regid",
+            STRANGER,
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(
+            "import socket, sys, time\n\
+             held = []\n\
+             for _ in range(200):\n\
+             \x20   s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)\n\
+             print('holding', flush=True)\n\
+             time.sleep(60)\n",
+        )
+        .arg(&office.socket)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "holding");
+    let sealed = run(&[
+        "vault",
+        "seal",
+        "--agent",
+        &office.agent_arg(),
+        "--reason",
+        "held",
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    let status = office.as_user(
+        CUSTODIANS[2],
+        &["vault", "status", "--agent", &office.agent_arg()],
+    );
+    assert!(
+        status.stdout.contains("sealed: 0 of 2"),
+        "{}",
+        status.stdout
+    );
+}

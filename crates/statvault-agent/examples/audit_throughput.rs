@@ -1,5 +1,5 @@
 //! Audit append throughput through the agent: CLIENTS threads make requests the policy
-//! refuses, each recorded durably in the vault's audit log before it is answered (the
+//! refuses (each as another user), each recorded durably in the vault's audit log before it is answered (the
 //! writer commits whatever is waiting as one segment), for SECONDS; prints records/s
 //! and checks the log holds every record.
 //!
@@ -34,11 +34,8 @@ fn main() {
         },
     )
     .unwrap();
-    let stranger = Peer {
-        uid: 4242,
-        user: "stranger".into(),
-        groups: Vec::new(),
-    };
+    // Strangers, each asking once: one asking often is slowed down (`Agent::slow_down`).
+    let next_uid = AtomicU64::new(100_000);
     let answered = AtomicU64::new(0);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -46,6 +43,11 @@ fn main() {
         for _ in 0..clients {
             scope.spawn(|| {
                 while Instant::now() < deadline {
+                    let stranger = Peer {
+                        uid: next_uid.fetch_add(1, Ordering::Relaxed) as u32,
+                        user: "stranger".into(),
+                        groups: Vec::new(),
+                    };
                     agent
                         .handle(
                             &stranger,

@@ -29,6 +29,8 @@ use crate::AgentError;
 /// Connections served at once, in all and per user; more are closed as they arrive.
 const MAX_CONNECTIONS: usize = 128;
 const MAX_CONNECTIONS_PER_USER: usize = 16;
+/// Refusals a minute a user gets at full speed (see `Agent::slow_down`).
+const REFUSALS_A_MINUTE: u32 = 30;
 /// A client has this long to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a seal waits for operations in flight to stop before it answers.
@@ -61,6 +63,8 @@ pub struct Agent {
     auditor: Auditor,
     usage: Mutex<Usage>,
     next_request: AtomicU64,
+    /// The current minute's start, and the refusals of each user id in it.
+    refusals: Mutex<(Instant, std::collections::HashMap<u32, u32>)>,
     /// Connections being served, by user id.
     connections: Mutex<std::collections::HashMap<u32, usize>>,
 }
@@ -101,6 +105,7 @@ impl Agent {
             }),
             next_request: AtomicU64::new(0),
             connections: Mutex::new(std::collections::HashMap::new()),
+            refusals: Mutex::new((Instant::now(), std::collections::HashMap::new())),
         })
     }
 
@@ -204,6 +209,27 @@ impl Agent {
             .into_iter()
             .flatten()
             .min_by_key(|(t, _)| *t)
+    }
+
+    /// Past 30 refusals a minute, each further refusal of `uid` waits a second before
+    /// it is recorded and answered: with at most 16 connections per user, one user
+    /// cannot fill the disk with refused requests' records (and so, the audit log
+    /// failing closed, stop everyone).
+    fn slow_down(&self, uid: u32) {
+        let over = {
+            let mut refusals = self.refusals.lock().expect("no panics while held");
+            let (minute, counts) = &mut *refusals;
+            if minute.elapsed() >= Duration::from_secs(60) {
+                *minute = Instant::now();
+                counts.clear();
+            }
+            let count = counts.entry(uid).or_default();
+            *count += 1;
+            *count > REFUSALS_A_MINUTE
+        };
+        if over {
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// The open session, if unsealed.
@@ -457,6 +483,7 @@ impl Call<'_> {
     /// Records the refusal and says why (the refusal stands even if it cannot be
     /// recorded; the answer then says that too).
     fn refuse(&self, what: AuditRecord, reason: String) -> Answer {
+        self.agent.slow_down(self.peer.uid);
         match self.write(
             self.record(what, Outcome::Refused, Some(reason.clone())),
             None,

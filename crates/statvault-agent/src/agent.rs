@@ -547,6 +547,22 @@ impl Call<'_> {
         })
     }
 
+    /// Records a write as done; the snapshot `what` names is committed whatever
+    /// happens to the record, and the answer says so if it could not be written.
+    fn committed(&self, what: &AuditRecord, session: &Arc<Session>) -> Result<(), Answer> {
+        self.write(
+            self.record(what.clone(), Outcome::Done, None),
+            Some(session.clone()),
+        )
+        .map(|_| ())
+        .map_err(|e| Answer::Refused {
+            reason: format!(
+                "{e}; snapshot {} was committed",
+                what.snapshot.as_deref().unwrap_or_default()
+            ),
+        })
+    }
+
     /// The open session, or a refusal saying the agent is sealed.
     fn session(&self, what: &AuditRecord) -> Result<Arc<Session>, Answer> {
         match self.agent.session() {
@@ -881,13 +897,7 @@ impl Call<'_> {
             )
             .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.clone());
-            self.write(
-                self.record(what.clone(), Outcome::Done, None),
-                Some(session.clone()),
-            )
-            .map_err(|e| Answer::Refused {
-                reason: format!("{e}; snapshot {} was committed", report.snapshot),
-            })?;
+            self.committed(&what, &session)?;
             Ok(report)
         })();
         match answer {
@@ -932,13 +942,7 @@ impl Call<'_> {
             let report = statvault_vault::add(&vault, &session.keys, &copies, &opts, &NoProgress)
                 .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.to_hex());
-            self.write(
-                self.record(what.clone(), Outcome::Done, None),
-                Some(session.clone()),
-            )
-            .map_err(|e| Answer::Refused {
-                reason: format!("{e}; snapshot {} was committed", report.snapshot),
-            })?;
+            self.committed(&what, &session)?;
             Ok(report)
         })();
         match answer {

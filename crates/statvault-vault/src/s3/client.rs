@@ -37,6 +37,8 @@ impl Credentials {
 
 /// Largest error answer read.
 const ERROR_LIMIT: u64 = 64 << 10;
+/// Tries of a call the server answers with a server error (see `Client::send`).
+const SERVER_ERROR_ATTEMPTS: u32 = 3;
 
 /// Where the server is and who we are.
 pub struct Endpoint {
@@ -249,7 +251,27 @@ impl Client {
     }
 
     /// Signs and sends `call`; reads at most `limit` bytes of the answer's body.
+    /// Sends `call`, again (after 0.1 s, then 0.4 s) when the server answers that it
+    /// failed (500, 502, 503, 504), unless the call creates an object only if absent:
+    /// a retry of one that did succeed would be told the name is taken.
     pub fn send(&self, mut call: Call, limit: u64) -> io::Result<Answer> {
+        let create_only = call
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("if-none-match"));
+        let mut pause = Duration::from_millis(100);
+        for _ in 1..SERVER_ERROR_ATTEMPTS {
+            let answer = self.send_once(&mut call, limit)?;
+            if create_only || !matches!(answer.status, 500 | 502 | 503 | 504) {
+                return Ok(answer);
+            }
+            std::thread::sleep(pause);
+            pause *= 4;
+        }
+        self.send_once(&mut call, limit)
+    }
+
+    fn send_once(&self, call: &mut Call, limit: u64) -> io::Result<Answer> {
         let now = crate::repo::now_secs();
         let (date, stamp) = amz_dates(now);
         let payload_hash = sha256_hex(call.body);
@@ -313,7 +335,7 @@ impl Client {
         } else {
             format!("{}{}?{query_text}", self.endpoint.url, call.path)
         };
-        let mut request = Request::builder().method(call.method).uri(&url);
+        let mut request = Request::builder().method(call.method.clone()).uri(&url);
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             request = request.header(k, v);
         }
@@ -402,6 +424,65 @@ mod tests {
         assert_eq!(
             hex::encode(key),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
+
+    /// A server that fails once: a plain call is tried again and succeeds; a
+    /// create-only one is not (its retry could be told its own object exists).
+    #[test]
+    fn server_errors_are_retried_except_for_create_only_writes() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut statuses = Vec::new();
+            for (n, stream) in listener.incoming().take(4).enumerate() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let mut if_none_match = false;
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if_none_match |= line.to_ascii_lowercase().starts_with("if-none-match");
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                // Each kind of call fails the first time it comes.
+                let status = if n % 2 == 0 { 500 } else { 200 };
+                statuses.push((if_none_match, status));
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
+            }
+            statuses
+        });
+        let client = Client::new(Endpoint {
+            url,
+            region: "us-east-1".into(),
+            credentials: Credentials::new("a".into(), "b".into(), None),
+        })
+        .unwrap();
+        let plain = client
+            .send(Call::new(Method::PUT, "/b/object-lock".into()), 0)
+            .unwrap();
+        assert_eq!(plain.status, 200);
+        let create = Call::new(Method::PUT, "/b/x".into()).header("if-none-match", "*");
+        assert_eq!(client.send(create, 0).unwrap().status, 500);
+        // The server's fourth connection: a last plain call, to end its loop.
+        assert_eq!(
+            client
+                .send(Call::new(Method::GET, "/b/y".into()), 0)
+                .unwrap()
+                .status,
+            200
+        );
+        assert_eq!(
+            server.join().unwrap(),
+            [(false, 500), (false, 200), (true, 500), (false, 200)]
         );
     }
 }

@@ -521,6 +521,40 @@ impl Call<'_> {
         })
     }
 
+    /// What every operation on the vault does before its own work, once the session is
+    /// known: records its start (nothing is done if that fails), makes its private work
+    /// directory, and opens the vault as the session sees it.
+    fn begin(&self, what: &mut AuditRecord, session: Arc<Session>) -> Result<Work, Answer> {
+        what.custodians = session.custodians.clone();
+        self.start(what, &session)?;
+        let dir = self.workdir().map_err(|e| {
+            self.fail(
+                what,
+                &session,
+                format!("the agent's scratch directory: {e}"),
+                false,
+            )
+        })?;
+        let vault = Vault::open(session.backend(self.agent.backend.clone()))
+            .map_err(|e| self.fail(what, &session, e.to_string(), e.is_damage()))?;
+        Ok(Work {
+            session,
+            dir,
+            vault,
+        })
+    }
+
+    /// A started operation failed: recorded, and answered.
+    fn fail(
+        &self,
+        what: &AuditRecord,
+        session: &Arc<Session>,
+        error: String,
+        damage: bool,
+    ) -> Answer {
+        self.failed(what.clone(), Some(session.clone()), error, damage)
+    }
+
     /// Records a read as done, unless the session was sealed meanwhile; what it read
     /// (`withheld`) is not given if either fails.
     fn finish(
@@ -724,7 +758,6 @@ impl Call<'_> {
         };
         let answer: Result<_, Answer> = (|| {
             let session = self.session(&what)?;
-            what.custodians = session.custodians.clone();
             self.quota(
                 Role::Statistician,
                 Cost {
@@ -733,32 +766,25 @@ impl Call<'_> {
                 },
             )
             .map_err(|e| self.refuse(what.clone(), e))?;
-            self.start(&what, &session)?;
-            let fail = |what: &AuditRecord, e: String, damage| {
-                self.failed(what.clone(), Some(session.clone()), e, damage)
-            };
-            let vault = Vault::open(session.backend(self.agent.backend.clone()))
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
-            let keys = statvault_census::tabulate::record_keys(&vault, &session.keys, snapshot)
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let work = self.begin(&mut what, session)?;
+            let (vault, session) = (&work.vault, &work.session);
+            let keys = statvault_census::tabulate::record_keys(vault, &session.keys, snapshot)
+                .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
             if let Some(variable) = isolating(spec, &keys) {
                 return Err(self.refuse(
                     what.clone(),
                     format!("the spec tabulates by {variable}, a record key: such a table shows single records"),
                 ));
             }
-            let work = self
-                .workdir()
-                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
             let report = statvault_census::tabulate(
-                &vault,
+                vault,
                 &session.keys,
                 snapshot,
                 spec,
-                &work.0,
+                &work.dir.0,
                 &NoProgress,
             )
-            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.clone());
             what.cells = report.tables.iter().map(|t| t.cells as u64).sum();
             self.quota(
@@ -773,10 +799,15 @@ impl Call<'_> {
             let files: Vec<(String, u64)> = report
                 .tables
                 .iter()
-                .map(|t| Ok((t.file.clone(), fs::metadata(work.0.join(&t.file))?.len())))
+                .map(|t| {
+                    Ok((
+                        t.file.clone(),
+                        fs::metadata(work.dir.0.join(&t.file))?.len(),
+                    ))
+                })
                 .collect::<std::io::Result<_>>()
-                .map_err(|e| fail(&what, e.to_string(), false))?;
-            self.finish(&what, &session, "the tables are not given")?;
+                .map_err(|e| self.fail(&what, session, e.to_string(), false))?;
+            self.finish(&what, session, "the tables are not given")?;
             Ok((report, files, work))
         })();
         match answer {
@@ -790,7 +821,7 @@ impl Call<'_> {
                     },
                 )?;
                 for (name, _) in &files {
-                    wire::send_file(out, fs::File::open(work.0.join(name))?)?;
+                    wire::send_file(out, fs::File::open(work.dir.0.join(name))?)?;
                 }
                 Ok(())
             }
@@ -804,26 +835,18 @@ impl Call<'_> {
         };
         let answer: Result<_, Answer> = (|| {
             let session = self.session(&what)?;
-            what.custodians = session.custodians.clone();
-            self.start(&what, &session)?;
-            let fail = |what: &AuditRecord, e: String, damage| {
-                self.failed(what.clone(), Some(session.clone()), e, damage)
-            };
-            let vault = Vault::open(session.backend(self.agent.backend.clone()))
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
-            let work = self
-                .workdir()
-                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
-            let target = work.0.join("files");
+            let work = self.begin(&mut what, session)?;
+            let (vault, session) = (&work.vault, &work.session);
+            let target = work.dir.0.join("files");
             let report = statvault_vault::restore(
-                &vault,
+                vault,
                 &session.keys,
                 snapshot,
                 &target,
                 &RestoreOptions::default(),
                 &NoProgress,
             )
-            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.to_hex());
             what.bytes = report.bytes;
             self.quota(
@@ -835,8 +858,9 @@ impl Call<'_> {
             )
             .map_err(|e| self.refuse(what.clone(), e))?;
             let mut files = Vec::new();
-            list_files(&target, "", &mut files).map_err(|e| fail(&what, e.to_string(), false))?;
-            self.finish(&what, &session, "no file is given")?;
+            list_files(&target, "", &mut files)
+                .map_err(|e| self.fail(&what, session, e.to_string(), false))?;
+            self.finish(&what, session, "no file is given")?;
             Ok((report.snapshot.to_hex(), files, work, target))
         })();
         match answer {
@@ -871,33 +895,25 @@ impl Call<'_> {
                     self.refuse(what.clone(), format!("{name:?} is not a plain file name"))
                 })?;
             let session = self.session(&what)?;
-            what.custodians = session.custodians.clone();
-            self.start(&what, &session)?;
-            let fail = |what: &AuditRecord, e: String, damage| {
-                self.failed(what.clone(), Some(session.clone()), e, damage)
-            };
-            let work = self
-                .workdir()
-                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
-            let file = work.0.join(plain);
+            let work = self.begin(&mut what, session)?;
+            let session = &work.session;
+            let file = work.dir.0.join(plain);
             fs::File::create(&file)
                 .and_then(|mut f| {
                     wire::receive_file(input, &mut f, size).and_then(|()| f.sync_all())
                 })
-                .map_err(|e| fail(&what, format!("receiving {name}: {e}"), false))?;
-            let vault = Vault::open(session.backend(self.agent.backend.clone()))
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+                .map_err(|e| self.fail(&what, session, format!("receiving {name}: {e}"), false))?;
             let report = statvault_census::ingest(
-                &vault,
+                &work.vault,
                 &session.keys,
                 schema,
                 &file,
                 &statvault_census::ingest::IngestOptions::default(),
                 &NoProgress,
             )
-            .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.clone());
-            self.committed(&what, &session)?;
+            self.committed(&what, session)?;
             Ok(report)
         })();
         match answer {
@@ -922,27 +938,21 @@ impl Call<'_> {
         };
         let answer: Result<_, Answer> = (|| {
             let session = self.session(&what)?;
-            what.custodians = session.custodians.clone();
-            self.start(&what, &session)?;
-            let fail = |what: &AuditRecord, e: String, damage| {
-                self.failed(what.clone(), Some(session.clone()), e, damage)
-            };
-            let work = self
-                .workdir()
-                .map_err(|e| fail(&what, format!("the agent's scratch directory: {e}"), false))?;
-            let copies = receive_tree(&work.0, roots, entries, input)
-                .map_err(|e| fail(&what, format!("receiving the files: {e}"), false))?;
-            let vault = Vault::open(session.backend(self.agent.backend.clone()))
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let work = self.begin(&mut what, session)?;
+            let session = &work.session;
+            let copies = receive_tree(&work.dir.0, roots, entries, input).map_err(|e| {
+                self.fail(&what, session, format!("receiving the files: {e}"), false)
+            })?;
             let opts = statvault_vault::AddOptions {
                 tags,
                 strict: true,
                 recorded_paths: Some(roots.iter().map(PathBuf::from).collect()),
             };
-            let report = statvault_vault::add(&vault, &session.keys, &copies, &opts, &NoProgress)
-                .map_err(|e| fail(&what, e.to_string(), e.is_damage()))?;
+            let report =
+                statvault_vault::add(&work.vault, &session.keys, &copies, &opts, &NoProgress)
+                    .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
             what.snapshot = Some(report.snapshot.to_hex());
-            self.committed(&what, &session)?;
+            self.committed(&what, session)?;
             Ok(report)
         })();
         match answer {
@@ -1115,6 +1125,13 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<RestoredFile>) -> std::io:
         }
     }
     Ok(())
+}
+
+/// What an operation works with: its session, its private directory, the vault.
+struct Work {
+    session: Arc<Session>,
+    dir: WorkDir,
+    vault: Vault,
 }
 
 /// A request's private working directory, removed with everything in it when dropped.

@@ -651,11 +651,16 @@ fn categories(schema: &Schema, v: &VarInfo, totals: bool) -> (Vec<Category>, Vec
                 } else {
                     CategoryKind::Subtotal
                 };
+                let level_list = &schema.codelists[level];
                 out.extend(codes.iter().map(|c| {
+                    let label = match kind {
+                        CategoryKind::Subtotal => qualified(&c.label, &level_list.label),
+                        _ => c.label.clone(),
+                    };
                     code(
-                        &(c.code.clone(), c.label.clone()),
+                        &(c.code.clone(), label),
                         kind,
-                        Some(schema.codelists[level].name.clone()),
+                        Some(level_list.name.clone()),
                     )
                 }));
                 for (f, m) in mapping.iter_mut().enumerate() {
@@ -682,6 +687,22 @@ fn categories(schema: &Schema, v: &VarInfo, totals: bool) -> (Vec<Category>, Vec
         m.push(base + f);
     }
     (out, mapping)
+}
+
+/// A subtotal's label with its level's in each language ("Berat (county)", "Berat
+/// (qarku)"): a county and a municipality often share a name, and every reader of a
+/// table (a PX file's values, a CSV's labels, a page) must tell them apart.
+fn qualified(label: &Labels, level: &Labels) -> Labels {
+    label
+        .iter()
+        .map(|(lang, text)| {
+            let text = match level.get(lang) {
+                Some(level) => format!("{text} ({})", level.to_lowercase()),
+                None => text.clone(),
+            };
+            (lang.clone(), text)
+        })
+        .collect()
 }
 
 /// Turns finest cells into a table file, adding totals and subtotals.

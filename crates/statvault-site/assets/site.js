@@ -1,8 +1,12 @@
-// statvault: checks a release in the browser. The release page names the bundle and
-// the office's public key (minisign format); this fetches manifest.json and its
-// signature, checks the Ed25519 signature over BLAKE2b-512(manifest) and the global
-// signature over the trusted comment (WebCrypto), then every file's SHA-256, and says
-// "verified: signed by <key id>" or what is wrong.
+// statvault: checks a release in the browser, and makes the selection form easier.
+//
+// The check: the release page names the bundle and the office's public key (minisign
+// format). On every visit this fetches only manifest.json and its signature (a few KB)
+// and checks the Ed25519 signature over BLAKE2b-512(manifest) and the global signature
+// over the trusted comment (WebCrypto). A file the reader downloads from the page is
+// hashed before it is saved and refused if it does not match the manifest; "check
+// every file" hashes the whole bundle, with progress. A browser whose WebCrypto lacks
+// Ed25519 is told so and pointed to minisign: it never shows a false warning.
 "use strict";
 
 // BLAKE2b-512 (RFC 7693), unkeyed, with 64-bit BigInt words.
@@ -72,22 +76,38 @@ const toHex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16)
 const keyIdHex = (id) => toHex(id.slice().reverse()).toUpperCase();
 
 async function fetchBytes(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const response = await fetch(url, { cache: "no-cache" });
   if (!response.ok) throw new Error(`${url}: ${response.status}`);
   return new Uint8Array(await response.arrayBuffer());
 }
 
+// The key, or null where WebCrypto has no Ed25519 (Firefox < 129, Safari < 17, Chrome < 137).
+async function importKey(raw) {
+  try {
+    return await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    return null;
+  }
+}
+
+const sha256Hex = async (bytes) => toHex(await crypto.subtle.digest("SHA-256", bytes));
+
 async function verifyRelease(box) {
-  const say = (text, ok) => {
-    box.textContent = text;
-    box.className = ok ? "check verified" : "check warning";
+  const say = (text, state) => {
+    box.querySelector(".verdict").textContent = text;
+    box.className = `check ${state}`;
   };
   const bundle = box.dataset.bundle;
   const words = JSON.parse(box.dataset.words);
+  let manifest = null;
   try {
     const raw = fromBase64(box.dataset.key);
     const keyId = raw.slice(2, 10);
-    const key = await crypto.subtle.importKey("raw", raw.slice(10), { name: "Ed25519" }, false, ["verify"]);
+    const key = await importKey(raw.slice(10));
+    if (!key) {
+      say(words.unsupported, "unsupported");
+      return;
+    }
     const manifestBytes = await fetchBytes(`${bundle}manifest.json`);
     const lines = new TextDecoder().decode(await fetchBytes(`${bundle}manifest.json.minisig`)).split("\n");
     const sig = fromBase64(lines[1]);
@@ -99,17 +119,129 @@ async function verifyRelease(box) {
     both.set(sig.slice(10)); both.set(comment, 64);
     const okComment = await crypto.subtle.verify("Ed25519", key, fromBase64(lines[3]), both);
     if (!ok || !okComment) throw new Error(words.bad_signature);
-    const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
-    const bad = [];
-    for (const file of manifest.files) {
-      const digest = await crypto.subtle.digest("SHA-256", await fetchBytes(`${bundle}${file.path}`));
-      if (toHex(digest) !== file.sha256) bad.push(file.path);
-    }
-    if (bad.length) throw new Error(`${words.changed}: ${bad.join(", ")}`);
-    say(`${words.verified} ${keyIdHex(keyId)} · ${manifest.files.length} ${words.files}. ${words.caveat}`, true);
+    manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+    const total = manifest.files.reduce((sum, f) => sum + (f.size || 0), 0);
+    say(`${words.verified} ${keyIdHex(keyId)} · ${manifest.files.length} ${words.listed}. ${words.caveat}`, "verified");
+    offerFullCheck(box, bundle, manifest, words, say, total);
+    checkDownloads(bundle, manifest, words, say);
   } catch (e) {
-    say(`${words.warning}: ${e.message}`, false);
+    say(`${words.warning}: ${e.message}`, "warning");
   }
 }
 
+// The button that hashes every file of the bundle, with progress.
+function offerFullCheck(box, bundle, manifest, words, say, total) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = `${words.check_all} (${(total / 1e6).toFixed(1)} MB)`;
+  const progress = document.createElement("progress");
+  progress.max = manifest.files.length;
+  progress.value = 0;
+  progress.hidden = true;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    progress.hidden = false;
+    const bad = [];
+    for (const file of manifest.files) {
+      try {
+        if (await sha256Hex(await fetchBytes(`${bundle}${file.path}`)) !== file.sha256) bad.push(file.path);
+      } catch (e) {
+        bad.push(file.path);
+      }
+      progress.value += 1;
+    }
+    progress.hidden = true;
+    if (bad.length) say(`${words.warning}: ${words.changed}: ${bad.join(", ")}`, "warning");
+    else say(`${words.all_ok} (${manifest.files.length} ${words.files}). ${words.caveat}`, "verified");
+  });
+  box.append(" ", button, " ", progress);
+}
+
+// Links to the bundle's files: fetched, hashed against the manifest, and saved only
+// if they match.
+function checkDownloads(bundle, manifest, words, say) {
+  const byPath = new Map(manifest.files.map((f) => [f.path, f]));
+  for (const link of document.querySelectorAll(`a[href^="${bundle}"]`)) {
+    const file = byPath.get(link.getAttribute("href").slice(bundle.length));
+    if (!file) continue;
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      let bytes;
+      try {
+        bytes = await fetchBytes(link.href);
+      } catch (e) {
+        say(`${words.warning}: ${file.path}: ${e.message}`, "warning");
+        return;
+      }
+      if (await sha256Hex(bytes) !== file.sha256) {
+        say(`${words.warning}: ${words.changed}: ${file.path}`, "warning");
+        return;
+      }
+      const save = document.createElement("a");
+      save.href = URL.createObjectURL(new Blob([bytes]));
+      save.download = file.path.split("/").pop();
+      document.body.append(save);
+      save.click();
+      save.remove();
+      say(`${words.download_ok}: ${file.path}`, "verified");
+    });
+  }
+}
+
+// The selection form: a filter box, "all" and "none" for each long list, the number
+// of cells chosen, and a compact address (a list fully chosen or left empty is sent
+// as nothing, which means every category).
+function enhanceSelection(form) {
+  const words = JSON.parse(form.dataset.words);
+  const lists = Array.from(form.querySelectorAll("select[data-dimension]"));
+  const count = document.createElement("output");
+  count.setAttribute("aria-live", "polite");
+  const codes = (list) => Array.from(list.options).filter((o) => !/^[A-Z]+\(/.test(o.value));
+  const update = () => {
+    let cells = 1;
+    for (const list of lists) {
+      const chosen = Array.from(list.selectedOptions).reduce((sum, o) => sum + Number(o.dataset.cells || 1), 0);
+      cells *= chosen || codes(list).length;
+    }
+    count.value = `${cells.toLocaleString(document.documentElement.lang)} ${words.cells}`;
+  };
+  const fold = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  for (const list of lists) {
+    const tools = document.createElement("span");
+    tools.className = "tools";
+    for (const [word, selected] of [[words.all, true], [words.none, false]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = word;
+      button.addEventListener("click", () => {
+        for (const o of list.options) o.selected = selected && codes(list).includes(o);
+        update();
+      });
+      tools.append(button);
+    }
+    if (list.options.length > 8) {
+      const filter = document.createElement("input");
+      filter.type = "search";
+      filter.placeholder = words.filter;
+      filter.setAttribute("aria-label", `${words.filter}: ${list.closest("label").firstChild.textContent}`);
+      filter.addEventListener("input", () => {
+        const wanted = fold(filter.value);
+        for (const o of list.options) o.hidden = wanted !== "" && !fold(o.textContent).includes(wanted);
+      });
+      tools.prepend(filter);
+    }
+    list.before(tools);
+    list.addEventListener("change", update);
+  }
+  form.querySelector("button[type=submit]").before(count, " ");
+  form.addEventListener("submit", () => {
+    for (const list of lists) {
+      const chosen = list.selectedOptions.length;
+      if (chosen === 0 || codes(list).every((o) => o.selected)) list.disabled = true;
+    }
+  });
+  update();
+}
+
 for (const box of document.querySelectorAll("[data-bundle][data-key]")) verifyRelease(box);
+for (const form of document.querySelectorAll("form.selection[data-words]")) enhanceSelection(form);

@@ -1050,7 +1050,9 @@ async fn table_page(
         };
         with_query(query, |params| match select::select(t, params) {
             Ok(chosen) => page(&lang, |lang| pages::table(lang, bundle, t, params, &chosen)),
-            Err(e) => Reply::bytes(400, "text/plain; charset=utf-8", e.to_string().into_bytes()),
+            Err(e) => Reply::html(pages::problem(&lang, "bad_selection", &e.to_string()))
+                .status(400)
+                .header("cache-control", "no-store".into()),
         })
     })
     .await

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use statvault_census::schema::Labels;
-use statvault_census::table::strides;
+use statvault_census::table::{strides, Dimension};
 use statvault_protect::protected::LEGEND;
 use statvault_protect::ProtectedTable;
 use statvault_release::calendar::{CalendarRelease, Status};
@@ -50,6 +50,10 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("versions", "Versionet", "Versions"),
     ("version", "versioni", "version"),
     ("select", "Zgjidh", "Select"),
+    ("all_of_level", "Të gjitha", "All"),
+    ("all_parts", "të gjitha pjesët", "all its parts"),
+    ("codes_hint", "kategori: shkruani kode të ndara me presje, * për të gjitha, ose TOP(n)", "categories: type codes separated by commas, * for all, or TOP(n)"),
+    ("bad_selection", "Kjo përzgjedhje nuk mund të bëhet", "This selection cannot be made"),
     ("show", "Shfaq", "Show"),
     ("columns", "Kolonat", "Columns"),
     ("sort", "Rendit", "Sort"),
@@ -63,7 +67,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("not_found", "Nuk u gjet", "Not found"),
     ("key", "Çelësi publik i nënshkrimit", "Public signing key"),
     ("checkpoint", "Pika e fundit e kontrollit të regjistrit", "Latest log checkpoint"),
-    ("checking", "Shfletuesi po kontrollon nënshkrimin dhe skedarët…", "Your browser is checking the signature and files…"),
+    ("checking", "Shfletuesi po kontrollon nënshkrimin…", "Your browser is checking the signature…"),
     ("chart", "Grafiku", "Chart"),
     ("map", "Harta", "Map"),
     ("alerts", "Njoftime me e-mail", "E-mail alerts"),
@@ -250,12 +254,29 @@ fn check_words(lang: &str) -> String {
     serde_json::json!({
         "verified": t(lang, "verified"),
         "files": if sq { "skedarë të kontrolluar" } else { "files checked" },
+        "listed": if sq { "skedarë në manifest; çdo skedar që shkarkoni këtu kontrollohet para se të ruhet" } else { "files in the manifest; each file you download here is checked before it is saved" },
+        "check_all": if sq { "Kontrollo çdo skedar" } else { "Check every file" },
+        "all_ok": if sq { "Çdo skedar përputhet me manifestin e nënshkruar" } else { "Every file matches the signed manifest" },
+        "download_ok": if sq { "shkarkuar dhe kontrolluar" } else { "downloaded and checked" },
+        "unsupported": if sq { "Ky shfletues nuk mund të kontrollojë nënshkrime Ed25519, prandaj nuk e kontrollon këtë publikim. Kontrollojeni me minisign (shih Vërtetësia)." } else { "This browser cannot check Ed25519 signatures, so it does not check this release. Check it with minisign (see Authenticity)." },
         "warning": if sq { "KUJDES, ky publikim nuk verifikohet" } else { "WARNING, this release does not verify" },
         "changed": if sq { "skedarë të ndryshuar" } else { "files changed" },
         "bad_signature": if sq { "nënshkrimi nuk përputhet me manifestin" } else { "the signature does not match the manifest" },
         "other_key": if sq { "nënshkruar nga një çelës tjetër" } else { "signed by another key" },
         "not_prehashed": if sq { "nënshkrim i një lloji të panjohur" } else { "a signature of an unknown kind" },
         "caveat": t(lang, "caveat"),
+    })
+    .to_string()
+}
+
+/// What the selection form's script says, in the page's language.
+fn selection_words(lang: &str) -> String {
+    let sq = lang == "sq";
+    serde_json::json!({
+        "all": if sq { "Të gjitha" } else { "All" },
+        "none": if sq { "Asnjë" } else { "None" },
+        "filter": if sq { "Filtro" } else { "Filter" },
+        "cells": if sq { "qeliza" } else { "cells" },
     })
     .to_string()
 }
@@ -291,7 +312,7 @@ pub fn release(
     if let Some(key) = key {
         let _ = write!(
             body,
-            "<p class=\"check\" data-bundle=\"/releases/{}/\" data-key=\"{}\" data-words=\"{}\">{}</p>",
+            "<p class=\"check\" role=\"status\" aria-live=\"polite\" data-bundle=\"/releases/{}/\" data-key=\"{}\" data-words=\"{}\"><span class=\"verdict\">{}</span></p>",
             b.name,
             escape(key),
             escape(&check_words(lang)),
@@ -404,34 +425,15 @@ pub fn table(
     let sort = param("sort").unwrap_or("");
     let mut body = format!(
         "<p><a href=\"/{lang}/releases/{name}\">{release}</a></p><h1>{title}</h1>\
-<form method=\"get\" class=\"selection\"><fieldset><legend>{select}</legend>",
+<form method=\"get\" class=\"selection\" data-words=\"{words}\"><fieldset><legend>{select}</legend>",
+        words = escape(&selection_words(lang)),
         name = b.name,
         release = escape(text(&b.manifest.title, lang)),
         title = escape(text(&table.title, lang)),
         select = t(lang, "select"),
     );
     for (k, d) in table.dimensions.iter().enumerate() {
-        let _ = write!(
-            body,
-            "<label>{label}<select name=\"{id}\" multiple size=\"{size}\">",
-            label = escape(&dimension_label(d, lang)),
-            id = escape(&d.id),
-            size = d.categories.len().min(8)
-        );
-        for (i, c) in d.categories.iter().enumerate() {
-            let _ = write!(
-                body,
-                "<option value=\"{code}\"{selected}>{label}</option>",
-                code = escape(&c.code),
-                selected = if chosen[k].contains(&i) && chosen[k].len() < d.categories.len() {
-                    " selected"
-                } else {
-                    ""
-                },
-                label = escape(&label(c, lang))
-            );
-        }
-        body.push_str("</select></label>");
+        body.push_str(&dimension_choice(lang, d, param(&d.id), &chosen[k]));
     }
     let _ = write!(body, "<label>{}<select name=\"cols\">", t(lang, "columns"));
     for (k, d) in table.dimensions.iter().enumerate() {
@@ -517,6 +519,123 @@ pub fn table(
         .collect();
     let here = format!("/releases/{}/{}?{}", b.name, table.id, view.join("&"));
     page(lang, text(&table.title, lang), &escape(&here), &body)
+}
+
+/// Most categories a dimension's list shows; past that (the 1 km grid) the reader
+/// types codes or a selection function instead of scrolling thousands of options.
+const MAX_LISTED: usize = 500;
+
+/// The choice of one dimension's categories in the selection form: a multiple select
+/// whose hierarchy is grouped (each county with its municipalities, and options that
+/// take a whole level or a county's parts), or a text field for very long lists.
+/// `given` is the dimension's parameter as asked, `chosen` the categories it picked.
+fn dimension_choice(lang: &str, d: &Dimension, given: Option<&str>, chosen: &[usize]) -> String {
+    let id = escape(&d.id);
+    let name = escape(&dimension_label(d, lang));
+    let n = d.categories.len();
+    if n > MAX_LISTED {
+        return format!(
+            "<label>{name}<input name=\"{id}\" value=\"{value}\" placeholder=\"*\" \
+aria-describedby=\"{id}-hint\"><small id=\"{id}-hint\">{n} {hint}</small></label>",
+            value = escape(given.unwrap_or("")),
+            hint = t(lang, "codes_hint"),
+        );
+    }
+    let items: Vec<&str> = given.map(select::items).unwrap_or_default();
+    // A code is shown chosen when named, or picked by TOP, LAST or RANGE; not when
+    // a level or a total's parts took it (that option is shown chosen instead).
+    let by_group = items
+        .iter()
+        .any(|i| i.starts_with("LEVEL(") || i.starts_with("CHILDREN("));
+    let all = chosen.len() == n;
+    let option = |value: &str, label: &str, selected: bool, count: usize| {
+        format!(
+            "<option value=\"{}\" data-cells=\"{count}\"{}>{}</option>",
+            escape(value),
+            if selected { " selected" } else { "" },
+            escape(label)
+        )
+    };
+    let code_option = |k: usize| {
+        let c = &d.categories[k];
+        let selected =
+            !all && (items.contains(&c.code.as_str()) || (!by_group && chosen.contains(&k)));
+        option(&c.code, &label(c, lang), selected, 1)
+    };
+    let mut html = format!(
+        "<label>{name}<select name=\"{id}\" multiple size=\"{}\" data-dimension>",
+        n.min(8)
+    );
+    let levels = select::levels(d);
+    if levels.len() > 1 {
+        for level in &levels[1..] {
+            let value = format!("LEVEL({level})");
+            let count = (0..n).filter(|&k| select::level_of(d, k) == *level).count();
+            let words = format!(
+                "{}: {} ({count})",
+                t(lang, "all_of_level"),
+                level_name(d, level, lang)
+            );
+            html.push_str(&option(
+                &value,
+                &words,
+                items.contains(&value.as_str()),
+                count,
+            ));
+        }
+    }
+    // A total whose parts are all finest codes (a county) is a group: the total, an
+    // option for all its parts, then the parts. Everything else comes in order.
+    let is_total = |code: &String| d.sums.iter().any(|s| s.total == *code);
+    let groups: Vec<&statvault_census::table::Sum> = d
+        .sums
+        .iter()
+        .filter(|s| !s.parts.iter().any(is_total))
+        .collect();
+    let in_group = |code: &String| groups.iter().any(|g| g.parts.contains(code));
+    let position = |code: &String| d.categories.iter().position(|c| c.code == *code);
+    for k in 0..n {
+        let c = &d.categories[k];
+        if in_group(&c.code) {
+            continue;
+        }
+        let Some(group) = groups.iter().find(|g| g.total == c.code) else {
+            html.push_str(&code_option(k));
+            continue;
+        };
+        let _ = write!(html, "<optgroup label=\"{}\">", escape(&label(c, lang)));
+        html.push_str(&code_option(k));
+        let value = format!("CHILDREN({})", c.code);
+        let words = format!(
+            "{}: {} ({})",
+            label(c, lang),
+            t(lang, "all_parts"),
+            group.parts.len()
+        );
+        let chosen_whole = items.contains(&value.as_str());
+        html.push_str(&option(&value, &words, chosen_whole, group.parts.len()));
+        for p in group.parts.iter().filter_map(position) {
+            html.push_str(&code_option(p));
+        }
+        html.push_str("</optgroup>");
+    }
+    html + "</select></label>"
+}
+
+/// A level's name for the reader: the dimension's own for its finest codes, else what
+/// its subtotals' labels say in parentheses ("Berat (county)": county).
+fn level_name(d: &Dimension, level: &str, lang: &str) -> String {
+    if level == d.id {
+        return dimension_label(d, lang).to_lowercase();
+    }
+    (0..d.categories.len())
+        .find(|&k| select::level_of(d, k) == level)
+        .and_then(|k| {
+            let text = label(&d.categories[k], lang);
+            let (_, word) = text.rsplit_once(" (")?;
+            Some(word.strip_suffix(')')?.to_string())
+        })
+        .unwrap_or_else(|| level.to_string())
 }
 
 fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
@@ -629,12 +748,23 @@ pub fn authenticity(lang: &str, catalog: &Catalog) -> String {
 }
 
 pub fn not_found(lang: &str) -> String {
-    page(
-        lang,
-        t(lang, "not_found"),
-        "/",
-        &format!("<h1>{}</h1>", t(lang, "not_found")),
-    )
+    problem(lang, "not_found", "")
+}
+
+/// An error page in the reader's language, inside the site: a heading (a word key)
+/// and what was wrong.
+pub fn problem(lang: &str, heading: &str, detail: &str) -> String {
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(detail))
+    };
+    let body = format!(
+        "<h1>{}</h1>{detail}<p><a href=\"/{lang}/\">{}</a></p>",
+        t(lang, heading),
+        t(lang, "home")
+    );
+    page(lang, t(lang, heading), "/", &body)
 }
 
 /// The e-mail alerts form; `problem` says what was wrong with the last attempt.
@@ -746,5 +876,6 @@ table.data td{text-align:right;font-variant-numeric:tabular-nums}sup{color:#8b00
 .status{font-size:.85em;padding:0 .3rem;border:1px solid currentColor;border-radius:.2rem}\
 svg.chart,svg.map{width:100%;height:auto;max-width:48rem}svg.map{max-height:80vh}\
 .map-legend{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}\
-.check{padding:.5rem;border:1px solid #ccc}.check.warning{border-color:#8b0000;font-weight:700}\
+.check{padding:.5rem;border:1px solid #ccc}.check.warning{border-color:#8b0000;font-weight:700}.check.verified{border-color:#0b6b2b}\
+.tools{display:flex;gap:.25rem;margin:.25rem 0}.selection optgroup{font-weight:700}\
 @media (max-width:40rem){main{padding:.5rem}}\n";

@@ -1,8 +1,19 @@
 //! Selections by GET, so that every view of a table is a link: `?municipality=AL311,
 //! AL312&sex=*&age_group5=TOP(3)`. Each parameter named after a dimension picks its
-//! categories: a comma-separated list of codes, `*` for all, `TOP(n)` for the first n,
-//! `LAST(n)` for the last n (the latest periods, where a dimension is time). A
-//! dimension not named keeps all its categories.
+//! categories as a comma-separated list of items, taken in order and each category once:
+//!
+//! - a code;
+//! - `*` for all;
+//! - `TOP(n)` for the first n, `LAST(n)` (or `BOTTOM(n)`) for the last n (the latest
+//!   periods, where a dimension is time);
+//! - `RANGE(a,b)` from code a to code b in the table's order, `FROM(a)`, `TO(b)`;
+//! - `LEVEL(name)` for every category of a level of the hierarchy (`LEVEL(county)`;
+//!   the finest codes are the level named after the dimension);
+//! - `CHILDREN(code)` for the parts of a total (`CHILDREN(AL-01)`: the municipalities
+//!   of Berat county).
+//!
+//! A dimension named twice (`municipality=A&municipality=B`, as a form's multiple
+//! select sends it) takes both lists; a dimension not named keeps all its categories.
 
 use statvault_census::table::{strides, Dimension, Sum};
 use statvault_protect::ProtectedTable;
@@ -24,17 +35,27 @@ pub enum SelectError {
     Empty(String),
 }
 
-/// Splits and percent-decodes a query string into its parameters, refusing a name
-/// given twice.
+/// Splits and percent-decodes a query string into its parameters. A dimension given
+/// more than once takes all its lists, joined by commas (empty ones dropped); any other
+/// parameter given twice is refused, as its meaning would be a guess.
 pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, SelectError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in raw.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let (name, value) = (decode(name)?, decode(value)?);
-        if pairs.iter().any(|(n, _)| *n == name) {
-            return Err(SelectError::Duplicate(name));
+        match pairs.iter_mut().find(|(n, _)| *n == name) {
+            Some(_) if RESERVED.contains(&name.as_str()) => {
+                return Err(SelectError::Duplicate(name))
+            }
+            Some((_, earlier)) if earlier.is_empty() => *earlier = value,
+            Some((_, earlier)) => {
+                if !value.is_empty() {
+                    earlier.push(',');
+                    earlier.push_str(&value);
+                }
+            }
+            None => pairs.push((name, value)),
         }
-        pairs.push((name, value));
     }
     Ok(pairs)
 }
@@ -75,7 +96,7 @@ pub fn select(
         .map(|d| (0..d.categories.len()).collect())
         .collect();
     for (name, value) in params {
-        if RESERVED.contains(&name.as_str()) {
+        if RESERVED.contains(&name.as_str()) || value.is_empty() {
             continue;
         }
         let Some(k) = table.dimensions.iter().position(|d| d.id == *name) else {
@@ -94,39 +115,126 @@ pub fn select(
     Ok(chosen)
 }
 
-fn categories(dimension: &Dimension, value: &str) -> Result<Vec<usize>, SelectError> {
+/// The items of a selection: split at the commas outside parentheses.
+pub fn items(value: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, b) in value.bytes().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// The indices of the categories one item picks.
+fn item(dimension: &Dimension, item: &str) -> Result<Vec<usize>, SelectError> {
     let n = dimension.categories.len();
     let count = |inner: &str| {
-        inner.parse::<usize>().map_err(|_| {
-            SelectError::Malformed(format!("{}: {value:?} needs a number", dimension.id))
+        inner.trim().parse::<usize>().map_err(|_| {
+            SelectError::Malformed(format!("{}: {item:?} needs a number", dimension.id))
         })
     };
-    let picked: Vec<usize> = if value == "*" {
+    let position = |code: &str| {
+        let code = code.trim();
+        dimension
+            .categories
+            .iter()
+            .position(|c| c.code == code)
+            .ok_or_else(|| SelectError::UnknownCode {
+                dimension: dimension.id.clone(),
+                code: code.to_string(),
+            })
+    };
+    let call = |name: &str| {
+        item.strip_prefix(name)
+            .and_then(|v| v.strip_prefix('('))
+            .and_then(|v| v.strip_suffix(')'))
+    };
+    Ok(if item == "*" {
         (0..n).collect()
-    } else if let Some(inner) = value.strip_prefix("TOP(").and_then(|v| v.strip_suffix(')')) {
+    } else if let Some(inner) = call("TOP") {
         (0..count(inner)?.min(n)).collect()
-    } else if let Some(inner) = value
-        .strip_prefix("LAST(")
-        .and_then(|v| v.strip_suffix(')'))
-    {
+    } else if let Some(inner) = call("LAST").or_else(|| call("BOTTOM")) {
         (n - count(inner)?.min(n)..n).collect()
-    } else {
-        let mut picked = Vec::new();
-        for code in value.split(',') {
-            let k = dimension
-                .categories
+    } else if let Some(inner) = call("RANGE") {
+        let (from, to) = inner.split_once(',').ok_or_else(|| {
+            SelectError::Malformed(format!("{}: RANGE needs two codes", dimension.id))
+        })?;
+        (position(from)?..=position(to)?).collect()
+    } else if let Some(from) = call("FROM") {
+        (position(from)?..n).collect()
+    } else if let Some(to) = call("TO") {
+        (0..=position(to)?).collect()
+    } else if let Some(level) = call("LEVEL") {
+        let picked: Vec<usize> = (0..n)
+            .filter(|&k| level_of(dimension, k) == level)
+            .collect();
+        if picked.is_empty() {
+            return Err(SelectError::Malformed(format!(
+                "{}: no level {level:?} (its levels: {})",
+                dimension.id,
+                levels(dimension).join(", ")
+            )));
+        }
+        picked
+    } else if let Some(total) = call("CHILDREN") {
+        let total = &dimension.categories[position(total)?].code;
+        match dimension.sums.iter().find(|s| s.total == *total) {
+            Some(sum) => sum
+                .parts
                 .iter()
-                .position(|c| c.code == code)
-                .ok_or_else(|| SelectError::UnknownCode {
-                    dimension: dimension.id.clone(),
-                    code: code.to_string(),
-                })?;
-            if !picked.contains(&k) {
+                .map(|p| position(p))
+                .collect::<Result<_, _>>()?,
+            None => {
+                return Err(SelectError::Malformed(format!(
+                    "{}: {total:?} is not a total of other categories",
+                    dimension.id
+                )))
+            }
+        }
+    } else {
+        vec![position(item)?]
+    })
+}
+
+/// The level of the hierarchy category `k` is on: its codelist, or the dimension's id
+/// for the finest codes.
+pub fn level_of(dimension: &Dimension, k: usize) -> &str {
+    dimension.categories[k]
+        .level
+        .as_deref()
+        .unwrap_or(&dimension.id)
+}
+
+/// The dimension's levels, highest first.
+pub fn levels(dimension: &Dimension) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for k in 0..dimension.categories.len() {
+        let level = level_of(dimension, k);
+        if !out.contains(&level) {
+            out.push(level);
+        }
+    }
+    out
+}
+
+fn categories(dimension: &Dimension, value: &str) -> Result<Vec<usize>, SelectError> {
+    let mut picked = Vec::new();
+    let mut seen = vec![false; dimension.categories.len()];
+    for part in items(value).into_iter().filter(|p| !p.is_empty()) {
+        for k in item(dimension, part)? {
+            if !std::mem::replace(&mut seen[k], true) {
                 picked.push(k);
             }
         }
-        picked
-    };
+    }
     if picked.is_empty() {
         return Err(SelectError::Empty(dimension.id.clone()));
     }
@@ -250,8 +358,8 @@ mod tests {
         assert!(matches!(err("sex=TOP(x)"), SelectError::Malformed(_)));
         assert!(matches!(err("sex=TOP(0)"), SelectError::Empty(_)));
         assert_eq!(
-            parse_query("sex=1&sex=2").unwrap_err(),
-            SelectError::Duplicate("sex".into())
+            parse_query("format=csv&format=px").unwrap_err(),
+            SelectError::Duplicate("format".into())
         );
         assert!(matches!(
             parse_query("sex=%4"),
@@ -265,6 +373,59 @@ mod tests {
             parse_query("a+b=c%2Cd").unwrap(),
             vec![("a b".into(), "c,d".into())]
         );
+    }
+
+    #[test]
+    fn two_municipalities_chosen_in_a_form_are_both_selected() {
+        // A <select multiple> sends the name once per value; the old parser refused
+        // "given twice".
+        let t = table();
+        let params = parse_query("municipality=AL311&municipality=AL312&sex=&cols=sex").unwrap();
+        assert_eq!(params[0], ("municipality".into(), "AL311,AL312".into()));
+        let chosen = select(&t, &params).unwrap();
+        let codes: Vec<_> = chosen[0]
+            .iter()
+            .map(|&k| t.dimensions[0].categories[k].code.as_str())
+            .collect();
+        assert_eq!(codes, ["AL311", "AL312"]);
+        assert_eq!(chosen[1].len(), 3, "an empty list keeps every category");
+    }
+
+    #[test]
+    fn levels_children_and_ranges_pick_parts_of_the_hierarchy() {
+        let t = table();
+        let codes = |q: &str| -> Vec<String> {
+            let chosen = select(&t, &parse_query(q).unwrap()).unwrap();
+            chosen[0]
+                .iter()
+                .map(|&k| t.dimensions[0].categories[k].code.clone())
+                .collect()
+        };
+        assert_eq!(
+            codes("municipality=CHILDREN(AL-01)"),
+            ["AL311", "AL312", "AL313", "AL314", "AL315"]
+        );
+        assert_eq!(codes("municipality=LEVEL(county)").len(), 12);
+        assert_eq!(codes("municipality=LEVEL(municipality)").len(), 61);
+        assert_eq!(
+            codes("municipality=AL-01,CHILDREN(AL-01),AL311"),
+            ["AL-01", "AL311", "AL312", "AL313", "AL314", "AL315"]
+        );
+        assert_eq!(codes("municipality=RANGE(AL-11,AL-12)"), ["AL-11", "AL-12"]);
+        assert_eq!(codes("municipality=BOTTOM(1)").len(), 1);
+        assert_eq!(
+            levels(&t.dimensions[0]),
+            ["country", "county", "municipality"]
+        );
+        let err = |q: &str| select(&t, &parse_query(q).unwrap()).unwrap_err();
+        assert!(matches!(
+            err("municipality=CHILDREN(AL311)"),
+            SelectError::Malformed(_)
+        ));
+        assert!(matches!(
+            err("municipality=LEVEL(village)"),
+            SelectError::Malformed(_)
+        ));
     }
 
     proptest! {

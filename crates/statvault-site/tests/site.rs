@@ -770,3 +770,61 @@ async fn an_answer_is_made_once_until_a_release_time_passes() {
     assert_eq!(get(&site, download).await.status, StatusCode::OK);
     assert_eq!(counted(metrics(&site).await, "made"), made + 1);
 }
+
+#[tokio::test]
+async fn two_municipalities_chosen_in_the_form_show_exactly_them() {
+    // The form's <select multiple> sends the name once per value: the old site answered
+    // a raw JSON 400, "given twice".
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let table = "/en/releases/census-2023-first-results-v1/population_municipality_sex";
+    let page = get(
+        &site,
+        &format!("{table}?municipality=AL311&municipality=AL312&cols=sex"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let rows: Vec<&str> = page
+        .body
+        .split("<th scope=\"row\">")
+        .skip(1)
+        .map(|r| &r[..r.find("</th>").unwrap()])
+        .collect();
+    assert_eq!(rows, ["Berat", "Kuçovë"]);
+    // Both stay chosen in the form, a county is a group with its municipalities, and
+    // the county tells itself apart from its seat.
+    assert!(page
+        .body
+        .contains("<option value=\"AL311\" data-cells=\"1\" selected>Berat</option>"));
+    assert!(
+        page.body.contains("<optgroup label=\"Berat (county)\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"CHILDREN(AL-01)\""));
+    assert!(page.body.contains("value=\"LEVEL(county)\""));
+    // A whole county's municipalities by one option.
+    let county = get(
+        &site,
+        &format!("{table}?municipality=CHILDREN(AL-02)&cols=sex"),
+    )
+    .await;
+    assert_eq!(county.body.matches("<th scope=\"row\">").count(), 3);
+    // A selection that cannot be made: an HTML page of the site, in the reader's
+    // language, that says why.
+    let bad = get(
+        &site,
+        "/sq/releases/census-2023-first-results-v1/population_municipality_sex?municipality=XX",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        bad.body.contains("lang=\"sq\"") && bad.body.contains("&quot;XX&quot;"),
+        "{}",
+        bad.body
+    );
+}

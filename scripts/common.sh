@@ -18,15 +18,21 @@ ensure_packages() {
   fi
 }
 
-# ensure_venv DIR MODULE... : a Python venv at DIR with the PyPI modules.
+# ensure_venv DIR PACKAGE... : a Python venv at DIR with the PyPI packages; a package
+# whose module is named otherwise is given as PACKAGE=MODULE (pxwebpy=pxweb).
 ensure_venv() {
   local venv=$1; shift
+  local packages=() modules=() p
+  for p in "$@"; do
+    packages+=("${p%%=*}")
+    modules+=("${p##*=}")
+  done
   local imports
-  imports=$(IFS=,; echo "$*")
+  imports=$(IFS=,; echo "${modules[*]}")
   if ! "$venv/bin/python" -c "import $imports" 2>/dev/null; then
-    echo "installing $* from PyPI into $venv" >&2
+    echo "installing ${packages[*]} from PyPI into $venv" >&2
     python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
-    "$venv/bin/pip" install -q "$@"
+    "$venv/bin/pip" install -q "${packages[@]}"
   fi
 }
 

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use statvault_protect::ProtectedTable;
 use statvault_release::formats::{csv, jsonstat, languages, px, sdmx, xlsx};
 
+use crate::search;
 use crate::select::{self, SelectError};
 use crate::store::{Bundle, Catalog};
 use crate::{Limits, Reply};
@@ -25,25 +26,19 @@ fn release_summary(b: &Bundle) -> Value {
     })
 }
 
-fn matches(query: &str, labels: &[&statvault_census::schema::Labels], id: &str) -> bool {
-    let q = query.to_lowercase();
-    id.to_lowercase().contains(&q)
-        || labels
-            .iter()
-            .flat_map(|l| l.values())
-            .any(|v| v.to_lowercase().contains(&q))
-}
-
-/// `GET /api/v1/releases[?q=text]`: the latest public version of each release.
+/// `GET /api/v1/releases[?q=text]`: the latest public version of each release whose
+/// id, title or tables hold every word of `q` (see `search`).
 pub fn releases(catalog: &Catalog, now: u64, params: &[(String, String)]) -> Reply {
     let q = param(params, "q").unwrap_or("");
     let list: Vec<Value> = catalog
         .latest(now)
         .into_iter()
         .filter(|b| {
-            q.is_empty()
-                || matches(q, &[&b.manifest.title], &b.manifest.release)
-                || b.tables.iter().any(|t| matches(q, &[&t.title], &t.id))
+            let release = search::fold(&format!("{} {:?}", b.manifest.release, b.manifest.title));
+            search::matches(q, &release)
+                || b.tables
+                    .iter()
+                    .any(|t| search::matches(q, &search::haystack(t, &b.manifest.title)))
         })
         .map(|b| release_summary(b))
         .collect();
@@ -57,7 +52,7 @@ pub fn tables(catalog: &Catalog, now: u64, params: &[(String, String)]) -> Reply
         .latest(now)
         .into_iter()
         .flat_map(|b| b.tables.iter().map(move |t| (b, t)))
-        .filter(|(_, t)| q.is_empty() || matches(q, &[&t.title], &t.id))
+        .filter(|(b, t)| search::matches(q, &search::haystack(t, &b.manifest.title)))
         .map(|(b, t)| {
             json!({
                 "release": b.manifest.release,
@@ -236,7 +231,7 @@ pub fn openapi() -> Value {
     let id = string_param("id", "path", true, "release id");
     let table = string_param("table", "path", true, "table id");
     let version = json!({"name": "version", "in": "query", "required": false, "description": "release version (default: the latest)", "schema": {"type": "integer", "minimum": 1, "maximum": u32::MAX}});
-    let q = string_param("q", "query", false, "words to find in ids and titles");
+    let q = string_param("q", "query", false, "words to find in ids, titles, dimension and category labels (either language, accents ignored)");
     json!({
         "openapi": "3.0.3",
         "info": {"title": "statvault public API", "version": "1", "description": "Official statistics from signed, verified releases. Limits: /api/v1/config."},

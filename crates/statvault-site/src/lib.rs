@@ -25,6 +25,8 @@ pub mod export;
 pub mod mail;
 pub mod mirror;
 pub mod pages;
+pub mod pxweb;
+pub mod search;
 pub mod select;
 pub mod store;
 pub mod subscriptions;
@@ -135,7 +137,7 @@ impl Site {
         form: bool,
     ) -> Option<(u64, String)> {
         // (bucket, tokens a minute, burst, the limit in words)
-        let (budget, per_minute, burst, limit) = if method == Method::POST {
+        let (budget, per_minute, burst, limit) = if method == Method::POST && form {
             let per_hour = f64::from(self.limits.subscriptions_per_hour);
             let limit = format!("{per_hour} subscription forms an hour");
             (&self.posts, per_hour / 60.0, per_hour, limit)
@@ -427,6 +429,43 @@ pub fn router(site: Arc<Site>) -> Router {
         )
         .route("/api/v1/releases/{id}/tables/{table}", get(api_table))
         .route("/api/v1/releases/{id}/tables/{table}/data", get(api_data))
+        .route(
+            "/api/v2/config",
+            get(|s: Shared| async move { pxweb::config(&s.limits) }),
+        )
+        .route(
+            "/api/v2/tables",
+            get(|s: Shared, q: RawQuery| async move {
+                with_query(q, |p| pxweb::tables(&s.store.catalog(), s.store.now(), p))
+            }),
+        )
+        .route(
+            "/api/v2/tables/{id}",
+            get(
+                |s: Shared, Path(id): Path<String>, q: RawQuery| async move {
+                    with_query(q, |p| {
+                        pxweb::table(&s.store.catalog(), s.store.now(), &id, p)
+                    })
+                },
+            ),
+        )
+        .route("/api/v2/tables/{id}/metadata", get(pxweb_metadata))
+        .route(
+            "/api/v2/tables/{id}/data",
+            get(pxweb_data)
+                .post(pxweb_data)
+                .layer(DefaultBodyLimit::max(PXWEB_QUERY_BYTES)),
+        )
+        .route(
+            "/api/v2/codelists/{id}",
+            get(
+                |s: Shared, Path(id): Path<String>, q: RawQuery| async move {
+                    with_query(q, |p| {
+                        pxweb::codelist(&s.store.catalog(), s.store.now(), &id, p)
+                    })
+                },
+            ),
+        )
         .route("/{lang}", get(home))
         .route("/{lang}/", get(home))
         .route(
@@ -625,9 +664,13 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
     // The alerts' forms are the only writes, and only when the site takes them.
     let form = site.alerts.is_some() && is_form(&path);
     let reads = method == Method::GET || method == Method::HEAD;
-    let allowed = reads || (form && method == Method::POST);
+    let allowed = reads || (method == Method::POST && (form || is_pxweb_data(&path)));
     let mut response = if !allowed {
-        let allow = if form { "GET, HEAD, POST" } else { "GET, HEAD" };
+        let allow = if form || is_pxweb_data(&path) {
+            "GET, HEAD, POST"
+        } else {
+            "GET, HEAD"
+        };
         Reply::error(405, &format!("this address takes {allow}"))
             .header("allow", allow.into())
             .into_response()
@@ -865,6 +908,16 @@ async fn feed(State(site): Shared, Path(lang): Path<String>) -> Reply {
 
 /// The largest form body taken: an e-mail address, with room to spare.
 const FORM_BYTES: usize = 2048;
+/// The largest PxWebApi query taken by POST: every municipality and age group named,
+/// with room to spare (the cells it selects are limited separately).
+const PXWEB_QUERY_BYTES: usize = 64 << 10;
+
+/// The address a PxWebApi client POSTs its queries to.
+fn is_pxweb_data(path: &str) -> bool {
+    path.strip_prefix("/api/v2/tables/")
+        .and_then(|rest| rest.strip_suffix("/data"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
 
 /// The pages that take a POST: the e-mail alerts' forms.
 fn is_form(path: &str) -> bool {
@@ -1079,6 +1132,39 @@ async fn api_data(
     heavy(site, Work::Download, move |site| {
         with_api_table(site, &id, &table, query, |b, t, params| {
             api::data(b, t, params, &site.limits)
+        })
+    })
+    .await
+}
+
+async fn pxweb_metadata(State(site): Shared, Path(id): Path<String>, query: RawQuery) -> Reply {
+    heavy(site, Work::Page, move |site| {
+        with_query(query, |p| {
+            pxweb::metadata(&site.store.catalog(), site.store.now(), &id, p)
+        })
+    })
+    .await
+}
+
+/// `/api/v2/tables/{id}/data`, by GET (the selection in the address) or POST (a JSON
+/// query, as pxwebpy sends it).
+async fn pxweb_data(
+    State(site): Shared,
+    Path(id): Path<String>,
+    query: RawQuery,
+    body: Bytes,
+) -> Reply {
+    heavy(site, Work::Download, move |site| {
+        let posted = (!body.is_empty()).then_some(&body[..]);
+        with_query(query, |p| {
+            pxweb::data(
+                &site.store.catalog(),
+                site.store.now(),
+                &id,
+                p,
+                posted,
+                &site.limits,
+            )
         })
     })
     .await

@@ -199,9 +199,46 @@ fn item(dimension: &Dimension, item: &str) -> Result<Vec<usize>, SelectError> {
                 )))
             }
         }
+    } else if item.contains(['*', '?']) {
+        let picked: Vec<usize> = (0..n)
+            .filter(|&k| glob(item, &dimension.categories[k].code))
+            .collect();
+        if picked.is_empty() {
+            return Err(SelectError::UnknownCode {
+                dimension: dimension.id.clone(),
+                code: item.to_string(),
+            });
+        }
+        picked
     } else {
         vec![position(item)?]
     })
+}
+
+/// Whether `code` fits `pattern`, where `*` stands for any run of characters and `?`
+/// for one (PxWeb's wildcards: `AL3*` is every code starting AL3).
+fn glob(pattern: &str, code: &str) -> bool {
+    let (pattern, code): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), code.chars().collect());
+    // The classic two-pointer match, backtracking to the last star.
+    let (mut p, mut c, mut star, mut resume) = (0, 0, None, 0);
+    while c < code.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == code[c]) {
+            p += 1;
+            c += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            resume = c;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            resume += 1;
+            c = resume;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&ch| ch == '*')
 }
 
 /// The level of the hierarchy category `k` is on: its codelist, or the dimension's id
@@ -225,7 +262,8 @@ pub fn levels(dimension: &Dimension) -> Vec<&str> {
     out
 }
 
-fn categories(dimension: &Dimension, value: &str) -> Result<Vec<usize>, SelectError> {
+/// The categories `value` (a comma-separated list of items) picks, in order, each once.
+pub fn categories(dimension: &Dimension, value: &str) -> Result<Vec<usize>, SelectError> {
     let mut picked = Vec::new();
     let mut seen = vec![false; dimension.categories.len()];
     for part in items(value).into_iter().filter(|p| !p.is_empty()) {
@@ -413,6 +451,9 @@ mod tests {
         );
         assert_eq!(codes("municipality=RANGE(AL-11,AL-12)"), ["AL-11", "AL-12"]);
         assert_eq!(codes("municipality=BOTTOM(1)").len(), 1);
+        assert_eq!(codes("municipality=AL31*").len(), 5);
+        assert_eq!(codes("municipality=AL-0?").len(), 9);
+        assert_eq!(codes("municipality=*5?").len(), 12);
         assert_eq!(
             levels(&t.dimensions[0]),
             ["country", "county", "municipality"]

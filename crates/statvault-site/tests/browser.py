@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, artifacts, served_csv, maildir = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
 artifacts.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def shot(name):
 
 def check_text(expected_class):
     """The text of the browser's check once it has settled, which must be `expected_class`."""
-    box = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".check.verified, .check.warning")))
+    box = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".check.verified, .check.warning, .check.unsupported")))
     assert expected_class in box.get_attribute("class"), f"{box.get_attribute('class')}: {box.text}"
     return box.text
 
@@ -54,10 +54,18 @@ try:
 
     driver.find_element(By.PARTIAL_LINK_TEXT, "first results").click()
     text = check_text("verified")
-    assert "verified: signed by" in text and "files checked" in text, text
+    assert "verified: signed by" in text and "files in the manifest" in text, text
     assert "proves nothing if the site itself is owned" in text, text
+    # The first visit fetched the manifest and its signature, not the bundle's files.
+    fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [u for u in fetched if "/tables/" in u], fetched
     shot("2-release-verified")
     print("verified badge: ok")
+
+    # A file downloaded from the page is checked against the manifest before it is saved.
+    driver.find_element(By.CSS_SELECTOR, "a[href$='population_municipality_sex.csv']").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".check"), "downloaded and checked"))
+    print("checked download: ok")
 
     driver.find_element(By.PARTIAL_LINK_TEXT, "Population by municipality and sex").click()
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.data")))
@@ -72,6 +80,29 @@ try:
     shot("3-table-pivot-chart-map")
     print("pivot, chart and map: ok")
 
+    # Two municipalities chosen in the form, as a reader does: exactly they are shown.
+    driver.get(release_table)
+    municipalities = Select(driver.find_element(By.CSS_SELECTOR, "select[name=municipality]"))
+    municipalities.deselect_all()
+    municipalities.select_by_value("AL311")
+    municipalities.select_by_value("AL312")
+    Select(driver.find_element(By.CSS_SELECTOR, "select[name=cols]")).select_by_value("sex")
+    count = driver.find_element(By.CSS_SELECTOR, "form.selection output").text
+    assert count.startswith("6 cells"), count
+    driver.find_element(By.CSS_SELECTOR, "form.selection button[type=submit]").click()
+    wait.until(ec.url_contains("cols=sex"))
+    rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data tbody th")]
+    assert rows == ["Berat", "Kuçovë"], rows
+    # The filter box finds a municipality without its accents.
+    search = driver.find_element(By.CSS_SELECTOR, ".tools input[type=search]")
+    search.send_keys("kucov")
+    shown = driver.execute_script(
+        "return Array.from(document.querySelector('select[name=municipality]').options)"
+        ".filter(o => !o.hidden).map(o => o.textContent)")
+    assert shown == ["Kuçovë"], shown
+    shot("3b-two-municipalities")
+    print("two municipalities: ok")
+
     driver.find_element(By.LINK_TEXT, "Shqip").click()
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sq"
     assert "Meshkuj" in driver.page_source
@@ -81,7 +112,7 @@ try:
     link = driver.find_element(By.PARTIAL_LINK_TEXT, "CSV").get_attribute("href")
     csv = urllib.request.urlopen(link).read().decode()
     lines = csv.strip().split("\n")
-    assert lines[0].startswith("municipality,") and len(lines) == 1 + 3 * 3, csv
+    assert lines[0].startswith("municipality,") and len(lines) == 1 + 2 * 3, csv
     assert any(l.startswith("AL311,Berat,Berat,_T,") for l in lines), csv
     print("csv download: ok")
 
@@ -133,10 +164,33 @@ try:
     # Someone changes a file the site serves: the browser's check says so.
     served_csv.write_text(served_csv.read_text() + "AL,forged,,,,,1,\n")
     time.sleep(1.2)  # past the site's one-second answer cache
-    driver.get(f"{base}/en/releases/{release_table.split('/releases/')[1].split('/')[0]}")
+    release_page = f"{base}/en/releases/{release_table.split('/releases/')[1].split('/')[0]}"
+    driver.get(release_page)
+    check_text("verified")
+    driver.find_element(By.CSS_SELECTOR, ".check button").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".check.warning")))
     text = check_text("warning")
     assert "WARNING" in text and served_csv.name in text, text
     shot("5-tampered-warning")
     print("tamper warning: ok")
+
+    # A browser whose WebCrypto has no Ed25519 is told so, and shown no false warning.
+    hide = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        (() => {
+          const original = crypto.subtle.importKey.bind(crypto.subtle);
+          crypto.subtle.importKey = (format, key, algorithm, ...rest) =>
+            (algorithm && (algorithm === "Ed25519" || algorithm.name === "Ed25519"))
+              ? Promise.reject(new DOMException("Unrecognized name", "NotSupportedError"))
+              : original(format, key, algorithm, ...rest);
+        })();
+    """})
+    driver.get(release_page)
+    text = check_text("unsupported")
+    assert "cannot check Ed25519" in text and "minisign" in text and "WARNING" not in text, text
+    live = driver.find_element(By.CSS_SELECTOR, ".check").get_attribute("aria-live")
+    assert live == "polite", live
+    driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", hide)
+    shot("9-no-ed25519")
+    print("no ed25519: ok")
 finally:
     driver.quit()

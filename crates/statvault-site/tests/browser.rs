@@ -35,12 +35,15 @@ async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery
     for step in [
         "home",
         "verified badge",
+        "checked download",
         "pivot, chart and map",
+        "two municipalities",
         "language switch",
         "csv download",
         "e-mail alerts",
         "phone and keyboard",
         "tamper warning",
+        "no ed25519",
     ] {
         assert!(report.contains(&format!("{step}: ok")), "{report}");
     }

@@ -828,3 +828,69 @@ async fn two_municipalities_chosen_in_the_form_show_exactly_them() {
         bad.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pxwebpy_lists_searches_and_reads_tables_through_the_pxwebapi_v2() {
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pxweb_client.py");
+    let csv = f
+        .dir
+        .path()
+        .join("census-2023-first-results-v1/tables/population_municipality_sex.csv");
+    let run = common::with_server(site, move |addr| {
+        std::process::Command::new(common::venv_tool("python"))
+            .arg(script)
+            .arg(format!("http://{addr}"))
+            .arg(csv)
+            .output()
+            .expect("running pxwebpy")
+    })
+    .await;
+    let report = common::succeeded(&run);
+    for step in ["list", "search", "metadata", "data"] {
+        assert!(report.contains(&format!("{step}: ok")), "{report}");
+    }
+}
+
+#[tokio::test]
+async fn the_pxwebapi_v2_selects_by_get_and_answers_problems() {
+    let f = fixture();
+    let site = f.site(Limits {
+        max_cells: 100,
+        ..Limits::default()
+    });
+    let data = "/api/v2/tables/census-2023-first-results.population_municipality_sex/data";
+    let csv = get(
+        &site,
+        &format!("{data}?lang=en&valuecodes%5Bmunicipality%5D=AL311,AL312&valuecodes%5Bsex%5D=*&outputFormat=csv"),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert_eq!(csv.body.lines().count(), 1 + 2 * 3, "{}", csv.body);
+    // A dimension left out is eliminated to its total.
+    let total = get(&site, &format!("{data}?valuecodes[municipality]=AL311")).await;
+    let doc: serde_json::Value = serde_json::from_str(&total.body).unwrap();
+    assert_eq!(doc["size"], serde_json::json!([1, 1]));
+    assert_eq!(doc["dimension"]["sex"]["category"]["index"]["_T"], 0);
+    for (uri, status) in [
+        (format!("{data}?valuecodes[municipality]=XX"), 400),
+        (format!("{data}?valuecodes[nothing]=1"), 400),
+        (
+            format!("{data}?valuecodes[municipality]=*&valuecodes[sex]=*"),
+            403,
+        ),
+        (format!("{data}?outputFormat=docx"), 400),
+        ("/api/v2/tables/no.such/data".to_string(), 404),
+        ("/api/v2/tables?lang=fr".to_string(), 400),
+    ] {
+        let r = get(&site, &uri).await;
+        assert_eq!(r.status.as_u16(), status, "{uri}: {}", r.body);
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{uri}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(problem["status"], status, "{uri}");
+    }
+}

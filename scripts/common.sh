@@ -8,6 +8,7 @@ ensure_packages() {
     case $p in
       time) [ -x /usr/bin/time ] || need+=(time) ;;
       chromedriver) command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
+      nginx-brotli) [ -e /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so ] || need+=(libnginx-mod-http-brotli-filter) ;;
       cc) command -v cc >/dev/null || need+=(gcc libc6-dev) ;;
       *) command -v "$p" >/dev/null || need+=("$p") ;;
     esac

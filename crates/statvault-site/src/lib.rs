@@ -21,6 +21,7 @@ macro_rules! diagnostic {
 
 pub mod api;
 pub mod charts;
+pub mod compress;
 pub mod export;
 pub mod mail;
 pub mod mirror;
@@ -691,7 +692,12 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             .header("retry-after", wait.to_string())
             .into_response()
     } else {
-        let key = ResponseCache::key(&site.store.catalog(), site.store.now(), request.uri());
+        let encoding = compress::negotiate(request.headers().get(header::ACCEPT_ENCODING));
+        let key = format!(
+            "{} {}",
+            ResponseCache::key(&site.store.catalog(), site.store.now(), request.uri()),
+            encoding.map_or("identity", compress::Encoding::token)
+        );
         // Bundle files are read from disk each time (the page cache keeps them): a
         // copy in memory would only hide from a browser's check what the disk serves.
         // Nor are the alerts' pages, which change with the subscriber database.
@@ -712,8 +718,8 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             Some(hit) => hit,
             None => {
                 match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
-                    Ok(r) if cacheable => site.cache.keep(key, r).await,
-                    Ok(r) => r,
+                    Ok(r) if cacheable => site.cache.keep(key, encoded(r, encoding).await).await,
+                    Ok(r) => encoded(r, encoding).await,
                     Err(_) => Reply::error(503, "the request took too long")
                         .header("retry-after", "1".into())
                         .into_response(),
@@ -731,7 +737,12 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
                 let headers = response.headers().clone();
                 response = Response::new(Body::empty());
                 *response.status_mut() = StatusCode::NOT_MODIFIED;
-                for name in [header::ETAG, header::CACHE_CONTROL, header::LAST_MODIFIED] {
+                for name in [
+                    header::ETAG,
+                    header::CACHE_CONTROL,
+                    header::LAST_MODIFIED,
+                    header::VARY,
+                ] {
                     if let Some(v) = headers.get(&name) {
                         response.headers_mut().insert(name, v.clone());
                     }
@@ -772,6 +783,40 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// `response` in `encoding`, when it is text worth compressing (see `compress`); large
+/// bodies are compressed off the async workers.
+async fn encoded(response: Response, encoding: Option<compress::Encoding>) -> Response {
+    if response.status() != StatusCode::OK || !compress::compressible(response.headers()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    parts
+        .headers
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    let Some(encoding) = encoding else {
+        return Response::from_parts(parts, body);
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Reply::error(500, "the answer could not be read").into_response();
+    };
+    let packed = if bytes.len() > 256 << 10 {
+        let plain = bytes.clone();
+        tokio::task::spawn_blocking(move || compress::encode(&plain, encoding))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        compress::encode(&bytes, encoding)
+    };
+    match packed {
+        Some(packed) => {
+            compress::mark(&mut parts.headers, encoding);
+            Response::from_parts(parts, Body::from(packed))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// The access log: lines go through a bounded queue to one writer thread, so that a

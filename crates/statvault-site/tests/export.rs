@@ -34,7 +34,8 @@ impl Nginx {
         fs::write(
             &conf,
             format!(
-                "daemon off; master_process off; worker_processes 1; user root;\n\
+                "load_module /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so;\n\
+                 daemon off; master_process off; worker_processes 1; user root;\n\
                  error_log {w}/error.log; pid {w}/nginx.pid;\n\
                  events {{ worker_connections 64; }}\n\
                  http {{ access_log off; client_body_temp_path {w}; proxy_temp_path {w}; fastcgi_temp_path {w}; uwsgi_temp_path {w}; scgi_temp_path {w};\n{site}\n}}\n",
@@ -176,6 +177,38 @@ async fn nginx_serves_the_export_byte_for_byte() {
         ] {
             assert!(!header(&head, name).is_empty(), "{address}: no {name}");
         }
+    }
+    // Text is compressed as the client takes it, as the live site does; the bytes
+    // decoded are the file's.
+    for (accept, encoding) in [("br", "br"), ("gzip", "gzip")] {
+        let address =
+            "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv";
+        let fetched = Command::new("curl")
+            .args([
+                "-sS",
+                "-D",
+                "-",
+                "-H",
+                &format!("Accept-Encoding: {accept}"),
+            ])
+            .arg(format!("http://127.0.0.1:{}{address}", nginx.port))
+            .output()
+            .expect("curl is installed by scripts/test");
+        let raw = fetched.stdout;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        assert_eq!(header(&head, "content-encoding").trim(), encoding, "{head}");
+        let packed = &raw[split + 4..];
+        let mut plain = Vec::new();
+        if encoding == "br" {
+            brotli::BrotliDecompress(&mut &packed[..], &mut plain).unwrap();
+        } else {
+            flate2::read::GzDecoder::new(packed)
+                .read_to_end(&mut plain)
+                .unwrap();
+        }
+        assert_eq!(plain, fs::read(out.join(&address[1..])).unwrap());
+        assert!(packed.len() * 3 < plain.len());
     }
     let (status, _, body) = nginx.get("/");
     assert_eq!(status, 200);

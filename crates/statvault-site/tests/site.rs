@@ -894,3 +894,53 @@ async fn the_pxwebapi_v2_selects_by_get_and_answers_problems() {
         assert_eq!(problem["status"], status, "{uri}");
     }
 }
+
+#[tokio::test]
+async fn answers_are_compressed_with_brotli_or_gzip_as_the_client_takes() {
+    use std::io::Read as _;
+    use tower::ServiceExt as _;
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let fetch = |uri: &str, accept: &str, tag: Option<&str>| {
+        let mut request = Request::get(uri).header("accept-encoding", accept);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        let (site, request) = (site.clone(), request.body(Body::empty()).unwrap());
+        async move {
+            let response = statvault_site::router(site).oneshot(request).await.unwrap();
+            let (status, headers) = (response.status(), response.headers().clone());
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, headers, body.to_vec())
+        }
+    };
+    for uri in [
+        "/en/releases/census-2023-first-results-v1",
+        "/api/v1/releases/census-2023-first-results/tables/population_municipality_sex/data?format=csv",
+        "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv",
+        "/api/v2/tables/census-2023-first-results.population_municipality_sex/metadata",
+    ] {
+        let (_, plain_headers, plain) = fetch(uri, "identity", None).await;
+        assert!(plain_headers.get("content-encoding").is_none(), "{uri}");
+        assert_eq!(plain_headers["vary"], "accept-encoding", "{uri}");
+        let (status, headers, br) = fetch(uri, "gzip, deflate, br", None).await;
+        assert_eq!((status, &headers["content-encoding"]), (StatusCode::OK, &"br".parse().unwrap()), "{uri}");
+        let mut back = Vec::new();
+        brotli::BrotliDecompress(&mut &br[..], &mut back).unwrap();
+        assert_eq!(back, plain, "{uri}");
+        assert!(br.len() * 3 < plain.len(), "{uri}: {} of {}", br.len(), plain.len());
+        let (_, gz_headers, gz) = fetch(uri, "gzip", None).await;
+        assert_eq!(gz_headers["content-encoding"], "gzip", "{uri}");
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, plain, "{uri}");
+        // Each encoding is its own representation, revalidated by its own tag.
+        let tag = headers["etag"].to_str().unwrap().to_string();
+        assert_ne!(Some(&headers["etag"]), plain_headers.get("etag"), "{uri}");
+        assert_ne!(headers["etag"], gz_headers["etag"], "{uri}");
+        let (status, _, _) = fetch(uri, "br", Some(&tag)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{uri}");
+    }
+}

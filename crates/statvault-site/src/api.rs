@@ -173,7 +173,7 @@ pub fn data(
             let created = px::creation_date(&b.manifest.release_time);
             (px::write(&sub, &created), "text/plain; charset=utf-8", "px")
         }
-        "xlsx" => match xlsx::write(&sub) {
+        "xlsx" => match xlsx::write_in(&sub, lang) {
             Ok(bytes) => (
                 bytes,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

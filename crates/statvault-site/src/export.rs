@@ -30,6 +30,12 @@ pub struct ExportReport {
 /// Writes the site into `out`, which must not exist (written under a temporary name
 /// and renamed, so a failed export leaves nothing).
 pub async fn export(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport> {
+    if !site.static_copy {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a site is exported as a static copy (Site::static_copy), whose pages say they answer no selection",
+        ));
+    }
     if out.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -58,6 +64,9 @@ async fn write_site(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport
     let mut addresses: Vec<String> = [
         "/assets/site.css",
         "/assets/site.js",
+        "/favicon.ico",
+        "/favicon.svg",
+        "/robots.txt",
         "/calendar.json",
         "/calendar.ics",
         "/log/checkpoint",
@@ -70,12 +79,19 @@ async fn write_site(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport
     ]
     .iter()
     .map(|a| a.to_string())
+    .chain(
+        crate::pages::ASSETS
+            .iter()
+            .map(|(name, _, body)| format!("/assets/{}", crate::pages::fingerprinted(name, body))),
+    )
+    .chain(site.public_url.as_ref().map(|_| "/sitemap.xml".to_string()))
     .collect();
     for lang in LANGUAGES {
         addresses.extend([
             format!("/{lang}/"),
             format!("/{lang}/calendar"),
             format!("/{lang}/authenticity"),
+            format!("/{lang}/search"),
             format!("/{lang}/feed.atom"),
         ]);
     }

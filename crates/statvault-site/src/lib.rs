@@ -23,6 +23,7 @@ pub mod api;
 pub mod charts;
 pub mod compress;
 pub mod export;
+pub mod locale;
 pub mod mail;
 pub mod mirror;
 pub mod pages;
@@ -93,6 +94,12 @@ pub struct Site {
     pub alerts: Option<Arc<Alerts>>,
     /// The pulls, when the site is a mirror.
     pub mirror: Option<Arc<MirrorStatus>>,
+    /// The site is being written out as a static copy (`site export`): its table pages
+    /// say they show each table whole, and offer no selection a file server cannot make.
+    pub static_copy: bool,
+    /// The site's public address (`https://stats.example`), for what must be absolute:
+    /// the sitemap, and the canonical and language links of each page.
+    pub public_url: Option<String>,
     /// Rate limits per client: reads of the API and the alerts' pages, and posted forms.
     reads: Buckets,
     posts: Buckets,
@@ -116,6 +123,8 @@ impl Site {
             access_log: false,
             alerts: None,
             mirror: None,
+            public_url: None,
+            static_copy: false,
             reads: Buckets::default(),
             posts: Buckets::default(),
             cache: ResponseCache::default(),
@@ -369,24 +378,34 @@ type Shared = State<Arc<Site>>;
 pub fn router(site: Arc<Site>) -> Router {
     Router::new()
         .route("/", get(root))
+        .route("/assets/{file}", get(asset))
         .route(
-            "/assets/site.css",
+            "/favicon.ico",
             get(|| async {
-                Reply::bytes(200, "text/css; charset=utf-8", pages::CSS.into())
-                    .header("cache-control", "public, max-age=3600".into())
+                Reply::bytes(200, "image/x-icon", pages::favicon_ico())
+                    .header("cache-control", "public, max-age=86400".into())
             }),
         )
         .route(
-            "/assets/site.js",
+            "/favicon.svg",
             get(|| async {
+                Reply::bytes(200, "image/svg+xml", pages::FAVICON_SVG.into())
+                    .header("cache-control", "public, max-age=86400".into())
+            }),
+        )
+        .route(
+            "/robots.txt",
+            get(|s: Shared| async move {
                 Reply::bytes(
                     200,
-                    "text/javascript; charset=utf-8",
-                    include_bytes!("../assets/site.js").to_vec(),
+                    "text/plain; charset=utf-8",
+                    pages::robots(s.public_url.as_deref()).into_bytes(),
                 )
                 .header("cache-control", "public, max-age=3600".into())
             }),
         )
+        .route("/sitemap.xml", get(sitemap))
+        .route("/embed/{lang}/releases/{bundle}/{table}", get(embed_page))
         .route(
             "/calendar.json",
             get(|s: Shared| async move { calendar_file(&s, "application/json", |c| c.write()) }),
@@ -474,6 +493,25 @@ pub fn router(site: Arc<Site>) -> Router {
             get(|s: Shared, Path(lang): Path<String>| async move {
                 page(&lang, |lang| pages::calendar(lang, &s.store.catalog()))
             }),
+        )
+        .route(
+            "/{lang}/search",
+            get(
+                |s: Shared, Path(lang): Path<String>, q: RawQuery| async move {
+                    with_query(q, |p| {
+                        let query = api::param(p, "q").unwrap_or("");
+                        page(&lang, |lang| {
+                            pages::search(
+                                lang,
+                                &s.store.catalog(),
+                                s.store.now(),
+                                query,
+                                s.static_copy,
+                            )
+                        })
+                    })
+                },
+            ),
         )
         .route(
             "/{lang}/authenticity",
@@ -750,14 +788,42 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
             }
         }
     }
+    let embedded = path.starts_with("/embed/");
+    if response.status() == StatusCode::OK && !embedded {
+        if let Some(link) = site
+            .public_url
+            .as_deref()
+            .and_then(|base| language_links(base, &path))
+            .and_then(|l| HeaderValue::from_str(&l).ok())
+        {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
     let headers = response.headers_mut();
+    // Only the embedded view may be framed, by anyone; everything else by no one.
+    let (policy, frames) = if embedded {
+        (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors *",
+            None,
+        )
+    } else {
+        (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            Some("DENY"),
+        )
+    };
+    headers.insert("content-security-policy", HeaderValue::from_static(policy));
+    if let Some(frames) = frames {
+        headers.insert("x-frame-options", HeaderValue::from_static(frames));
+    }
     for (name, value) in [
-        ("content-security-policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
         ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
         ("cross-origin-opener-policy", "same-origin"),
-        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
@@ -783,6 +849,28 @@ async fn guard(State(site): Shared, request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// The `Link` header of a page in one language: its canonical address and the same page
+/// in each language (RFC 8288; what search engines read as `rel=canonical` and
+/// `hreflang`). None for an address that is not a page in a language.
+fn language_links(base: &str, path: &str) -> Option<String> {
+    let rest = pages::LANGUAGES
+        .iter()
+        .find_map(|lang| path.strip_prefix(&format!("/{lang}")))?;
+    if !(rest.is_empty() || rest.starts_with('/')) || rest.ends_with(".atom") {
+        return None;
+    }
+    let mut links = vec![format!("<{base}{path}>; rel=\"canonical\"")];
+    for lang in pages::LANGUAGES {
+        links.push(format!(
+            "<{base}/{lang}{rest}>; rel=\"alternate\"; hreflang=\"{lang}\""
+        ));
+    }
+    links.push(format!(
+        "<{base}/sq{rest}>; rel=\"alternate\"; hreflang=\"x-default\""
+    ));
+    Some(links.join(", "))
 }
 
 /// `response` in `encoding`, when it is text worth compressing (see `compress`); large
@@ -913,6 +1001,57 @@ fn page(lang: &str, render: impl FnOnce(&str) -> String) -> Reply {
     } else {
         not_found("en")
     }
+}
+
+/// The stylesheet and script. Pages name them with their content's hash
+/// (`site.3f2a….css`), so those addresses are kept for a year; the plain names stay
+/// for an hour (old pages, the export).
+async fn asset(Path(file): Path<String>) -> Reply {
+    let Some((name, kind, body)) = pages::ASSETS
+        .iter()
+        .find(|(name, _, body)| file == *name || file == pages::fingerprinted(name, body))
+    else {
+        return Reply::error(404, "no such asset");
+    };
+    let age = if file == *name { 3600 } else { 31_536_000 };
+    Reply::bytes(200, kind, body.to_vec()).header(
+        "cache-control",
+        format!(
+            "public, max-age={age}{}",
+            if age > 3600 { ", immutable" } else { "" }
+        ),
+    )
+}
+
+/// `/sitemap.xml`: every page of the latest public releases in both languages, with
+/// each page's other language; only where the public address is known (`--public-url`),
+/// as a sitemap takes absolute addresses only.
+async fn sitemap(State(site): Shared) -> Reply {
+    match &site.public_url {
+        Some(base) => Reply::bytes(
+            200,
+            "application/xml; charset=utf-8",
+            pages::sitemap(base, &site.store.catalog(), site.store.now()).into_bytes(),
+        )
+        .header("cache-control", "public, max-age=600".into()),
+        None => Reply::error(404, "no sitemap: the site was started without --public-url"),
+    }
+}
+
+/// `/{lang}/releases/{name}` where `name` is a release, not one of its versions: the
+/// newest public version, by a temporary redirect (it moves with each revision).
+fn latest_version(site: &Site, lang: &str, release: &str, rest: &str) -> Option<Reply> {
+    let catalog = site.store.catalog();
+    let newest = catalog
+        .versions(release, site.store.now())
+        .last()?
+        .name
+        .clone();
+    Some(
+        Reply::bytes(307, "text/plain", Vec::new())
+            .header("location", format!("/{lang}/releases/{newest}{rest}"))
+            .header("cache-control", "public, max-age=60".into()),
+    )
 }
 
 /// `/`: the visitor's language, Albanian unless the browser prefers English.
@@ -1117,7 +1256,7 @@ fn release_reply(site: &Site, lang: &str, name: &str) -> Reply {
     let catalog = site.store.catalog();
     let now = site.store.now();
     let Some(bundle) = catalog.bundle(name, now) else {
-        return not_found(lang);
+        return latest_version(site, lang, name, "").unwrap_or_else(|| not_found(lang));
     };
     let versions = catalog.versions(&bundle.manifest.release, now);
     let entry = catalog
@@ -1138,16 +1277,52 @@ async fn table_page(
     Path((lang, name, table)): Path<(String, String, String)>,
     query: RawQuery,
 ) -> Reply {
+    let frame = if site.static_copy {
+        pages::Frame::StaticCopy
+    } else {
+        pages::Frame::Page
+    };
+    table_view(site, lang, name, table, query, frame).await
+}
+
+/// A table alone, for other sites to frame (`<iframe src="/embed/en/releases/…">`):
+/// the table and its chart, source and link back, without the site's header.
+async fn embed_page(
+    State(site): Shared,
+    Path((lang, name, table)): Path<(String, String, String)>,
+    query: RawQuery,
+) -> Reply {
+    table_view(site, lang, name, table, query, pages::Frame::Embedded).await
+}
+
+async fn table_view(
+    site: Arc<Site>,
+    lang: String,
+    name: String,
+    table: String,
+    query: RawQuery,
+    frame: pages::Frame,
+) -> Reply {
     heavy(site, Work::Page, move |site| {
         let catalog = site.store.catalog();
         let Some(bundle) = catalog.bundle(&name, site.store.now()) else {
-            return not_found(&lang);
+            let rest = format!(
+                "/{table}{}",
+                query
+                    .0
+                    .as_deref()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default()
+            );
+            return latest_version(site, &lang, &name, &rest).unwrap_or_else(|| not_found(&lang));
         };
         let Some(t) = bundle.table(&table) else {
             return not_found(&lang);
         };
         with_query(query, |params| match select::select(t, params) {
-            Ok(chosen) => page(&lang, |lang| pages::table(lang, bundle, t, params, &chosen)),
+            Ok(chosen) => page(&lang, |lang| {
+                pages::table(lang, bundle, t, params, &chosen, frame)
+            }),
             Err(e) => Reply::html(pages::problem(&lang, "bad_selection", &e.to_string()))
                 .status(400)
                 .header("cache-control", "no-store".into()),

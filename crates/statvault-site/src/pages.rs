@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use statvault_census::schema::Labels;
-use statvault_census::table::{strides, Dimension};
+use statvault_census::table::{strides, CategoryKind, Dimension};
 use statvault_protect::protected::LEGEND;
 use statvault_protect::ProtectedTable;
 use statvault_release::calendar::{CalendarRelease, Status};
@@ -13,7 +13,7 @@ use statvault_release::formats::{dimension_label, label};
 use statvault_release::meta::utc_time;
 
 use crate::store::{Bundle, Catalog};
-use crate::{charts, select};
+use crate::{charts, locale, select};
 
 pub const LANGUAGES: [&str; 2] = ["sq", "en"];
 
@@ -50,6 +50,23 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("versions", "Versionet", "Versions"),
     ("version", "versioni", "version"),
     ("select", "Zgjidh", "Select"),
+    ("skip", "Kalo te përmbajtja", "Skip to content"),
+    ("search", "Kërko", "Search"),
+    ("description", "statistika zyrtare të Shqipërisë nga publikime të nënshkruara: tabela, harta, shkarkime dhe një API.", "official statistics of Albania from signed releases: tables, maps, downloads and an API."),
+    ("found", "Tabela të gjetura", "Tables found"),
+    ("search_hint", "Kërkoni në tituj, dimensione dhe kategori, në të dyja gjuhët; theksat nuk kanë rëndësi.", "Search titles, dimensions and categories, in either language; accents do not matter."),
+    ("originally", "fillimisht", "originally"),
+    ("unit", "Njësia", "Unit"),
+    ("source", "Burimi", "Source"),
+    ("perturbed_note", "Totalet mund të mos jenë shuma e pjesëve: çdo qelizë, totalet përfshirë, është ngatërruar veçmas me metodën e çelësit të qelizës për të mbrojtur konfidencialitetin.", "Totals may differ from the sum of their parts: every cell, totals included, is perturbed on its own by the cell key method to protect confidentiality."),
+    ("topic_population", "Popullsia", "Population"),
+    ("topic_housing", "Familjet dhe banesat", "Households and dwellings"),
+    ("topic_migration", "Migracioni", "Migration"),
+    ("topic_work", "Arsimi dhe puna", "Education and work"),
+    ("topic_grid", "Rrjeti 1 km", "1 km grid"),
+    ("static_copy", "Kjo është një kopje statike e sajtit: çdo tabelë shfaqet e plotë, çfarëdo që kërkon adresa. Për të zgjedhur kategori përdorni sajtin e drejtpërdrejtë ose API-në e tij.", "This is a static copy of the site: each table is shown whole, whatever its address asks. To choose categories, use the live site or its API."),
+    ("static_search", "Kjo kopje statike e sajtit nuk kërkon; ja të gjitha tabelat. Për të kërkuar përdorni sajtin e drejtpërdrejtë.", "This static copy of the site cannot search; here is every table. To search, use the live site."),
+    ("open_on_site", "hapeni në sajt, me shkarkimet", "open it on the site, with its downloads"),
     ("all_of_level", "Të gjitha", "All"),
     ("all_parts", "të gjitha pjesët", "all its parts"),
     ("codes_hint", "kategori: shkruani kode të ndara me presje, * për të gjitha, ose TOP(n)", "categories: type codes separated by commas, * for all, or TOP(n)"),
@@ -127,6 +144,129 @@ pub(crate) fn text<'a>(labels: &'a Labels, lang: &str) -> &'a str {
         .map_or("", String::as_str)
 }
 
+/// The stylesheet and script: (name, content type, bytes).
+pub const ASSETS: [(&str, &str, &[u8]); 2] = [
+    ("site.css", "text/css; charset=utf-8", CSS.as_bytes()),
+    (
+        "site.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/site.js"),
+    ),
+];
+
+/// An asset's name with its content's hash (`site.1a2b3c4d5e6f.css`): pages name
+/// assets so, and a new version is a new address, so browsers may keep each for good.
+pub fn fingerprinted(name: &str, body: &[u8]) -> String {
+    let hash = blake3::hash(body).to_hex();
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}.{}.{ext}", &hash[..12]),
+        None => name.to_string(),
+    }
+}
+
+fn asset_address(name: &str) -> String {
+    let body = ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(&[][..], |(_, _, b)| *b);
+    format!("/assets/{}", fingerprinted(name, body))
+}
+
+/// The site's icon: a white bar chart on the header's red.
+pub const FAVICON_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+<rect width=\"16\" height=\"16\" rx=\"2\" fill=\"#8b0000\"/><path d=\"M3 13V8h2v5zm4 0V4h2v9zm4 0V6h2v7z\" fill=\"#fff\"/></svg>";
+
+/// The same icon as a 16×16 ICO (one 32-bit bitmap), for browsers that ask for
+/// `/favicon.ico` whatever the page says.
+pub fn favicon_ico() -> Vec<u8> {
+    const SIZE: u32 = 16;
+    let bar = |x: u32, y: u32| {
+        // Rows count from the bottom in a bitmap; bars stand on row 3.
+        (3..13).contains(&y)
+            && (((3..5).contains(&x) && y < 8)
+                || ((7..9).contains(&x) && y < 12)
+                || ((11..13).contains(&x) && y < 10))
+    };
+    let pixels: Vec<u8> = (0..SIZE)
+        .flat_map(|y| (0..SIZE).map(move |x| (x, y)))
+        .flat_map(|(x, y)| {
+            if bar(x, y) {
+                [0xff, 0xff, 0xff, 0xff]
+            } else {
+                [0x00, 0x00, 0x8b, 0xff]
+            }
+        })
+        .collect();
+    let mask = vec![0u8; (SIZE * 4) as usize]; // 1 bit a pixel, rows padded to 32 bits
+    let image_len = 40 + pixels.len() + mask.len();
+    let mut ico = Vec::with_capacity(22 + image_len);
+    ico.extend([0, 0, 1, 0, 1, 0]); // reserved, type 1 (icon), one image
+    ico.extend([SIZE as u8, SIZE as u8, 0, 0, 1, 0, 32, 0]);
+    ico.extend((image_len as u32).to_le_bytes());
+    ico.extend(22u32.to_le_bytes());
+    // BITMAPINFOHEADER: the height counts the mask too.
+    ico.extend(40u32.to_le_bytes());
+    ico.extend(SIZE.to_le_bytes());
+    ico.extend((SIZE * 2).to_le_bytes());
+    ico.extend(1u16.to_le_bytes());
+    ico.extend(32u16.to_le_bytes());
+    ico.extend([0u8; 24]);
+    ico.extend(pixels);
+    ico.extend(mask);
+    ico
+}
+
+/// `robots.txt`: everything may be crawled but the API's answers (every selection of
+/// every table is an address); the sitemap where the public address is known.
+pub fn robots(base: Option<&str>) -> String {
+    let mut text = String::from("User-agent: *\nAllow: /\nDisallow: /api/\n");
+    if let Some(base) = base {
+        let _ = writeln!(text, "Sitemap: {base}/sitemap.xml");
+    }
+    text
+}
+
+/// The sitemap (sitemaps.org 0.9 with `xhtml:link` alternates): the home page,
+/// calendar and authenticity page, and each latest public release with its tables, in
+/// both languages.
+pub fn sitemap(base: &str, catalog: &Catalog, now: u64) -> String {
+    let mut paths: Vec<(String, Option<String>)> = ["/", "/calendar", "/authenticity"]
+        .iter()
+        .map(|p| (p.to_string(), None))
+        .collect();
+    for b in catalog.latest(now) {
+        let modified = Some(b.manifest.release_time[..10].to_string());
+        paths.push((format!("/releases/{}", b.name), modified.clone()));
+        for t in &b.tables {
+            paths.push((format!("/releases/{}/{}", b.name, t.id), modified.clone()));
+        }
+    }
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" xmlns:xhtml=\"http://www.w3.org/1999/xhtml\">\n",
+    );
+    for (path, modified) in &paths {
+        for lang in LANGUAGES {
+            let _ = write!(
+                xml,
+                "<url><loc>{}</loc>",
+                escape(&format!("{base}/{lang}{path}"))
+            );
+            if let Some(day) = modified {
+                let _ = write!(xml, "<lastmod>{day}</lastmod>");
+            }
+            for other in LANGUAGES {
+                let _ = write!(
+                    xml,
+                    "<xhtml:link rel=\"alternate\" hreflang=\"{other}\" href=\"{}\"/>",
+                    escape(&format!("{base}/{other}{path}"))
+                );
+            }
+            xml.push_str("</url>\n");
+        }
+    }
+    xml + "</urlset>\n"
+}
+
 /// The page around `body`; `path` is the page's address without the language, for the
 /// language switch.
 fn page(lang: &str, title: &str, path: &str, body: &str) -> String {
@@ -135,18 +275,51 @@ fn page(lang: &str, title: &str, path: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · {site}</title><link rel=\"stylesheet\" href=\"/assets/site.css\">\
+<title>{title} · {site}</title>{meta}<link rel=\"stylesheet\" href=\"{css}\">\
+<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
 <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/{lang}/feed.atom\">\
-<script src=\"/assets/site.js\" defer></script></head>\
-<body><header><a class=\"site\" href=\"/{lang}/\">{site}</a><nav>\
+<script src=\"{js}\" defer></script></head>\
+<body><a class=\"skip\" href=\"#main\">{skip}</a><header><a class=\"site\" href=\"/{lang}/\">{site}</a><nav>\
 <a href=\"/{lang}/calendar\">{calendar}</a> <a href=\"/{lang}/authenticity\">{auth}</a> \
 <a href=\"/api/v1/openapi.json\">API</a> \
-<a href=\"/{other}{path}\" hreflang=\"{other}\" lang=\"{other}\">{other_name}</a></nav></header>\
-<main>{body}</main></body></html>\n",
+<a href=\"/{other}{path}\" hreflang=\"{other}\" lang=\"{other}\">{other_name}</a></nav>{search}</header>\
+<main id=\"main\">{body}</main></body></html>\n",
         title = escape(title),
+        meta = head_meta(lang, title),
+        css = asset_address("site.css"),
+        js = asset_address("site.js"),
+        skip = t(lang, "skip"),
         site = t(lang, "site"),
         calendar = t(lang, "calendar"),
         auth = t(lang, "authenticity"),
+        search = search_form(lang, ""),
+    )
+}
+
+/// The description and OpenGraph tags of a page titled `title`.
+fn head_meta(lang: &str, title: &str) -> String {
+    let description = format!("{title}: {}", t(lang, "description"));
+    format!(
+        "<meta name=\"description\" content=\"{d}\"><meta property=\"og:title\" content=\"{title}\">\
+<meta property=\"og:description\" content=\"{d}\"><meta property=\"og:type\" content=\"website\">\
+<meta property=\"og:site_name\" content=\"{site}\"><meta property=\"og:locale\" content=\"{locale}\">",
+        d = escape(&description),
+        title = escape(title),
+        site = t(lang, "site"),
+        locale = if lang == "sq" { "sq_AL" } else { "en_GB" },
+    )
+}
+
+/// The search box every page carries: a GET to the search page.
+fn search_form(lang: &str, query: &str) -> String {
+    format!(
+        "<form class=\"search\" role=\"search\" method=\"get\" action=\"/{lang}/search\">\
+<label for=\"q-{where_}\" class=\"visually-hidden\">{word}</label>\
+<input type=\"search\" id=\"q-{where_}\" name=\"q\" value=\"{query}\" placeholder=\"{word}\">\
+<button type=\"submit\">{word}</button></form>",
+        word = t(lang, "search"),
+        query = escape(query),
+        where_ = if query.is_empty() { "top" } else { "main" },
     )
 }
 
@@ -161,33 +334,165 @@ fn status_word(lang: &str, status: Status) -> &'static str {
 
 fn calendar_item(lang: &str, r: &CalendarRelease) -> String {
     let mut item = format!(
-        "<li><time datetime=\"{time}\">{time}</time> <strong>{title}</strong> \
+        "<li><time datetime=\"{time}\">{local}</time> <strong>{title}</strong> \
 <span class=\"status {status:?}\">{word}</span>",
         time = escape(&r.release_time),
+        local = escape(&locale::date_time(lang, &r.release_time)),
         title = escape(text(&r.title, lang)),
         word = status_word(lang, r.status),
         status = r.status,
     );
+    // The date first announced, where it moved since.
+    let first = r.notices.first().map(|n| n.release_time.as_str());
+    if let Some(first) = first.filter(|f| *f != r.release_time) {
+        let _ = write!(
+            item,
+            " <small>({} <time datetime=\"{first}\"><del>{}</del></time>)</small>",
+            t(lang, "originally"),
+            escape(&locale::date_time(lang, first))
+        );
+    }
     for notice in r.notices.iter().filter(|n| n.reason.is_some()) {
         let _ = write!(
             item,
             "<br><small>{}: {} ({} → {})</small>",
             t(lang, "reason"),
             escape(notice.reason.as_deref().unwrap_or("")),
-            escape(&notice.logged),
-            escape(&notice.release_time)
+            escape(&locale::date_time(lang, &notice.logged)),
+            escape(&locale::date_time(lang, &notice.release_time))
         );
     }
     item + "</li>"
 }
 
+/// The subject a table belongs to, from what it cross-classifies: a word key.
+fn topic(table: &ProtectedTable) -> &'static str {
+    let has = |ids: &[&str]| {
+        table
+            .dimensions
+            .iter()
+            .any(|d| ids.contains(&d.id.as_str()))
+    };
+    let measures = |words: &[&str]| {
+        words
+            .iter()
+            .any(|w| table.id.contains(w) || table.unit.contains(w))
+    };
+    if has(&["grid_1km"]) {
+        "topic_grid"
+    } else if measures(&["household", "dwelling"]) {
+        "topic_housing"
+    } else if has(&["birthplace", "residence_1y"]) {
+        "topic_migration"
+    } else if has(&["education", "activity"]) || measures(&["employed", "working_age"]) {
+        "topic_work"
+    } else {
+        "topic_population"
+    }
+}
+
+/// The order topics are listed in.
+const TOPICS: [&str; 5] = [
+    "topic_population",
+    "topic_housing",
+    "topic_migration",
+    "topic_work",
+    "topic_grid",
+];
+
+/// Tables grouped by topic: a heading per topic that has tables, then `item` of each.
+fn by_topic<'a>(
+    lang: &str,
+    tables: impl Iterator<Item = (&'a Bundle, &'a ProtectedTable)> + Clone,
+    item: impl Fn(&Bundle, &ProtectedTable) -> String,
+) -> String {
+    let mut html = String::new();
+    for key in TOPICS {
+        let mut found = tables.clone().filter(|(_, t)| topic(t) == key).peekable();
+        if found.peek().is_none() {
+            continue;
+        }
+        let _ = write!(html, "<h3>{}</h3><ul class=\"tables\">", t(lang, key));
+        for (b, table) in found {
+            html.push_str(&item(b, table));
+        }
+        html.push_str("</ul>");
+    }
+    html
+}
+
+/// `/{lang}/search?q=`: the tables of the latest releases that hold every word of the
+/// query, grouped by topic. A static copy cannot search: it says so and lists every
+/// table instead.
+pub fn search(lang: &str, catalog: &Catalog, now: u64, query: &str, static_copy: bool) -> String {
+    let query = if static_copy { "" } else { query };
+    let latest = catalog.latest(now);
+    let tables = latest
+        .iter()
+        .flat_map(|b| b.tables.iter().map(move |t| (&***b, t)))
+        .filter(|(b, t)| {
+            static_copy
+                || (!query.trim().is_empty()
+                    && crate::search::matches(
+                        query,
+                        &crate::search::haystack(t, &b.manifest.title),
+                    ))
+        });
+    let count = tables.clone().count();
+    let mut body = format!("<h1>{}</h1>", t(lang, "search"));
+    if static_copy {
+        let _ = write!(
+            body,
+            "<p class=\"warning\">{}</p>",
+            t(lang, "static_search")
+        );
+        body.push_str(&by_topic(lang, tables, |b, table| {
+            table_link(lang, b, table)
+        }));
+        return page(lang, t(lang, "search"), "/search", &body);
+    }
+    let _ = write!(
+        body,
+        "{}<p>{}</p>",
+        search_form(lang, query),
+        t(lang, "search_hint")
+    );
+    if !query.trim().is_empty() {
+        let _ = write!(
+            body,
+            "<h2 aria-live=\"polite\">{}: {count}</h2>",
+            t(lang, "found")
+        );
+        body.push_str(&by_topic(lang, tables, |b, table| {
+            table_link(lang, b, table)
+        }));
+    }
+    page(
+        lang,
+        t(lang, "search"),
+        &format!("/search?q={}", encode(query)),
+        &body,
+    )
+}
+
+fn table_link(lang: &str, b: &Bundle, table: &ProtectedTable) -> String {
+    format!(
+        "<li><a href=\"/{lang}/releases/{name}/{id}\">{title}</a> <small>{release}</small></li>",
+        name = b.name,
+        id = table.id,
+        title = escape(text(&table.title, lang)),
+        release = escape(text(&b.manifest.title, lang)),
+    )
+}
+
 fn release_link(lang: &str, b: &Bundle) -> String {
     format!(
-        "<li><a href=\"/{lang}/releases/{name}\">{title}</a> <time datetime=\"{time}\">{time}</time> \
+        "<li><a href=\"/{lang}/releases/{name}\">{title}</a> <time datetime=\"{time}\">{local}</time> \
 <small>{version} {v}</small></li>",
         name = b.name,
         title = escape(text(&b.manifest.title, lang)),
         time = escape(&b.manifest.release_time),
+        local = escape(&locale::date_time(lang, &b.manifest.release_time)),
         version = t(lang, "version"),
         v = b.manifest.version,
     )
@@ -207,9 +512,17 @@ pub fn home(lang: &str, catalog: &Catalog, now: u64, alerts: bool) -> String {
     if latest.is_empty() {
         let _ = write!(body, "<li>{}</li>", t(lang, "none"));
     }
+    let _ = write!(body, "</ul><h2>{}</h2>", t(lang, "tables"));
+    body.push_str(&by_topic(
+        lang,
+        latest
+            .iter()
+            .flat_map(|b| b.tables.iter().map(move |t| (&***b, t))),
+        |b, table| table_link(lang, b, table),
+    ));
     let _ = write!(
         body,
-        "</ul><h2>{}</h2><ul class=\"calendar\">",
+        "<h2>{}</h2><ul class=\"calendar\">",
         t(lang, "upcoming")
     );
     let upcoming: Vec<&CalendarRelease> = catalog
@@ -292,13 +605,14 @@ pub fn release(
 ) -> String {
     let m = &b.meta;
     let mut body = format!(
-        "<h1>{title}</h1><dl><dt>{period}</dt><dd>{p}</dd><dt>{released}</dt><dd><time datetime=\"{time}\">{time}</time></dd>\
+        "<h1>{title}</h1><dl><dt>{period}</dt><dd>{p}</dd><dt>{released}</dt><dd><time datetime=\"{time}\">{local}</time></dd>\
 <dt>{contact}</dt><dd>{c}</dd><dt>{signature}</dt><dd class=\"verified\">{verified} <code>{key}</code>{log}</dd></dl>",
         title = escape(text(&m.title, lang)),
         period = t(lang, "period"),
         p = escape(&m.reference_period),
         released = t(lang, "released"),
         time = escape(&m.release_time),
+        local = escape(&locale::date_time(lang, &m.release_time)),
         contact = t(lang, "contact"),
         c = escape(&m.contact),
         signature = t(lang, "signature"),
@@ -338,10 +652,9 @@ pub fn release(
         t(lang, "methodology"),
         escape(text(&m.methodology, lang))
     );
-    let _ = write!(body, "<h2>{}</h2><ul>", t(lang, "tables"));
-    for table in &b.tables {
-        let _ = write!(
-            body,
+    let _ = write!(body, "<h2>{}</h2>", t(lang, "tables"));
+    body.push_str(&by_topic(lang, b.tables.iter().map(|t| (b, t)), |b, table| {
+        format!(
             "<li><a href=\"/{lang}/releases/{name}/{id}\">{title}</a><br><small>{protection}: {method}, {audit}</small><br><small>{downloads}: {links}</small></li>",
             name = b.name,
             id = table.id,
@@ -351,9 +664,8 @@ pub fn release(
             audit = if table.protection.audit.passed { t(lang, "audit_ok") } else { "" },
             downloads = t(lang, "downloads"),
             links = download_links(&b.name, table, lang),
-        );
-    }
-    body.push_str("</ul>");
+        )
+    }));
     if versions.len() > 1 {
         let _ = write!(body, "<h2>{}</h2><ul>", t(lang, "versions"));
         for v in versions {
@@ -406,12 +718,22 @@ fn download_links(bundle: &str, table: &ProtectedTable, lang: &str) -> String {
 /// The table page: a selection form (GET, so every view is a link) and the selected
 /// cells as a pivot table whose columns are one dimension and whose rows are the
 /// others.
+/// Where a table page is shown: on the site, framed by another site (`/embed/`), or
+/// in a static copy of the site (`site export`), which answers no selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Page,
+    Embedded,
+    StaticCopy,
+}
+
 pub fn table(
     lang: &str,
     b: &Bundle,
     table: &ProtectedTable,
     params: &[(String, String)],
     chosen: &[Vec<usize>],
+    frame: Frame,
 ) -> String {
     let param = |name: &str| {
         params
@@ -424,21 +746,63 @@ pub fn table(
         .unwrap_or(table.dimensions.len() - 1);
     let sort = param("sort").unwrap_or("");
     let mut body = format!(
-        "<p><a href=\"/{lang}/releases/{name}\">{release}</a></p><h1>{title}</h1>\
-<form method=\"get\" class=\"selection\" data-words=\"{words}\"><fieldset><legend>{select}</legend>",
-        words = escape(&selection_words(lang)),
+        "<p><a href=\"/{lang}/releases/{name}\">{release}</a></p><h1>{title}</h1>",
         name = b.name,
         release = escape(text(&b.manifest.title, lang)),
         title = escape(text(&table.title, lang)),
+    );
+    if frame == Frame::StaticCopy {
+        // A static copy shows each table whole, whatever its address asks: it says so,
+        // and offers the whole table's signed files.
+        let _ = write!(
+            body,
+            "<p class=\"warning\">{}</p><p class=\"downloads\">{}: {}</p>",
+            t(lang, "static_copy"),
+            t(lang, "downloads"),
+            download_links(&b.name, table, lang)
+        );
+    } else {
+        body.push_str(&selection_form(lang, table, &param, chosen, cols, sort));
+        body.push_str(&selection_downloads(lang, b, table, params));
+    }
+    let sub = select::subtable(table, chosen);
+    let results = table_results(lang, b, table, &sub, cols, sort);
+    // The language switch keeps the view: the same selection, pivot and order.
+    let view: Vec<String> = params
+        .iter()
+        .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+        .collect();
+    let here = format!("/releases/{}/{}?{}", b.name, table.id, view.join("&"));
+    match frame {
+        Frame::Page | Frame::StaticCopy => {
+            body.push_str(&results);
+            page(lang, text(&table.title, lang), &escape(&here), &body)
+        }
+        Frame::Embedded => embedded(lang, text(&table.title, lang), &here, &results),
+    }
+}
+
+/// The selection form: a GET, so that every view is a link.
+fn selection_form<'p>(
+    lang: &str,
+    table: &ProtectedTable,
+    param: &dyn Fn(&str) -> Option<&'p str>,
+    chosen: &[Vec<usize>],
+    cols: usize,
+    sort: &str,
+) -> String {
+    let mut form = format!(
+        "<form method=\"get\" class=\"selection\" data-words=\"{words}\"><fieldset><legend>{select}</legend>",
+        words = escape(&selection_words(lang)),
         select = t(lang, "select"),
     );
     for (k, d) in table.dimensions.iter().enumerate() {
-        body.push_str(&dimension_choice(lang, d, param(&d.id), &chosen[k]));
+        form.push_str(&dimension_choice(lang, d, param(&d.id), &chosen[k]));
     }
-    let _ = write!(body, "<label>{}<select name=\"cols\">", t(lang, "columns"));
+    let _ = write!(form, "<label>{}<select name=\"cols\">", t(lang, "columns"));
     for (k, d) in table.dimensions.iter().enumerate() {
         let _ = write!(
-            body,
+            form,
             "<option value=\"{}\"{}>{}</option>",
             escape(&d.id),
             if k == cols { " selected" } else { "" },
@@ -446,24 +810,33 @@ pub fn table(
         );
     }
     let _ = write!(
-        body,
+        form,
         "</select></label><label>{}<select name=\"sort\">",
         t(lang, "sort")
     );
     for (value, word) in [("", "as_is"), ("desc", "descending"), ("asc", "ascending")] {
         let _ = write!(
-            body,
+            form,
             "<option value=\"{value}\"{}>{}</option>",
             if sort == value { " selected" } else { "" },
             t(lang, word)
         );
     }
     let _ = write!(
-        body,
+        form,
         "</select></label><button type=\"submit\">{}</button></fieldset></form>",
         t(lang, "show")
     );
+    form
+}
 
+/// Links to the selection in every format, from the API.
+fn selection_downloads(
+    lang: &str,
+    b: &Bundle,
+    table: &ProtectedTable,
+    params: &[(String, String)],
+) -> String {
     let query: String = params
         .iter()
         .filter(|(n, _)| !select::RESERVED.contains(&n.as_str()))
@@ -474,7 +847,7 @@ pub fn table(
         "/api/v1/releases/{}/tables/{}/data?{query}",
         b.manifest.release, table.id
     );
-    let _ = write!(body, "<p class=\"downloads\">{}: ", t(lang, "selection"));
+    let mut links = format!("<p class=\"downloads\">{}: ", t(lang, "selection"));
     for (name, format) in [
         ("CSV", "csv"),
         ("XLSX", "xlsx"),
@@ -483,24 +856,68 @@ pub fn table(
         ("PX", "px"),
     ] {
         let _ = write!(
-            body,
+            links,
             "<a href=\"{}&amp;format={format}&amp;lang={lang}&amp;version={}\">{name}</a> ",
             escape(&api),
             b.manifest.version
         );
     }
-    body.push_str("</p>");
+    links + "</p>"
+}
 
-    let sub = select::subtable(table, chosen);
-    if select::cells(chosen) > MAX_HTML_CELLS {
+/// A table alone, for another site's frame: its title, the results, and a link to the
+/// table on this site.
+fn embedded(lang: &str, title: &str, here: &str, results: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title} · {site}</title><link rel=\"stylesheet\" href=\"{css}\"></head>\
+<body class=\"embedded\"><main><h1>{title}</h1>{results}\
+<p><a href=\"/{lang}{here}\" target=\"_top\">{site}: {open}</a></p></main></body></html>\n",
+        title = escape(title),
+        site = t(lang, "site"),
+        css = asset_address("site.css"),
+        here = escape(here),
+        open = t(lang, "open_on_site"),
+    )
+}
+
+/// What a table page shows of the selection: what the numbers are (unit, source,
+/// reference period, how they are protected), the pivot table, a chart and a map where
+/// they fit, and the flags' legend.
+fn table_results(
+    lang: &str,
+    b: &Bundle,
+    table: &ProtectedTable,
+    sub: &ProtectedTable,
+    cols: usize,
+    sort: &str,
+) -> String {
+    let mut body = format!(
+        "<dl class=\"about\"><dt>{unit_word}</dt><dd>{unit}</dd><dt>{source_word}</dt><dd>INSTAT</dd>\
+<dt>{period_word}</dt><dd>{period}</dd><dt>{released_word}</dt><dd><time datetime=\"{time}\">{local}</time></dd></dl>",
+        unit_word = t(lang, "unit"),
+        unit = escape(&unit(lang, &table.unit)),
+        source_word = t(lang, "source"),
+        period_word = t(lang, "period"),
+        period = escape(&b.meta.reference_period),
+        released_word = t(lang, "released"),
+        time = escape(&b.manifest.release_time),
+        local = escape(&locale::date_time(lang, &b.manifest.release_time)),
+    );
+    if table.protection.method == "ckm" {
+        let _ = write!(body, "<p class=\"note\">{}</p>", t(lang, "perturbed_note"));
+    }
+    if sub.values.len() as u128 > MAX_HTML_CELLS {
         let _ = write!(body, "<p class=\"warning\">{}</p>", t(lang, "too_many"));
     } else {
-        body.push_str(&pivot(lang, &sub, cols, sort));
+        let caption = format!("{} ({})", text(&table.title, lang), unit(lang, &table.unit));
+        body.push_str(&pivot(lang, sub, cols, sort, &caption));
     }
-    if let Some(svg) = charts::chart(lang, &sub) {
+    if let Some(svg) = charts::chart(lang, sub) {
         let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "chart"));
     }
-    if let Some(svg) = charts::map(lang, &sub) {
+    if let Some(svg) = charts::map(lang, sub) {
         let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "map"));
     }
     let _ = write!(body, "<h2>{}</h2><dl class=\"legend\">", t(lang, "legend"));
@@ -511,14 +928,22 @@ pub fn table(
             if lang == "sq" { sq } else { en }
         );
     }
-    body.push_str("</dl>");
-    // The language switch keeps the view: the same selection, pivot and order.
-    let view: Vec<String> = params
-        .iter()
-        .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
-        .collect();
-    let here = format!("/releases/{}/{}?{}", b.name, table.id, view.join("&"));
-    page(lang, text(&table.title, lang), &escape(&here), &body)
+    body + "</dl>"
+}
+
+/// A table's unit in the reader's language.
+fn unit(lang: &str, unit: &str) -> String {
+    let sq = match unit {
+        "person" | "persons" => "persona",
+        "household" | "households" => "familje",
+        "dwelling" | "dwellings" => "banesa",
+        other => other,
+    };
+    if lang == "sq" {
+        sq.to_string()
+    } else {
+        unit.to_string()
+    }
 }
 
 /// Most categories a dimension's list shows; past that (the 1 km grid) the reader
@@ -638,7 +1063,10 @@ fn level_name(d: &Dimension, level: &str, lang: &str) -> String {
         .unwrap_or_else(|| level.to_string())
 }
 
-fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
+/// The selection as a table whose columns are dimension `cols` and whose rows are the
+/// others; `sort` orders the rows by their first column, totals and subtotals kept
+/// first and in place.
+fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str, caption: &str) -> String {
     let dims = &sub.dimensions;
     let stub: Vec<usize> = (0..dims.len()).filter(|&k| k != cols).collect();
     let strides = strides(dims);
@@ -663,12 +1091,31 @@ fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
         })
         .collect();
     let first = |row: &(Vec<usize>, Vec<usize>)| sub.values[row.1[0]].unwrap_or(i64::MIN);
+    // A row of a total (any of its stub categories is one) is not an item to rank.
+    let total = |row: &(Vec<usize>, Vec<usize>)| {
+        stub.iter()
+            .zip(&row.0)
+            .any(|(&k, &i)| dims[k].categories[i].kind != CategoryKind::Code)
+    };
     match sort {
-        "desc" => table_rows.sort_by_key(|r| std::cmp::Reverse(first(r))),
-        "asc" => table_rows.sort_by_key(first),
+        "desc" => table_rows.sort_by_key(|r| (!total(r), std::cmp::Reverse(first(r)))),
+        "asc" => table_rows.sort_by_key(|r| (!total(r), first(r))),
         _ => {}
     }
-    let mut html = String::from("<div class=\"scroll\"><table class=\"data\"><thead><tr>");
+    let mut html = format!(
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{caption}\"><table class=\"data\">\
+<caption>{caption}</caption><thead><tr>",
+        caption = escape(caption)
+    );
+    // The column dimension's name over its categories.
+    if !stub.is_empty() {
+        let _ = write!(html, "<td colspan=\"{}\"></td>", stub.len());
+    }
+    let _ = write!(
+        html,
+        "<th scope=\"colgroup\" colspan=\"{ncols}\">{}</th></tr><tr>",
+        escape(&dimension_label(&dims[cols], lang))
+    );
     for &k in &stub {
         let _ = write!(
             html,
@@ -691,7 +1138,8 @@ fn pivot(lang: &str, sub: &ProtectedTable, cols: usize, sort: &str) -> String {
         }
         for &cell in cells {
             let flag = &sub.status[cell];
-            let value = sub.values[cell].map_or_else(|| "..".to_string(), |v| v.to_string());
+            let value =
+                sub.values[cell].map_or_else(|| "..".to_string(), |v| locale::number(lang, v));
             let mark = if flag.is_empty() {
                 String::new()
             } else {
@@ -878,4 +1326,11 @@ svg.chart,svg.map{width:100%;height:auto;max-width:48rem}svg.map{max-height:80vh
 .map-legend{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}\
 .check{padding:.5rem;border:1px solid #ccc}.check.warning{border-color:#8b0000;font-weight:700}.check.verified{border-color:#0b6b2b}\
 .tools{display:flex;gap:.25rem;margin:.25rem 0}.selection optgroup{font-weight:700}\
+.skip{position:absolute;left:-999rem}.skip:focus{left:1rem;top:1rem;background:#fff;color:#000;padding:.5rem;z-index:2}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
+form.search{display:flex;gap:.25rem;margin-left:auto}form.search input{min-width:0;max-width:12rem}main form.search{margin:0}\
+.scroll{max-height:80vh;overflow:auto}table.data thead th{position:sticky;top:0;background:#fff}\
+table.data thead tr:first-child th{top:0}table.data caption{text-align:left;font-weight:700;padding:.25rem 0}\
+.about{display:grid;grid-template-columns:auto 1fr;gap:0 1rem}.about dd{margin:0}.note{font-size:.9em;color:#444}\
+body.embedded main{max-width:none}\
 @media (max-width:40rem){main{padding:.5rem}}\n";

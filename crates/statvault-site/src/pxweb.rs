@@ -422,7 +422,7 @@ pub fn data(
             let created = px::creation_date(&b.manifest.release_time);
             (px::write(&sub, &created), "application/octet-stream", "px")
         }
-        "xlsx" => match xlsx::write(&sub) {
+        "xlsx" => match xlsx::write_in(&sub, lang) {
             Ok(bytes) => (
                 bytes,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -71,7 +71,7 @@ try:
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.data")))
     release_table = driver.current_url.split("?")[0]
     driver.get(f"{release_table}?municipality=AL311,AL312,AL313&cols=sex&sort=desc")
-    headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data thead th")]
+    headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data thead tr:last-child th")]
     assert headers[1:] == ["Total", "Male", "Female"], headers
     rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.data tbody th")]
     assert rows[0] == "Berat" and len(rows) == 3, rows
@@ -151,7 +151,7 @@ try:
         body.send_keys(Keys.TAB) if not reached else driver.switch_to.active_element.send_keys(Keys.TAB)
         active = driver.switch_to.active_element
         reached.add(active.tag_name)
-        if active.tag_name == "button" and active.get_attribute("type") == "submit":
+        if driver.execute_script("return arguments[0].matches('form.selection button[type=submit]')", active):
             active.send_keys(Keys.ENTER)
             break
     else:

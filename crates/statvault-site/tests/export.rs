@@ -101,9 +101,15 @@ impl Drop for Nginx {
 #[tokio::test]
 async fn nginx_serves_the_export_byte_for_byte() {
     let f = fixture();
-    let site = f.site(Limits::default());
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("export");
+    assert!(
+        export(f.site(Limits::default()), &out).await.is_err(),
+        "a live site's pages offer selections a static copy cannot answer"
+    );
+    let mut site = statvault_site::Site::new(f.store(), Limits::default());
+    site.static_copy = true;
+    let site = std::sync::Arc::new(site);
     let report = export(site.clone(), &out).await.unwrap();
     assert_eq!(report.bundles, 1, "the embargoed release is not exported");
     assert!(!out.join("releases/census-2023-housing-v1").exists());
@@ -210,7 +216,47 @@ async fn nginx_serves_the_export_byte_for_byte() {
         assert_eq!(plain, fs::read(out.join(&address[1..])).unwrap());
         assert!(packed.len() * 3 < plain.len());
     }
-    let (status, _, body) = nginx.get("/");
+    // The static copy never lies: a table address that asks for a selection gets the
+    // whole table with a page that says so, every download link is a file in the format
+    // it names, and the API refuses a selection rather than answer another.
+    let (status, _, page) = nginx.get(
+        "/en/releases/census-2023-first-results-v1/population_municipality_sex?municipality=AL311",
+    );
+    let page = String::from_utf8_lossy(&page).into_owned();
     assert_eq!(status, 200);
+    assert!(
+        page.contains("static copy of the site: each table is shown whole"),
+        "{page}"
+    );
+    assert!(!page.contains("<form method=\"get\" class=\"selection\""));
+    let mut downloads = 0;
+    for (name, content_type) in [
+        ("CSV", "text/csv"),
+        ("XLSX", "application/vnd.openxmlformats"),
+        ("PX", "text/plain"),
+    ] {
+        let link = page
+            .split("<a href=\"")
+            .filter_map(|a| a.split_once("\">"))
+            .find(|(_, text)| text.starts_with(&format!("{name}<")))
+            .map(|(href, _)| href.replace("&amp;", "&"))
+            .unwrap_or_else(|| panic!("no {name} link: {page}"));
+        let (status, served_type, _) = nginx.get(&link);
+        assert_eq!(status, 200, "{link}");
+        assert!(
+            served_type.starts_with(content_type),
+            "{link}: {served_type}"
+        );
+        downloads += 1;
+    }
+    assert_eq!(downloads, 3);
+    let (status, served_type, _) = nginx.get(
+        "/api/v1/releases/census-2023-first-results/tables/population_municipality_sex/data?format=xlsx",
+    );
+    assert_eq!(status, 400);
+    assert!(served_type.starts_with("application/json"), "{served_type}");
+    let (status, _, _) = nginx.get("/");
+    assert_eq!(status, 200);
+    let (_, _, body) = nginx.get("/");
     assert!(String::from_utf8_lossy(&body).contains("url=/sq/"));
 }

@@ -112,7 +112,13 @@ async fn the_api_lists_describes_and_selects_in_every_format() {
         "the embargoed release is not listed"
     );
     let found: serde_json::Value =
-        serde_json::from_str(&get(&site, "/api/v1/tables?q=county").await.body).unwrap();
+        serde_json::from_str(&get(&site, "/api/v1/tables?q=county+age").await.body).unwrap();
+    assert_eq!(found["tables"].as_array().unwrap().len(), 1);
+    // Categories count, in either language, accents ignored: the municipalities'
+    // table has Tiranë and is titled "… sipas bashkisë …".
+    let found: serde_json::Value =
+        serde_json::from_str(&get(&site, "/api/v1/tables?q=bashkise+Tiran").await.body).unwrap();
+    assert_eq!(found["tables"][0]["id"], "population_municipality_sex");
     assert_eq!(found["tables"].as_array().unwrap().len(), 1);
     let meta = get(
         &site,
@@ -943,4 +949,131 @@ async fn answers_are_compressed_with_brotli_or_gzip_as_the_client_takes() {
         let (status, _, _) = fetch(uri, "br", Some(&tag)).await;
         assert_eq!(status, StatusCode::NOT_MODIFIED, "{uri}");
     }
+}
+
+#[tokio::test]
+async fn the_site_has_what_readers_and_crawlers_expect() {
+    let f = fixture();
+    let mut site = statvault_site::Site::new(f.store(), Limits::default());
+    site.public_url = Some("https://stats.example".into());
+    let site = std::sync::Arc::new(site);
+    // Icons, robots.txt and a sitemap with both languages of every page.
+    let ico = get(&site, "/favicon.ico").await;
+    assert_eq!(
+        (ico.status, &ico.headers["content-type"]),
+        (StatusCode::OK, &"image/x-icon".parse().unwrap())
+    );
+    let robots = get(&site, "/robots.txt").await;
+    assert!(
+        robots
+            .body
+            .contains("Sitemap: https://stats.example/sitemap.xml"),
+        "{}",
+        robots.body
+    );
+    let sitemap = get(&site, "/sitemap.xml").await;
+    for needle in [
+        "<loc>https://stats.example/sq/releases/census-2023-first-results-v1/population_municipality_sex</loc>",
+        "hreflang=\"en\" href=\"https://stats.example/en/calendar\"",
+    ] {
+        assert!(sitemap.body.contains(needle), "{needle}: {}", sitemap.body);
+    }
+    assert!(
+        !sitemap.body.contains("census-2023-housing"),
+        "nothing before its release time"
+    );
+    // Every page: a description, its canonical and language links, a skip link, a
+    // search box; assets by content hash, kept for a year.
+    let page = get(&site, "/en/releases/census-2023-first-results-v1").await;
+    assert!(page.body.contains("<meta name=\"description\""));
+    assert!(page.body.contains("<a class=\"skip\" href=\"#main\">"));
+    assert!(page.body.contains("action=\"/en/search\""));
+    let link = page.headers["link"].to_str().unwrap();
+    assert!(
+        link.contains(
+            "<https://stats.example/en/releases/census-2023-first-results-v1>; rel=\"canonical\""
+        ),
+        "{link}"
+    );
+    assert!(link.contains("<https://stats.example/sq/releases/census-2023-first-results-v1>; rel=\"alternate\"; hreflang=\"sq\""), "{link}");
+    let css = page
+        .body
+        .split("href=\"/assets/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        css.starts_with("site.") && css.len() > "site.css".len(),
+        "{css}"
+    );
+    let asset = get(&site, &format!("/assets/{css}")).await;
+    assert!(asset.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    // Tables grouped by topic; search finds a table by an accent-less label.
+    assert!(page.body.contains("<h3>Population</h3>"), "{}", page.body);
+    let found = get(&site, "/sq/search?q=bashkise+Tiran").await;
+    assert!(
+        found
+            .body
+            .contains("/sq/releases/census-2023-first-results-v1/population_municipality_sex\""),
+        "{}",
+        found.body
+    );
+    assert!(
+        !found.body.contains("population_county_sex_age5\""),
+        "every word must be found"
+    );
+    // Numbers grouped, the unit, source and the note on perturbed totals; the column
+    // dimension named; the wide table scrollable by keyboard.
+    let table = get(&site, "/en/releases/census-2023-first-results-v1/population_municipality_sex?municipality=AL&cols=sex").await;
+    for needle in [
+        "Unit</dt><dd>person",
+        "Source</dt><dd>INSTAT",
+        "cell key method",
+        "scope=\"colgroup\" colspan=\"3\">Sex</th>",
+        "tabindex=\"0\" role=\"region\"",
+        "<caption>",
+    ] {
+        assert!(table.body.contains(needle), "{needle}: {}", table.body);
+    }
+    let grouped = table
+        .body
+        .split("<td>")
+        .skip(1)
+        .any(|cell| cell.split('<').next().unwrap().contains(','));
+    assert!(grouped, "thousands grouped: {}", table.body);
+    // The calendar keeps the date first announced beside the new one.
+    let calendar = get(&site, "/en/calendar").await;
+    assert!(
+        calendar.body.contains(
+            "originally <time datetime=\"2027-06-01T10:00:00Z\"><del>1 June 2027, 12:00</del>"
+        ),
+        "{}",
+        calendar.body
+    );
+    // "Latest" addresses: a release's id leads to its newest public version.
+    let latest = get(
+        &site,
+        "/en/releases/census-2023-first-results/population_municipality_sex?sex=1",
+    )
+    .await;
+    assert_eq!(latest.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        latest.headers["location"],
+        "/en/releases/census-2023-first-results-v1/population_municipality_sex?sex=1"
+    );
+    // Only the embedded view may be framed, by anyone.
+    let embed = get(&site, "/embed/en/releases/census-2023-first-results-v1/population_municipality_sex?municipality=AL").await;
+    assert_eq!(embed.status, StatusCode::OK);
+    assert!(embed.headers.get("x-frame-options").is_none());
+    assert!(embed.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors *"));
+    assert!(!embed.body.contains("<header>") && embed.body.contains("<table class=\"data\""));
+    assert_eq!(page.headers["x-frame-options"], "DENY");
 }

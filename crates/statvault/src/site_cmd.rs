@@ -60,13 +60,10 @@ pub struct AlertArgs {
     /// The letters' sender, e.g. "INSTAT <publikime@instat.gov.al>".
     #[arg(long, value_name = "ADDRESS", requires = "subscribers")]
     mail_from: Option<String>,
-    /// The site's public address for the links in letters [default: http://ADDR].
-    #[arg(long, value_name = "URL", requires = "subscribers")]
-    public_url: Option<String>,
 }
 
 impl AlertArgs {
-    fn alerts(&self, releases: &Path, addr: SocketAddr) -> anyhow::Result<Option<Alerts>> {
+    fn alerts(&self, releases: &Path, public_url: &str) -> anyhow::Result<Option<Alerts>> {
         let (Some(path), Some(smtp), Some(from)) = (&self.subscribers, &self.smtp, &self.mail_from)
         else {
             return Ok(None);
@@ -80,11 +77,7 @@ impl AlertArgs {
 what is published",
             path.display()
         );
-        let public_url = self
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
-        let letters = Letters::new(from, &public_url).map_err(anyhow::Error::msg)?;
+        let letters = Letters::new(from, public_url).map_err(anyhow::Error::msg)?;
         let password = std::env::var("STATVAULT_SMTP_PASSWORD")
             .ok()
             .map(Zeroizing::new);
@@ -135,9 +128,26 @@ pub struct SourceArgs {
     /// The office's public key (minisign format); default: the key beside the log.
     #[arg(long, value_name = "FILE")]
     pubkey: Option<PathBuf>,
+    /// The site's public address, e.g. https://stats.example: for the sitemap, each
+    /// page's canonical and language links, and the links in letters [serve's
+    /// default: http://ADDR; without it an export has no sitemap].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 impl SourceArgs {
+    /// `--public-url` without its trailing slash, checked to be an http(s) address.
+    fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = &self.public_url else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            url.starts_with("https://") || url.starts_with("http://"),
+            "--public-url {url:?} must start with https:// or http://"
+        );
+        Ok(Some(url.trim_end_matches('/').to_string()))
+    }
+
     fn store(&self) -> anyhow::Result<Store> {
         let key = self.pubkey.as_deref().map(read_key).transpose()?;
         anyhow::ensure!(
@@ -181,8 +191,16 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
                 ..Limits::default()
             };
             let mut site = Site::new(a.source.store()?, limits);
+            let public_url = a
+                .source
+                .public_url()?
+                .unwrap_or_else(|| format!("http://{}", a.addr));
             site.access_log = a.access_log;
-            site.alerts = a.alerts.alerts(&a.source.releases, a.addr)?.map(Arc::new);
+            site.alerts = a
+                .alerts
+                .alerts(&a.source.releases, &public_url)?
+                .map(Arc::new);
+            site.public_url = Some(public_url);
             if let Some(path) = &a.alerts.subscribers {
                 diagnostic!("e-mail alerts on; subscribers in {}", path.display());
             }
@@ -211,7 +229,10 @@ pub fn run(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SiteCommand::Export(a) => {
-            let site = Arc::new(Site::new(a.source.store()?, Limits::default()));
+            let mut site = Site::new(a.source.store()?, Limits::default());
+            site.public_url = a.source.public_url()?;
+            site.static_copy = true;
+            let site = Arc::new(site);
             for refused in &site.store.catalog().refused {
                 diagnostic!("refused: {refused}");
             }

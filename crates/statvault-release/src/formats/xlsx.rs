@@ -18,13 +18,21 @@ pub const HEADER_ROW: u32 = 2;
 const CREATED: (u16, u8, u8) = (2000, 1, 1);
 
 pub fn write(t: &ProtectedTable) -> Result<Vec<u8>, XlsxError> {
+    write_in(t, "sq")
+}
+
+/// The workbook with the sheet of `first` (a language) first, where it opens: what a
+/// reader who asked for that language gets.
+pub fn write_in(t: &ProtectedTable, first: &str) -> Result<Vec<u8>, XlsxError> {
+    let mut langs = languages(t);
+    langs.sort_by_key(|l| l != first);
     let mut book = Workbook::new();
     let (year, month, day) = CREATED;
     book.set_properties(
         &DocProperties::new().set_creation_datetime(&ExcelDateTime::from_ymd(year, month, day)?),
     );
     let bold = Format::new().set_bold();
-    for lang in languages(t) {
+    for lang in langs {
         let sq = lang == "sq";
         let sheet = book.add_worksheet();
         sheet.set_name(&lang)?;

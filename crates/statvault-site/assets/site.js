@@ -243,5 +243,68 @@ function enhanceSelection(form) {
   update();
 }
 
+// Maps: tapping, clicking or focusing a shape writes its name and value under the map
+// (a tooltip needs a mouse).
+function identifyOnMaps() {
+  for (const figure of document.querySelectorAll("figure.map")) {
+    const out = figure.querySelector("output.map-identify");
+    if (!out) continue;
+    const show = (event) => {
+      const shape = event.target.closest("[data-about]");
+      if (shape) out.value = shape.dataset.about;
+    };
+    figure.addEventListener("click", show);
+    figure.addEventListener("focusin", show);
+  }
+}
+
+// Charts and maps can be saved as SVG or PNG, with their caption's words as the name.
+function offerFigureDownloads() {
+  for (const figure of document.querySelectorAll("figure.chart, figure.map")) {
+    const svg = figure.querySelector("svg.chart, svg.map");
+    if (!svg) continue;
+    const name = (figure.querySelector("figcaption")?.textContent || "chart")
+      .normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60);
+    const source = () => new XMLSerializer().serializeToString(svg);
+    const save = (href, extension) => {
+      const link = document.createElement("a");
+      link.href = href;
+      link.download = `${name}.${extension}`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+    };
+    const asSvg = document.createElement("button");
+    asSvg.type = "button";
+    asSvg.textContent = "SVG";
+    asSvg.addEventListener("click", () => save(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(source())}`, "svg"));
+    const asPng = document.createElement("button");
+    asPng.type = "button";
+    asPng.textContent = "PNG";
+    asPng.addEventListener("click", () => {
+      const box = svg.viewBox.baseVal;
+      const scale = 1600 / box.width;
+      const image = new Image();
+      image.onload = () => {
+        const canvas = document.createElement("canvas");
+        canvas.width = box.width * scale;
+        canvas.height = box.height * scale;
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#fff";
+        context.fillRect(0, 0, canvas.width, canvas.height);
+        context.drawImage(image, 0, 0, canvas.width, canvas.height);
+        save(canvas.toDataURL("image/png"), "png");
+      };
+      image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(source())}`;
+    });
+    const tools = document.createElement("p");
+    tools.className = "tools";
+    tools.append(asSvg, asPng);
+    figure.append(tools);
+  }
+}
+
 for (const box of document.querySelectorAll("[data-bundle][data-key]")) verifyRelease(box);
+identifyOnMaps();
+offerFigureDownloads();
 for (const form of document.querySelectorAll("form.selection[data-words]")) enhanceSelection(form);

@@ -12,9 +12,12 @@ use statvault_protect::ProtectedTable;
 use statvault_release::formats::{dimension_label, label};
 
 use crate::pages::escape;
+use crate::{geo, locale};
 
-/// Most bars a chart draws.
+/// Most bars a chart draws of all its categories.
 const MAX_BARS: usize = 60;
+/// Bars drawn, the largest, where there are more categories.
+const TOP_BARS: usize = 20;
 /// Most squares or points a map draws.
 const MAX_MARKS: usize = 20_000;
 /// Five sequential classes, light to dark.
@@ -41,25 +44,48 @@ fn at_first(t: &ProtectedTable, except: &[usize]) -> Vec<(usize, usize)> {
 }
 
 /// Bars along the first dimension with more than one category, or a pyramid when the
-/// table has sex and an age dimension.
-pub fn chart(lang: &str, t: &ProtectedTable) -> Option<String> {
+/// table has sex and an age dimension. Past MAX_BARS categories (the 1 km grid, whose
+/// chart is its map) only the largest TOP_BARS are drawn, and the chart says so. A
+/// value axis with its unit runs along the bottom.
+pub fn chart(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     if let Some(svg) = pyramid(lang, t) {
         return Some(svg);
     }
     let k = t.dimensions.iter().position(|d| d.categories.len() > 1)?;
-    let values = series(t, k, &at_first(t, &[k]));
-    let values = &values[..values.len().min(MAX_BARS)];
+    let mut values = series(t, k, &at_first(t, &[k]));
+    let all = values.len();
+    if all > MAX_BARS {
+        values.sort_by_key(|v| std::cmp::Reverse(v.1.unwrap_or(i64::MIN)));
+        values.truncate(TOP_BARS);
+    }
     let max = values.iter().filter_map(|v| v.1).max().unwrap_or(0).max(1) as f64;
     let (row, width, text_width) = (18.0, 640.0, 190.0);
-    let height = row * values.len() as f64 + 30.0;
+    let span = width - text_width - 70.0;
+    let top = if all > MAX_BARS { 18.0 } else { 0.0 };
+    let axis_y = top + row * values.len() as f64 + 6.0;
+    let height = axis_y + 36.0;
+    let name = dimension_label(&t.dimensions[k], lang);
     let mut svg = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        label = escape(&dimension_label(&t.dimensions[k], lang))
+        label = escape(&format!("{name} ({unit})"))
     );
+    if all > MAX_BARS {
+        let note = if lang == "sq" {
+            format!("{TOP_BARS} më të mëdhatë nga {all}")
+        } else {
+            format!("The {TOP_BARS} largest of {all}")
+        };
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"12\" font-size=\"12\" font-weight=\"700\">{}</text>",
+            escape(&note)
+        );
+    }
     for (n, (i, v)) in values.iter().enumerate() {
-        let y = n as f64 * row + 4.0;
+        let y = top + n as f64 * row + 4.0;
         let name = label(&t.dimensions[k].categories[*i], lang);
-        let bar = v.map_or(0.0, |v| v as f64 / max * (width - text_width - 70.0));
+        let bar = v.map_or(0.0, |v| v as f64 / max * span);
+        let value = v.map_or("..".to_string(), |v| locale::number(lang, v));
         let _ = write!(
             svg,
             "<text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\" font-size=\"12\">{name}</text>\
@@ -70,9 +96,31 @@ pub fn chart(lang: &str, t: &ProtectedTable) -> Option<String> {
             name = escape(&name),
             h = row - 4.0,
             vx = text_width + bar + 4.0,
-            value = v.map_or("..".to_string(), |v| v.to_string()),
         );
     }
+    // The value axis: a line, ticks at 0, half and the largest value, and the unit.
+    let _ = write!(
+        svg,
+        "<line x1=\"{text_width}\" y1=\"{axis_y}\" x2=\"{x2}\" y2=\"{axis_y}\" stroke=\"#555\"/>",
+        x2 = text_width + span
+    );
+    for share in [0.0, 0.5, 1.0] {
+        let x = text_width + share * span;
+        let _ = write!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{axis_y}\" x2=\"{x:.1}\" y2=\"{y2}\" stroke=\"#555\"/><text x=\"{x:.1}\" y=\"{ty}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
+            locale::number(lang, (max * share).round() as i64),
+            y2 = axis_y + 4.0,
+            ty = axis_y + 15.0,
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{x:.1}\" y=\"{y}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+        escape(unit),
+        x = text_width + span / 2.0,
+        y = axis_y + 30.0,
+    );
     Some(svg + "</svg>")
 }
 
@@ -140,112 +188,245 @@ fn pyramid(lang: &str, t: &ProtectedTable) -> Option<String> {
     Some(svg + "</svg>")
 }
 
-/// A map when the table has a geographic dimension: municipalities and counties as
-/// points (counties at the mean of their municipalities), grid squares as squares.
-pub fn map(lang: &str, t: &ProtectedTable) -> Option<String> {
+/// A map when the table has a geographic dimension, over Albania's outline and county
+/// boundaries: counties coloured by persons per km² (by the value itself where the
+/// measure is not a count), municipalities as circles whose area is their value,
+/// labelled, and 1 km squares coloured by value (persons per km², as each is 1 km²).
+/// Every shape can be tapped or focused to read its name and value (site.js writes
+/// them under the map), besides its tooltip. `unit` names what the values count.
+pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     let k = t
         .dimensions
         .iter()
         .position(|d| ["municipality", "county", "grid_1km"].contains(&d.id.as_str()))?;
-    let values = series(t, k, &at_first(t, &[k]));
-    let geography = Geography::albania();
+    let strides = strides(&t.dimensions);
+    let base: usize = at_first(t, &[k]).iter().map(|&(d, i)| i * strides[d]).sum();
     let categories = &t.dimensions[k].categories;
-    let grid = t.dimensions[k].id == "grid_1km";
-    // Positions in one plane: EPSG:3035 metres for the grid, or longitude scaled by the
-    // cosine of Albania's latitude (41°) against latitude, both in km.
-    let position = |code: &str| -> Option<(f64, f64)> {
-        if grid {
-            let rest = code.strip_prefix("CRS3035RES1000mN")?;
-            let (n, e) = rest.split_once('E')?;
-            return Some((
-                e.parse::<f64>().ok()? / 1000.0,
-                n.parse::<f64>().ok()? / 1000.0,
-            ));
-        }
-        let km = |lat: f64, lon: f64| (lon * 111.32 * 41f64.to_radians().cos(), lat * 110.57);
-        if let Some(m) = geography.municipalities.iter().find(|m| m.code == code) {
-            return Some(km(m.lat, m.lon));
-        }
-        let county = geography.counties.iter().position(|c| c.code == code)?;
-        let members: Vec<_> = geography
-            .municipalities
-            .iter()
-            .filter(|m| m.county == county)
-            .collect();
-        let n = members.len().max(1) as f64;
-        Some(km(
-            members.iter().map(|m| m.lat).sum::<f64>() / n,
-            members.iter().map(|m| m.lon).sum::<f64>() / n,
-        ))
-    };
-    let marks: Vec<((f64, f64), usize, Option<i64>)> = values
+    let value = |i: usize| t.values[base + i * strides[k]];
+    let albania = geo::albania();
+    let geography = Geography::albania();
+    let count = t.measure == "count";
+
+    let counties: Vec<(&geo::County, String, Option<i64>)> = albania
+        .counties
         .iter()
-        .filter_map(|&(i, v)| Some((position(&categories[i].code)?, i, v)))
+        .filter_map(|county| {
+            let i = categories.iter().position(|c| c.code == county.code)?;
+            Some((county, label(&categories[i], lang), value(i)))
+        })
+        .collect();
+    let seats: Vec<((f64, f64), String, Option<i64>)> = categories
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let m = geography.municipalities.iter().find(|m| m.code == c.code)?;
+            Some((geo::laea(m.lon, m.lat), label(c, lang), value(i)))
+        })
+        .collect();
+    let squares: Vec<((f64, f64), String, Option<i64>)> = categories
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((grid_corner(&c.code)?, label(c, lang), value(i))))
         .take(MAX_MARKS)
         .collect();
-    if marks.is_empty() {
+    if counties.is_empty() && seats.is_empty() && squares.is_empty() {
         return None;
     }
-    // The grid's frame is its squares; points sit in the frame of the whole country,
-    // so that a few selected municipalities are drawn where they are.
-    let frame: Vec<(f64, f64)> = if grid {
-        marks.iter().map(|m| m.0).collect()
-    } else {
-        geography
-            .municipalities
-            .iter()
-            .filter_map(|m| position(&m.code))
-            .collect()
+
+    // The frame: the country's outline, with a margin.
+    let (xs, ys): (Vec<f64>, Vec<f64>) = albania.outline.iter().flatten().copied().unzip();
+    let fold = |v: &[f64]| {
+        v.iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
     };
-    let (xs, ys): (Vec<f64>, Vec<f64>) = frame.into_iter().unzip();
-    let (x0, x1) = (
-        xs.iter().cloned().fold(f64::MAX, f64::min),
-        xs.iter().cloned().fold(f64::MIN, f64::max),
-    );
-    let (y0, y1) = (
-        ys.iter().cloned().fold(f64::MAX, f64::min),
-        ys.iter().cloned().fold(f64::MIN, f64::max),
-    );
-    let pad = if grid { 1.0 } else { 12.0 };
+    let ((x0, x1), (y0, y1)) = (fold(&xs), fold(&ys));
+    let pad = 8.0;
     let (w, h) = (x1 - x0 + 2.0 * pad, y1 - y0 + 2.0 * pad);
-    // Class breaks at the quintiles of the published values.
-    let mut sorted: Vec<i64> = marks.iter().filter_map(|m| m.2).collect();
-    sorted.sort_unstable();
-    let breaks: Vec<i64> = (1..5)
-        .map(|q| sorted.get(sorted.len() * q / 5).copied().unwrap_or(0))
-        .collect();
-    let class = |v: i64| breaks.iter().filter(|&&b| v >= b).count().min(4);
+    let at = |(x, y): (f64, f64)| (x - x0 + pad, y1 - y + pad);
+    let path = |rings: &[geo::Ring]| {
+        let mut d = String::new();
+        for ring in rings {
+            for (n, &p) in ring.iter().enumerate() {
+                let (x, y) = at(p);
+                let _ = write!(d, "{}{x:.1} {y:.1}", if n == 0 { "M" } else { "L" });
+            }
+            d.push('Z');
+        }
+        d
+    };
+    let number = |v: Option<i64>| v.map_or("..".to_string(), |v| locale::number(lang, v));
     let mut svg = format!(
-        "<svg class=\"map\" viewBox=\"0 0 {w:.1} {h:.1}\" role=\"img\" aria-label=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\">\
-<rect width=\"{w:.1}\" height=\"{h:.1}\" fill=\"#f4f7fa\"/>",
+        "<svg class=\"map\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" aria-label=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\">\
+<rect width=\"{w:.0}\" height=\"{h:.0}\" fill=\"#eef3f7\"/>",
         label = escape(&dimension_label(&t.dimensions[k], lang))
     );
-    for ((x, y), i, v) in &marks {
-        let (cx, cy) = (x - x0 + pad, y1 - y + pad);
-        let fill = v.map_or("#bbbbbb", |v| COLOURS[class(v)]);
-        let title = format!(
-            "{}: {}",
-            escape(&label(&categories[*i], lang)),
-            v.map_or("..".to_string(), |v| v.to_string())
-        );
-        if grid {
-            let _ = write!(svg, "<rect x=\"{cx:.0}\" y=\"{:.0}\" width=\"1\" height=\"1\" fill=\"{fill}\"><title>{title}</title></rect>", cy - 1.0);
-        } else {
-            let _ = write!(svg, "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"#333\" stroke-width=\"0.5\"><title>{title}</title></circle>");
-        }
-    }
-    svg.push_str("</svg><ul class=\"map-legend\">");
-    let mut lower = sorted.first().copied().unwrap_or(0);
-    for (n, colour) in COLOURS.iter().enumerate() {
-        let upper = breaks
-            .get(n)
-            .copied()
-            .unwrap_or_else(|| sorted.last().copied().unwrap_or(0));
+    let mut legend = String::new();
+
+    // Counties: a choropleth where the table has them, else the base of the map.
+    let density = |county: &geo::County, v: Option<i64>| {
+        v.map(|v| {
+            if count {
+                (v as f64 / county.area_km2).round() as i64
+            } else {
+                v
+            }
+        })
+    };
+    let classes = Classes::of(counties.iter().filter_map(|(c, _, v)| density(c, *v)));
+    for county in &albania.counties {
+        let shown = counties.iter().find(|(c, _, _)| c.code == county.code);
+        let (fill, about) = match shown {
+            Some((c, name, v)) => {
+                let d = density(c, *v);
+                let about = if count {
+                    format!("{name}: {} {unit}, {} / km²", number(*v), number(d))
+                } else {
+                    format!("{name}: {} {unit}", number(*v))
+                };
+                (d.map_or("#bbbbbb", |d| classes.colour(d)), Some(about))
+            }
+            None => ("#f8f8f8", None),
+        };
         let _ = write!(
             svg,
-            "<li><svg width=\"12\" height=\"12\" aria-hidden=\"true\"><rect width=\"12\" height=\"12\" fill=\"{colour}\"/></svg> {lower}–{upper}</li>"
+            "<path d=\"{}\" fill=\"{fill}\" stroke=\"#fff\" stroke-width=\"0.8\"",
+            path(&county.rings)
         );
-        lower = upper;
+        match about {
+            Some(about) => {
+                let _ = write!(
+                    svg,
+                    " tabindex=\"0\" data-about=\"{a}\"><title>{a}</title></path>",
+                    a = escape(&about)
+                );
+            }
+            None => svg.push_str("/>"),
+        }
     }
-    Some(svg + "</ul>")
+    let _ = write!(
+        svg,
+        "<path d=\"{}\" fill=\"none\" stroke=\"#333\" stroke-width=\"1\"/>",
+        path(&albania.outline)
+    );
+    if !counties.is_empty() {
+        let title = if count {
+            format!("{unit} / km²")
+        } else {
+            unit.to_string()
+        };
+        legend.push_str(&classes.legend(lang, &title));
+    }
+
+    // Grid squares, coloured by value.
+    let grid_classes = Classes::of(squares.iter().filter_map(|s| s.2));
+    for (corner, name, v) in &squares {
+        let (x, y) = at(*corner);
+        let fill = v.map_or("#bbbbbb", |v| grid_classes.colour(v));
+        let about = escape(&format!("{name}: {} {unit}", number(*v)));
+        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"1\" height=\"1\" fill=\"{fill}\" data-about=\"{about}\"><title>{about}</title></rect>", y - 1.0);
+    }
+    if !squares.is_empty() {
+        legend.push_str(&grid_classes.legend(lang, &format!("{unit} / km² (1 km²)")));
+    }
+
+    // Municipal seats: circles by area, the largest values labelled.
+    let largest = seats.iter().filter_map(|s| s.2).max().unwrap_or(1).max(1) as f64;
+    let mut by_size: Vec<usize> = (0..seats.len()).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(seats[i].2.unwrap_or(0)));
+    let labelled: Vec<usize> = by_size.iter().copied().take(12).collect();
+    for &i in &by_size {
+        let (p, name, v) = &seats[i];
+        let (x, y) = at(*p);
+        let r = 1.5 + 12.0 * (v.unwrap_or(0) as f64 / largest).sqrt();
+        let about = escape(&format!("{name}: {} {unit}", number(*v)));
+        let _ = write!(svg, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\" fill=\"#2b5c8a\" fill-opacity=\"0.55\" stroke=\"#1b3a57\" stroke-width=\"0.6\" tabindex=\"0\" data-about=\"{about}\"><title>{about}</title></circle>");
+    }
+    // Names last, over every shape, with a white halo to stay readable.
+    let mut names: Vec<((f64, f64), String)> = labelled
+        .iter()
+        .map(|&i| (seats[i].0, seats[i].1.clone()))
+        .collect();
+    if seats.is_empty() {
+        names.extend(
+            counties
+                .iter()
+                .map(|(c, name, _)| (c.label_at, name.clone())),
+        );
+    }
+    for (p, name) in names {
+        let (x, y) = at(p);
+        // The map says what a shape is; "Berat (county)" is "Berat" on it.
+        let name = name.split(" (").next().unwrap_or(&name).to_string();
+        let _ = write!(svg, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"6\" text-anchor=\"middle\" paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"1.6\" fill=\"#111\">{}</text>", y - 3.0, escape(&name));
+    }
+    if !seats.is_empty() {
+        let _ = write!(
+            legend,
+            "<p class=\"map-legend\">{}</p>",
+            escape(&if lang == "sq" {
+                format!("Sipërfaqja e rrethit: {unit}; bashkitë në selitë e tyre (nuk ka kufij të hapur të bashkive)")
+            } else {
+                format!("Circle area: {unit}; municipalities at their seats (no open municipal boundaries exist)")
+            })
+        );
+    }
+    Some(format!(
+        "{svg}</svg><output class=\"map-identify\" aria-live=\"polite\"></output>{legend}"
+    ))
+}
+
+/// The south-west corner of a 1 km square from its INSPIRE code, in EPSG:3035 km.
+fn grid_corner(code: &str) -> Option<(f64, f64)> {
+    let rest = code.strip_prefix("CRS3035RES1000mN")?;
+    let (n, e) = rest.split_once('E')?;
+    Some((
+        e.parse::<f64>().ok()? / 1000.0,
+        n.parse::<f64>().ok()? / 1000.0,
+    ))
+}
+
+/// Five classes at the quintiles of some values, light to dark.
+struct Classes {
+    breaks: Vec<i64>,
+    low: i64,
+    high: i64,
+}
+
+impl Classes {
+    fn of(values: impl Iterator<Item = i64>) -> Classes {
+        let mut sorted: Vec<i64> = values.collect();
+        sorted.sort_unstable();
+        let breaks = (1..5)
+            .map(|q| sorted.get(sorted.len() * q / 5).copied().unwrap_or(0))
+            .collect();
+        Classes {
+            breaks,
+            low: sorted.first().copied().unwrap_or(0),
+            high: sorted.last().copied().unwrap_or(0),
+        }
+    }
+
+    fn colour(&self, v: i64) -> &'static str {
+        COLOURS[self.breaks.iter().filter(|&&b| v >= b).count().min(4)]
+    }
+
+    /// The legend: its title, then each class's colour and range.
+    fn legend(&self, lang: &str, title: &str) -> String {
+        let mut html = format!(
+            "<p class=\"map-legend-title\">{}</p><ul class=\"map-legend\">",
+            escape(title)
+        );
+        let mut lower = self.low;
+        for (n, colour) in COLOURS.iter().enumerate() {
+            let upper = self.breaks.get(n).copied().unwrap_or(self.high);
+            let _ = write!(
+                html,
+                "<li><svg width=\"12\" height=\"12\" aria-hidden=\"true\"><rect width=\"12\" height=\"12\" fill=\"{colour}\"/></svg> {}–{}</li>",
+                locale::number(lang, lower),
+                locale::number(lang, upper)
+            );
+            lower = upper;
+        }
+        html + "</ul>"
+    }
 }

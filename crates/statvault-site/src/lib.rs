@@ -23,6 +23,7 @@ pub mod api;
 pub mod charts;
 pub mod compress;
 pub mod export;
+pub mod geo;
 pub mod locale;
 pub mod mail;
 pub mod mirror;

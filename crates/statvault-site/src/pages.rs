@@ -914,11 +914,21 @@ fn table_results(
         let caption = format!("{} ({})", text(&table.title, lang), unit(lang, &table.unit));
         body.push_str(&pivot(lang, sub, cols, sort, &caption));
     }
-    if let Some(svg) = charts::chart(lang, sub) {
-        let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "chart"));
+    if let Some(svg) = charts::chart(lang, sub, &unit(lang, &table.unit)) {
+        let _ = write!(
+            body,
+            "<h2>{}</h2><figure class=\"chart\">{svg}<figcaption>{caption}</figcaption></figure>",
+            t(lang, "chart"),
+            caption = escape(&figure_caption(lang, b, table)),
+        );
     }
-    if let Some(svg) = charts::map(lang, sub) {
-        let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", t(lang, "map"));
+    if let Some(svg) = charts::map(lang, sub, &unit(lang, &table.unit)) {
+        let _ = write!(
+            body,
+            "<h2>{}</h2><figure class=\"map\">{svg}<figcaption>{caption}</figcaption></figure>",
+            t(lang, "map"),
+            caption = escape(&figure_caption(lang, b, table)),
+        );
     }
     let _ = write!(body, "<h2>{}</h2><dl class=\"legend\">", t(lang, "legend"));
     for (symbol, sq, en) in LEGEND {
@@ -929,6 +939,17 @@ fn table_results(
         );
     }
     body + "</dl>"
+}
+
+/// What a chart or map shows, under it: the table, its unit, source and period.
+fn figure_caption(lang: &str, b: &Bundle, table: &ProtectedTable) -> String {
+    format!(
+        "{} ({}). {}: INSTAT, {}",
+        text(&table.title, lang),
+        unit(lang, &table.unit),
+        t(lang, "source"),
+        b.meta.reference_period
+    )
 }
 
 /// A table's unit in the reader's language.

@@ -77,8 +77,24 @@ try:
     assert rows[0] == "Berat" and len(rows) == 3, rows
     assert driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"), "chart"
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg.map circle")) == 3, "map"
+    # Albania is on the map: its outline and its 12 counties, the municipalities named.
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.map path")) == 13, "outline and counties"
+    assert "Berat" in [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg.map text")]
+    driver.find_element(By.CSS_SELECTOR, "svg.map circle").click()
+    identified = driver.find_element(By.CSS_SELECTOR, "output.map-identify").text
+    assert identified.startswith("Berat: ") and "person" in identified, identified
     shot("3-table-pivot-chart-map")
     print("pivot, chart and map: ok")
+
+    # Counties as a choropleth of persons per km², with a titled legend.
+    driver.get(f"{release_table}?municipality=LEVEL(county)&sex=_T")
+    counties = driver.find_elements(By.CSS_SELECTOR, "svg.map path[data-about]")
+    assert len(counties) == 12, len(counties)
+    assert "/ km²" in driver.find_element(By.CSS_SELECTOR, ".map-legend-title").text
+    assert len({c.get_attribute("fill") for c in counties}) >= 4, "classes"
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.CSS_SELECTOR, "figure.map"))
+    shot("3c-county-map")
+    print("county map: ok")
 
     # Two municipalities chosen in the form, as a reader does: exactly they are shown.
     driver.get(release_table)

@@ -37,6 +37,7 @@ async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery
         "verified badge",
         "checked download",
         "pivot, chart and map",
+        "county map",
         "two municipalities",
         "language switch",
         "csv download",

@@ -63,7 +63,7 @@ pub fn albania() -> &'static Boundaries {
             .iter()
             .map(|(code, json)| {
                 let rings = rings(json);
-                let area_km2 = rings.iter().map(|r| area(r)).sum();
+                let area_km2 = rings.iter().map(area).sum();
                 let largest = rings
                     .iter()
                     .max_by(|a, b| area(a).total_cmp(&area(b)))

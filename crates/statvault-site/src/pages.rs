@@ -1353,5 +1353,5 @@ form.search{display:flex;gap:.25rem;margin-left:auto}form.search input{min-width
 .scroll{max-height:80vh;overflow:auto}table.data thead th{position:sticky;top:0;background:#fff}\
 table.data thead tr:first-child th{top:0}table.data caption{text-align:left;font-weight:700;padding:.25rem 0}\
 .about{display:grid;grid-template-columns:auto 1fr;gap:0 1rem}.about dd{margin:0}.note{font-size:.9em;color:#444}\
-body.embedded main{max-width:none}\
+body.embedded main{max-width:none}ul.tables li{margin:.5rem 0}main li a,.downloads a{display:inline-block;min-height:24px;line-height:24px;margin-right:.25rem}\
 @media (max-width:40rem){main{padding:.5rem}}\n";

@@ -62,10 +62,22 @@ pub fn compressible(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    kind.starts_with("text/")
-        || ["json", "xml", "javascript", "csv"]
-            .iter()
-            .any(|k| kind.contains(k))
+    // The media type without parameters: `text/…`, or JSON, XML and their `+json`,
+    // `+xml` kinds, SDMX's `+csv`; never an already compressed format whose name holds "xml" (XLSX is
+    // `application/vnd.openxmlformats-…`).
+    let media = kind.split(';').next().unwrap_or("").trim();
+    media.starts_with("text/")
+        || [
+            "/json",
+            "+json",
+            "/jsonl",
+            "/xml",
+            "+xml",
+            "+csv",
+            "/javascript",
+        ]
+        .iter()
+        .any(|end| media.ends_with(end))
 }
 
 /// `body` encoded; `None` when it is too small to be worth it.
@@ -131,6 +143,32 @@ mod tests {
         );
         assert_eq!(negotiate(Some(&v("identity"))), None);
         assert_eq!(negotiate(None), None);
+    }
+
+    #[test]
+    fn text_is_compressed_and_packed_formats_are_not() {
+        let of = |kind: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            compressible(&headers)
+        };
+        for kind in [
+            "text/html; charset=utf-8",
+            "application/json",
+            "application/problem+json",
+            "application/atom+xml; charset=utf-8",
+            "text/csv",
+            "application/vnd.sdmx.data+csv; version=2.0.0",
+        ] {
+            assert!(of(kind), "{kind}");
+        }
+        for kind in [
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "image/x-icon",
+            "application/octet-stream",
+        ] {
+            assert!(!of(kind), "{kind}");
+        }
     }
 
     #[test]

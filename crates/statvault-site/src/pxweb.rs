@@ -264,7 +264,7 @@ pub struct Query {
 }
 
 /// The selection a GET names: `valuecodes[VAR]=a,b` and `codelist[VAR]=vs_x`.
-fn query_from_params(params: &[(String, String)]) -> Query {
+pub fn query_from_params(params: &[(String, String)]) -> Query {
     let bracket = |name: &str, prefix: &str| {
         let rest = name
             .get(..prefix.len())?
@@ -299,7 +299,7 @@ fn query_from_params(params: &[(String, String)]) -> Query {
 
 /// The categories chosen for each dimension: those selected, the total of a dimension
 /// left out (or all of it where it has no total).
-fn choose(t: &ProtectedTable, query: &Query) -> Result<Vec<Vec<usize>>, Reply> {
+pub fn choose(t: &ProtectedTable, query: &Query) -> Result<Vec<Vec<usize>>, Reply> {
     let bad = |detail: String| problem(400, "Bad request", &detail);
     for s in &query.selection {
         if !t.dimensions.iter().any(|d| d.id == s.variable_code) {

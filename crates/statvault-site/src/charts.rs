@@ -375,6 +375,38 @@ pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     ))
 }
 
+/// One sentence on the places of a geographic table, the other dimensions at their
+/// first category: how many have a value, their sum, and the largest.
+pub fn summary(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
+    let k = t
+        .dimensions
+        .iter()
+        .position(|d| ["municipality", "county", "grid_1km"].contains(&d.id.as_str()))?;
+    let values = series(t, k, &at_first(t, &[k]));
+    let shown: Vec<(usize, i64)> = values.iter().filter_map(|&(i, v)| Some((i, v?))).collect();
+    let &(top, most) = shown.iter().max_by_key(|(_, v)| *v)?;
+    let total: i64 = shown.iter().map(|(_, v)| v).sum();
+    let name = label(&t.dimensions[k].categories[top], lang);
+    let n = |v: i64| locale::number(lang, v);
+    Some(if lang == "sq" {
+        format!(
+            "{} vende me vlerë ({} gjithsej), me {} {unit} gjithsej; më i madhi: {name}, {} {unit}.",
+            n(shown.len() as i64),
+            n(values.len() as i64),
+            n(total),
+            n(most)
+        )
+    } else {
+        format!(
+            "{} places with a value (of {}), {} {unit} in all; the largest: {name}, {} {unit}.",
+            n(shown.len() as i64),
+            n(values.len() as i64),
+            n(total),
+            n(most)
+        )
+    })
+}
+
 /// The south-west corner of a 1 km square from its INSPIRE code, in EPSG:3035 km.
 fn grid_corner(code: &str) -> Option<(f64, f64)> {
     let rest = code.strip_prefix("CRS3035RES1000mN")?;

@@ -908,27 +908,38 @@ fn table_results(
     if table.protection.method == "ckm" {
         let _ = write!(body, "<p class=\"note\">{}</p>", t(lang, "perturbed_note"));
     }
+    let table_unit = unit(lang, &table.unit);
+    let figure = |kind: &str, heading: &str, svg: String| {
+        format!(
+            "<h2>{}</h2><figure class=\"{kind}\">{svg}<figcaption>{}</figcaption></figure>",
+            t(lang, heading),
+            escape(&figure_caption(lang, b, table))
+        )
+    };
+    let map = charts::map(lang, sub, &table_unit).map(|svg| figure("map", "map", svg));
+    // A table of thousands of places (the 1 km grid) opens on a summary and its map; a
+    // bar chart of some of its squares would say nothing.
+    let many_places = sub
+        .dimensions
+        .iter()
+        .any(|d| d.categories.len() > MAX_LISTED);
+    if many_places {
+        if let Some(summary) = charts::summary(lang, sub, &table_unit) {
+            let _ = write!(body, "<p class=\"summary\">{}</p>", escape(&summary));
+        }
+        body.push_str(map.as_deref().unwrap_or(""));
+    }
     if sub.values.len() as u128 > MAX_HTML_CELLS {
         let _ = write!(body, "<p class=\"warning\">{}</p>", t(lang, "too_many"));
     } else {
-        let caption = format!("{} ({})", text(&table.title, lang), unit(lang, &table.unit));
+        let caption = format!("{} ({table_unit})", text(&table.title, lang));
         body.push_str(&pivot(lang, sub, cols, sort, &caption));
     }
-    if let Some(svg) = charts::chart(lang, sub, &unit(lang, &table.unit)) {
-        let _ = write!(
-            body,
-            "<h2>{}</h2><figure class=\"chart\">{svg}<figcaption>{caption}</figcaption></figure>",
-            t(lang, "chart"),
-            caption = escape(&figure_caption(lang, b, table)),
-        );
-    }
-    if let Some(svg) = charts::map(lang, sub, &unit(lang, &table.unit)) {
-        let _ = write!(
-            body,
-            "<h2>{}</h2><figure class=\"map\">{svg}<figcaption>{caption}</figcaption></figure>",
-            t(lang, "map"),
-            caption = escape(&figure_caption(lang, b, table)),
-        );
+    if !many_places {
+        if let Some(svg) = charts::chart(lang, sub, &table_unit) {
+            body.push_str(&figure("chart", "chart", svg));
+        }
+        body.push_str(map.as_deref().unwrap_or(""));
     }
     let _ = write!(body, "<h2>{}</h2><dl class=\"legend\">", t(lang, "legend"));
     for (symbol, sq, en) in LEGEND {
@@ -960,11 +971,13 @@ fn unit(lang: &str, unit: &str) -> String {
         "dwelling" | "dwellings" => "banesa",
         other => other,
     };
-    if lang == "sq" {
-        sq.to_string()
-    } else {
-        unit.to_string()
-    }
+    let en = match unit {
+        "person" => "persons",
+        "household" => "households",
+        "dwelling" => "dwellings",
+        other => other,
+    };
+    if lang == "sq" { sq } else { en }.to_string()
 }
 
 /// Most categories a dimension's list shows; past that (the 1 km grid) the reader

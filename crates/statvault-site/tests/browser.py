@@ -60,6 +60,9 @@ try:
     fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert not [u for u in fetched if "/tables/" in u], fetched
     shot("2-release-verified")
+    driver.set_window_size(1100, 900)
+    shot("readme-release")
+    driver.set_window_size(1200, 1600)
     print("verified badge: ok")
 
     # A file downloaded from the page is checked against the manifest before it is saved.
@@ -92,8 +95,10 @@ try:
     assert len(counties) == 12, len(counties)
     assert "/ km²" in driver.find_element(By.CSS_SELECTOR, ".map-legend-title").text
     assert len({c.get_attribute("fill") for c in counties}) >= 4, "classes"
-    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.CSS_SELECTOR, "figure.map"))
-    shot("3c-county-map")
+    # The README's picture of a table with its map: the whole page, top to map.
+    driver.set_window_size(1100, 2700)
+    shot("readme-table-map")
+    driver.set_window_size(1200, 1600)
     print("county map: ok")
 
     # Two municipalities chosen in the form, as a reader does: exactly they are shown.

@@ -1046,11 +1046,15 @@ aria-describedby=\"{id}-hint\"><small id=\"{id}-hint\">{n} {hint}</small></label
     // A total whose parts are all finest codes (a county) is a group: the total, an
     // option for all its parts, then the parts. Everything else comes in order.
     let is_total = |code: &String| d.sums.iter().any(|s| s.total == *code);
-    let groups: Vec<&statvault_census::table::Sum> = d
+    let mut groups: Vec<&statvault_census::table::Sum> = d
         .sums
         .iter()
         .filter(|s| !s.parts.iter().any(is_total))
         .collect();
+    // One group would be the whole list under its total (sex: Total, Male, Female).
+    if groups.len() < 2 {
+        groups.clear();
+    }
     let in_group = |code: &String| groups.iter().any(|g| g.parts.contains(code));
     let position = |code: &String| d.categories.iter().position(|c| c.code == *code);
     for k in 0..n {
@@ -1353,7 +1357,7 @@ header a{color:#fff}.site{font-weight:700;text-decoration:none}nav{display:flex;
 main{max-width:70rem;margin:0 auto;padding:1rem}.problem{color:#8b0000;font-weight:700}form.alerts input{max-width:100%}a:focus,button:focus,select:focus{outline:3px solid #ffbf47}\
 .scroll{overflow-x:auto}table.data{border-collapse:collapse}table.data td,table.data th{border:1px solid #ccc;padding:.25rem .5rem}\
 table.data td{text-align:right;font-variant-numeric:tabular-nums}sup{color:#8b0000;margin-left:.15rem}\
-.selection fieldset{display:flex;flex-wrap:wrap;gap:1rem;border:1px solid #ccc}.selection label{display:flex;flex-direction:column}\
+.selection fieldset{display:flex;flex-wrap:wrap;align-items:flex-end;gap:1rem;border:1px solid #ccc}.selection label{display:flex;flex-direction:column}\
 .warning{background:#fff3cd;padding:.5rem}.verified{color:#0b6b2b}pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f4;padding:.5rem}\
 .status{font-size:.85em;padding:0 .3rem;border:1px solid currentColor;border-radius:.2rem}\
 svg.chart,svg.map{width:100%;height:auto;max-width:48rem}svg.map{max-height:80vh}\

@@ -304,7 +304,155 @@ function offerFigureDownloads() {
   }
 }
 
+// The items of a selection, split at the commas outside parentheses.
+function selectionItems(value) {
+  const items = [];
+  let depth = 0, start = 0;
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] === "(") depth++;
+    else if (value[i] === ")") depth = Math.max(0, depth - 1);
+    else if (value[i] === "," && depth === 0) { items.push(value.slice(start, i)); start = i + 1; }
+  }
+  items.push(value.slice(start));
+  return items.filter((item) => item !== "");
+}
+
+// The positions one selection picks in a dimension, as the site's select.rs does; null
+// for a selection that cannot be made.
+function pickCategories(dimension, value) {
+  const { codes, level, child, id } = dimension;
+  const at = (code) => codes.indexOf(code.trim());
+  const picked = [];
+  for (const item of selectionItems(value)) {
+    const call = (name) => {
+      const match = item.match(new RegExp(`^${name}\\((.*)\\)$`));
+      return match ? match[1] : null;
+    };
+    let these;
+    let inner;
+    if (item === "*") these = codes.map((_, i) => i);
+    else if ((inner = call("TOP")) !== null) these = codes.map((_, i) => i).slice(0, Number(inner));
+    else if ((inner = call("LAST") ?? call("BOTTOM")) !== null) these = codes.map((_, i) => i).slice(Math.max(0, codes.length - Number(inner)));
+    else if ((inner = call("RANGE")) !== null) {
+      const [from, to] = inner.split(",").map(at);
+      these = from < 0 || to < 0 ? null : codes.map((_, i) => i).slice(from, to + 1);
+    } else if ((inner = call("FROM")) !== null) these = at(inner) < 0 ? null : codes.map((_, i) => i).slice(at(inner));
+    else if ((inner = call("TO")) !== null) these = at(inner) < 0 ? null : codes.map((_, i) => i).slice(0, at(inner) + 1);
+    else if ((inner = call("LEVEL")) !== null) these = codes.map((c, i) => ((level[c] || id) === inner ? i : -1)).filter((i) => i >= 0);
+    else if ((inner = call("CHILDREN")) !== null) these = (child[inner.trim()] || []).map(at);
+    else if (/[*?]/.test(item)) {
+      const pattern = new RegExp(`^${item.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+      these = codes.map((c, i) => (pattern.test(c) ? i : -1)).filter((i) => i >= 0);
+    } else these = at(item) < 0 ? null : [at(item)];
+    if (!these || !these.length || these.some((i) => i < 0 || Number.isNaN(i))) return null;
+    for (const i of these) if (!picked.includes(i)) picked.push(i);
+  }
+  return picked.length ? picked : null;
+}
+
+// A static copy (site export): a file server answers every address of a table with the
+// same page, so the script makes the selection the address asks from the table's
+// signed JSON-stat file and draws its pivot as the site would.
+async function staticSelection(form) {
+  const words = JSON.parse(form.dataset.words);
+  const asked = new URLSearchParams(location.search);
+  const fields = Array.from(form.querySelectorAll("[data-dimension], input[name]"));
+  const named = [...asked.keys()].some((k) => k === "cols" || k === "sort" || fields.some((f) => f.name === k));
+  const slot = document.querySelector("div.pivot");
+  if (!named || !slot) return;
+  const say = (text) => { for (const note of document.querySelectorAll(".static-note")) note.textContent = text; };
+  let doc;
+  try {
+    const response = await fetch(form.dataset.static);
+    if (!response.ok) return;
+    doc = await response.json();
+  } catch (e) {
+    return;
+  }
+  const dimensions = doc.id.map((id) => {
+    const d = doc.dimension[id];
+    const level = {};
+    const list = form.querySelector(`select[name="${CSS.escape(id)}"]`);
+    for (const o of list ? list.options : []) if (o.dataset.level) level[o.value] = o.dataset.level;
+    return { id, label: d.label, codes: d.category.index, labels: d.category.label, child: d.category.child || {}, level };
+  });
+  const chosen = [];
+  for (const d of dimensions) {
+    const value = asked.getAll(d.id).filter((v) => v !== "").join(",");
+    const picked = value ? pickCategories(d, value) : d.codes.map((_, i) => i);
+    if (!picked) { say(`${words.bad_selection}: ${d.id}=${value}`); return; }
+    chosen.push(picked);
+    const list = form.querySelector(`select[name="${CSS.escape(d.id)}"]`);
+    const items = selectionItems(value);
+    for (const o of list ? list.options : []) o.selected = items.includes(o.value);
+  }
+  const cols = Math.max(0, doc.id.indexOf(asked.get("cols") || doc.id[doc.id.length - 1]));
+  const sort = asked.get("sort") || "";
+  const strides = doc.size.map((_, k) => doc.size.slice(k + 1).reduce((a, b) => a * b, 1));
+  const status = (cell) => (Array.isArray(doc.status) ? doc.status[cell] : (doc.status || {})[cell]) || "";
+  const format = new Intl.NumberFormat(document.documentElement.lang);
+  const stub = doc.id.map((_, k) => k).filter((k) => k !== cols);
+  const cellCount = chosen.reduce((n, c) => n * c.length, 1);
+  slot.replaceChildren();
+  slot.dataset.made = "here";
+  say(words.static_selected);
+  for (const figure of document.querySelectorAll("figure.chart, figure.map")) {
+    figure.hidden = true;
+    if (figure.previousElementSibling && figure.previousElementSibling.tagName === "H2") figure.previousElementSibling.hidden = true;
+  }
+  if (cellCount > 5000) {
+    const warning = document.createElement("p");
+    warning.className = "warning";
+    warning.textContent = words.too_many;
+    slot.append(warning);
+    return;
+  }
+  // Rows: every combination of the stub dimensions' chosen categories, in order.
+  let rows = [[]];
+  for (const k of stub) rows = rows.flatMap((row) => chosen[k].map((i) => [...row, i]));
+  const cellOf = (row, c) => stub.reduce((sum, k, n) => sum + row[n] * strides[k], 0) + c * strides[cols];
+  const isTotal = (row) => stub.some((k, n) => dimensions[k].child[dimensions[k].codes[row[n]]]);
+  const first = (row) => doc.value[cellOf(row, chosen[cols][0])] ?? -Infinity;
+  if (sort === "asc" || sort === "desc") {
+    rows.sort((a, b) => (isTotal(b) - isTotal(a)) || (sort === "asc" ? first(a) - first(b) : first(b) - first(a)));
+  }
+  const element = (tag, text, attributes = {}) => {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    for (const [k, v] of Object.entries(attributes)) e.setAttribute(k, v);
+    return e;
+  };
+  const box = element("div", undefined, { class: "scroll", tabindex: "0", role: "region", "aria-label": slot.dataset.caption });
+  const table = element("table", undefined, { class: "data" });
+  table.append(element("caption", slot.dataset.caption));
+  const head = element("thead");
+  const over = element("tr");
+  if (stub.length) over.append(element("td", undefined, { colspan: String(stub.length) }));
+  over.append(element("th", dimensions[cols].label, { scope: "colgroup", colspan: String(chosen[cols].length) }));
+  const names = element("tr");
+  for (const k of stub) names.append(element("th", dimensions[k].label, { scope: "col" }));
+  for (const i of chosen[cols]) names.append(element("th", dimensions[cols].labels[dimensions[cols].codes[i]], { scope: "col" }));
+  head.append(over, names);
+  const body = element("tbody");
+  for (const row of rows) {
+    const tr = element("tr");
+    stub.forEach((k, n) => tr.append(element("th", dimensions[k].labels[dimensions[k].codes[row[n]]], { scope: "row" })));
+    for (const i of chosen[cols]) {
+      const cell = row.length === 0 && stub.length === 0 ? i * strides[cols] : cellOf(row, i);
+      const value = doc.value[cell];
+      const td = element("td", value === null || value === undefined ? ".." : format.format(value));
+      if (status(cell)) td.append(element("sup", status(cell)));
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  table.append(head, body);
+  box.append(table);
+  slot.append(box);
+}
+
 for (const box of document.querySelectorAll("[data-bundle][data-key]")) verifyRelease(box);
+for (const form of document.querySelectorAll("form.selection[data-static]")) staticSelection(form);
 identifyOnMaps();
 offerFigureDownloads();
 for (const form of document.querySelectorAll("form.selection[data-words]")) enhanceSelection(form);

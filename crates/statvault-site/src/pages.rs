@@ -64,7 +64,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("topic_migration", "Migracioni", "Migration"),
     ("topic_work", "Arsimi dhe puna", "Education and work"),
     ("topic_grid", "Rrjeti 1 km", "1 km grid"),
-    ("static_copy", "Kjo është një kopje statike e sajtit: çdo tabelë shfaqet e plotë, çfarëdo që kërkon adresa. Për të zgjedhur kategori përdorni sajtin e drejtpërdrejtë ose API-në e tij.", "This is a static copy of the site: each table is shown whole, whatever its address asks. To choose categories, use the live site or its API."),
+    ("static_copy", "Kjo është një kopje statike e sajtit: pa JavaScript çdo tabelë shfaqet e plotë, çfarëdo që kërkon adresa; me të, shfletuesi bën përzgjedhjen nga skedari i nënshkruar i tabelës. Shkarkimet janë tabela e plotë.", "This is a static copy of the site: without JavaScript each table is shown whole, whatever its address asks; with it, your browser makes the selection from the table's signed file. Downloads are the whole table."),
+    ("static_selected", "Përzgjedhja u bë nga shfletuesi juaj nga skedari i nënshkruar i tabelës. Grafiku dhe harta nuk shfaqen për të.", "Your browser made this selection from the table's signed file. The chart and map are not drawn for it."),
     ("static_search", "Kjo kopje statike e sajtit nuk kërkon; ja të gjitha tabelat. Për të kërkuar përdorni sajtin e drejtpërdrejtë.", "This static copy of the site cannot search; here is every table. To search, use the live site."),
     ("open_on_site", "hapeni në sajt, me shkarkimet", "open it on the site, with its downloads"),
     ("all_of_level", "Të gjitha", "All"),
@@ -590,6 +591,9 @@ fn selection_words(lang: &str) -> String {
         "none": if sq { "Asnjë" } else { "None" },
         "filter": if sq { "Filtro" } else { "Filter" },
         "cells": if sq { "qeliza" } else { "cells" },
+        "static_selected": t(lang, "static_selected"),
+        "too_many": t(lang, "too_many"),
+        "bad_selection": t(lang, "bad_selection"),
     })
     .to_string()
 }
@@ -752,12 +756,22 @@ pub fn table(
         title = escape(text(&table.title, lang)),
     );
     if frame == Frame::StaticCopy {
-        // A static copy shows each table whole, whatever its address asks: it says so,
-        // and offers the whole table's signed files.
+        // A file server answers every address of a table with this page: the script
+        // makes the selection the address asks from the table's signed JSON-stat file;
+        // without it, the page says it shows the table whole. Downloads are the whole
+        // table's signed files.
         let _ = write!(
             body,
-            "<p class=\"warning\">{}</p><p class=\"downloads\">{}: {}</p>",
+            "<p class=\"warning static-note\">{}</p>{}<p class=\"downloads\">{}: {}</p>",
             t(lang, "static_copy"),
+            selection_form(lang, table, &param, chosen, cols, sort).replacen(
+                "<form ",
+                &format!(
+                    "<form data-static=\"/releases/{}/tables/{}.{lang}.json\" ",
+                    b.name, table.id
+                ),
+                1
+            ),
             t(lang, "downloads"),
             download_links(&b.name, table, lang)
         );
@@ -929,12 +943,18 @@ fn table_results(
         }
         body.push_str(map.as_deref().unwrap_or(""));
     }
+    let caption = format!("{} ({table_unit})", text(&table.title, lang));
+    let _ = write!(
+        body,
+        "<div class=\"pivot\" data-caption=\"{}\">",
+        escape(&caption)
+    );
     if sub.values.len() as u128 > MAX_HTML_CELLS {
         let _ = write!(body, "<p class=\"warning\">{}</p>", t(lang, "too_many"));
     } else {
-        let caption = format!("{} ({table_unit})", text(&table.title, lang));
         body.push_str(&pivot(lang, sub, cols, sort, &caption));
     }
+    body.push_str("</div>");
     if !many_places {
         if let Some(svg) = charts::chart(lang, sub, &table_unit) {
             body.push_str(&figure("chart", "chart", svg));
@@ -1015,11 +1035,20 @@ aria-describedby=\"{id}-hint\"><small id=\"{id}-hint\">{n} {hint}</small></label
             escape(label)
         )
     };
+    // A code's option carries its level, so that a static copy's script can take
+    // LEVEL(…) as the site does.
     let code_option = |k: usize| {
         let c = &d.categories[k];
         let selected =
             !all && (items.contains(&c.code.as_str()) || (!by_group && chosen.contains(&k)));
-        option(&c.code, &label(c, lang), selected, 1)
+        option(&c.code, &label(c, lang), selected, 1).replacen(
+            " data-cells",
+            &format!(
+                " data-level=\"{}\" data-cells",
+                escape(select::level_of(d, k))
+            ),
+            1,
+        )
     };
     let mut html = format!(
         "<label>{name}<select name=\"{id}\" multiple size=\"{}\" data-dimension>",

@@ -801,7 +801,7 @@ async fn two_municipalities_chosen_in_the_form_show_exactly_them() {
     // the county tells itself apart from its seat.
     assert!(page
         .body
-        .contains("<option value=\"AL311\" data-cells=\"1\" selected>Berat</option>"));
+        .contains("<option value=\"AL311\" data-level=\"municipality\" data-cells=\"1\" selected>Berat</option>"));
     assert!(
         page.body.contains("<optgroup label=\"Berat (county)\">"),
         "{}",

@@ -161,25 +161,17 @@ pub fn data(
         return Reply::error(400, &format!("no language {lang:?}; use sq or en"));
     }
     let sub = select::subtable(table, &chosen);
-    let (body, content_type, extension) = match param(params, "format").unwrap_or("jsonstat") {
+    let format = param(params, "format").unwrap_or("jsonstat");
+    let (body, content_type, extension) = match format {
         "jsonstat" | "json" => (jsonstat::write(&sub, lang), "application/json", "json"),
-        "csv" => (csv::write(&sub), "text/csv; charset=utf-8", "csv"),
         "sdmx" => (
             sdmx::write(&sub, Some(lang)),
             "application/vnd.sdmx.data+csv; version=2.0.0; charset=utf-8",
             "sdmx.csv",
         ),
-        "px" => {
-            let created = px::creation_date(&b.manifest.release_time);
-            (px::write(&sub, &created), "text/plain; charset=utf-8", "px")
-        }
-        "xlsx" => match xlsx::write_in(&sub, lang) {
-            Ok(bytes) => (
-                bytes,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "xlsx",
-            ),
-            Err(e) => return Reply::error(500, &e.to_string()),
+        "csv" | "px" | "xlsx" => match written(b, &sub, lang, format) {
+            Ok(written) => written,
+            Err(e) => return Reply::error(500, &e),
         },
         other => {
             return Reply::error(
@@ -195,6 +187,28 @@ pub fn data(
             "content-disposition",
             format!("inline; filename=\"{}.{extension}\"", table.id),
         )
+}
+
+/// A selection as CSV, PX or XLSX (what both APIs write alike): its bytes, content
+/// type and file extension. An XLSX opens on `lang`'s sheet.
+pub fn written(
+    b: &Bundle,
+    sub: &ProtectedTable,
+    lang: &str,
+    format: &str,
+) -> Result<(Vec<u8>, &'static str, &'static str), String> {
+    Ok(match format {
+        "csv" => (csv::write(sub), "text/csv; charset=utf-8", "csv"),
+        "px" => {
+            let created = px::creation_date(&b.manifest.release_time);
+            (px::write(sub, &created), "text/plain; charset=utf-8", "px")
+        }
+        _ => (
+            xlsx::write_in(sub, lang).map_err(|e| e.to_string())?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+    })
 }
 
 fn select_error(e: &SelectError) -> Reply {

@@ -388,23 +388,18 @@ pub fn summary(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     let total: i64 = shown.iter().map(|(_, v)| v).sum();
     let name = label(&t.dimensions[k].categories[top], lang);
     let n = |v: i64| locale::number(lang, v);
-    Some(if lang == "sq" {
-        format!(
-            "{} vende me vlerë ({} gjithsej), me {} {unit} gjithsej; më i madhi: {name}, {} {unit}.",
-            n(shown.len() as i64),
-            n(values.len() as i64),
-            n(total),
-            n(most)
-        )
+    let (with_value, of, in_all, largest) = if lang == "sq" {
+        ("vende me vlerë", "nga", "gjithsej", "më i madhi")
     } else {
-        format!(
-            "{} places with a value (of {}), {} {unit} in all; the largest: {name}, {} {unit}.",
-            n(shown.len() as i64),
-            n(values.len() as i64),
-            n(total),
-            n(most)
-        )
-    })
+        ("places with a value", "of", "in all", "the largest")
+    };
+    Some(format!(
+        "{} {with_value} ({of} {}), {} {unit} {in_all}; {largest}: {name}, {} {unit}.",
+        n(shown.len() as i64),
+        n(values.len() as i64),
+        n(total),
+        n(most)
+    ))
 }
 
 /// The south-west corner of a 1 km square from its INSPIRE code, in EPSG:3035 km.

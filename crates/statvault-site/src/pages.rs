@@ -440,16 +440,14 @@ pub fn search(lang: &str, catalog: &Catalog, now: u64, query: &str, static_copy:
                     ))
         });
     let count = tables.clone().count();
+    let listed = by_topic(lang, tables, |b, table| table_link(lang, b, table));
     let mut body = format!("<h1>{}</h1>", t(lang, "search"));
     if static_copy {
         let _ = write!(
             body,
-            "<p class=\"warning\">{}</p>",
+            "<p class=\"warning\">{}</p>{listed}",
             t(lang, "static_search")
         );
-        body.push_str(&by_topic(lang, tables, |b, table| {
-            table_link(lang, b, table)
-        }));
         return page(lang, t(lang, "search"), "/search", &body);
     }
     let _ = write!(
@@ -461,12 +459,9 @@ pub fn search(lang: &str, catalog: &Catalog, now: u64, query: &str, static_copy:
     if !query.trim().is_empty() {
         let _ = write!(
             body,
-            "<h2 aria-live=\"polite\">{}: {count}</h2>",
+            "<h2 aria-live=\"polite\">{}: {count}</h2>{listed}",
             t(lang, "found")
         );
-        body.push_str(&by_topic(lang, tables, |b, table| {
-            table_link(lang, b, table)
-        }));
     }
     page(
         lang,

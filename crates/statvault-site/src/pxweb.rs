@@ -10,7 +10,7 @@
 use serde_json::{json, Map, Value};
 use statvault_census::table::CategoryKind;
 use statvault_protect::ProtectedTable;
-use statvault_release::formats::{csv, dimension_label, jsonstat, label, languages, px, xlsx};
+use statvault_release::formats::{dimension_label, jsonstat, label, languages};
 
 use crate::api::param;
 use crate::search;
@@ -417,18 +417,9 @@ pub fn data(
             bytes.push(b'\n');
             (bytes, "application/json; charset=UTF-8", "json")
         }
-        "csv" => (csv::write(&sub), "text/csv; charset=UTF-8", "csv"),
-        "px" => {
-            let created = px::creation_date(&b.manifest.release_time);
-            (px::write(&sub, &created), "application/octet-stream", "px")
-        }
-        "xlsx" => match xlsx::write_in(&sub, lang) {
-            Ok(bytes) => (
-                bytes,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "xlsx",
-            ),
-            Err(e) => return problem(500, "Internal error", &e.to_string()),
+        "csv" | "px" | "xlsx" => match crate::api::written(b, &sub, lang, format) {
+            Ok(written) => written,
+            Err(e) => return problem(500, "Internal error", &e),
         },
         other => {
             return problem(

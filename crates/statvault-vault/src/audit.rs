@@ -23,9 +23,6 @@ pub const CHECKPOINTS: &str = "audit/checkpoints/";
 /// Largest segment read; the writer's are far smaller.
 const SEGMENT_MAX: u64 = 64 << 20;
 const CHECKPOINT_MAX: u64 = 4096;
-/// Appends that find their segment name taken (another writer appended first) and
-/// try again after reading what it wrote.
-const APPEND_ATTEMPTS: u32 = 64;
 
 /// How a request ended; `Started` is written before any work is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -128,9 +125,13 @@ impl AuditLog {
     }
 
     /// Appends `records` as one segment, durably, setting their index and time; then,
-    /// with `signer`, writes the checkpoint of the new size and returns it. A segment
-    /// name found taken means another writer appended: its records are read and
-    /// counted, and ours go after them.
+    /// with `signer`, writes the checkpoint of the new size and returns it.
+    ///
+    /// The log has one writer (the agent). A segment name found taken means someone
+    /// else wrote there: nothing proves who, and a checkpoint signed over it would vouch
+    /// for records this writer never wrote, so the append fails, naming the segment, and
+    /// every append after it fails the same way (the writer fails closed) until someone
+    /// looks.
     pub fn append(
         &mut self,
         records: &mut [AuditRecord],
@@ -140,41 +141,32 @@ impl AuditLog {
         if records.is_empty() {
             return Ok(None);
         }
-        for attempt in 0..APPEND_ATTEMPTS {
-            let first = self.size();
-            let mut segment = Vec::new();
-            for (i, record) in records.iter_mut().enumerate() {
-                record.index = first + i as u64;
-                record.time = now;
-                serde_json::to_writer(&mut segment, record).expect("a record serializes");
-                segment.push(b'\n');
-            }
-            let name = segment_name(first);
-            match self.backend.write_new(&name, &segment) {
-                Ok(()) => {
-                    for line in segment.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                        self.frontier.push(leaf_hash(line));
-                    }
-                    return match signer {
-                        Some(signer) => self.sign(signer).map(Some),
-                        None => Ok(None),
-                    };
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let theirs = read(self.backend.as_ref(), first)?;
-                    theirs.leaves.iter().for_each(|l| self.frontier.push(*l));
-                    // A random pause, growing, so that two busy writers do not keep
-                    // colliding (one would else lose every time).
-                    let ceiling = 1u64 << attempt.min(6);
-                    let pause = u64::from(statvault_crypto::random_bytes::<1>()[0]) * ceiling / 256;
-                    std::thread::sleep(std::time::Duration::from_millis(pause));
-                }
-                Err(e) => return Err(backend_err(&name)(e)),
-            }
+        let first = self.size();
+        let mut segment = Vec::new();
+        for (i, record) in records.iter_mut().enumerate() {
+            record.index = first + i as u64;
+            record.time = now;
+            serde_json::to_writer(&mut segment, record).expect("a record serializes");
+            segment.push(b'\n');
         }
-        Err(VaultError::Concurrent(
-            "the audit log kept growing under this writer".into(),
-        ))
+        let name = segment_name(first);
+        match self.backend.write_new(&name, &segment) {
+            Ok(()) => {
+                for line in segment.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    self.frontier.push(leaf_hash(line));
+                }
+                match signer {
+                    Some(signer) => self.sign(signer).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(VaultError::corrupt(
+                &name,
+                "was written by someone other than this log's writer; records are not \
+appended after it, nor signed over it",
+            )),
+            Err(e) => Err(backend_err(&name)(e)),
+        }
     }
 
     /// Signs and stores the checkpoint of the log as it is; returns the signed note.

@@ -170,29 +170,51 @@ fn a_checkpoint_signed_by_another_key_or_of_another_vault_is_refused() {
 }
 
 #[test]
-fn two_writers_append_without_losing_or_repeating_a_record() {
+fn a_writer_never_adopts_a_segment_it_did_not_write() {
+    // Issue 15's open hole: a writer that found its next segment's name taken read that
+    // segment, counted it as the log's, and signed a checkpoint over it with the vault
+    // key: an intruder on the host could plant records the key then vouched for.
     let f = fixture();
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                let (mut log, _) = AuditLog::open(&f.vault).unwrap();
-                for _ in 0..20 {
-                    f.append(&mut log, 3, true);
-                }
-            });
-        }
-    });
-    let contents = read(f.vault.backend().as_ref(), 0).unwrap();
-    assert_eq!(contents.records.len(), 120);
-    let mut requests: Vec<&str> = contents
-        .records
+    let (mut log, _) = AuditLog::open(&f.vault).unwrap();
+    f.append(&mut log, 2, true);
+    let planted = br#"{"index":2,"time":1700000000,"request":"forged","uid":0,"user":"root","command":"restore","outcome":"done"}
+"#;
+    f.vault
+        .backend()
+        .write_new("audit/entries/0000000000000002", planted)
+        .unwrap();
+    // The writer refuses to append after it or sign over it, and keeps refusing.
+    for _ in 0..2 {
+        let mut records = vec![AuditRecord {
+            request: "honest".into(),
+            ..AuditRecord::default()
+        }];
+        let err = log
+            .append(&mut records, 1_700_000_001, Some(&f.keys as _))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("audit/entries/0000000000000002")
+                && err.to_string().contains("someone other than"),
+            "{err}"
+        );
+    }
+    assert_eq!(log.size(), 2);
+    // No checkpoint covers the planted record; verification says the tail is unsigned.
+    let checkpoints = f.vault.backend().list("audit/checkpoints/").unwrap();
+    assert!(checkpoints
         .iter()
-        .map(|r| r.request.as_str())
-        .collect();
-    requests.sort_unstable();
-    requests.dedup();
-    assert_eq!(requests.len(), 120);
-    assert!(f.problems(None).is_empty());
+        .all(|c| !c.name.ends_with("0000000000000003")));
+    // Two writers on one log: the one that finds its segment taken fails closed rather
+    // than take the other's records; the log stays whole.
+    let g = fixture();
+    let (mut first, _) = AuditLog::open(&g.vault).unwrap();
+    let (mut second, _) = AuditLog::open(&g.vault).unwrap();
+    g.append(&mut first, 1, true);
+    let mut records = vec![AuditRecord::default()];
+    assert!(second
+        .append(&mut records, 1_700_000_002, Some(&g.keys as _))
+        .is_err());
+    assert!(g.problems(None).is_empty());
 }
 
 /// RFC 6962's MTH written out again, independently of the crates' code.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 use statvault_crypto::VaultKeys;
-use statvault_vault::audit::{read, verify_audit, AuditLog, AuditRecord, Outcome};
+use statvault_vault::audit::{verify_audit, AuditLog, AuditRecord, Outcome};
 use statvault_vault::{InitOptions, LocalBackend, Vault};
 
 /// Request ids unique across threads.

@@ -8,6 +8,7 @@ ensure_packages() {
     case $p in
       time) [ -x /usr/bin/time ] || need+=(time) ;;
       chromedriver) command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
+      node) command -v node >/dev/null || need+=(nodejs npm) ;;
       nginx-brotli) [ -e /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so ] || need+=(libnginx-mod-http-brotli-filter) ;;
       cc) command -v cc >/dev/null || need+=(gcc libc6-dev) ;;
       *) command -v "$p" >/dev/null || need+=("$p") ;;
@@ -44,7 +45,7 @@ ensure_node() {
   local missing=0 p
   for p in "$@"; do [ -d "$dir/node_modules/${p%@*}" ] || missing=1; done
   if [ $missing = 1 ]; then
-    command -v npm >/dev/null || ensure_packages nodejs npm
+    ensure_packages node
     echo "installing $* from npm into $dir" >&2
     mkdir -p "$dir"
     npm install --no-audit --no-fund --silent --prefix "$dir" "$@"

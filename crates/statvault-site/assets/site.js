@@ -317,34 +317,44 @@ function selectionItems(value) {
   return items.filter((item) => item !== "");
 }
 
-// The positions one selection picks in a dimension, as the site's select.rs does; null
-// for a selection that cannot be made.
+// The positions one selection picks in a dimension, as the site's select.rs does (the
+// tests hold the two to the same answers); null for a selection that cannot be made. An
+// item may pick nothing (TOP(0), a reversed RANGE); the whole selection may not.
 function pickCategories(dimension, value) {
   const { codes, level, child, id } = dimension;
+  const all = codes.map((_, i) => i);
   const at = (code) => codes.indexOf(code.trim());
+  const count = (text) => (/^\s*\d+\s*$/.test(text) ? Number(text) : null);
   const picked = [];
   for (const item of selectionItems(value)) {
     const call = (name) => {
       const match = item.match(new RegExp(`^${name}\\((.*)\\)$`));
       return match ? match[1] : null;
     };
-    let these;
+    let these = null;
     let inner;
-    if (item === "*") these = codes.map((_, i) => i);
-    else if ((inner = call("TOP")) !== null) these = codes.map((_, i) => i).slice(0, Number(inner));
-    else if ((inner = call("LAST") ?? call("BOTTOM")) !== null) these = codes.map((_, i) => i).slice(Math.max(0, codes.length - Number(inner)));
-    else if ((inner = call("RANGE")) !== null) {
-      const [from, to] = inner.split(",").map(at);
-      these = from < 0 || to < 0 ? null : codes.map((_, i) => i).slice(from, to + 1);
-    } else if ((inner = call("FROM")) !== null) these = at(inner) < 0 ? null : codes.map((_, i) => i).slice(at(inner));
-    else if ((inner = call("TO")) !== null) these = at(inner) < 0 ? null : codes.map((_, i) => i).slice(0, at(inner) + 1);
-    else if ((inner = call("LEVEL")) !== null) these = codes.map((c, i) => ((level[c] || id) === inner ? i : -1)).filter((i) => i >= 0);
-    else if ((inner = call("CHILDREN")) !== null) these = (child[inner.trim()] || []).map(at);
-    else if (/[*?]/.test(item)) {
-      const pattern = new RegExp(`^${item.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-      these = codes.map((c, i) => (pattern.test(c) ? i : -1)).filter((i) => i >= 0);
+    if (item === "*") these = all;
+    else if ((inner = call("TOP")) !== null) these = count(inner) === null ? null : all.slice(0, count(inner));
+    else if ((inner = call("LAST") ?? call("BOTTOM")) !== null) {
+      these = count(inner) === null ? null : all.slice(Math.max(0, codes.length - count(inner)));
+    } else if ((inner = call("RANGE")) !== null) {
+      const comma = inner.indexOf(",");
+      const [from, to] = comma < 0 ? [-1, -1] : [at(inner.slice(0, comma)), at(inner.slice(comma + 1))];
+      these = from < 0 || to < 0 ? null : all.slice(from, to + 1);
+    } else if ((inner = call("FROM")) !== null) these = at(inner) < 0 ? null : all.slice(at(inner));
+    else if ((inner = call("TO")) !== null) these = at(inner) < 0 ? null : all.slice(0, at(inner) + 1);
+    else if ((inner = call("LEVEL")) !== null) {
+      these = all.filter((i) => (level[codes[i]] || id) === inner);
+      if (!these.length) these = null;
+    } else if ((inner = call("CHILDREN")) !== null) {
+      const parts = at(inner) < 0 ? undefined : child[codes[at(inner)]];
+      these = parts ? parts.map(at) : null;
+    } else if (/[*?]/.test(item)) {
+      const pattern = new RegExp(`^${item.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "s");
+      these = all.filter((i) => pattern.test(codes[i]));
+      if (!these.length) these = null;
     } else these = at(item) < 0 ? null : [at(item)];
-    if (!these || !these.length || these.some((i) => i < 0 || Number.isNaN(i))) return null;
+    if (!these || these.some((i) => i < 0)) return null;
     for (const i of these) if (!picked.includes(i)) picked.push(i);
   }
   return picked.length ? picked : null;
@@ -451,8 +461,13 @@ async function staticSelection(form) {
   slot.append(box);
 }
 
-for (const box of document.querySelectorAll("[data-bundle][data-key]")) verifyRelease(box);
-for (const form of document.querySelectorAll("form.selection[data-static]")) staticSelection(form);
-identifyOnMaps();
-offerFigureDownloads();
-for (const form of document.querySelectorAll("form.selection[data-words]")) enhanceSelection(form);
+if (typeof document !== "undefined") {
+  for (const box of document.querySelectorAll("[data-bundle][data-key]")) verifyRelease(box);
+  for (const form of document.querySelectorAll("form.selection[data-static]")) staticSelection(form);
+  identifyOnMaps();
+  offerFigureDownloads();
+  for (const form of document.querySelectorAll("form.selection[data-words]")) enhanceSelection(form);
+} else if (typeof module !== "undefined") {
+  // Node, in the tests: the selection functions, to check them against the site's own.
+  module.exports = { pickCategories, selectionItems };
+}

@@ -1077,3 +1077,115 @@ async fn the_site_has_what_readers_and_crawlers_expect() {
     assert!(!embed.body.contains("<header>") && embed.body.contains("<table class=\"data\""));
     assert_eq!(page.headers["x-frame-options"], "DENY");
 }
+
+/// A static copy's script (site.js, run here by Node) and the site (select.rs) make the
+/// same selection from the same address, or both refuse it: 2,000 addresses built from
+/// every kind of item, and some that cannot be made.
+#[test]
+fn the_static_copys_script_selects_as_the_site_does() {
+    let table = statvault_protect::ProtectedTable::read(include_bytes!(
+        "../../statvault-release/tests/data/ckm.protected.json"
+    ))
+    .unwrap();
+    let d = &table.dimensions[0];
+    let codes: Vec<&str> = d.categories.iter().map(|c| c.code.as_str()).collect();
+    let totals: Vec<&str> = d.sums.iter().map(|s| s.total.as_str()).collect();
+    // A small deterministic generator (xorshift), so that a failure can be replayed.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let item = |next: &mut dyn FnMut(usize) -> usize| -> String {
+        let code = |next: &mut dyn FnMut(usize) -> usize| codes[next(codes.len())].to_string();
+        match next(12) {
+            0 => "*".into(),
+            1 => format!("TOP({})", next(80)),
+            2 => format!("LAST({})", next(80)),
+            3 => format!("BOTTOM({})", next(5)),
+            4 => format!("RANGE({},{})", code(next), code(next)),
+            5 => format!("FROM({})", code(next)),
+            6 => format!("TO({})", code(next)),
+            7 => [
+                "LEVEL(county)",
+                "LEVEL(municipality)",
+                "LEVEL(country)",
+                "LEVEL(x)",
+            ][next(4)]
+            .into(),
+            8 => format!(
+                "CHILDREN({})",
+                if next(4) == 0 {
+                    code(next)
+                } else {
+                    totals[next(totals.len())].to_string()
+                }
+            ),
+            9 => ["AL3*", "AL-0?", "*5", "A*1?", "ZZ*"][next(5)].into(),
+            10 => ["XX", "al311", ""][next(3)].into(),
+            _ => code(next),
+        }
+    };
+    let mut cases: Vec<String> = Vec::new();
+    for _ in 0..2000 {
+        let n = 1 + next(3);
+        cases.push(
+            (0..n)
+                .map(|_| item(&mut next))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    let levels: serde_json::Map<String, serde_json::Value> = (0..codes.len())
+        .map(|k| {
+            (
+                codes[k].to_string(),
+                statvault_site::select::level_of(d, k).into(),
+            )
+        })
+        .collect();
+    let child: serde_json::Map<String, serde_json::Value> = d
+        .sums
+        .iter()
+        .map(|s| (s.total.clone(), serde_json::json!(s.parts)))
+        .collect();
+    let input = serde_json::json!({
+        "dimension": {"id": d.id, "codes": codes, "level": levels, "child": child},
+        "cases": cases,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input_path = dir.path().join("cases.json");
+    fs::write(&input_path, input.to_string()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/site.js");
+    let run = std::process::Command::new("node")
+        .arg("-e")
+        .arg(
+            "const { pickCategories } = require(process.argv[1]);\
+             const input = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));\
+             console.log(JSON.stringify(input.cases.map((c) => pickCategories(input.dimension, c))));",
+        )
+        .arg(&script)
+        .arg(&input_path)
+        .output()
+        .expect("node is installed by scripts/test (Debian's nodejs)");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let script_picks: Vec<Option<Vec<usize>>> = serde_json::from_slice(&run.stdout).unwrap();
+    let mut compared = (0, 0);
+    for (case, picked) in cases.iter().zip(&script_picks) {
+        let site = statvault_site::select::categories(d, case).ok();
+        assert_eq!(&site, picked, "{case}");
+        if site.is_some() {
+            compared.0 += 1;
+        } else {
+            compared.1 += 1;
+        }
+    }
+    // Both kinds were tried.
+    assert!(compared.0 > 300 && compared.1 > 300, "{compared:?}");
+}

@@ -52,6 +52,17 @@ try:
     shot("1-home")
     print("home: ok")
 
+    # The search box on every page finds a table by words without their accents, in
+    # the other language: "bashkise" (bashkisë) and "Tiran" (Tiranë).
+    box = driver.find_element(By.CSS_SELECTOR, "header form.search input[type=search]")
+    box.send_keys("bashkise Tiran")
+    box.submit()
+    wait.until(ec.url_contains("/en/search?q="))
+    found = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "main ul.tables a")]
+    assert found == ["Population by municipality and sex"], found
+    print("search: ok")
+    driver.get(f"{base}/en/")
+
     driver.find_element(By.PARTIAL_LINK_TEXT, "first results").click()
     text = check_text("verified")
     assert "verified: signed by" in text and "files in the manifest" in text, text

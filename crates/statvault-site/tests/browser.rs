@@ -34,6 +34,7 @@ async fn a_visitor_browses_checks_pivots_downloads_subscribes_and_sees_a_forgery
     let report = succeeded(&run);
     for step in [
         "home",
+        "search",
         "verified badge",
         "checked download",
         "pivot, chart and map",

@@ -58,6 +58,9 @@ pub struct PublishedVersion {
     pub manifest_sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The reason by language, where the office gave it so (see `LogEntry::reasons`).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub reasons: Labels,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +71,9 @@ pub struct Notice {
     pub release_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The reason by language, where the office gave it so (see `LogEntry::reasons`).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub reasons: Labels,
     pub log_index: u64,
 }
 
@@ -132,6 +138,7 @@ impl Calendar {
                     release_time: entry.release_time.clone(),
                     manifest_sha256: sha.clone(),
                     reason: entry.reason.clone(),
+                    reasons: entry.reasons.clone(),
                 });
             }
             r.notices.push(Notice {
@@ -139,6 +146,7 @@ impl Calendar {
                 logged: entry.logged,
                 release_time: entry.release_time,
                 reason: entry.reason,
+                reasons: entry.reasons,
                 log_index: entry.index,
             });
         }
@@ -240,10 +248,13 @@ pub enum Change<'a> {
     },
     Postpone {
         reason: &'a str,
+        /// The reason by language, besides `reason` (may be empty).
+        reasons: Labels,
         new_time: &'a str,
     },
     Withdraw {
         reason: &'a str,
+        reasons: Labels,
     },
 }
 
@@ -274,7 +285,9 @@ pub fn change(
             check_time(release_time).map_err(refuse)?;
             (EntryKind::Schedule, release_time.to_string(), None)
         }
-        Change::Postpone { reason, new_time } => {
+        Change::Postpone {
+            reason, new_time, ..
+        } => {
             let r = current.ok_or_else(|| refuse(format!("{release} is not in the calendar")))?;
             if !matches!(r.status, Status::Scheduled | Status::Postponed) {
                 return Err(refuse(format!(
@@ -291,7 +304,7 @@ pub fn change(
             }
             (EntryKind::Postponement, new_time.to_string(), Some(reason))
         }
-        Change::Withdraw { reason } => {
+        Change::Withdraw { reason, .. } => {
             let r = current.ok_or_else(|| refuse(format!("{release} is not in the calendar")))?;
             if r.status == Status::Withdrawn {
                 return Err(refuse(format!("{release} is already withdrawn")));
@@ -304,10 +317,15 @@ pub fn change(
             return Err(refuse("a reason is required".into()));
         }
     }
-    let title = match &change {
-        Change::Schedule { title, .. } => Some(title.clone()),
-        _ => None,
+    let (title, reasons) = match &change {
+        Change::Schedule { title, .. } => (Some(title.clone()), Labels::new()),
+        Change::Postpone { reasons, .. } | Change::Withdraw { reasons, .. } => {
+            (None, reasons.clone())
+        }
     };
+    if reasons.values().any(|r| r.trim().is_empty()) {
+        return Err(refuse("a reason given in a language is empty".into()));
+    }
     let entry = LogEntry {
         format: ENTRY_FORMAT.into(),
         index: 0,
@@ -319,6 +337,7 @@ pub fn change(
         manifest_sha256: None,
         revises_manifest_sha256: None,
         reason: reason.map(|r| r.to_string()),
+        reasons,
         title,
         bundle: None,
     };
@@ -374,16 +393,26 @@ mod tests {
             .contains("already in the calendar"));
         let earlier = Change::Postpone {
             reason: "attack",
+            reasons: Labels::new(),
             new_time: "2026-11-30T10:00:00Z",
         };
         assert!(change(dir.path(), "c", earlier, &key).is_err());
         let no_reason = Change::Postpone {
             reason: " ",
+            reasons: Labels::new(),
             new_time: "2027-01-15T10:00:00Z",
         };
         assert!(change(dir.path(), "c", no_reason, &key).is_err());
+        let albanian = |text: &str| Labels::from([("sq".to_string(), text.to_string())]);
+        let empty_albanian = Change::Postpone {
+            reason: "systems under attack",
+            reasons: albanian(" "),
+            new_time: "2027-01-15T10:00:00Z",
+        };
+        assert!(change(dir.path(), "c", empty_albanian, &key).is_err());
         let later = Change::Postpone {
             reason: "systems under attack",
+            reasons: albanian("sistemet nën sulm"),
             new_time: "2027-01-15T10:00:00Z",
         };
         change(dir.path(), "c", later, &key).unwrap();
@@ -395,8 +424,27 @@ mod tests {
         );
         assert_eq!(r.notices.len(), 2);
         assert_eq!(r.notices[1].reason.as_deref(), Some("systems under attack"));
-        change(dir.path(), "c", Change::Withdraw { reason: "error" }, &key).unwrap();
-        assert!(change(dir.path(), "c", Change::Withdraw { reason: "x" }, &key).is_err());
+        assert_eq!(r.notices[1].reasons, albanian("sistemet nën sulm"));
+        change(
+            dir.path(),
+            "c",
+            Change::Withdraw {
+                reason: "error",
+                reasons: Labels::new(),
+            },
+            &key,
+        )
+        .unwrap();
+        assert!(change(
+            dir.path(),
+            "c",
+            Change::Withdraw {
+                reason: "x",
+                reasons: Labels::new()
+            },
+            &key
+        )
+        .is_err());
         assert!(change(dir.path(), "../c", schedule(), &key).is_err());
         assert_eq!(
             TransparencyLog::open(&dir.path().join("log"))
@@ -458,6 +506,7 @@ mod tests {
 
         let later = Change::Postpone {
             reason: "systems under attack",
+            reasons: Labels::new(),
             new_time: "2027-01-15T10:00:00Z",
         };
         change(dir.path(), "c", later, &key).unwrap();
@@ -465,7 +514,15 @@ mod tests {
         assert_eq!(calendar.releases.len(), 1, "the fake release is gone");
         let r = calendar.get("c").unwrap();
         assert_eq!((r.status, &r.title), (Status::Postponed, &title()));
-        let withdraw_fake = change(dir.path(), "d", Change::Withdraw { reason: "x" }, &key);
+        let withdraw_fake = change(
+            dir.path(),
+            "d",
+            Change::Withdraw {
+                reason: "x",
+                reasons: Labels::new(),
+            },
+            &key,
+        );
         assert!(withdraw_fake
             .err()
             .unwrap()

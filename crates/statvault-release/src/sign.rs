@@ -133,6 +133,7 @@ pub fn sign(
                 manifest_sha256: Some(manifest_sha256.clone()),
                 revises_manifest_sha256: revises,
                 reason: revision.map(str::to_string),
+                reasons: Default::default(),
                 title: Some(manifest.title.clone()),
                 bundle: Some(bundle_name),
             };

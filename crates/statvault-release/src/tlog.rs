@@ -69,6 +69,10 @@ pub struct LogEntry {
     pub revises_manifest_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The reason in each language the office gave it (`sq`, `en`), for readers of each;
+    /// `reason` stands where a language has none.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub reasons: Labels,
     /// The release's title by language (schedules, releases, revisions): the calendar
     /// is built from the log alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -692,6 +696,7 @@ mod tests {
             manifest_sha256: None,
             revises_manifest_sha256: None,
             reason: None,
+            reasons: Labels::new(),
             title: None,
             bundle: None,
         }

@@ -183,7 +183,7 @@ address is forgotten after {PENDING_DAYS} days.\n",
             body,
             "{}: {}\n\n{base}/{lang}/calendar\n\n{} {}.",
             t(lang, "reason"),
-            notice.reason.as_deref().unwrap_or(""),
+            crate::pages::reason_in(lang, notice),
             t(lang, "log_entry_of"),
             notice.log_index,
         );

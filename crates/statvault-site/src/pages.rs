@@ -8,7 +8,7 @@ use statvault_census::schema::Labels;
 use statvault_census::table::{strides, CategoryKind, Dimension};
 use statvault_protect::protected::LEGEND;
 use statvault_protect::ProtectedTable;
-use statvault_release::calendar::{CalendarRelease, Status};
+use statvault_release::calendar::{CalendarRelease, Notice, Status};
 use statvault_release::formats::{dimension_label, label};
 use statvault_release::meta::utc_time;
 
@@ -333,6 +333,15 @@ fn status_word(lang: &str, status: Status) -> &'static str {
     }
 }
 
+/// A notice's reason in `lang` where the office gave one in it, else in its own words.
+pub(crate) fn reason_in<'a>(lang: &str, notice: &'a Notice) -> &'a str {
+    notice
+        .reasons
+        .get(lang)
+        .or(notice.reason.as_ref())
+        .map_or("", String::as_str)
+}
+
 fn calendar_item(lang: &str, r: &CalendarRelease) -> String {
     let mut item = format!(
         "<li><time datetime=\"{time}\">{local}</time> <strong>{title}</strong> \
@@ -358,7 +367,7 @@ fn calendar_item(lang: &str, r: &CalendarRelease) -> String {
             item,
             "<br><small>{}: {} ({} → {})</small>",
             t(lang, "reason"),
-            escape(notice.reason.as_deref().unwrap_or("")),
+            escape(reason_in(lang, notice)),
             escape(&locale::date_time(lang, &notice.logged)),
             escape(&locale::date_time(lang, &notice.release_time))
         );
@@ -633,11 +642,7 @@ pub fn release(
         );
     }
     if let Some(r) = entry.filter(|r| r.status == Status::Withdrawn) {
-        let reason = r
-            .notices
-            .last()
-            .and_then(|n| n.reason.as_deref())
-            .unwrap_or("");
+        let reason = r.notices.last().map_or("", |n| reason_in(lang, n));
         let _ = write!(
             body,
             "<p class=\"warning\">{}: {}</p>",
@@ -1343,8 +1348,8 @@ pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
                     format!("{:?}", n.kind).to_lowercase(),
                     n.release_time,
                     n.reason
-                        .as_deref()
-                        .map(|r| format!(" — {r}"))
+                        .as_ref()
+                        .map(|_| format!(" — {}", reason_in(lang, n)))
                         .unwrap_or_default()
                 ),
                 format!("{base}/{lang}/calendar"),

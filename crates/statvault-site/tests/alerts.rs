@@ -300,6 +300,7 @@ async fn subscribers_confirm_hear_of_releases_and_leave_in_one_click() {
         "census-2023-migration",
         statvault_release::calendar::Change::Postpone {
             reason: "the office's network is being rebuilt",
+            reasons: Default::default(),
             new_time: "2027-09-01T10:00:00Z",
         },
         &f.key,

@@ -39,6 +39,11 @@ async fn pages_in_both_languages_with_calendar_and_postponement() {
     assert!(en.body.contains("href=\"/sq/\""), "language switch");
     let sq = get(&site, "/sq/").await;
     assert!(sq.body.contains("Publikimet e fundit") && sq.body.contains("lang=\"sq\""));
+    // The reason as the office gave it in each language: the Albanian pages used to
+    // show the English one.
+    assert!(sq.body.contains("sistemet nën sulm") && !sq.body.contains("systems under attack"));
+    let feed = get(&site, "/sq/feed.atom").await;
+    assert!(feed.body.contains("sistemet nën sulm"), "{}", feed.body);
     assert_eq!(get(&site, "/fr/").await.status, StatusCode::NOT_FOUND);
 
     let release = get(&site, "/en/releases/census-2023-first-results-v1").await;

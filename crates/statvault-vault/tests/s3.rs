@@ -194,8 +194,9 @@ fn primary_credentials_cannot_erase_an_object_locked_vault() {
     assert!(refused.len() >= 2 * names.len());
 }
 
-/// The audit log on object storage: two writers append without loss (create-only
-/// segment names), checkpoints verify, and a rewritten segment is named.
+/// The audit log on object storage: segment names are create-only there too, so a
+/// second writer finds its name taken and fails closed rather than take the first's
+/// records; checkpoints verify, and a rewritten segment is named.
 #[test]
 fn the_audit_log_lives_in_object_storage_too() {
     use statvault_vault::audit::{read, verify_audit, AuditLog, AuditRecord, Outcome};
@@ -203,24 +204,26 @@ fn the_audit_log_lives_in_object_storage_too() {
     assert!(s3.create_bucket(false).unwrap(), "a new bucket");
     let (vault, master) = Vault::init(s3.clone(), 1, 1, &InitOptions::default()).unwrap();
     let keys = master.derive();
-    std::thread::scope(|scope| {
-        for writer in 0..2 {
-            let (vault, keys) = (&vault, &keys);
-            scope.spawn(move || {
-                let (mut log, _) = AuditLog::open(vault).unwrap();
-                for n in 0..10 {
-                    let mut records = vec![AuditRecord {
-                        request: format!("w{writer}-{n}"),
-                        user: "ana".into(),
-                        command: "tabulate".into(),
-                        outcome: Outcome::Done,
-                        ..AuditRecord::default()
-                    }];
-                    log.append(&mut records, 1_800_000_000, Some(keys)).unwrap();
-                }
-            });
-        }
-    });
+    let record = |n: usize| AuditRecord {
+        request: format!("r{n}"),
+        user: "ana".into(),
+        command: "tabulate".into(),
+        outcome: Outcome::Done,
+        ..AuditRecord::default()
+    };
+    let (mut log, _) = AuditLog::open(&vault).unwrap();
+    let (mut second, _) = AuditLog::open(&vault).unwrap();
+    for n in 0..20 {
+        log.append(&mut [record(n)], 1_800_000_000, Some(&keys))
+            .unwrap();
+    }
+    let err = second
+        .append(&mut [record(99)], 1_800_000_000, Some(&keys))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("audit/entries/0000000000000000"),
+        "{err}"
+    );
     let contents = read(s3.as_ref(), 0).unwrap();
     assert_eq!(contents.records.len(), 20);
     let report = verify_audit(&vault, &keys.public_key(), None).unwrap();

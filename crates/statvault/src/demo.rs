@@ -413,6 +413,16 @@ fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
     let reason = "the office's systems are under attack; the census is safe in the vault";
     let postpone = Change::Postpone {
         reason,
+        reasons: [
+            ("en", reason),
+            (
+                "sq",
+                "sistemet e zyrës janë nën sulm; regjistrimi është i sigurt në kasafortë",
+            ),
+        ]
+        .into_iter()
+        .map(|(lang, text)| (lang.to_string(), text.to_string()))
+        .collect(),
         new_time: &now,
     };
     calendar::change(&releases, &meta.id, postpone, &key)?;

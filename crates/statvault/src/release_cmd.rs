@@ -230,9 +230,25 @@ pub struct PostponeArgs {
 pub struct NoticeArgs {
     #[command(flatten)]
     target: CalendarTarget,
-    /// Why (published in the calendar and the log).
+    /// Why (published in the calendar and the log), in the office's words.
     #[arg(long)]
     reason: String,
+    /// The reason in Albanian, for readers of the Albanian pages and letters.
+    #[arg(long, value_name = "TEXT")]
+    reason_sq: Option<String>,
+    /// The reason in English, for readers of the English pages and letters.
+    #[arg(long, value_name = "TEXT")]
+    reason_en: Option<String>,
+}
+
+impl NoticeArgs {
+    /// The reasons given by language.
+    fn reasons(&self) -> statvault_census::schema::Labels {
+        [("sq", &self.reason_sq), ("en", &self.reason_en)]
+            .into_iter()
+            .filter_map(|(lang, text)| Some((lang.to_string(), text.clone()?)))
+            .collect()
+    }
 }
 
 #[derive(Args)]
@@ -284,12 +300,16 @@ pub fn run(cmd: ReleaseCommand) -> anyhow::Result<ExitCode> {
         ReleaseCommand::Postpone(a) => {
             let change = Change::Postpone {
                 reason: &a.notice.reason,
+                reasons: a.notice.reasons(),
                 new_time: &a.new_date,
             };
             calendar_change(&a.notice.target, change)?
         }
         ReleaseCommand::Withdraw(a) => {
-            let change = Change::Withdraw { reason: &a.reason };
+            let change = Change::Withdraw {
+                reason: &a.reason,
+                reasons: a.reasons(),
+            };
             calendar_change(&a.target, change)?
         }
         ReleaseCommand::Calendar(a) => {

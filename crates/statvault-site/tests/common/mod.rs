@@ -69,6 +69,10 @@ pub fn fixture() -> Fixture {
         "census-2023-migration",
         Change::Postpone {
             reason: "systems under attack",
+            reasons: [("sq", "sistemet nën sulm"), ("en", "systems under attack")]
+                .into_iter()
+                .map(|(lang, text)| (lang.to_string(), text.to_string()))
+                .collect(),
             new_time: "2027-07-01T10:00:00Z",
         },
         &key,

@@ -34,6 +34,7 @@ pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildRep
         message,
     })?;
     let tables = read_tables(tables_dir)?;
+    let boundaries = read_boundaries(tables_dir, &tables)?;
     if out.exists() {
         return Err(ReleaseError::Output {
             path: out.display().to_string(),
@@ -41,7 +42,7 @@ pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildRep
         });
     }
     let temp = partial_name(out);
-    let written = write_bundle(&temp, &meta, &tables).and_then(|files| {
+    let written = write_bundle(&temp, &meta, &tables, &boundaries).and_then(|files| {
         fs::rename(&temp, out)
             .map_err(|e| ReleaseError::io(out, e))
             .map(|()| files)
@@ -66,6 +67,49 @@ fn partial_name(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(format!(".partial-{}", std::process::id()));
     PathBuf::from(name)
+}
+
+/// The boundary files beside the tables (`geo/<dimension>.geojson`, see
+/// `boundaries`), each checked, and named after a dimension some table has: (bundle
+/// path, bytes).
+fn read_boundaries(
+    dir: &Path,
+    tables: &[ProtectedTable],
+) -> Result<Vec<(String, Vec<u8>)>, ReleaseError> {
+    let geo = dir.join("geo");
+    if !geo.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = fs::read_dir(&geo)
+        .map_err(|e| ReleaseError::io(&geo, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "geojson"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let refuse = |message: String| ReleaseError::Table {
+            path: path.display().to_string(),
+            message,
+        };
+        let dimension = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !tables
+            .iter()
+            .any(|t| t.dimensions.iter().any(|d| d.id == dimension))
+        {
+            return Err(refuse(format!(
+                "no table has a dimension {dimension:?} for these boundaries to outline"
+            )));
+        }
+        let bytes = fs::read(&path).map_err(|e| ReleaseError::io(&path, e))?;
+        crate::boundaries::read(&bytes).map_err(refuse)?;
+        out.push((format!("geo/{dimension}.geojson"), bytes));
+    }
+    Ok(out)
 }
 
 fn read_tables(dir: &Path) -> Result<Vec<ProtectedTable>, ReleaseError> {
@@ -136,6 +180,7 @@ fn write_bundle(
     dir: &Path,
     meta: &ReleaseMeta,
     tables: &[ProtectedTable],
+    boundaries: &[(String, Vec<u8>)],
 ) -> Result<Vec<FileEntry>, ReleaseError> {
     fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
     let created = px::creation_date(&meta.release_time);
@@ -153,6 +198,12 @@ fn write_bundle(
     let mut files = Vec::new();
     for entries in per_table {
         files.extend(entries?);
+    }
+    if !boundaries.is_empty() {
+        fs::create_dir_all(dir.join("geo")).map_err(|e| ReleaseError::io(dir, e))?;
+    }
+    for (path, bytes) in boundaries {
+        files.push(write(path, bytes)?);
     }
 
     let summaries: Vec<Value> = tables

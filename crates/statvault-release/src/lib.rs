@@ -5,6 +5,7 @@
 //! minisign's format and logged in an RFC 6962 transparency log with signed C2SP
 //! checkpoints; and the release calendar. Formats: `docs/release-format.md`.
 
+pub mod boundaries;
 pub mod bundle;
 pub mod calendar;
 mod error;

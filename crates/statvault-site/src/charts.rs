@@ -194,7 +194,15 @@ fn pyramid(lang: &str, t: &ProtectedTable) -> Option<String> {
 /// labelled, and 1 km squares coloured by value (persons per km², as each is 1 km²).
 /// Every shape can be tapped or focused to read its name and value (site.js writes
 /// them under the map), besides its tooltip. `unit` names what the values count.
-pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
+/// `supplied` are outlines the release publishes for the dimension's categories (an
+/// office's municipal boundaries, `geo/<dimension>.geojson`): drawn as the counties are,
+/// in place of circles.
+pub fn map(
+    lang: &str,
+    t: &ProtectedTable,
+    unit: &str,
+    supplied: &[geo::Outline],
+) -> Option<String> {
     let k = t
         .dimensions
         .iter()
@@ -207,17 +215,20 @@ pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     let geography = Geography::albania();
     let count = t.measure == "count";
 
-    let counties: Vec<(&geo::County, String, Option<i64>)> = albania
+    // Places drawn by their outline: counties (vendored), then what the release supplies.
+    let outlined: Vec<(&geo::Outline, String, Option<i64>)> = albania
         .counties
         .iter()
-        .filter_map(|county| {
-            let i = categories.iter().position(|c| c.code == county.code)?;
-            Some((county, label(&categories[i], lang), value(i)))
+        .chain(supplied)
+        .filter_map(|place| {
+            let i = categories.iter().position(|c| c.code == place.code)?;
+            Some((place, label(&categories[i], lang), value(i)))
         })
         .collect();
     let seats: Vec<((f64, f64), String, Option<i64>)> = categories
         .iter()
         .enumerate()
+        .filter(|(_, c)| outlined.iter().all(|(o, _, _)| o.code != c.code))
         .filter_map(|(i, c)| {
             let m = geography.municipalities.iter().find(|m| m.code == c.code)?;
             Some((geo::laea(m.lon, m.lat), label(c, lang), value(i)))
@@ -229,7 +240,7 @@ pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
         .filter_map(|(i, c)| Some((grid_corner(&c.code)?, label(c, lang), value(i))))
         .take(MAX_MARKS)
         .collect();
-    if counties.is_empty() && seats.is_empty() && squares.is_empty() {
+    if outlined.is_empty() && seats.is_empty() && squares.is_empty() {
         return None;
     }
 
@@ -262,53 +273,48 @@ pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
     );
     let mut legend = String::new();
 
-    // Counties: a choropleth where the table has them, else the base of the map.
-    let density = |county: &geo::County, v: Option<i64>| {
+    // The counties not in the table are the base of the map; the places outlined are a
+    // choropleth.
+    let density = |place: &geo::Outline, v: Option<i64>| {
         v.map(|v| {
             if count {
-                (v as f64 / county.area_km2).round() as i64
+                (v as f64 / place.area_km2).round() as i64
             } else {
                 v
             }
         })
     };
-    let classes = Classes::of(counties.iter().filter_map(|(c, _, v)| density(c, *v)));
     for county in &albania.counties {
-        let shown = counties.iter().find(|(c, _, _)| c.code == county.code);
-        let (fill, about) = match shown {
-            Some((c, name, v)) => {
-                let d = density(c, *v);
-                let about = if count {
-                    format!("{name}: {} {unit}, {} / km²", number(*v), number(d))
-                } else {
-                    format!("{name}: {} {unit}", number(*v))
-                };
-                (d.map_or("#bbbbbb", |d| classes.colour(d)), Some(about))
-            }
-            None => ("#f8f8f8", None),
+        if outlined.iter().all(|(o, _, _)| o.code != county.code) {
+            let _ = write!(
+                svg,
+                "<path d=\"{}\" fill=\"#f8f8f8\" stroke=\"#fff\" stroke-width=\"0.8\"/>",
+                path(&county.rings)
+            );
+        }
+    }
+    let classes = Classes::of(outlined.iter().filter_map(|(o, _, v)| density(o, *v)));
+    for (place, name, v) in &outlined {
+        let d = density(place, *v);
+        let about = if count {
+            format!("{name}: {} {unit}, {} / km²", number(*v), number(d))
+        } else {
+            format!("{name}: {} {unit}", number(*v))
         };
         let _ = write!(
             svg,
-            "<path d=\"{}\" fill=\"{fill}\" stroke=\"#fff\" stroke-width=\"0.8\"",
-            path(&county.rings)
+            "<path d=\"{}\" fill=\"{fill}\" stroke=\"#fff\" stroke-width=\"0.8\" tabindex=\"0\" data-about=\"{a}\"><title>{a}</title></path>",
+            path(&place.rings),
+            fill = d.map_or("#bbbbbb", |d| classes.colour(d)),
+            a = escape(&about),
         );
-        match about {
-            Some(about) => {
-                let _ = write!(
-                    svg,
-                    " tabindex=\"0\" data-about=\"{a}\"><title>{a}</title></path>",
-                    a = escape(&about)
-                );
-            }
-            None => svg.push_str("/>"),
-        }
     }
     let _ = write!(
         svg,
         "<path d=\"{}\" fill=\"none\" stroke=\"#333\" stroke-width=\"1\"/>",
         path(&albania.outline)
     );
-    if !counties.is_empty() {
+    if !outlined.is_empty() {
         let title = if count {
             format!("{unit} / km²")
         } else {
@@ -348,9 +354,9 @@ pub fn map(lang: &str, t: &ProtectedTable, unit: &str) -> Option<String> {
         .collect();
     if seats.is_empty() {
         names.extend(
-            counties
+            outlined
                 .iter()
-                .map(|(c, name, _)| (c.label_at, name.clone())),
+                .map(|(o, name, _)| (o.label_at, name.clone())),
         );
     }
     for (p, name) in names {

@@ -5,13 +5,12 @@
 
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
 /// A ring of a polygon, projected, in km.
 pub type Ring = Vec<(f64, f64)>;
 
-pub struct County {
-    /// ISO 3166-2:AL, as the census codes counties (`AL-01`).
+/// A place's outline, projected.
+pub struct Outline {
+    /// The category it outlines (ISO 3166-2:AL for counties, `AL-01`).
     pub code: String,
     pub rings: Vec<Ring>,
     /// Square kilometres (the projection keeps areas).
@@ -22,7 +21,7 @@ pub struct County {
 
 pub struct Boundaries {
     pub outline: Vec<Ring>,
-    pub counties: Vec<County>,
+    pub counties: Vec<Outline>,
 }
 
 const REGIONS: [(&str, &str); 12] = [
@@ -59,63 +58,61 @@ pub fn albania() -> &'static Boundaries {
                 .map(|(_, rest)| rest.split(',').next().unwrap_or(rest).to_string())
                 .expect("every vendored county is in iso-3166-2.csv")
         };
+        let vendored = |json: &str| read(json.as_bytes()).expect("vendored GeoJSON");
         let counties = REGIONS
             .iter()
-            .map(|(code, json)| {
-                let rings = rings(json);
-                let area_km2 = rings.iter().map(area).sum();
-                let largest = rings
-                    .iter()
-                    .max_by(|a, b| area(a).total_cmp(&area(b)))
-                    .expect("a county has a ring");
-                County {
-                    code: iso(code),
-                    label_at: middle(largest),
-                    rings,
-                    area_km2,
-                }
+            .flat_map(|(_, json)| vendored(json))
+            .map(|mut outline| {
+                outline.code = iso(&outline.code);
+                outline
             })
             .collect();
         Boundaries {
-            outline: rings(COUNTRY),
+            outline: vendored(COUNTRY)
+                .into_iter()
+                .flat_map(|o| o.rings)
+                .collect(),
             counties,
         }
     })
 }
 
-/// The outer rings of a vendored GeoJSON Feature (Polygon or MultiPolygon), projected
-/// and thinned.
-fn rings(json: &str) -> Vec<Ring> {
-    let feature: Value = serde_json::from_str(json).expect("vendored GeoJSON");
-    let geometry = &feature["geometry"];
-    let polygons: Vec<&Value> = match geometry["type"].as_str() {
-        Some("MultiPolygon") => geometry["coordinates"]
-            .as_array()
-            .map(|p| p.iter().collect())
-            .unwrap_or_default(),
-        _ => vec![&geometry["coordinates"]],
-    };
-    polygons
+/// The outlines of a boundary file (`statvault_release::boundaries`), projected and
+/// thinned, or why it cannot be read.
+pub fn read(bytes: &[u8]) -> Result<Vec<Outline>, String> {
+    Ok(statvault_release::boundaries::read(bytes)?
         .into_iter()
-        .filter_map(|polygon| polygon.get(0)?.as_array())
-        .map(|ring| {
-            let mut out: Ring = Vec::new();
-            for point in ring {
-                let (Some(lon), Some(lat)) = (point[0].as_f64(), point[1].as_f64()) else {
-                    continue;
-                };
-                let p = laea(lon, lat);
-                if out
-                    .last()
-                    .is_none_or(|q| (p.0 - q.0).hypot(p.1 - q.1) >= DETAIL_KM)
-                {
-                    out.push(p);
-                }
-            }
-            out
+        .filter_map(|b| {
+            let rings: Vec<Ring> = b
+                .rings
+                .iter()
+                .map(|r| project(r))
+                .filter(|r| r.len() >= 3)
+                .collect();
+            let largest = rings.iter().max_by(|a, b| area(a).total_cmp(&area(b)))?;
+            Some(Outline {
+                code: b.code,
+                label_at: middle(largest),
+                area_km2: rings.iter().map(area).sum(),
+                rings,
+            })
         })
-        .filter(|r| r.len() >= 3)
-        .collect()
+        .collect())
+}
+
+/// A ring of longitudes and latitudes, projected and thinned.
+fn project(ring: &[(f64, f64)]) -> Ring {
+    let mut out: Ring = Vec::new();
+    for &(lon, lat) in ring {
+        let p = laea(lon, lat);
+        if out
+            .last()
+            .is_none_or(|q| (p.0 - q.0).hypot(p.1 - q.1) >= DETAIL_KM)
+        {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// A ring's area by the shoelace formula, in km².

@@ -656,6 +656,7 @@ pub(crate) async fn log_consistency(State(site): Shared, Path(old): Path<String>
 pub(crate) fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or("") {
         "json" => "application/json",
+        "geojson" => "application/geo+json",
         "csv" => "text/csv; charset=utf-8",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "px" | "minisig" => "text/plain; charset=utf-8",

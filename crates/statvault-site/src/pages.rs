@@ -930,7 +930,13 @@ fn table_results(
             escape(&figure_caption(lang, b, table))
         )
     };
-    let map = charts::map(lang, sub, &table_unit).map(|svg| figure("map", "map", svg));
+    let outlines = sub
+        .dimensions
+        .iter()
+        .map(|d| b.outlines_of(&d.id))
+        .find(|o| !o.is_empty())
+        .unwrap_or_default();
+    let map = charts::map(lang, sub, &table_unit, outlines).map(|svg| figure("map", "map", svg));
     // A table of thousands of places (the 1 km grid) opens on a summary and its map; a
     // bar chart of some of its squares would say nothing.
     let many_places = sub

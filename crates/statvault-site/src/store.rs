@@ -34,6 +34,9 @@ pub struct Bundle {
     /// Unix time the embargo ends.
     pub release_secs: u64,
     pub tables: Vec<ProtectedTable>,
+    /// Outlines the release publishes, by dimension (`geo/<dimension>.geojson`),
+    /// projected for the maps.
+    pub outlines: Vec<(String, Vec<crate::geo::Outline>)>,
     pub key_id: String,
     pub log_index: Option<u64>,
     /// Quoted SHA-256 of the manifest: the ETag of everything derived from the bundle.
@@ -47,6 +50,15 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The outlines the release publishes for a dimension's categories; none if it
+    /// publishes none.
+    pub fn outlines_of(&self, dimension: &str) -> &[crate::geo::Outline] {
+        self.outlines
+            .iter()
+            .find(|(d, _)| d == dimension)
+            .map_or(&[], |(_, o)| o.as_slice())
+    }
+
     pub fn table(&self, id: &str) -> Option<&ProtectedTable> {
         self.tables.iter().find(|t| t.id == id)
     }
@@ -376,6 +388,18 @@ fn load_bundle(
             tables.push(table);
         }
     }
+    let mut outlines = Vec::new();
+    for file in &manifest.files {
+        let dimension = file
+            .path
+            .strip_prefix("geo/")
+            .and_then(|p| p.strip_suffix(".geojson"));
+        if let Some(dimension) = dimension {
+            let read = crate::geo::read(&read_checked(path, file, true)?)
+                .map_err(|e| format!("{}: {e}", file.path))?;
+            outlines.push((dimension.to_string(), read));
+        }
+    }
     Ok(Bundle {
         name: name.to_string(),
         release_secs: parse_utc(&manifest.release_time).ok_or("release time")?,
@@ -383,6 +407,7 @@ fn load_bundle(
         manifest,
         meta,
         tables,
+        outlines,
         key_id: report.key_id,
         log_index: report.log_index,
         manifest_bytes,

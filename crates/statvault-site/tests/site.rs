@@ -1194,3 +1194,91 @@ fn the_static_copys_script_selects_as_the_site_does() {
     // Both kinds were tried.
     assert!(compared.0 > 300 && compared.1 > 300, "{compared:?}");
 }
+
+/// A square of about 2 km around a point, as GeoJSON coordinates.
+fn square(lon: f64, lat: f64) -> String {
+    let (x0, x1, y0, y1) = (lon - 0.012, lon + 0.012, lat - 0.009, lat + 0.009);
+    format!("[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]")
+}
+
+#[tokio::test]
+async fn municipal_boundaries_a_release_publishes_are_drawn_and_bad_ones_refused() {
+    let f = fixture();
+    let data = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(common::tables_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, data.path().join(path.file_name().unwrap())).unwrap();
+    }
+    fs::create_dir(data.path().join("geo")).unwrap();
+    let feature = |code: &str, lon: f64, lat: f64| {
+        format!(
+            r#"{{"type":"Feature","properties":{{"code":"{code}"}},"geometry":{{"type":"Polygon","coordinates":{}}}}}"#,
+            square(lon, lat)
+        )
+    };
+    let boundaries = data.path().join("geo/municipality.geojson");
+    // A feature without its code is refused at build, naming the file and the feature.
+    fs::write(
+        &boundaries,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{},{}]}}"#,
+            feature("AL311", 19.95, 40.70),
+            feature("AL312", 19.91, 40.80).replace("\"code\"", "\"name\"")
+        ),
+    )
+    .unwrap();
+    let meta = f.dir.path().join("maps.toml");
+    fs::write(
+        &meta,
+        common::META.replace("census-2023-first-results", "census-2023-maps"),
+    )
+    .unwrap();
+    let err = statvault_release::build(data.path(), &meta, &f.dir.path().join("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("municipality.geojson") && err.contains("feature 1: no properties.code"),
+        "{err}"
+    );
+    fs::remove_file(&meta).unwrap();
+    fs::write(
+        &boundaries,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{},{}]}}"#,
+            feature("AL311", 19.95, 40.70),
+            feature("AL312", 19.91, 40.80)
+        ),
+    )
+    .unwrap();
+    common::add_release_from(
+        data.path(),
+        f.dir.path(),
+        "census-2023-maps",
+        common::PUBLIC_AT,
+        &f.key,
+    );
+    let site = f.site(Limits::default());
+    let page = get(
+        &site,
+        "/en/releases/census-2023-maps-v1/population_municipality_sex?municipality=AL311,AL312,AL313&cols=sex",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // The two outlined municipalities are shapes with their density; the third is a
+    // circle at its seat.
+    for name in ["Berat", "Kuçovë"] {
+        assert!(
+            page.body.contains(&format!("data-about=\"{name}: ")) && page.body.contains("/ km²"),
+            "{name}: {}",
+            page.body
+        );
+    }
+    assert_eq!(page.body.matches("<circle ").count(), 1);
+    // The file is in the signed bundle.
+    let served = get(
+        &site,
+        "/releases/census-2023-maps-v1/geo/municipality.geojson",
+    )
+    .await;
+    assert_eq!(served.status, StatusCode::OK);
+}

@@ -87,9 +87,18 @@ pub fn fixture() -> Fixture {
     }
 }
 
+/// The protected tables every fixture release is built from.
+pub fn tables_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data")
+}
+
 /// Builds and signs release `id` (version 1, public at `time`) in `releases`.
 pub fn add_release(releases: &Path, id: &str, time: &str, key: &Signer) {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../statvault-release/tests/data");
+    add_release_from(&tables_dir(), releases, id, time, key);
+}
+
+/// Builds release `id` from the tables (and boundaries) in `data`, and signs it.
+pub fn add_release_from(data: &Path, releases: &Path, id: &str, time: &str, key: &Signer) {
     let meta = releases.join(format!("{id}.toml"));
     fs::write(
         &meta,
@@ -98,7 +107,7 @@ pub fn add_release(releases: &Path, id: &str, time: &str, key: &Signer) {
     )
     .unwrap();
     let bundle = releases.join(format!("{id}-v1"));
-    statvault_release::build(&data, &meta, &bundle).unwrap();
+    statvault_release::build(data, &meta, &bundle).unwrap();
     fs::remove_file(&meta).unwrap();
     statvault_release::sign(&bundle, key, None).unwrap();
 }

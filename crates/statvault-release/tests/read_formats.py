@@ -62,6 +62,18 @@ for lang in ["sq", "en"]:
     got = [None if str(v).strip('"') in ("..", "nan", "None", "") else int(float(v)) for v in df["DATA"]]
     same(got, f"pyaxis {lang}")
 
+# Two more PX readers, written apart from PxWeb: pandas-pcaxis and pxrd (PyPI).
+from pandas_pcaxis import PxParser
+import pxrd
+
+parser = PxParser()
+parser.encoding = "utf-8"
+parsed = parser.parse(open(f"{folder}/table.px", encoding="utf-8").read())
+print(f"pandas-pcaxis: ok ({type(parsed).__name__})")
+px = pxrd.read(f"{folder}/table.px")
+assert list(px.languages()) == ["sq", "en"], f"pxrd: languages {px.languages()}"
+print("pxrd: ok")
+
 book = openpyxl.load_workbook(f"{folder}/table.xlsx", read_only=True)
 for lang in ["sq", "en"]:
     rows = list(book[lang].iter_rows(values_only=True))

@@ -61,6 +61,8 @@ fn stock_readers_read_every_format() {
             "pyjstat en",
             "pyaxis sq",
             "pyaxis en",
+            "pandas-pcaxis",
+            "pxrd",
         ] {
             assert!(
                 report.contains(&format!("{reader}: ok")),

@@ -27,6 +27,16 @@ pub fn creation_date(release_time: &str) -> String {
     format!("{}{}{} {}", &t[0..4], &t[5..7], &t[8..10], &t[11..16])
 }
 
+/// PX's `MATRIX` is at most 20 characters: a longer table id keeps its first 13 and a
+/// `-` with 6 hex digits of its BLAKE3, so that two long ids stay apart.
+fn matrix_name(id: &str) -> String {
+    if id.chars().count() <= 20 {
+        return id.to_string();
+    }
+    let head: String = id.chars().take(13).collect();
+    format!("{head}-{}", &blake3::hash(id.as_bytes()).to_hex()[..6])
+}
+
 pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
     let langs = languages(t);
     let default = langs[0].as_str();
@@ -44,19 +54,16 @@ pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
     writeln!(out, "AXIS-VERSION=\"2013\";").expect("string");
     writeln!(out, "CODEPAGE=\"utf-8\";").expect("string");
     writeln!(out, "LANGUAGE={};", quoted(default)).expect("string");
-    writeln!(
-        out,
-        "LANGUAGES=({});",
-        list(langs.iter().map(String::as_str))
-    )
-    .expect("string");
+    // PX 2013 writes the list bare: `LANGUAGES="sq","en";`.
+    writeln!(out, "LANGUAGES={};", list(langs.iter().map(String::as_str))).expect("string");
     writeln!(out, "CREATION-DATE={};", quoted(created)).expect("string");
     writeln!(out, "DECIMALS=0;\nSHOWDECIMALS=0;").expect("string");
-    writeln!(out, "MATRIX={};", quoted(&t.id)).expect("string");
+    writeln!(out, "MATRIX={};", quoted(&matrix_name(&t.id))).expect("string");
+    // Not language-dependent: once, in no language's brackets.
+    writeln!(out, "SUBJECT-CODE={};", quoted("CENSUS")).expect("string");
     for lang in &langs {
         let title = t.title.get(lang).cloned().unwrap_or_else(|| t.id.clone());
         let census = if lang == "sq" { "Censusi" } else { "Census" };
-        keyword(&mut out, "SUBJECT-CODE", lang, None, &quoted("CENSUS"));
         keyword(&mut out, "SUBJECT-AREA", lang, None, &quoted(census));
         keyword(&mut out, "CONTENTS", lang, None, &quoted(&title));
         keyword(&mut out, "TITLE", lang, None, &quoted(&title));
@@ -67,13 +74,16 @@ pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
             .map(|d| dimension_label(d, lang))
             .collect();
         let (stub, heading) = names.split_at(names.len().saturating_sub(1));
-        keyword(
-            &mut out,
-            "STUB",
-            lang,
-            None,
-            &list(stub.iter().map(String::as_str)),
-        );
+        // A table of one dimension has only a heading: PX has no empty STUB.
+        if !stub.is_empty() {
+            keyword(
+                &mut out,
+                "STUB",
+                lang,
+                None,
+                &list(stub.iter().map(String::as_str)),
+            );
+        }
         keyword(
             &mut out,
             "HEADING",
@@ -144,8 +154,9 @@ mod tests {
         for line in [
             "CODEPAGE=\"utf-8\";",
             "LANGUAGE=\"sq\";",
-            "LANGUAGES=(\"sq\",\"en\");",
-            "MATRIX=\"population_county_sex\";",
+            "LANGUAGES=\"sq\",\"en\";",
+            "MATRIX=\"population_co-",
+            "SUBJECT-CODE=\"CENSUS\";",
             "STUB=\"Qarku\";",
             "HEADING=\"Gjinia\";",
             "HEADING[en]=\"Sex\";",
@@ -157,5 +168,27 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
+        assert!(!text.contains("SUBJECT-CODE["), "not language-dependent");
+    }
+
+    #[test]
+    fn the_2013_specification_is_kept_where_readers_failed() {
+        // LANGUAGES had parentheses (pandas-pcaxis could read no file), MATRIX was
+        // longer than 20 characters, and a table of one dimension had an empty STUB.
+        let mut one = sample::table();
+        one.dimensions.truncate(1);
+        one.values.truncate(3);
+        one.status.truncate(3);
+        one.id = "a_table_id_much_longer_than_twenty".into();
+        let text = String::from_utf8(write(&one, "20261121 12:00")).unwrap();
+        let matrix = text
+            .lines()
+            .find_map(|l| l.strip_prefix("MATRIX=\"")?.strip_suffix("\";"))
+            .unwrap();
+        assert!(matrix.chars().count() <= 20, "{matrix}");
+        assert_ne!(matrix, matrix_name("a_table_id_much_longer_than_thirty"));
+        assert!(!text.contains("STUB"), "{text}");
+        assert!(text.contains("HEADING=\"Qarku\";"), "{text}");
+        assert!(text.contains("LANGUAGES=\"sq\",\"en\";"));
     }
 }

@@ -169,7 +169,9 @@ pub(crate) async fn feed(State(site): Shared, Path(lang): Path<String>) -> Reply
     if Lang::parse(&lang).is_none() {
         return not_found("en");
     }
-    let body = pages::feed(&lang, &site.store.catalog(), site.store.now(), "");
+    // Links are absolute where the public address is known (`--public-url`).
+    let base = site.public_url.as_deref().unwrap_or("");
+    let body = pages::feed(&lang, &site.store.catalog(), site.store.now(), base);
     Reply::bytes(
         200,
         "application/atom+xml; charset=utf-8",

@@ -1324,12 +1324,15 @@ pub fn alerts_step(lang: &str, message: &str, action: Option<(&str, &str)>) -> S
 
 /// An Atom feed of public releases and calendar changes, newest first.
 pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
-    let mut entries: Vec<(String, String, String, String)> = Vec::new();
+    use statvault_release::tlog::EntryKind;
+    // (updated, id, title, link, summary); ids carry the language, as each language's
+    // feed is a feed of its own.
+    let mut entries: Vec<(String, String, String, String, String)> = Vec::new();
     for b in catalog.public(now) {
         entries.push((
             b.manifest.release_time.clone(),
             format!(
-                "urn:statvault:{}:v{}",
+                "urn:statvault:{}:v{}:{lang}",
                 b.manifest.release, b.manifest.version
             ),
             format!(
@@ -1339,26 +1342,45 @@ pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
                 b.manifest.version
             ),
             format!("{base}/{lang}/releases/{}", b.name),
+            format!(
+                "{}: {}. {}: {}. {} {}.",
+                t(lang, "period"),
+                b.meta.reference_period,
+                t(lang, "tables"),
+                b.tables
+                    .iter()
+                    .map(|t| text(&t.title, lang))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                t(lang, "signed_by"),
+                b.key_id
+            ),
         ));
     }
     for r in catalog.calendar.iter().flat_map(|c| &c.releases) {
-        for n in r.notices.iter().filter(|n| {
-            n.reason.is_some() || n.kind == statvault_release::tlog::EntryKind::Schedule
-        }) {
+        for n in r
+            .notices
+            .iter()
+            .filter(|n| n.reason.is_some() || n.kind == EntryKind::Schedule)
+        {
+            let word = match n.kind {
+                EntryKind::Schedule => t(lang, "scheduled"),
+                EntryKind::Postponement => t(lang, "postponed"),
+                EntryKind::Withdrawal => t(lang, "withdrawn"),
+                EntryKind::Release | EntryKind::Revision => t(lang, "published"),
+            };
+            let when = locale::date_time(lang, &n.release_time);
+            let reason = reason_in(lang, n);
             entries.push((
                 n.logged.clone(),
-                format!("urn:statvault:{}:log:{}", r.release, n.log_index),
-                format!(
-                    "{}: {} {}{}",
-                    text(&r.title, lang),
-                    format!("{:?}", n.kind).to_lowercase(),
-                    n.release_time,
-                    n.reason
-                        .as_ref()
-                        .map(|_| format!(" — {}", reason_in(lang, n)))
-                        .unwrap_or_default()
-                ),
+                format!("urn:statvault:{}:log:{}:{lang}", r.release, n.log_index),
+                format!("{}: {word} {when}", text(&r.title, lang)),
                 format!("{base}/{lang}/calendar"),
+                if reason.is_empty() {
+                    format!("{word} {when}")
+                } else {
+                    format!("{}: {reason}", t(lang, "reason"))
+                },
             ));
         }
     }
@@ -1372,14 +1394,15 @@ pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
 <link rel=\"self\" href=\"{base}/{lang}/feed.atom\"/>",
         t(lang, "site")
     );
-    for (time, id, title, link) in entries {
+    for (time, id, title, link, summary) in entries {
         let _ = write!(
             xml,
-            "<entry><id>{}</id><title>{}</title><updated>{}</updated><link href=\"{}\"/><author><name>statvault</name></author></entry>",
+            "<entry><id>{}</id><title>{}</title><updated>{}</updated><link href=\"{}\"/><summary>{}</summary><author><name>INSTAT</name></author></entry>",
             escape(&id),
             escape(&title),
             escape(&time),
-            escape(&link)
+            escape(&link),
+            escape(&summary)
         );
     }
     xml + "</feed>\n"

@@ -1282,3 +1282,39 @@ async fn municipal_boundaries_a_release_publishes_are_drawn_and_bad_ones_refused
     .await;
     assert_eq!(served.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn each_languages_feed_has_its_own_ids_words_summaries_and_absolute_links() {
+    // The feeds had relative links, English words in the Albanian titles, the same
+    // entry ids in both languages, and no summaries.
+    let f = fixture();
+    let mut site = statvault_site::Site::new(f.store(), Limits::default());
+    site.public_url = Some("https://stats.example".into());
+    let site = std::sync::Arc::new(site);
+    let sq = get(&site, "/sq/feed.atom").await.body;
+    let en = get(&site, "/en/feed.atom").await.body;
+    let ids = |feed: &str| -> Vec<String> {
+        feed.split("<entry><id>")
+            .skip(1)
+            .map(|e| e[..e.find("</id>").unwrap()].to_string())
+            .collect()
+    };
+    assert!(!ids(&sq).is_empty());
+    assert!(ids(&sq).iter().all(|id| id.ends_with(":sq")), "{sq}");
+    assert!(ids(&sq).iter().all(|id| !ids(&en).contains(id)));
+    for word in ["postponement", "schedule", "(version "] {
+        assert!(!sq.contains(word), "{word} in {sq}");
+    }
+    assert!(
+        sq.contains("shtyrë") && sq.contains("<summary>Arsyeja: sistemet nën sulm</summary>"),
+        "{sq}"
+    );
+    assert_eq!(sq.matches("<summary>").count(), ids(&sq).len());
+    assert!(
+        sq.contains(
+            "<link href=\"https://stats.example/sq/releases/census-2023-first-results-v1\"/>"
+        ),
+        "{sq}"
+    );
+    assert!(!sq.contains("href=\"/"), "no relative links: {sq}");
+}

@@ -18,6 +18,7 @@ use crate::handlers::*;
 use crate::lang::Lang;
 use crate::reply::*;
 use crate::router::*;
+use crate::state::Site;
 use crate::{compress, store};
 
 /// Limits, rate limiting, timeouts, security headers, conditional requests, counters
@@ -89,7 +90,7 @@ pub(crate) async fn guard(State(site): Shared, request: Request, next: Next) -> 
             None => {
                 match tokio::time::timeout(site.limits.request_timeout, next.run(request)).await {
                     Ok(r) if cacheable => site.cache.keep(key, encoded(r, encoding).await).await,
-                    Ok(r) => encoded(r, encoding).await,
+                    Ok(r) => encoded_once(&site, r, encoding).await,
                     Err(_) => Reply::error(503, "the request took too long")
                         .header("retry-after", "1".into())
                         .into_response(),
@@ -236,6 +237,44 @@ pub(crate) async fn encoded(response: Response, encoding: Option<compress::Encod
             Response::from_parts(parts, Body::from(packed))
         }
         None => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// An answer not kept by address (a bundle file, read and checked against its manifest
+/// on this request), in `encoding`: the encoded bytes are kept by the answer's strong
+/// ETag (a bundle file's SHA-256, so never stale), and each file is compressed once
+/// rather than once a request. Compressing an 18 MiB CSV takes a good part of a core's
+/// second, which any client could else ask for again and again; the check still runs
+/// on every request.
+async fn encoded_once(
+    site: &Site,
+    response: Response,
+    encoding: Option<compress::Encoding>,
+) -> Response {
+    let tag = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|t| t.to_str().ok())
+        .map(str::to_string);
+    let (Some(token), Some(tag)) = (encoding.map(compress::Encoding::token), tag) else {
+        return encoded(response, encoding).await;
+    };
+    if response.status() != StatusCode::OK || !compress::compressible(response.headers()) {
+        return response;
+    }
+    let key = format!("encoded {tag} {token}");
+    if let Some(hit) = site.cache.get(&key) {
+        return hit;
+    }
+    let turn = site.cache.turn(&key);
+    let _making = turn.lock().await;
+    match site.cache.get(&key) {
+        Some(hit) => hit,
+        None => {
+            site.cache
+                .keep(key, encoded(response, encoding).await)
+                .await
+        }
     }
 }
 

@@ -1318,3 +1318,43 @@ async fn each_languages_feed_has_its_own_ids_words_summaries_and_absolute_links(
     );
     assert!(!sq.contains("href=\"/"), "no relative links: {sq}");
 }
+
+#[tokio::test]
+async fn a_bundle_file_is_compressed_once_and_still_checked_on_every_request() {
+    // Review finding: bundle files were compressed again on every request, so any client
+    // could make the site spend a core compressing a large CSV as often as it liked.
+    let f = fixture();
+    let site = f.site(Limits::default());
+    let uri = "/releases/census-2023-first-results-v1/tables/population_municipality_sex.csv";
+    let ask = || {
+        get_with(
+            &site,
+            Request::get(uri)
+                .header("accept-encoding", "br")
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    let made = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("statvault_site_cached_answers_total{result=\"made\"} "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = made(&metrics(&site).await);
+    for _ in 0..5 {
+        let r = ask().await;
+        assert_eq!(
+            (r.status, &r.headers["content-encoding"]),
+            (StatusCode::OK, &"br".parse().unwrap())
+        );
+    }
+    assert_eq!(made(&metrics(&site).await), before + 1, "compressed once");
+    // The file changed on disk: the kept compressed copy is never served for it.
+    let path = f.dir.path().join(&uri[10..]);
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("AL,forged,,,,,1,\n");
+    fs::write(&path, text).unwrap();
+    assert_eq!(ask().await.status, StatusCode::NOT_FOUND);
+}

@@ -35,10 +35,7 @@ pub fn releases(catalog: &Catalog, now: u64, params: &[(String, String)]) -> Rep
         .into_iter()
         .filter(|b| {
             let release = search::fold(&format!("{} {:?}", b.manifest.release, b.manifest.title));
-            search::matches(q, &release)
-                || b.tables
-                    .iter()
-                    .any(|t| search::matches(q, &search::haystack(t, &b.manifest.title)))
+            search::matches(q, &release) || b.tables.iter().any(|t| b.finds(&t.id, q))
         })
         .map(|b| release_summary(b))
         .collect();
@@ -52,7 +49,7 @@ pub fn tables(catalog: &Catalog, now: u64, params: &[(String, String)]) -> Reply
         .latest(now)
         .into_iter()
         .flat_map(|b| b.tables.iter().map(move |t| (b, t)))
-        .filter(|(b, t)| search::matches(q, &search::haystack(t, &b.manifest.title)))
+        .filter(|(b, t)| b.finds(&t.id, q))
         .map(|(b, t)| {
             json!({
                 "release": b.manifest.release,

@@ -440,14 +440,7 @@ pub fn search(lang: &str, catalog: &Catalog, now: u64, query: &str, static_copy:
     let tables = latest
         .iter()
         .flat_map(|b| b.tables.iter().map(move |t| (&***b, t)))
-        .filter(|(b, t)| {
-            static_copy
-                || (!query.trim().is_empty()
-                    && crate::search::matches(
-                        query,
-                        &crate::search::haystack(t, &b.manifest.title),
-                    ))
-        });
+        .filter(|(b, t)| static_copy || (!query.trim().is_empty() && b.finds(&t.id, query)));
     let count = tables.clone().count();
     let listed = by_topic(lang, tables, |b, table| table_link(lang, b, table));
     let mut body = format!("<h1>{}</h1>", t(lang, "search"));

@@ -13,7 +13,6 @@ use statvault_protect::ProtectedTable;
 use statvault_release::formats::{dimension_label, jsonstat, label, languages};
 
 use crate::api::param;
-use crate::search;
 use crate::select;
 use crate::store::{Bundle, Catalog};
 use crate::{Limits, Reply};
@@ -145,7 +144,7 @@ pub fn tables(catalog: &Catalog, now: u64, params: &[(String, String)]) -> Reply
     let query = param(params, "query").unwrap_or("");
     let found: Vec<Value> = latest_tables(catalog, now)
         .into_iter()
-        .filter(|(b, t)| search::matches(query, &search::haystack(t, &b.manifest.title)))
+        .filter(|(b, t)| b.finds(&t.id, query))
         .map(|(b, t)| table_summary(b, t, lang))
         .collect();
     let total = found.len();

@@ -34,6 +34,9 @@ pub struct Bundle {
     /// Unix time the embargo ends.
     pub release_secs: u64,
     pub tables: Vec<ProtectedTable>,
+    /// What search looks through in each table (`search::haystack`), in the order of
+    /// `tables`: made once when the bundle is read, not on every search.
+    pub search_texts: Vec<String>,
     /// Outlines the release publishes, by dimension (`geo/<dimension>.geojson`),
     /// projected for the maps.
     pub outlines: Vec<(String, Vec<crate::geo::Outline>)>,
@@ -57,6 +60,14 @@ impl Bundle {
             .iter()
             .find(|(d, _)| d == dimension)
             .map_or(&[], |(_, o)| o.as_slice())
+    }
+
+    /// Whether table `id` holds every word of `query` (see `search`).
+    pub fn finds(&self, id: &str, query: &str) -> bool {
+        self.tables
+            .iter()
+            .position(|t| t.id == id)
+            .is_some_and(|k| crate::search::matches(query, &self.search_texts[k]))
     }
 
     pub fn table(&self, id: &str) -> Option<&ProtectedTable> {
@@ -405,6 +416,10 @@ fn load_bundle(
         release_secs: parse_utc(&manifest.release_time).ok_or("release time")?,
         etag: format!("\"{}\"", hex::encode(Sha256::digest(&manifest_bytes))),
         manifest,
+        search_texts: tables
+            .iter()
+            .map(|t| crate::search::haystack(t, &meta.title))
+            .collect(),
         meta,
         tables,
         outlines,

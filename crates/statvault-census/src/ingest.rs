@@ -347,6 +347,33 @@ pub fn ingest(
                     );
                 }
             }
+            for (n, implication) in schema.implications.iter().enumerate() {
+                let value = |v: usize| match schema.variables[v].ty {
+                    VarType::Code(_) => i64::from(parsed[v].code(row)),
+                    _ => parsed[v].int(row),
+                };
+                let (when, then) = (&implication.when, &implication.then);
+                if when.values.contains(value(when.variable))
+                    && !then.values.contains(value(then.variable))
+                {
+                    report.add(
+                        &schema.variables[then.variable].name,
+                        &format!(
+                            "breaks implication {} of the schema: {} gives {}",
+                            n + 1,
+                            when.describe(&schema),
+                            then.describe(&schema)
+                        ),
+                        || at(column_of[then.variable]),
+                        &[
+                            batch.columns[column_of[then.variable]].get(row),
+                            b" with ",
+                            batch.columns[column_of[when.variable]].get(row),
+                        ]
+                        .concat(),
+                    );
+                }
+            }
             for (v, &o) in var_out.iter().enumerate() {
                 parsed[v].push_to(row, &mut out[o].values);
             }

@@ -20,6 +20,7 @@ mod dataset;
 mod error;
 mod geography;
 pub mod grid;
+pub mod implication;
 pub mod ingest;
 pub mod input;
 mod rng;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
+use crate::implication::Implication;
 use crate::CensusError;
 
 pub const FORMAT: &str = "statvault-census-schema/1";
@@ -28,6 +29,8 @@ pub struct Schema {
     pub codelists: Vec<Codelist>,
     pub derived: Vec<Derived>,
     pub coordinates: Option<Coordinates>,
+    /// What the definitions of categories imply about each other.
+    pub implications: Vec<Implication>,
 }
 
 #[derive(Clone, Debug)]
@@ -189,6 +192,23 @@ struct RawSchema {
     #[serde(default)]
     derived: BTreeMap<String, RawDerived>,
     coordinates: Option<RawCoordinates>,
+    #[serde(default)]
+    implications: Vec<RawImplication>,
+}
+
+/// `when = { residence_1y = ["9"] }`, `then = { age = { max = 0 } }`: one variable a side.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImplication {
+    when: BTreeMap<String, RawCondition>,
+    then: BTreeMap<String, RawCondition>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCondition {
+    Codes(Vec<String>),
+    Range { min: Option<i64>, max: Option<i64> },
 }
 
 #[derive(Deserialize)]
@@ -596,7 +616,7 @@ impl RawSchema {
             return Err(err("household_size needs a household record type".into()));
         }
 
-        Ok(Schema {
+        let mut schema = Schema {
             name,
             languages: self.languages,
             records,
@@ -604,7 +624,48 @@ impl RawSchema {
             codelists,
             derived,
             coordinates,
-        })
+            implications: Vec::new(),
+        };
+        schema.implications = self
+            .implications
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| raw.resolve(&schema, i + 1))
+            .collect::<Result<_, _>>()?;
+        Ok(schema)
+    }
+}
+
+impl RawImplication {
+    fn resolve(&self, schema: &Schema, number: usize) -> Result<Implication, CensusError> {
+        let side = |name: &str, map: &BTreeMap<String, RawCondition>| {
+            let what = format!("implication {number}, {name}");
+            let mut conditions = map.iter();
+            let (Some((variable, raw)), None) = (conditions.next(), conditions.next()) else {
+                return Err(err(format!("{what}: name exactly one variable")));
+            };
+            match raw {
+                RawCondition::Codes(codes) => {
+                    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+                    schema.condition_on_codes(variable, &codes)
+                }
+                RawCondition::Range { min, max } => schema.condition_on_range(variable, *min, *max),
+            }
+            .map_err(|m| err(format!("{what}: {m}")))
+        };
+        let (when, then) = (side("when", &self.when)?, side("then", &self.then)?);
+        if when.variable == then.variable {
+            return Err(err(format!(
+                "implication {number}: when and then name the same variable"
+            )));
+        }
+        let record = |c: &crate::implication::Condition| schema.variables[c.variable].record;
+        if record(&when) != record(&then) {
+            return Err(err(format!(
+                "implication {number}: when and then describe different record types"
+            )));
+        }
+        Ok(Implication { when, then })
     }
 }
 

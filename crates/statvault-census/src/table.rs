@@ -51,6 +51,19 @@ pub struct Dimension {
     /// what an attacker can recompute.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sums: Vec<Sum>,
+    /// What the categories' definitions imply: each entry says the categories `parts`
+    /// add up to at most the categories `within`, whatever the other dimensions'
+    /// categories (the employed are among those aged 15 and over). An attacker reads
+    /// the definitions, so disclosure control must know these too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bounds: Vec<Bound>,
+}
+
+/// Σ `parts` ≤ Σ `within`, by category code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bound {
+    pub parts: Vec<String>,
+    pub within: Vec<String>,
 }
 
 /// `total` = Σ `parts`, by category code.
@@ -111,6 +124,57 @@ impl Table {
     }
 }
 
+/// The dimension of the GEOSTAT 2021 grid table's variables (`T`, `M`, `EMP`, …).
+pub const GEOSTAT_DIMENSION: &str = "geostat";
+
+impl Table {
+    /// A grid table: the GEOSTAT variables by grid cell.
+    pub fn is_grid(&self) -> bool {
+        self.dimensions.iter().any(|d| d.id == GEOSTAT_DIMENSION)
+    }
+
+    /// The first cell where a dimension's bound does not hold on the values, named.
+    pub fn broken_bound(&self) -> Option<String> {
+        let strides = strides(&self.dimensions);
+        for (d, dim) in self.dimensions.iter().enumerate() {
+            let index = |code: &String| {
+                dim.categories
+                    .iter()
+                    .position(|c| &c.code == code)
+                    .expect("Table::read checked the codes of bounds")
+            };
+            let n = dim.categories.len();
+            for bound in &dim.bounds {
+                let (parts, within): (Vec<usize>, Vec<usize>) = (
+                    bound.parts.iter().map(index).collect(),
+                    bound.within.iter().map(index).collect(),
+                );
+                for base in (0..self.cells()).filter(|c| (c / strides[d]).is_multiple_of(n)) {
+                    let sum = |ks: &[usize]| -> i64 {
+                        ks.iter().map(|k| self.values[base + k * strides[d]]).sum()
+                    };
+                    if sum(&parts) > sum(&within) {
+                        let at: Vec<String> = coordinates(&self.dimensions, base)
+                            .iter()
+                            .zip(&self.dimensions)
+                            .enumerate()
+                            .filter(|(k, _)| *k != d)
+                            .map(|(_, (&i, dim))| format!("{}={}", dim.id, dim.categories[i].code))
+                            .collect();
+                        return Some(format!(
+                            "{} exceed {} at {}",
+                            bound.parts.join(" + "),
+                            bound.within.join(" + "),
+                            at.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 /// The number of cells the dimensions span, if it fits in memory's address space.
 pub fn cell_count(dimensions: &[Dimension]) -> Option<usize> {
     dimensions
@@ -152,6 +216,14 @@ pub fn check_sums(dimensions: &[Dimension]) -> Result<(), String> {
                 return Err(format!(
                     "dimension {:?}: sum of {:?} names unknown category {bad:?}",
                     d.id, sum.total
+                ));
+            }
+        }
+        for bound in &d.bounds {
+            if let Some(bad) = bound.parts.iter().chain(&bound.within).find(|c| !known(c)) {
+                return Err(format!(
+                    "dimension {:?}: a bound names unknown category {bad:?}",
+                    d.id
                 ));
             }
         }
@@ -200,6 +272,7 @@ mod tests {
                     total: "_T".into(),
                     parts: vec!["1".into()],
                 }],
+                bounds: Vec::new(),
             }],
             values: vec![3, 5],
             records: vec![3, 5],

@@ -20,6 +20,7 @@ use statvault_vault::{Progress, SnapshotFiles, Vault};
 
 use crate::columns::read_column;
 use crate::dataset::{self, DatasetMeta};
+use crate::implication::{self, Meaning};
 use crate::schema::{DerivedRule, Labels, Schema, VarType};
 use crate::spec::{CrossTab, Filter, Measure, Spec, TableKind, TableSpec};
 use crate::table::{self, Category, CategoryKind, Dimension, Provenance, Sum, Table};
@@ -726,6 +727,7 @@ fn finish_table(schema: &Schema, p: &Planned, cells: Cells, provenance: &Provena
             label: v.label.clone(),
             categories: cats,
             sums,
+            bounds: Vec::new(),
         });
     }
     Table {
@@ -823,7 +825,7 @@ fn assemble_geostat(
     } else {
         title.clone()
     };
-    Table {
+    let mut table = Table {
         format: table::FORMAT.into(),
         id: id.to_string(),
         title,
@@ -845,9 +847,10 @@ fn assemble_geostat(
                     })
                     .collect(),
                 sums: Vec::new(),
+                bounds: Vec::new(),
             },
             Dimension {
-                id: "geostat".into(),
+                id: table::GEOSTAT_DIMENSION.into(),
                 label: labels("Variabli GEOSTAT", "GEOSTAT variable"),
                 categories: GEOSTAT
                     .iter()
@@ -859,12 +862,48 @@ fn assemble_geostat(
                     })
                     .collect(),
                 sums: geostat_sums(parts),
+                bounds: Vec::new(),
             },
         ],
         values,
         records,
         record_key_sums: key_sums,
-    }
+    };
+    table.dimensions[1].bounds = dimension_bounds(schema, &table.dimensions[1]);
+    table
+}
+
+/// What the schema's implications say between a dimension's categories, whatever the
+/// other dimensions: between the GEOSTAT variables, the employed are among those aged
+/// 15 and over. Also for tables tabulated before the schema declared implications
+/// (`protect audit --schema`).
+pub fn dimension_bounds(schema: &Schema, dimension: &Dimension) -> Vec<table::Bound> {
+    let meanings: Vec<(String, Meaning)> = if dimension.id == table::GEOSTAT_DIMENSION {
+        GEOSTAT
+            .iter()
+            .filter_map(|(code, var, value, ..)| {
+                let meaning = match value {
+                    None => None,
+                    Some(v) => Some(schema.condition_on_codes(var, &[v]).ok()?),
+                };
+                Some((code.to_string(), meaning))
+            })
+            .collect()
+    } else {
+        dimension
+            .categories
+            .iter()
+            .filter_map(|c| match c.kind {
+                CategoryKind::Total => Some((c.code.clone(), None)),
+                CategoryKind::Code => {
+                    let meaning = schema.condition_on_codes(&dimension.id, &[&c.code]).ok()?;
+                    Some((c.code.clone(), Some(meaning)))
+                }
+                CategoryKind::Subtotal => None,
+            })
+            .collect()
+    };
+    implication::bounds(schema, &meanings, &schema.implications)
 }
 
 /// T is the sum of the GEOSTAT variables that split a source variable completely (sex,
@@ -1200,6 +1239,13 @@ pub fn tabulate(
                 finish_table(&schema, p, cells, &provenance)
             }
         };
+        if let Some(broken) = table.broken_bound() {
+            return Err(CensusError::Dataset {
+                snapshot: snapshot_id.clone(),
+                object: format!("table {}", table.id),
+                detail: format!("the records break the schema's implications: {broken}"),
+            });
+        }
         let file = format!("{}.table.json", table.id);
         let target = out_dir.join(&file);
         let temp = out_dir.join(format!(".{file}.partial"));
@@ -1253,7 +1299,10 @@ fn grand_total(table: &Table) -> i64 {
             .iter()
             .position(|c| c.kind == CategoryKind::Total)
         else {
-            let geostat = table.dimensions.last().is_some_and(|d| d.id == "geostat");
+            let geostat = table
+                .dimensions
+                .last()
+                .is_some_and(|d| d.id == table::GEOSTAT_DIMENSION);
             let step = if geostat { GEOSTAT.len() } else { 1 };
             return table.values.iter().step_by(step).sum();
         };

@@ -1,7 +1,9 @@
 //! Audits that attack protected tables.
 //!
 //! Suppression: the attacker knows every published cell, every equation of the
-//! tables and that counts are not negative; for each suppressed cell the linear
+//! tables, every bound their categories' definitions imply, that counts are not
+//! negative and, where zeros are published, that a hidden count is at least 1; for
+//! each suppressed cell the linear
 //! programs min x and max x over that polytope bound what can be learnt. A primary
 //! cell passes if the interval reaches its protection level on both sides, any other
 //! suppressed cell if it is not pinned to (less than one unit of) a value. Any
@@ -208,6 +210,12 @@ fn suppression_reports<'a>(
         .collect::<Result<_, ProtectError>>()?;
     let refs: Vec<&Table> = tables.iter().map(AsRef::as_ref).collect();
     let system = System::build(&refs)?;
+    let parameters = &group[0].protection.parameters;
+    let zeros_published = !parameters
+        .get("suppress_zeros")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let floors = system.floors(zeros_published);
     // A cell published in any table is known to the attacker.
     let mut status = vec![CellStatus::SecondarySuppressed; system.cells.len()];
     for (p, ids) in group.iter().zip(&system.table_cells) {
@@ -228,9 +236,8 @@ fn suppression_reports<'a>(
                 }
             })
             .collect();
-        return audit_system(&system, &status, &reqs, None);
+        return audit_system(&system, &status, &reqs, &floors, None);
     }
-    let parameters = &group[0].protection.parameters;
     let get = |k: &str| parameters.get(k).and_then(|v| v.as_u64());
     let threshold = get("threshold").unwrap_or(10);
     let protection = get("protection").unwrap_or(0);
@@ -239,9 +246,9 @@ fn suppression_reports<'a>(
             status[c] = CellStatus::PrimarySuppressed;
         }
     }
-    let reqs = requirements(&system, &status, protection);
+    let reqs = requirements(&system, &status, protection, zeros_published);
     let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-    audit_system(&system, &status, &reqs, Some(&truth))
+    audit_system(&system, &status, &reqs, &floors, Some(&truth))
 }
 
 /// A published table as the attacker's system sees it: suppressed values unknown
@@ -267,6 +274,7 @@ pub(crate) fn audit_system(
     system: &System,
     status: &[CellStatus],
     requirements: &[Requirement],
+    floors: &[f64],
     truth: Option<&[f64]>,
 ) -> Result<Vec<AuditReport>, ProtectError> {
     let n = system.cells.len();
@@ -316,7 +324,13 @@ pub(crate) fn audit_system(
     // published value, it keeps every program bounded and any witness still valid.
     let cap = 1000.0 + 2.0 * system.cells.iter().map(|c| c.value).max().unwrap_or(0) as f64;
     for (cells, eqs) in components.values() {
-        programs += attack_component(system, cells, eqs, requirements, truth, cap, &mut interval)?;
+        let component = Component {
+            cells,
+            equations: eqs,
+            floors,
+            cap,
+        };
+        programs += component.attack(system, requirements, truth, &mut interval)?;
     }
     // Judge each cell once, then report per table.
     let verdict: Vec<Option<String>> = (0..n)
@@ -384,203 +398,228 @@ pub(crate) fn audit_system(
         .collect())
 }
 
-/// Settles every cell of one component, solving as few programs as the witnesses
-/// allow; returns the number of programs solved.
-fn attack_component(
-    system: &System,
-    cells: &[usize],
-    equations: &[usize],
-    requirements: &[Requirement],
-    truth: Option<&[f64]>,
+/// Suppressed cells joined by the equations they share, attacked together.
+struct Component<'a> {
+    cells: &'a [usize],
+    equations: &'a [usize],
+    /// Per cell of the system: the least value the attacker knows it has.
+    floors: &'a [f64],
+    /// Hidden cells without an upper bound reach this instead.
     cap: f64,
-    interval: &mut [CellInterval],
-) -> Result<usize, ProtectError> {
-    let local: HashMap<usize, usize> = cells.iter().enumerate().map(|(k, &c)| (c, k)).collect();
-    // Each equation as Σ coefficient·x over hidden cells = what the published cells say.
-    let rows: Vec<(Vec<(usize, f64)>, f64)> = equations
-        .iter()
-        .map(|&e| {
-            let mut terms = Vec::new();
-            let mut rhs = 0.0;
-            for &(c, k) in &system.equations[e].terms {
-                match local.get(&c) {
-                    Some(&local) => terms.push((local, f64::from(k))),
-                    None => rhs -= f64::from(k) * system.cells[c].value as f64,
-                }
-            }
-            (terms, rhs)
-        })
-        .collect();
-    let mut rows_of = vec![Vec::new(); cells.len()];
-    for (r, (terms, _)) in rows.iter().enumerate() {
-        for &(k, _) in terms {
-            rows_of[k].push(r);
-        }
-    }
-    let everything: Vec<usize> = (0..cells.len()).collect();
-    let mut programs = 0;
-    // Optimises over the cells in `free` with every other cell held at `base` (a
-    // feasible point), so any answer is a feasible point of the whole component.
-    let mut solve = |free: &[usize],
-                     objective: &dyn Fn(usize) -> f64,
-                     maximise: bool,
-                     base: &[f64]|
-     -> Result<Option<Vec<f64>>, ProtectError> {
-        programs += 1;
-        let mut problem = Problem::new(if maximise {
-            OptimizationDirection::Maximize
-        } else {
-            OptimizationDirection::Minimize
-        });
-        let mut var_of = HashMap::with_capacity(free.len());
-        for &k in free {
-            var_of.insert(k, problem.add_var(objective(k), (0.0, cap.max(base[k]))));
-        }
-        let touched: std::collections::BTreeSet<usize> = free
+}
+
+/// One equation over a component's hidden cells: Σ coefficient·x (= or ≤) what the
+/// published cells say.
+struct Row {
+    terms: Vec<(usize, f64)>,
+    op: ComparisonOp,
+    rhs: f64,
+}
+
+impl Component<'_> {
+    /// Settles every cell, solving as few programs as the witnesses allow; returns
+    /// the number of programs solved.
+    fn attack(
+        &self,
+        system: &System,
+        requirements: &[Requirement],
+        truth: Option<&[f64]>,
+        interval: &mut [CellInterval],
+    ) -> Result<usize, ProtectError> {
+        let Component {
+            cells,
+            equations,
+            floors,
+            cap,
+        } = *self;
+        let local: HashMap<usize, usize> = cells.iter().enumerate().map(|(k, &c)| (c, k)).collect();
+        let rows: Vec<Row> = equations
             .iter()
-            .flat_map(|&k| rows_of[k].iter().copied())
-            .collect();
-        for r in touched {
-            let (terms, rhs) = &rows[r];
-            let mut expr = Vec::with_capacity(terms.len());
-            let mut rhs = *rhs;
-            for &(k, coefficient) in terms {
-                match var_of.get(&k) {
-                    Some(&v) => expr.push((v, coefficient)),
-                    None => rhs -= coefficient * base[k],
+            .map(|&e| {
+                let eq = &system.equations[e];
+                let mut terms = Vec::new();
+                let mut rhs = 0.0;
+                for &(c, k) in &eq.terms {
+                    match local.get(&c) {
+                        Some(&local) => terms.push((local, f64::from(k))),
+                        None => rhs -= f64::from(k) * system.cells[c].value as f64,
+                    }
                 }
-            }
-            problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, rhs);
-        }
-        match problem.solve() {
-            Ok(outcome) => {
-                let s = outcome
-                    .into_solution()
-                    .map_err(|_| ProtectError::Solver("the solve was interrupted".into()))?;
-                let mut point = base.to_vec();
-                for (&k, &v) in &var_of {
-                    point[k] = s.var_value(v);
-                }
-                Ok(Some(point))
-            }
-            Err(microlp::Error::Unbounded) => Ok(None),
-            Err(microlp::Error::Infeasible) => Err(ProtectError::Solver(
-                "the published cells contradict the tables' sums".into(),
-            )),
-            Err(e) => Err(ProtectError::Solver(e.to_string())),
-        }
-    };
-    let witness = |point: &[f64], interval: &mut [CellInterval]| {
-        for (k, &c) in cells.iter().enumerate() {
-            let i = &mut interval[c];
-            i.low = if i.low.is_nan() {
-                point[k]
-            } else {
-                i.low.min(point[k])
-            };
-            i.high = if i.high.is_nan() {
-                point[k]
-            } else {
-                i.high.max(point[k])
-            };
-        }
-    };
-    // A feasible point to start from: the truth, or without it the midpoint of the
-    // attacker's points with the least and the most in total, away from the bounds.
-    let base: Vec<f64> = match truth {
-        Some(truth) => cells.iter().map(|&c| truth[c]).collect(),
-        None => {
-            let zeros = vec![0.0; cells.len()];
-            let least =
-                solve(&everything, &|_| 1.0, false, &zeros)?.expect("minimising Σx ≥ 0 is bounded");
-            witness(&least, interval);
-            match solve(&everything, &|_| 1.0, true, &zeros)? {
-                Some(most) => {
-                    witness(&most, interval);
-                    least
-                        .iter()
-                        .zip(&most)
-                        .map(|(a, b)| (a + b) / 2.0)
-                        .collect()
-                }
-                None => least,
-            }
-        }
-    };
-    witness(&base, interval);
-    // Whether cell c still needs a witness in direction `up`.
-    let wants = |interval: &[CellInterval], c: usize, up: bool| -> bool {
-        let CellInterval { low, high } = interval[c];
-        match requirements[c] {
-            Requirement::None => false,
-            Requirement::NotExact => high - low < 1.0 - 1e-6,
-            Requirement::Protect { up: u, down: d } => {
-                let v = truth.map_or(low, |t| t[c]);
-                if up {
-                    high < v + u - 1e-6
+                let op = if eq.at_most {
+                    ComparisonOp::Le
                 } else {
-                    low > v - d + 1e-6
-                }
+                    ComparisonOp::Eq
+                };
+                Row { terms, op, rhs }
+            })
+            .collect();
+        let mut rows_of = vec![Vec::new(); cells.len()];
+        for (r, Row { terms, .. }) in rows.iter().enumerate() {
+            for &(k, _) in terms {
+                rows_of[k].push(r);
             }
         }
-    };
-    // First push all unsettled cells at once, while that settles some. Then each
-    // remaining cell: among the cells within three equations of it (where the
-    // patterns that move it live), and only if that falls short over the whole
-    // component, where an optimum that falls short is a failure.
-    for up in [true, false] {
-        loop {
-            let pending: Vec<usize> = (0..cells.len())
-                .filter(|&k| wants(interval, cells[k], up))
+        let everything: Vec<usize> = (0..cells.len()).collect();
+        let mut programs = 0;
+        // Optimises over the cells in `free` with every other cell held at `base` (a
+        // feasible point), so any answer is a feasible point of the whole component.
+        let mut solve = |free: &[usize],
+                         objective: &dyn Fn(usize) -> f64,
+                         maximise: bool,
+                         base: &[f64]|
+         -> Result<Option<Vec<f64>>, ProtectError> {
+            programs += 1;
+            let mut problem = Problem::new(if maximise {
+                OptimizationDirection::Maximize
+            } else {
+                OptimizationDirection::Minimize
+            });
+            let mut var_of = HashMap::with_capacity(free.len());
+            for &k in free {
+                let floor = floors[cells[k]];
+                var_of.insert(k, problem.add_var(objective(k), (floor, cap.max(base[k]))));
+            }
+            let touched: std::collections::BTreeSet<usize> = free
+                .iter()
+                .flat_map(|&k| rows_of[k].iter().copied())
                 .collect();
-            if pending.len() < 2 {
-                break;
-            }
-            let weight = |k: usize| f64::from(u8::from(pending.binary_search(&k).is_ok()));
-            match solve(&everything, &weight, up, &base)? {
-                Some(point) => witness(&point, interval),
-                None => break,
-            }
-            if pending.iter().all(|&k| wants(interval, cells[k], up)) {
-                break;
-            }
-        }
-    }
-    for (k, &c) in cells.iter().enumerate() {
-        for up in [true, false] {
-            if !wants(interval, c, up) {
-                continue;
-            }
-            let near = near_cells(&rows, &rows_of, k, 3);
-            let only = |j: usize| f64::from(u8::from(j == k));
-            for free in [&near, &everything] {
-                match solve(free, &only, up, &base)? {
-                    Some(point) => witness(&point, interval),
-                    None => interval[c].high = f64::INFINITY,
+            for r in touched {
+                let Row { terms, op, rhs } = &rows[r];
+                let mut expr = Vec::with_capacity(terms.len());
+                let mut rhs = *rhs;
+                for &(k, coefficient) in terms {
+                    match var_of.get(&k) {
+                        Some(&v) => expr.push((v, coefficient)),
+                        None => rhs -= coefficient * base[k],
+                    }
                 }
-                if !wants(interval, c, up) || free.len() == cells.len() {
+                problem.add_constraint(expr.as_slice(), *op, rhs);
+            }
+            match problem.solve() {
+                Ok(outcome) => {
+                    let s = outcome
+                        .into_solution()
+                        .map_err(|_| ProtectError::Solver("the solve was interrupted".into()))?;
+                    let mut point = base.to_vec();
+                    for (&k, &v) in &var_of {
+                        point[k] = s.var_value(v);
+                    }
+                    Ok(Some(point))
+                }
+                Err(microlp::Error::Unbounded) => Ok(None),
+                Err(microlp::Error::Infeasible) => Err(ProtectError::Solver(
+                    "the published cells contradict the tables' sums".into(),
+                )),
+                Err(e) => Err(ProtectError::Solver(e.to_string())),
+            }
+        };
+        let witness = |point: &[f64], interval: &mut [CellInterval]| {
+            for (k, &c) in cells.iter().enumerate() {
+                let i = &mut interval[c];
+                i.low = if i.low.is_nan() {
+                    point[k]
+                } else {
+                    i.low.min(point[k])
+                };
+                i.high = if i.high.is_nan() {
+                    point[k]
+                } else {
+                    i.high.max(point[k])
+                };
+            }
+        };
+        // A feasible point to start from: the truth, or without it the midpoint of the
+        // attacker's points with the least and the most in total, away from the bounds.
+        let base: Vec<f64> = match truth {
+            Some(truth) => cells.iter().map(|&c| truth[c]).collect(),
+            None => {
+                let zeros: Vec<f64> = cells.iter().map(|&c| floors[c]).collect();
+                let least = solve(&everything, &|_| 1.0, false, &zeros)?
+                    .expect("minimising Σx ≥ 0 is bounded");
+                witness(&least, interval);
+                match solve(&everything, &|_| 1.0, true, &zeros)? {
+                    Some(most) => {
+                        witness(&most, interval);
+                        least
+                            .iter()
+                            .zip(&most)
+                            .map(|(a, b)| (a + b) / 2.0)
+                            .collect()
+                    }
+                    None => least,
+                }
+            }
+        };
+        witness(&base, interval);
+        // Whether cell c still needs a witness in direction `up`.
+        let wants = |interval: &[CellInterval], c: usize, up: bool| -> bool {
+            let CellInterval { low, high } = interval[c];
+            match requirements[c] {
+                Requirement::None => false,
+                Requirement::NotExact => high - low < 1.0 - 1e-6,
+                Requirement::Protect { up: u, down: d } => {
+                    let v = truth.map_or(low, |t| t[c]);
+                    if up {
+                        high < v + u - 1e-6
+                    } else {
+                        low > v - d + 1e-6
+                    }
+                }
+            }
+        };
+        // First push all unsettled cells at once, while that settles some. Then each
+        // remaining cell: among the cells within three equations of it (where the
+        // patterns that move it live), and only if that falls short over the whole
+        // component, where an optimum that falls short is a failure.
+        for up in [true, false] {
+            loop {
+                let pending: Vec<usize> = (0..cells.len())
+                    .filter(|&k| wants(interval, cells[k], up))
+                    .collect();
+                if pending.len() < 2 {
+                    break;
+                }
+                let weight = |k: usize| f64::from(u8::from(pending.binary_search(&k).is_ok()));
+                match solve(&everything, &weight, up, &base)? {
+                    Some(point) => witness(&point, interval),
+                    None => break,
+                }
+                if pending.iter().all(|&k| wants(interval, cells[k], up)) {
                     break;
                 }
             }
         }
+        for (k, &c) in cells.iter().enumerate() {
+            for up in [true, false] {
+                if !wants(interval, c, up) {
+                    continue;
+                }
+                let near = near_cells(&rows, &rows_of, k, 3);
+                let only = |j: usize| f64::from(u8::from(j == k));
+                for free in [&near, &everything] {
+                    match solve(free, &only, up, &base)? {
+                        Some(point) => witness(&point, interval),
+                        None => interval[c].high = f64::INFINITY,
+                    }
+                    if !wants(interval, c, up) || free.len() == cells.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(programs)
     }
-    Ok(programs)
 }
 
 /// Cells reachable from cell k through at most `hops` shared rows.
-fn near_cells(
-    rows: &[(Vec<(usize, f64)>, f64)],
-    rows_of: &[Vec<usize>],
-    k: usize,
-    hops: usize,
-) -> Vec<usize> {
+fn near_cells(rows: &[Row], rows_of: &[Vec<usize>], k: usize, hops: usize) -> Vec<usize> {
     let mut seen = std::collections::BTreeSet::from([k]);
     let mut frontier = vec![k];
     for _ in 0..hops {
         let mut next = Vec::new();
         for &j in &frontier {
             for &r in &rows_of[j] {
-                for &(other, _) in &rows[r].0 {
+                for &(other, _) in &rows[r].terms {
                     if seen.insert(other) {
                         next.push(other);
                     }
@@ -701,10 +740,11 @@ pub(crate) fn cell_name(dimensions: &[Dimension], cell: usize) -> String {
 mod tests {
     use super::*;
     use crate::suppress::requirements;
-    use crate::testing::{random_table, Rng};
+    use crate::testing::{grid, random_table, Resident, Rng};
 
     /// The attacker's exact interval of one cell: one program over every hidden cell
-    /// and every equation, written independently of the audit's shortcuts.
+    /// and every equation and bound, each hidden count at least 1 (zeros are
+    /// published), written independently of the audit's shortcuts.
     fn exact_interval(system: &System, hidden: &[bool], cell: usize) -> (f64, f64) {
         let solve = |maximise: bool| {
             let mut problem = Problem::new(if maximise {
@@ -717,7 +757,7 @@ mod tests {
                 .map(|c| {
                     (
                         c,
-                        problem.add_var(f64::from(u8::from(c == cell)), (0.0, f64::INFINITY)),
+                        problem.add_var(f64::from(u8::from(c == cell)), (1.0, f64::INFINITY)),
                     )
                 })
                 .collect();
@@ -730,8 +770,13 @@ mod tests {
                         None => rhs -= f64::from(k) * system.cells[c].value as f64,
                     }
                 }
+                let op = if eq.at_most {
+                    ComparisonOp::Le
+                } else {
+                    ComparisonOp::Eq
+                };
                 if !expr.is_empty() {
-                    problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, rhs);
+                    problem.add_constraint(expr.as_slice(), op, rhs);
                 }
             }
             match problem.solve() {
@@ -741,6 +786,86 @@ mod tests {
             }
         };
         (solve(false), solve(true))
+    }
+
+    /// Anyone's attack on one table whose cells of square 0 named in `hide` are
+    /// suppressed, with the floors given; the cells it pins down.
+    fn pinned(t: &Table, hide: &[&str], floors: impl Fn(&System) -> Vec<f64>) -> Vec<String> {
+        let system = System::build(&[t]).unwrap();
+        let variables = &t.dimensions[1].categories;
+        let mut status = vec![CellStatus::Published; system.cells.len()];
+        for (k, &c) in system.table_cells[0].iter().enumerate() {
+            if k < variables.len() && hide.contains(&variables[k].code.as_str()) {
+                status[c] = CellStatus::SecondarySuppressed;
+            }
+        }
+        let reqs: Vec<Requirement> = status
+            .iter()
+            .map(|s| match s.is_suppressed() {
+                true => Requirement::NotExact,
+                false => Requirement::None,
+            })
+            .collect();
+        audit_system(&system, &status, &reqs, &floors(&system), None).unwrap()[0]
+            .failures
+            .clone()
+    }
+
+    fn resident(male: bool, age: usize, employed: bool, residence: usize) -> Resident {
+        Resident {
+            male,
+            age,
+            employed,
+            residence,
+            key: (age * 7 + residence) as u32 * 1_000_003 + u32::from(male),
+        }
+    }
+
+    /// Finding: 828 of the grid cells recovered were 1s. Where zeros are published a
+    /// hidden count is at least 1, so a published 2 split into two hidden cells is two
+    /// 1s; the old attacker, who knew only x ≥ 0, could not tell.
+    #[test]
+    fn a_hidden_count_is_at_least_one_where_zeros_are_published() {
+        let t = grid(&[vec![
+            resident(true, 1, false, 0),
+            resident(false, 1, false, 0),
+        ]]);
+        let knows_only_non_negative = pinned(&t, &["M", "F"], |s| vec![0.0; s.cells.len()]);
+        assert!(knows_only_non_negative.is_empty());
+        let failures = pinned(&t, &["M", "F"], |s| s.floors(true));
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(failures[0].contains("[1.00, 1.00]"), "{failures:?}");
+        // Where zeros are suppressed too, a hidden cell may be 0.
+        assert!(pinned(&t, &["M", "F"], |s| s.floors(false)).is_empty());
+    }
+
+    /// Finding: with the categories' definitions (those born during the year are under
+    /// 15), a grid square of three people aged 15–64 who published no movers has all
+    /// three in the same dwelling as a year before: T ≤ SAME + CHG_IN + CHG_OUT + Y_LT15
+    /// and SAME + CHG_IN + CHG_OUT ≤ T.
+    #[test]
+    fn the_definitions_of_categories_pin_a_hidden_cell() {
+        let t = grid(&[vec![resident(true, 1, false, 0); 3]]);
+        let mut without_definitions = t.clone();
+        without_definitions.dimensions[1].bounds.clear();
+        assert!(pinned(&without_definitions, &["SAME"], |s| s.floors(true)).is_empty());
+        let failures = pinned(&t, &["SAME"], |s| s.floors(true));
+        assert_eq!(failures.len(), 1);
+        assert!(
+            failures[0].contains("geostat=SAME: recomputable: attacker's interval [3.00, 3.00]"),
+            "{failures:?}"
+        );
+        // And the employed are among those aged 15 and over: one employed person among
+        // one adult and a child, the adult hidden, is that adult.
+        let t = grid(&[vec![
+            resident(true, 1, true, 0),
+            resident(false, 0, false, 0),
+        ]]);
+        let failures = pinned(&t, &["Y_1564", "Y_LT15", "M", "F"], |s| s.floors(true));
+        assert!(
+            failures.iter().any(|f| f.contains("geostat=Y_1564")),
+            "{failures:?}"
+        );
     }
 
     /// On random tables with random suppressions (some safe, some not), the audit's
@@ -759,16 +884,18 @@ mod tests {
                 .map(|c| {
                     if (1..5).contains(&c.records) {
                         CellStatus::PrimarySuppressed
-                    } else if rng.below(4) == 0 {
+                    } else if c.value > 0 && rng.below(4) == 0 {
+                        // Zeros are published, as by default.
                         CellStatus::SecondarySuppressed
                     } else {
                         CellStatus::Published
                     }
                 })
                 .collect();
-            let reqs = requirements(&system, &status, 2);
+            let floors = system.floors(true);
+            let reqs = requirements(&system, &status, 2, true);
             let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-            let report = &audit_system(&system, &status, &reqs, Some(&truth)).unwrap()[0];
+            let report = &audit_system(&system, &status, &reqs, &floors, Some(&truth)).unwrap()[0];
             let hidden: Vec<bool> = status.iter().map(|s| s.is_suppressed()).collect();
             let mut exact_failures = 0;
             // Per cell of the table, as the report counts (linked cells count twice).
@@ -797,7 +924,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let public_report = &audit_system(&system, &status, &public, None).unwrap()[0];
+            let public_report = &audit_system(&system, &status, &public, &floors, None).unwrap()[0];
             let pinned = system.table_cells[0]
                 .iter()
                 .filter(|&&c| {

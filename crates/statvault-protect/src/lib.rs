@@ -32,9 +32,28 @@ pub enum Method {
 /// Protects tables. Suppression protects them all together (they share cells); the
 /// cell key method is consistent by construction and only needs the set for totals
 /// kept exact.
+/// Grid tables go to the cell key method unless `suppress_grid` says otherwise.
 pub fn protect(tables: &[Table], method: &Method) -> Result<Vec<ProtectedTable>, ProtectError> {
     match method {
         Method::Ckm { ptable, options } => protect_ckm(tables, ptable, options),
-        Method::Suppress(options) => protect_suppress(tables, options),
+        Method::Suppress(options) if options.suppress_grid => protect_suppress(tables, options),
+        Method::Suppress(options) => {
+            let (grids, others): (Vec<Table>, Vec<Table>) =
+                tables.iter().cloned().partition(Table::is_grid);
+            let mut done = protect_suppress(&others, options)?;
+            done.extend(protect_ckm(
+                &grids,
+                &PTable::shipped(),
+                &CkmOptions::default(),
+            )?);
+            // In the order given.
+            Ok(tables
+                .iter()
+                .map(|t| {
+                    let k = done.iter().position(|p| p.id == t.id).expect("protected");
+                    done.swap_remove(k)
+                })
+                .collect())
+        }
     }
 }

@@ -1,16 +1,30 @@
 //! The linear system an attacker can write down from a set of tables: one unknown per
 //! distinct cell, one equation per sum along a dimension. A cell that appears in two
-//! tables (municipality × sex inside municipality × sex × age) or twice in one table
-//! (a county with a single municipality) is one unknown: cells are linked by what they
-//! count, the number of records and the sum of their record keys, which two different
-//! sets of records share with probability about 2⁻⁶⁴.
+//! tables (municipality × sex inside municipality × sex × age) is one unknown: cells
+//! are linked by what they count, the number of records and the sum of their record
+//! keys, which two different sets of records share with probability about 2⁻⁶⁴.
+//! Within one table cells are never linked: where two count the same records by
+//! definition (a county with a single municipality) the table's sums say so, and
+//! where they do by chance (the men of a grid square are its natives) the attacker
+//! cannot know it.
+//!
+//! Besides the sums, what the categories' definitions imply (a dimension's bounds:
+//! the employed are among those aged 15 and over) is an inequality per combination of
+//! the other dimensions' categories. And where zeros are published, every hidden cell
+//! of a count is at least 1: `floors`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use statvault_census::table::{strides, CategoryKind, Dimension};
 use statvault_census::Table;
 
 use crate::ProtectError;
+
+/// Cells within three equations of a cell, at most, for its least to be solved
+/// exactly: a grid square's 13 variables, not a municipality linked to every table.
+const SMALL_REGION: usize = 64;
 
 pub(crate) struct System<'a> {
     pub cells: Vec<Cell>,
@@ -26,19 +40,32 @@ pub(crate) struct Cell {
     pub records: u64,
     /// The cell is the sum side of some equation (a total or subtotal).
     pub margin: bool,
+    /// The cell counts records (a non-empty one is at least 1).
+    pub count: bool,
 }
 
-/// Σ coefficient · cell = 0 (a sum is −1·total + Σ 1·part), merged by cell.
+/// Σ coefficient · cell = 0 (a sum is −1·total + Σ 1·part), or ≤ 0 where `at_most`
+/// (a bound is Σ 1·part − Σ 1·within), merged by cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Equation {
+    pub at_most: bool,
     pub terms: Vec<(usize, i32)>,
 }
 
 impl Equation {
     fn sum(total: usize, parts: impl Iterator<Item = usize>) -> Equation {
-        let mut terms: Vec<(usize, i32)> = std::iter::once((total, -1))
-            .chain(parts.map(|p| (p, 1)))
-            .collect();
+        Equation::merged(
+            false,
+            std::iter::once((total, -1)).chain(parts.map(|p| (p, 1))),
+        )
+    }
+
+    fn bound(parts: impl Iterator<Item = usize>, within: impl Iterator<Item = usize>) -> Equation {
+        Equation::merged(true, parts.map(|p| (p, 1)).chain(within.map(|w| (w, -1))))
+    }
+
+    fn merged(at_most: bool, terms: impl Iterator<Item = (usize, i32)>) -> Equation {
+        let mut terms: Vec<(usize, i32)> = terms.collect();
         terms.sort_unstable();
         let mut merged: Vec<(usize, i32)> = Vec::with_capacity(terms.len());
         for (c, k) in terms {
@@ -48,7 +75,19 @@ impl Equation {
             }
         }
         merged.retain(|&(_, k)| k != 0);
-        Equation { terms: merged }
+        Equation {
+            at_most,
+            terms: merged,
+        }
+    }
+
+    /// What the truth leaves between the two sides: zero for a sum, ≥ 0 for a bound.
+    pub fn slack(&self, value: impl Fn(usize) -> f64) -> f64 {
+        -self
+            .terms
+            .iter()
+            .map(|&(c, k)| f64::from(k) * value(c))
+            .sum::<f64>()
     }
 
     pub fn cells(&self) -> impl Iterator<Item = usize> + '_ {
@@ -74,11 +113,12 @@ pub(crate) fn identity(t: &Table, cell: usize) -> Option<Identity<'_>> {
 impl<'a> System<'a> {
     pub fn build(tables: &[&'a Table]) -> Result<System<'a>, ProtectError> {
         let mut cells: Vec<Cell> = Vec::new();
-        let mut by_identity: HashMap<Identity, usize> = HashMap::new();
+        // Per identity, its unknowns and the tables each is used by already.
+        let mut by_identity: HashMap<Identity, Vec<(usize, Vec<usize>)>> = HashMap::new();
         let mut table_cells = Vec::new();
         let mut equations = HashSet::new();
         let mut margins = HashSet::new();
-        for &t in tables {
+        for (number, &t) in tables.iter().enumerate() {
             check_structure(t)?;
             let ids: Vec<usize> = (0..t.cells())
                 .map(|c| {
@@ -87,45 +127,68 @@ impl<'a> System<'a> {
                             value: t.values[c],
                             records: t.records[c],
                             margin: false,
+                            count: t.measure == "count",
                         });
                         cells.len() - 1
                     };
-                    match identity(t, c) {
-                        Some(id) => *by_identity.entry(id).or_insert_with(|| new(&mut cells)),
-                        None => new(&mut cells),
+                    let Some(id) = identity(t, c) else {
+                        return new(&mut cells);
+                    };
+                    let unknowns = by_identity.entry(id).or_default();
+                    match unknowns
+                        .iter_mut()
+                        .find(|(_, users)| !users.contains(&number))
+                    {
+                        Some((unknown, users)) => {
+                            users.push(number);
+                            *unknown
+                        }
+                        None => {
+                            let unknown = new(&mut cells);
+                            unknowns.push((unknown, vec![number]));
+                            unknown
+                        }
                     }
                 })
                 .collect();
             let shape: Vec<usize> = t.dimensions.iter().map(|d| d.categories.len()).collect();
             let strides = strides(&t.dimensions);
             for (d, dim) in t.dimensions.iter().enumerate() {
-                let index = |code: &str| {
+                let index = |code: &String| {
                     dim.categories
                         .iter()
-                        .position(|c| c.code == code)
-                        .expect("Table::read checked the codes of sums")
+                        .position(|c| &c.code == code)
+                        .expect("Table::read checked the codes of sums and bounds")
                 };
+                let indices = |codes: &[String]| codes.iter().map(index).collect::<Vec<usize>>();
+                // Every cell whose coordinate along d is 0 anchors one equation.
+                let bases = || (0..t.cells()).filter(|c| (c / strides[d]).is_multiple_of(shape[d]));
                 for sum in &dim.sums {
-                    let total = index(&sum.total);
-                    let parts: Vec<usize> = sum.parts.iter().map(|p| index(p)).collect();
-                    // Every cell whose coordinate along d is 0 anchors one equation.
-                    for base in (0..t.cells()).filter(|c| (c / strides[d]).is_multiple_of(shape[d]))
-                    {
+                    let (total, parts) = (index(&sum.total), indices(&sum.parts));
+                    for base in bases() {
                         let at = |k: usize| ids[base + k * strides[d]];
                         margins.insert(at(total));
                         // A total whose only non-empty part is linked to it says
                         // just that the empty parts are empty, which the attacker
                         // learns anyway: its terms cancel to that.
-                        let eq = Equation::sum(at(total), parts.iter().map(|&k| at(k)));
-                        if !eq.terms.is_empty() {
-                            equations.insert(eq);
-                        }
+                        equations.insert(Equation::sum(at(total), parts.iter().map(|&k| at(k))));
+                    }
+                }
+                for bound in &dim.bounds {
+                    let (parts, within) = (indices(&bound.parts), indices(&bound.within));
+                    for base in bases() {
+                        let at = |k: &usize| ids[base + k * strides[d]];
+                        equations
+                            .insert(Equation::bound(parts.iter().map(at), within.iter().map(at)));
                     }
                 }
             }
             table_cells.push(ids);
         }
-        let mut equations: Vec<Equation> = equations.into_iter().collect();
+        let mut equations: Vec<Equation> = equations
+            .into_iter()
+            .filter(|eq| !eq.terms.is_empty())
+            .collect();
         equations.sort_unstable();
         for m in margins {
             cells[m].margin = true;
@@ -136,6 +199,167 @@ impl<'a> System<'a> {
             table_cells,
             dimensions: tables.iter().map(|t| t.dimensions.as_slice()).collect(),
         })
+    }
+
+    /// Each cell's least value an attacker knows: 1 for a count where zeros are
+    /// published (a hidden count is not empty), else 0.
+    pub fn floors(&self, zeros_published: bool) -> Vec<f64> {
+        self.cells
+            .iter()
+            .map(|c| f64::from(u8::from(zeros_published && c.count)))
+            .collect()
+    }
+
+    /// Each cell's least value that the published zeros and the equations alone tell
+    /// an attacker who sees nothing else: with every nonzero count at least 1, a
+    /// total is at least its number of nonzero parts, a grid square's residents a
+    /// year before at least its people aged 15 and over. No suppression hides a cell
+    /// below this, so its protection downwards reaches this far at most.
+    ///
+    /// Lower bounds are propagated through every row until none rises (cheap, never
+    /// above the truth's least). Cells `refine` picks whose neighbourhood is small (a
+    /// grid square) get the linear program's minimum over it instead.
+    pub fn least_known(&self, zeros_published: bool, refine: impl Fn(usize) -> bool) -> Vec<f64> {
+        if !zeros_published {
+            return vec![0.0; self.cells.len()];
+        }
+        let mut least = self.propagated_least();
+        let equations_of = self.equations_of();
+        for p in (0..self.cells.len()).filter(|&p| refine(p) && self.cells[p].count) {
+            let region = self.neighbourhood(&equations_of, p, 3);
+            if region.len() <= SMALL_REGION {
+                least[p] = least[p].max(self.least_in(&equations_of, p, &region));
+            }
+        }
+        least
+    }
+
+    /// Lower bounds propagated through the rows: a row Σ k·x ≤ 0 (or = 0) holds a
+    /// cell with k < 0 at least the positive side's least less the rest of the
+    /// negative side's most (a published zero's most is 0, any other's unbounded); an
+    /// equation also the other way round.
+    fn propagated_least(&self) -> Vec<f64> {
+        let nonzero = |c: &Cell| c.count && c.value > 0;
+        let mut least: Vec<f64> = self
+            .cells
+            .iter()
+            .map(|c| f64::from(u8::from(nonzero(c))))
+            .collect();
+        let most: Vec<f64> = self
+            .cells
+            .iter()
+            .map(|c| if c.value == 0 { 0.0 } else { f64::INFINITY })
+            .collect();
+        for _ in 0..self.cells.len() {
+            let mut changed = false;
+            for eq in &self.equations {
+                let signs: &[f64] = if eq.at_most { &[1.0] } else { &[1.0, -1.0] };
+                for &sign in signs {
+                    let side = |k: i32| sign * f64::from(k);
+                    let pushing: f64 = eq
+                        .terms
+                        .iter()
+                        .filter(|t| side(t.1) > 0.0)
+                        .map(|&(c, k)| side(k) * least[c])
+                        .sum();
+                    // The negative side's most, finite part and unbounded cells.
+                    let negative = || eq.terms.iter().filter(|t| side(t.1) < 0.0);
+                    let finite: f64 = negative()
+                        .filter(|t| most[t.0].is_finite())
+                        .map(|&(c, k)| -side(k) * most[c])
+                        .sum();
+                    let unbounded = negative().filter(|t| most[t.0].is_infinite()).count();
+                    for &(c, k) in negative() {
+                        let others_unbounded = unbounded - usize::from(most[c].is_infinite());
+                        if others_unbounded > 0 {
+                            continue;
+                        }
+                        let others = finite
+                            - if most[c].is_finite() {
+                                -side(k) * most[c]
+                            } else {
+                                0.0
+                            };
+                        let bound = (pushing - others) / -side(k);
+                        if bound > least[c] + 1e-9 {
+                            least[c] = bound;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        least
+    }
+
+    /// The least of cell `p` over `region`, the cells outside it held at their values.
+    fn least_in(&self, equations_of: &[Vec<usize>], p: usize, region: &BTreeSet<usize>) -> f64 {
+        let mut problem = Problem::new(OptimizationDirection::Minimize);
+        let vars: HashMap<usize, microlp::Variable> = region
+            .iter()
+            .map(|&c| {
+                let bounds = if self.cells[c].value == 0 {
+                    (0.0, 0.0)
+                } else {
+                    (1.0, f64::INFINITY)
+                };
+                (c, problem.add_var(f64::from(u8::from(c == p)), bounds))
+            })
+            .collect();
+        let touching: BTreeSet<usize> = region
+            .iter()
+            .flat_map(|&c| equations_of[c].iter().copied())
+            .collect();
+        for e in touching {
+            let eq = &self.equations[e];
+            let mut terms = Vec::with_capacity(eq.terms.len());
+            let mut rhs = 0.0;
+            for &(c, k) in &eq.terms {
+                match vars.get(&c) {
+                    Some(&v) => terms.push((v, f64::from(k))),
+                    None => rhs -= f64::from(k) * self.cells[c].value as f64,
+                }
+            }
+            let op = if eq.at_most {
+                ComparisonOp::Le
+            } else {
+                ComparisonOp::Eq
+            };
+            problem.add_constraint(terms.as_slice(), op, rhs);
+        }
+        // The truth is a solution, so only an interrupted solve fails; 1 is known anyway.
+        problem
+            .solve()
+            .ok()
+            .and_then(|outcome| outcome.into_solution().ok())
+            .map_or(1.0, |s| s.objective().max(1.0))
+    }
+
+    /// Cells reachable from `p` through at most `hops` shared equations.
+    pub fn neighbourhood(
+        &self,
+        equations_of: &[Vec<usize>],
+        p: usize,
+        hops: usize,
+    ) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::from([p]);
+        let mut queue = VecDeque::from([(p, 0)]);
+        while let Some((c, depth)) = queue.pop_front() {
+            if depth == hops {
+                continue;
+            }
+            for &e in &equations_of[c] {
+                for other in self.equations[e].cells() {
+                    if seen.insert(other) {
+                        queue.push_back((other, depth + 1));
+                    }
+                }
+            }
+        }
+        seen
     }
 
     /// For each cell, the equations it appears in.

@@ -2,7 +2,9 @@
 //! leaf code per dimension and a 32-bit key; totals and subtotals follow hierarchies.
 
 use statvault_census::schema::Labels;
-use statvault_census::table::{Category, CategoryKind, Dimension, Provenance, Sum, FORMAT};
+use statvault_census::table::{
+    Bound, Category, CategoryKind, Dimension, Provenance, Sum, FORMAT, GEOSTAT_DIMENSION,
+};
 use statvault_census::Table;
 
 /// A dimension: `leaves` codes, optionally grouped (leaf → group) under subtotals.
@@ -124,6 +126,7 @@ pub fn table(id: &str, dims: &[Dim], records: &[(Vec<usize>, u32)]) -> Table {
                 label: labels(d.id),
                 categories,
                 sums,
+                bounds: Vec::new(),
             })
             .collect(),
         records: values.iter().map(|&v| v as u64).collect(),
@@ -175,4 +178,128 @@ pub fn random_table(rng: &mut Rng, with_sex: bool, least: usize, spread: u64) ->
     let n = least + rng.below(spread) as usize;
     let people = records(rng, &dims, n);
     table("t", &dims, &people)
+}
+
+/// A person of a grid square: male or not, broad age group (0 under 15, 1 15–64,
+/// 2 65+), employed or not, residence a year before (0 same, 1 elsewhere here, 2
+/// abroad, 3 born since), as the census schema's implications allow them.
+#[derive(Clone, Copy)]
+pub struct Resident {
+    pub male: bool,
+    pub age: usize,
+    pub employed: bool,
+    pub residence: usize,
+    pub key: u32,
+}
+
+/// Whether a resident counts in a variable.
+type Counts = fn(&Resident) -> bool;
+
+/// The GEOSTAT variables this grid table has, and per resident whether it counts.
+const GRID_VARIABLES: [(&str, Counts); 10] = [
+    ("T", |_| true),
+    ("M", |r| r.male),
+    ("F", |r| !r.male),
+    ("Y_LT15", |r| r.age == 0),
+    ("Y_1564", |r| r.age == 1),
+    ("Y_GE65", |r| r.age == 2),
+    ("EMP", |r| r.employed),
+    ("SAME", |r| r.residence == 0),
+    ("CHG_IN", |r| r.residence == 1),
+    ("CHG_OUT", |r| r.residence == 2),
+];
+
+/// A grid table (square × GEOSTAT variable) with the sums and the bounds `tabulate`
+/// writes for the census schema's implications.
+pub fn grid(squares: &[Vec<Resident>]) -> Table {
+    let n = GRID_VARIABLES.len();
+    let mut values = vec![0i64; squares.len() * n];
+    let mut key_sums = vec![0u64; squares.len() * n];
+    for (s, residents) in squares.iter().enumerate() {
+        for r in residents {
+            for (v, (_, counts)) in GRID_VARIABLES.iter().enumerate() {
+                if counts(r) {
+                    values[s * n + v] += 1;
+                    key_sums[s * n + v] = key_sums[s * n + v].wrapping_add(u64::from(r.key));
+                }
+            }
+        }
+    }
+    let codes = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let bound = |parts: &[&str], within: &[&str]| Bound {
+        parts: codes(parts),
+        within: codes(within),
+    };
+    let cat = |code: &str, kind| Category {
+        code: code.into(),
+        label: labels(code),
+        kind,
+        level: None,
+    };
+    let mut t = table("grid", &[], &[]);
+    t.dimensions = vec![
+        Dimension {
+            id: "grid_1km".into(),
+            label: labels("grid"),
+            categories: (0..squares.len())
+                .map(|s| cat(&format!("square{s}"), CategoryKind::Code))
+                .collect(),
+            sums: Vec::new(),
+            bounds: Vec::new(),
+        },
+        Dimension {
+            id: GEOSTAT_DIMENSION.into(),
+            label: labels("variable"),
+            categories: GRID_VARIABLES
+                .iter()
+                .map(|(code, _)| cat(code, CategoryKind::Code))
+                .collect(),
+            sums: vec![
+                Sum {
+                    total: "T".into(),
+                    parts: codes(&["M", "F"]),
+                },
+                Sum {
+                    total: "T".into(),
+                    parts: codes(&["Y_LT15", "Y_1564", "Y_GE65"]),
+                },
+            ],
+            bounds: vec![
+                bound(&["EMP"], &["T"]),
+                bound(&["CHG_IN", "CHG_OUT", "SAME"], &["T"]),
+                bound(&["T"], &["CHG_IN", "CHG_OUT", "SAME", "Y_LT15"]),
+                bound(&["EMP"], &["Y_1564", "Y_GE65"]),
+            ],
+        },
+    ];
+    t.records = values.iter().map(|&v| v as u64).collect();
+    t.values = values;
+    t.record_key_sums = key_sums;
+    t
+}
+
+/// Random grid squares of one to `most` residents, mostly small.
+pub fn random_grid(rng: &mut Rng, squares: usize, most: u64) -> Table {
+    let squares: Vec<Vec<Resident>> = (0..squares)
+        .map(|_| {
+            let people = 1 + rng.below(most) * rng.below(most) / most;
+            (0..people)
+                .map(|_| {
+                    let age = [0, 1, 1, 1, 2][rng.below(5) as usize];
+                    Resident {
+                        male: rng.below(2) == 0,
+                        age,
+                        employed: age > 0 && rng.below(2) == 0,
+                        residence: if age == 0 && rng.below(10) == 0 {
+                            3
+                        } else {
+                            [0, 0, 0, 0, 1, 2][rng.below(6) as usize]
+                        },
+                        key: rng.next() as u32,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    grid(&squares)
 }

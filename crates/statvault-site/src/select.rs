@@ -303,6 +303,12 @@ pub fn subtable(table: &ProtectedTable, chosen: &[Vec<usize>]) -> ProtectedTable
                     .filter(|s| has(&s.total) && s.parts.iter().all(has))
                     .cloned()
                     .collect::<Vec<Sum>>(),
+                bounds: d
+                    .bounds
+                    .iter()
+                    .filter(|b| b.parts.iter().chain(&b.within).all(has))
+                    .cloned()
+                    .collect(),
                 categories,
             }
         })

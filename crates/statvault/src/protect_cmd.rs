@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use statvault_census::Table;
+use statvault_census::tabulate::dimension_bounds;
+use statvault_census::{Schema, Table};
 use statvault_protect::{
     audit, protect, AuditReport, CkmOptions, Method, PTable, PTableParams, ProtectedTable,
     SuppressOptions,
@@ -80,6 +81,10 @@ pub struct SuppressFlags {
     /// Treat empty cells as sensitive too.
     #[arg(long)]
     suppress_zeros: bool,
+    /// Suppress in grid tables too; by default they take the cell key method with
+    /// the shipped p-table, as the 2021 census round did.
+    #[arg(long)]
+    suppress_grid: bool,
 }
 
 impl CkmFlags {
@@ -107,6 +112,7 @@ impl SuppressFlags {
             threshold: self.threshold,
             protection: self.protection,
             suppress_zeros: self.suppress_zeros,
+            suppress_grid: self.suppress_grid,
         })
     }
 }
@@ -151,6 +157,10 @@ pub struct AuditArgs {
     /// the true values; otherwise it attacks only what is published.
     #[arg(required = true, value_name = "TABLE")]
     tables: Vec<PathBuf>,
+    /// The census schema whose implications the attacker also knows, for tables
+    /// written before tables carried them (a dimension without bounds gets them).
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
 }
 
 pub fn run(cmd: ProtectCommand) -> anyhow::Result<ExitCode> {
@@ -242,6 +252,18 @@ fn audit_files(a: &AuditArgs) -> anyhow::Result<ExitCode> {
             originals.push(read_table(&original)?);
         }
         protected.push(p);
+    }
+    if let Some(path) = &a.schema {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let schema = Schema::parse(&text).with_context(|| path.display().to_string())?;
+        let dimensions = protected
+            .iter_mut()
+            .flat_map(|p| p.dimensions.iter_mut())
+            .chain(originals.iter_mut().flat_map(|t| t.dimensions.iter_mut()));
+        for d in dimensions.filter(|d| d.bounds.is_empty()) {
+            d.bounds = dimension_bounds(&schema, d);
+        }
     }
     // Either every original is at hand or the audit is the public one.
     let originals = (originals.len() == protected.len()).then_some(originals.as_slice());

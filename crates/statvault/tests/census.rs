@@ -210,6 +210,25 @@ fn synth_ingest_tabulate_round_trip() {
         total += v(cell, "T");
     }
     assert_eq!(total, 30_000);
+    // What the schema's implications say between the variables is written down, and
+    // holds (those born during the year are under 15; the employed are 15 and over).
+    let bounds: Vec<(String, String)> = grid.dimensions[1]
+        .bounds
+        .iter()
+        .map(|b| (b.parts.join("+"), b.within.join("+")))
+        .collect();
+    for expected in [
+        ("EMP", "T"),
+        ("CHG_IN+CHG_OUT+SAME", "T"),
+        ("T", "CHG_IN+CHG_OUT+SAME+Y_LT15"),
+        ("EMP", "Y_1564+Y_GE65"),
+    ] {
+        assert!(
+            bounds.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {bounds:?}"
+        );
+    }
+    assert_eq!(grid.broken_bound(), None);
 
     // Households: counted once each, and persons in households add up.
     let households = read_table(&a, "households_municipality_size");
@@ -295,6 +314,19 @@ fn bad_input_is_refused_and_nothing_is_committed() {
         "1"
     };
     let split_line = format!("line {second}, column 13");
+    // An adult said to be born during the year.
+    let adult = (2..=lines.len())
+        .find(|&n| {
+            lines[n - 1]
+                .split(',')
+                .nth(6)
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+                >= 20
+        })
+        .unwrap();
+    let adult_line = format!("line {adult}, column 7");
     // (name, input bytes, schema text, what the message must say)
     let cases: Vec<(&str, Vec<u8>, String, Vec<&str>)> = vec![
         (
@@ -373,6 +405,15 @@ fn bad_input_is_refused_and_nothing_is_committed() {
                 &split_line,
             ],
         ),
+        (
+            "breaks an implication",
+            with_line(adult, &|l| field(l, 11, "9")),
+            schema_text.clone(),
+            vec![
+                "age: breaks implication 1 of the schema: residence_1y in 9 gives age in 0",
+                &adult_line,
+            ],
+        ),
         ("empty file", Vec::new(), schema_text.clone(), vec!["empty"]),
         (
             "header only",
@@ -395,6 +436,12 @@ fn bad_input_is_refused_and_nothing_is_committed() {
             text.clone().into_bytes(),
             schema_text.replacen("from = \"age\"", "from = \"years\"", 1),
             vec!["unknown variable \"years\""],
+        ),
+        (
+            "schema: implication on a code that is not",
+            text.clone().into_bytes(),
+            format!("{schema_text}\n[[implications]]\nwhen = {{ residence_1y = [\"8\"] }}\nthen = {{ age = {{ max = 0 }} }}\n"),
+            vec!["implication 7, when: \"8\" is not a code of residence_1y"],
         ),
         (
             "schema: hierarchy cycle",

@@ -146,6 +146,11 @@ fn tabulate_protects_every_standard_table_and_the_audits_pass() {
             "{}: {:?}",
             p.id, p.protection.audit.failures
         );
+        // The grid takes the cell key method unless suppression is asked for.
+        if t.is_grid() {
+            assert_eq!(p.protection.method, "ckm");
+            continue;
+        }
         for c in 0..t.cells() {
             if (1..10).contains(&t.records[c]) {
                 assert_eq!((p.values[c], p.status[c].as_str()), (None, "c"));
@@ -233,6 +238,75 @@ fn tabulate_protects_every_standard_table_and_the_audits_pass() {
     let audit = run(&["protect", "audit", &path.display().to_string()]);
     assert_eq!(audit.code, 1, "{}{}", audit.stdout, audit.stderr);
     assert!(audit.stdout.contains("FAIL"), "{}", audit.stdout);
+}
+
+/// Finding: the grid suppressed by the old audit's model gave up 846 cells exactly and
+/// left 5,826 primary cells short once the attacker knew that hidden counts are at
+/// least 1 and what the categories' definitions imply. The audit now attacks that way.
+#[test]
+fn a_grid_suppressed_before_the_attacker_knew_the_definitions_fails_the_audit() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grid-suppressed-before-implications"
+    );
+    let internal = run(&["protect", "audit", fixture]);
+    assert_eq!(internal.code, 1, "{}{}", internal.stdout, internal.stderr);
+    assert!(
+        internal.stdout.contains("FAIL") && internal.stdout.contains("under-protected: value 1"),
+        "{}",
+        internal.stdout
+    );
+    // From the published file alone, which carries no bounds: the schema gives them.
+    let dir = tempfile::tempdir().unwrap();
+    public_copy(Path::new(fixture), dir.path());
+    let public = dir.path().display().to_string();
+    let schema = format!("{EXAMPLES}/schema.toml");
+    let with_definitions = run(&["protect", "audit", "--schema", &schema, &public]);
+    assert_eq!(with_definitions.code, 1, "{}", with_definitions.stdout);
+    assert!(
+        with_definitions
+            .stdout
+            .contains("recomputable: attacker's interval [1.00, 1.00]"),
+        "{}",
+        with_definitions.stdout
+    );
+}
+
+/// The same grid protected today: by the cell key method by default, and where
+/// suppression is asked for, a pattern that passes the full attack inside and out.
+#[test]
+fn a_grid_suppressed_today_passes_the_attack_that_knows_the_definitions() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grid-suppressed-before-implications/grid_1km.table.json"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let r = run(&["protect", "suppress", "--out", &out("default"), fixture]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("perturbed"), "{}", r.stdout);
+    let r = run(&[
+        "protect",
+        "suppress",
+        "--suppress-grid",
+        "--out",
+        &out("suppressed"),
+        fixture,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 exact, 0 under-protected"),
+        "{}",
+        r.stdout
+    );
+    let p = protected(&dir.path().join("suppressed/grid_1km.protected.json"));
+    assert!(
+        !p.dimensions[1].bounds.is_empty(),
+        "the bounds are published"
+    );
+    let public = run(&["protect", "audit", &out("suppressed")]);
+    assert_eq!(public.code, 0, "{}{}", public.stdout, public.stderr);
+    assert!(public.stdout.contains("0 exact"), "{}", public.stdout);
 }
 
 #[test]

@@ -107,6 +107,7 @@ pub(crate) mod sample {
                         total: "AL".into(),
                         parts: vec!["AL-01".into(), "AL-09".into()],
                     }],
+                    bounds: Vec::new(),
                 },
                 Dimension {
                     id: "sex".into(),
@@ -120,6 +121,7 @@ pub(crate) mod sample {
                         total: "_T".into(),
                         parts: vec!["1".into(), "2".into()],
                     }],
+                    bounds: Vec::new(),
                 },
             ],
             values: vec![

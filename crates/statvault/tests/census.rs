@@ -536,3 +536,77 @@ fn errors_are_grouped_with_counts_and_the_first_examples() {
         "line 11, column 4"
     );
 }
+
+/// The interpreter with DuckDB and pyarrow (installed by `scripts/test`).
+fn python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "DuckDB and pyarrow are missing: run scripts/test, which installs them into target/test-venv"
+    );
+    venv
+}
+
+/// Finding: valid Parquet compressed with snappy (pyarrow's default), gzip, lz4 or
+/// brotli was refused. Every codec the `parquet` crate reads, written by pyarrow and
+/// by DuckDB, ingests to the same records as the CSV it came from.
+#[test]
+fn parquet_in_every_codec_from_pyarrow_and_duckdb_is_ingested() {
+    let w = Workplace::new(2, 2);
+    let csv = w.path("census.csv");
+    assert_eq!(synth("2000", "8", &csv.display().to_string()).code, 0);
+    let dir = w.path("parquet");
+    fs::create_dir_all(&dir).unwrap();
+    let script = r#"
+import sys, duckdb, pyarrow.csv as pacsv, pyarrow.parquet as pq
+source, out = sys.argv[1], sys.argv[2]
+table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+for codec in ["snappy", "gzip", "brotli", "lz4", "zstd", "none"]:
+    pq.write_table(table, f"{out}/pyarrow-{codec}.parquet", compression=codec)
+db = duckdb.connect()
+for codec in ["snappy", "gzip", "brotli", "lz4_raw", "zstd", "uncompressed"]:
+    db.execute(f"COPY (SELECT * FROM read_csv('{source}')) TO '{out}/duckdb-{codec}.parquet' (FORMAT parquet, COMPRESSION {codec})")
+"#;
+    let made = std::process::Command::new(python())
+        .args([
+            "-c",
+            script,
+            &csv.display().to_string(),
+            &dir.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let from_csv = ingest(&w, SCHEMA, &csv);
+    assert_eq!(from_csv.code, 0, "{}", from_csv.stderr);
+    let valid = |stderr: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with("valid:"))
+            .map(|l| l.split("; stored").next().unwrap().to_string())
+    };
+    let expected = valid(&from_csv.stderr).unwrap();
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 12);
+    for file in files {
+        let r = ingest(&w, SCHEMA, &file);
+        assert_eq!(r.code, 0, "{}: {}", file.display(), r.stderr);
+        assert_eq!(
+            valid(&r.stderr).as_ref(),
+            Some(&expected),
+            "{}",
+            file.display()
+        );
+    }
+}

@@ -437,20 +437,12 @@ impl Component<'_> {
             .iter()
             .map(|&e| {
                 let eq = &system.equations[e];
-                let mut terms = Vec::new();
-                let mut rhs = 0.0;
-                for &(c, k) in &eq.terms {
-                    match local.get(&c) {
-                        Some(&local) => terms.push((local, f64::from(k))),
-                        None => rhs -= f64::from(k) * system.cells[c].value as f64,
-                    }
+                let (terms, rhs) = eq.over(|c| local.get(&c).copied(), |c| system.value(c));
+                Row {
+                    terms,
+                    op: eq.comparison(),
+                    rhs,
                 }
-                let op = if eq.at_most {
-                    ComparisonOp::Le
-                } else {
-                    ComparisonOp::Eq
-                };
-                Row { terms, op, rhs }
             })
             .collect();
         let mut rows_of = vec![Vec::new(); cells.len()];
@@ -762,21 +754,9 @@ mod tests {
                 })
                 .collect();
             for eq in &system.equations {
-                let mut expr = Vec::new();
-                let mut rhs = 0.0;
-                for &(c, k) in &eq.terms {
-                    match vars.get(&c) {
-                        Some(&v) => expr.push((v, f64::from(k))),
-                        None => rhs -= f64::from(k) * system.cells[c].value as f64,
-                    }
-                }
-                let op = if eq.at_most {
-                    ComparisonOp::Le
-                } else {
-                    ComparisonOp::Eq
-                };
+                let (expr, rhs) = eq.over(|c| vars.get(&c).copied(), |c| system.value(c));
                 if !expr.is_empty() {
-                    problem.add_constraint(expr.as_slice(), op, rhs);
+                    problem.add_constraint(expr.as_slice(), eq.comparison(), rhs);
                 }
             }
             match problem.solve() {

@@ -262,11 +262,7 @@ impl Moves<'_> {
             var_of.insert(c, (up, down));
             movable.push((c, up, down));
         }
-        let equations: BTreeSet<usize> = region
-            .iter()
-            .flat_map(|&c| equations_of[c].iter().copied())
-            .collect();
-        for e in equations {
+        for e in System::touching(equations_of, region) {
             let eq = &system.equations[e];
             let mut terms = Vec::new();
             for &(c, k) in &eq.terms {

@@ -81,6 +81,33 @@ impl Equation {
         }
     }
 
+    /// `=` for a sum, `≤` for a bound.
+    pub fn comparison(&self) -> ComparisonOp {
+        if self.at_most {
+            ComparisonOp::Le
+        } else {
+            ComparisonOp::Eq
+        }
+    }
+
+    /// The equation over the unknowns `var` names, every other cell held at `held`:
+    /// its terms and right-hand side.
+    pub fn over<V>(
+        &self,
+        var: impl Fn(usize) -> Option<V>,
+        held: impl Fn(usize) -> f64,
+    ) -> (Vec<(V, f64)>, f64) {
+        let mut terms = Vec::with_capacity(self.terms.len());
+        let mut rhs = 0.0;
+        for &(c, k) in &self.terms {
+            match var(c) {
+                Some(v) => terms.push((v, f64::from(k))),
+                None => rhs -= f64::from(k) * held(c),
+            }
+        }
+        (terms, rhs)
+    }
+
     /// What the truth leaves between the two sides: zero for a sum, ≥ 0 for a bound.
     pub fn slack(&self, value: impl Fn(usize) -> f64) -> f64 {
         -self
@@ -309,26 +336,10 @@ impl<'a> System<'a> {
                 (c, problem.add_var(f64::from(u8::from(c == p)), bounds))
             })
             .collect();
-        let touching: BTreeSet<usize> = region
-            .iter()
-            .flat_map(|&c| equations_of[c].iter().copied())
-            .collect();
-        for e in touching {
+        for e in Self::touching(equations_of, region) {
             let eq = &self.equations[e];
-            let mut terms = Vec::with_capacity(eq.terms.len());
-            let mut rhs = 0.0;
-            for &(c, k) in &eq.terms {
-                match vars.get(&c) {
-                    Some(&v) => terms.push((v, f64::from(k))),
-                    None => rhs -= f64::from(k) * self.cells[c].value as f64,
-                }
-            }
-            let op = if eq.at_most {
-                ComparisonOp::Le
-            } else {
-                ComparisonOp::Eq
-            };
-            problem.add_constraint(terms.as_slice(), op, rhs);
+            let (terms, rhs) = eq.over(|c| vars.get(&c).copied(), |c| self.value(c));
+            problem.add_constraint(terms.as_slice(), eq.comparison(), rhs);
         }
         // The truth is a solution, so only an interrupted solve fails; 1 is known anyway.
         problem
@@ -336,6 +347,19 @@ impl<'a> System<'a> {
             .ok()
             .and_then(|outcome| outcome.into_solution().ok())
             .map_or(1.0, |s| s.objective().max(1.0))
+    }
+
+    /// The equations any cell of `region` appears in.
+    pub fn touching(equations_of: &[Vec<usize>], region: &BTreeSet<usize>) -> BTreeSet<usize> {
+        region
+            .iter()
+            .flat_map(|&c| equations_of[c].iter().copied())
+            .collect()
+    }
+
+    /// A cell's true value (or, for anyone's audit, what the table says).
+    pub fn value(&self, cell: usize) -> f64 {
+        self.cells[cell].value as f64
     }
 
     /// Cells reachable from `p` through at most `hops` shared equations.

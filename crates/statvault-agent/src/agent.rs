@@ -78,9 +78,9 @@ impl Agent {
             .recursive(true)
             .mode(0o700)
             .create(&opts.scratch)
-            .map_err(|source| AgentError::Io {
+            .map_err(|cause| AgentError::Io {
                 path: opts.scratch.display().to_string(),
-                source,
+                cause,
             })?;
         let syslog = opts
             .syslog
@@ -89,7 +89,7 @@ impl Agent {
                     .and_then(|s| s.connect(to).map(|()| s))
                     .map_err(|source| AgentError::Io {
                         path: format!("syslog {to}"),
-                        source,
+                        cause: source,
                     })
             })
             .transpose()?;
@@ -377,9 +377,9 @@ impl Agent {
 }
 
 fn socket_err(socket: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
-    move |source| AgentError::Socket {
+    move |cause| AgentError::Socket {
         path: socket.display().to_string(),
-        source,
+        cause,
     }
 }
 
@@ -391,7 +391,7 @@ fn bind(socket: &Path) -> Result<UnixListener, AgentError> {
         if !meta.file_type().is_socket() {
             return Err(AgentError::Socket {
                 path: socket.display().to_string(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "exists and is not a socket; nothing was replaced",
                 ),

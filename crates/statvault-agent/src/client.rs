@@ -33,9 +33,9 @@ impl AgentClient {
         request: &Request,
         then: impl FnOnce(&mut BufWriter<UnixStream>) -> std::io::Result<()>,
     ) -> Result<(Answer, BufReader<UnixStream>), AgentError> {
-        let socket_err = |source| AgentError::Socket {
+        let socket_err = |cause| AgentError::Socket {
             path: self.socket.display().to_string(),
-            source,
+            cause,
         };
         let stream = UnixStream::connect(&self.socket).map_err(socket_err)?;
         let mut out = BufWriter::new(stream.try_clone().map_err(socket_err)?);
@@ -141,7 +141,7 @@ impl AgentClient {
         if fs::read_dir(target).is_ok_and(|mut d| d.next().is_some()) {
             return Err(AgentError::Io {
                 path: target.display().to_string(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "is not empty; restore into a new or empty directory",
                 ),
@@ -173,9 +173,9 @@ fn unexpected(answer: &Answer) -> AgentError {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
-    move |source| AgentError::Io {
+    move |cause| AgentError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 
@@ -223,7 +223,7 @@ fn receive_into(
 fn utf8(path: &Path) -> Result<&str, AgentError> {
     path.to_str().ok_or_else(|| AgentError::Io {
         path: path.display().to_string(),
-        source: std::io::Error::new(
+        cause: std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "the agent takes UTF-8 names only; add it offline with shares",
         ),

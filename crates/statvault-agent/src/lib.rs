@@ -27,11 +27,8 @@ pub use policy::{Peer, Policy, Role};
 pub enum AgentError {
     #[error("{file}: {message}")]
     Policy { file: String, message: String },
-    #[error("agent socket {path}: {source}")]
-    Socket {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("agent socket {path}: {cause}")]
+    Socket { path: String, cause: std::io::Error },
     /// Another agent answers on the socket.
     #[error("agent socket {0}: another agent is running there; stop it first")]
     Running(String),
@@ -44,11 +41,8 @@ pub enum AgentError {
     Failed { error: String, damage: bool },
     #[error("talking to the agent: {0}")]
     Protocol(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 impl AgentError {

@@ -17,11 +17,8 @@ pub enum CensusError {
     /// Records that break the schema; nothing was committed.
     #[error("{0}")]
     Invalid(Box<ValidationReport>),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     /// A stored census dataset that does not read back as written.
     #[error("census dataset in snapshot {snapshot}, {object}: {detail}")]
     Dataset {
@@ -29,7 +26,7 @@ pub enum CensusError {
         object: String,
         detail: String,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Vault(#[from] VaultError),
 }
 
@@ -43,10 +40,10 @@ impl CensusError {
         }
     }
 
-    pub(crate) fn io(path: impl fmt::Display, source: std::io::Error) -> CensusError {
+    pub(crate) fn io(path: impl fmt::Display, cause: std::io::Error) -> CensusError {
         CensusError::Io {
             path: path.to_string(),
-            source,
+            cause,
         }
     }
 }

@@ -16,9 +16,9 @@ pub enum CryptoError {
     Shares(String),
     #[error("wrong passphrase for share file {0}")]
     WrongPassphrase(PathBuf),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }

@@ -160,9 +160,9 @@ impl ShareFile {
     }
 
     pub fn read(path: &Path) -> Result<ShareFile, CryptoError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CryptoError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| CryptoError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         ShareFile::parse(path, &text)
     }

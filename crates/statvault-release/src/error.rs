@@ -22,11 +22,8 @@ pub enum ReleaseError {
     Calendar { path: String, message: String },
     #[error(transparent)]
     Key(#[from] statvault_crypto::CryptoError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 impl ReleaseError {
@@ -36,10 +33,10 @@ impl ReleaseError {
         matches!(self, ReleaseError::Tampered { .. })
     }
 
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> ReleaseError {
+    pub(crate) fn io(path: &std::path::Path, cause: std::io::Error) -> ReleaseError {
         ReleaseError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         }
     }
 }

@@ -91,11 +91,8 @@ statvault_mirror_last_pull_seconds {}\n",
 pub enum MirrorError {
     #[error("{url}: {message}")]
     Fetch { url: String, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("the primary's log does not verify: {0}")]
     Log(String),
 }
@@ -175,9 +172,9 @@ impl Primary {
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> MirrorError + '_ {
-    move |source| MirrorError::Io {
+    move |cause| MirrorError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 

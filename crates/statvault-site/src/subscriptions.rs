@@ -57,12 +57,12 @@ pub const CONNECTIONS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
-    #[error("subscriber database {path}: {source}")]
-    Database { path: PathBuf, source: redb::Error },
-    #[error("subscriber database {path}: {source}")]
+    #[error("subscriber database {path}: {cause}")]
+    Database { path: PathBuf, cause: redb::Error },
+    #[error("subscriber database {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("not an e-mail address: {0}")]
     Address(String),
@@ -124,13 +124,13 @@ impl Subscriptions {
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| SubscriptionError::Io {
+            .map_err(|cause| SubscriptionError::Io {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         let db = Database::create(path).map_err(|e| SubscriptionError::Database {
             path: path.to_path_buf(),
-            source: e.into(),
+            cause: e.into(),
         })?;
         let subscriptions = Subscriptions {
             path: path.to_path_buf(),
@@ -150,7 +150,7 @@ impl Subscriptions {
     fn error(&self, source: impl Into<redb::Error>) -> SubscriptionError {
         SubscriptionError::Database {
             path: self.path.clone(),
-            source: source.into(),
+            cause: source.into(),
         }
     }
 

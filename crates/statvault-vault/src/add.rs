@@ -84,7 +84,7 @@ pub fn add(
     }
     let _lock = vault.backend().lock().map_err(|e| VaultError::Backend {
         name: "lock".into(),
-        source: e,
+        cause: e,
     })?;
     let state = vault.head()?;
     crate::gc::remove_temporaries(vault)?;

@@ -94,9 +94,9 @@ fn checkpoint_name(size: u64) -> String {
 }
 
 fn backend_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
-    move |source| VaultError::Backend {
+    move |cause| VaultError::Backend {
         name: name.to_string(),
-        source,
+        cause,
     }
 }
 

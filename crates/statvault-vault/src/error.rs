@@ -6,15 +6,12 @@ use statvault_crypto::CryptoError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
-    #[error("{name}: {source}")]
-    Backend {
-        name: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
+    #[error("{name}: {cause}")]
+    Backend { name: String, cause: std::io::Error },
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{object}: {detail}")]
     Corrupt { object: String, detail: String },
@@ -26,10 +23,10 @@ pub enum VaultError {
     Concurrent(String),
     /// Writing the log entry failed, so whether the commit happened may be unknown.
     /// Nothing it references has been removed, whatever the outcome.
-    #[error("{entry}: {source}; {outcome}")]
+    #[error("{entry}: {cause}; {outcome}")]
     Commit {
         entry: String,
-        source: std::io::Error,
+        cause: std::io::Error,
         outcome: CommitOutcome,
     },
 }
@@ -88,10 +85,10 @@ impl VaultError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> VaultError {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> VaultError {
         VaultError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

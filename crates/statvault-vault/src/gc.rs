@@ -30,7 +30,7 @@ pub fn gc(
     let backend = vault.backend();
     let _lock = backend.lock().map_err(|e| VaultError::Backend {
         name: "lock".into(),
-        source: e,
+        cause: e,
     })?;
     let state = vault.head()?;
     if let Some(kept) = kept_head {
@@ -61,17 +61,17 @@ pub fn gc(
 
 fn remove(backend: &dyn Backend, names: Vec<String>) -> Result<Vec<String>> {
     for name in &names {
-        backend.delete(name).map_err(|source| VaultError::Backend {
+        backend.delete(name).map_err(|cause| VaultError::Backend {
             name: name.clone(),
-            source,
+            cause,
         })?;
     }
     Ok(names)
 }
 
-fn list_err(source: std::io::Error) -> VaultError {
+fn list_err(cause: std::io::Error) -> VaultError {
     VaultError::Backend {
         name: "repository listing".into(),
-        source,
+        cause,
     }
 }

@@ -60,9 +60,9 @@ fn refused(object: impl Into<String>, detail: impl Into<String>) -> VaultError {
 }
 
 fn io_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
-    move |source| VaultError::Backend {
+    move |cause| VaultError::Backend {
         name: name.to_string(),
-        source,
+        cause,
     }
 }
 

@@ -173,9 +173,9 @@ pub fn now_secs() -> u64 {
 }
 
 fn backend_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
-    move |source| VaultError::Backend {
+    move |cause| VaultError::Backend {
         name: name.to_string(),
-        source,
+        cause,
     }
 }
 
@@ -263,7 +263,7 @@ impl Vault {
                 ),
                 _ => VaultError::Backend {
                     name: CONFIG.into(),
-                    source: e,
+                    cause: e,
                 },
             })?;
         let config: Config = serde_json::from_slice(&bytes)
@@ -581,7 +581,7 @@ impl Vault {
             };
             return Err(VaultError::Commit {
                 entry: name,
-                source,
+                cause: source,
                 outcome,
             });
         }

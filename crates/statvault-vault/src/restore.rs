@@ -267,9 +267,9 @@ fn restore_small_files(
                 (run_end - start) as usize,
                 &mut buffers.sealed,
             )
-            .map_err(|source| VaultError::Backend {
+            .map_err(|cause| VaultError::Backend {
                 name: name.clone(),
-                source,
+                cause,
             })?;
         // Files with the same chunk sit next to each other: one opening serves them.
         for same in group[at..end].chunk_by(|a, b| a.0.offset == b.0.offset) {
@@ -403,9 +403,9 @@ fn for_each_chunk(
         vault
             .backend()
             .read_range(&name, start, (run_end - start) as usize, sealed)
-            .map_err(|source| VaultError::Backend {
+            .map_err(|cause| VaultError::Backend {
                 name: name.clone(),
-                source,
+                cause,
             })?;
         for id in &chunks[at..end] {
             let (_, entry) = locate(id)?;

@@ -39,7 +39,7 @@ pub fn extend_retention(
     };
     let backend_err = |name: &str, source| VaultError::Backend {
         name: name.to_string(),
-        source,
+        cause: source,
     };
     let Some(retention) = lock
         .retention()

@@ -95,9 +95,9 @@ pub fn verify(
     let listing = vault
         .backend()
         .list("")
-        .map_err(|source| crate::VaultError::Backend {
+        .map_err(|cause| crate::VaultError::Backend {
             name: "repository listing".into(),
-            source,
+            cause,
         })?;
     let present: HashMap<&str, u64> = listing.iter().map(|o| (o.name.as_str(), o.size)).collect();
     let mut intact: Vec<ObjectName> = Vec::new();

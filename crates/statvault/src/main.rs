@@ -31,20 +31,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, each shown once: library errors already name their
-/// cause in their own text, and the chain would repeat it.
+/// The error and its causes, outermost first. Library errors carry their cause in
+/// their own text and never also as a source, so each shows once.
 fn message(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
+    err.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Damage found in the vault (or a tampered release log) is exit 1, like a failed

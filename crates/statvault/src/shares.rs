@@ -31,9 +31,9 @@ pub fn share_paths(arg: &SharesArg) -> Vec<PathBuf> {
 /// Reads a passphrase: from the terminal without echo, or as one line of standard
 /// input when that is not a terminal (for scripts).
 pub fn read_passphrase(prompt: &str) -> Result<Passphrase, CryptoError> {
-    let io_err = |source| CryptoError::Io {
+    let io_err = |cause| CryptoError::Io {
         path: PathBuf::from("<passphrase input>"),
-        source,
+        cause,
     };
     if std::io::stdin().is_terminal() {
         return rpassword::prompt_password(prompt)

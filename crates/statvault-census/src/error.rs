@@ -7,8 +7,13 @@ use statvault_vault::VaultError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CensusError {
-    #[error("schema, {at}: {message}")]
-    Schema { at: String, message: String },
+    #[error("schema{}, {at}: {message}", file.as_ref().map(|f| format!(" {f}")).unwrap_or_default())]
+    Schema {
+        /// The schema's file, where the caller knows it.
+        file: Option<String>,
+        at: String,
+        message: String,
+    },
     #[error("table spec, {at}: {message}")]
     Spec { at: String, message: String },
     /// The input as a whole cannot be read: missing or unknown columns, empty file.
@@ -31,6 +36,18 @@ pub enum CensusError {
 }
 
 impl CensusError {
+    /// Names the file a schema error is in.
+    pub fn in_file(self, path: impl fmt::Display) -> CensusError {
+        match self {
+            CensusError::Schema { at, message, .. } => CensusError::Schema {
+                file: Some(path.to_string()),
+                at,
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// Damage found in the vault or a stored dataset (exit 1) rather than bad input.
     pub fn is_damage(&self) -> bool {
         match self {

@@ -159,12 +159,87 @@ impl Schema {
         Some(code)
     }
 
+    /// Parses and checks a schema; a message names the line and column of the item
+    /// at fault.
     pub fn parse(text: &str) -> Result<Schema, CensusError> {
         let raw: RawSchema = toml::from_str(text).map_err(|e| CensusError::Schema {
+            file: None,
             at: location(text, e.span()),
             message: e.message().to_string(),
         })?;
-        raw.resolve()
+        raw.resolve().map_err(|e| match e {
+            CensusError::Schema { message, .. } => CensusError::Schema {
+                file: None,
+                at: location(text, ItemSpans::of(text).find(&message)),
+                message,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Where each item of a schema is written, to point a message about an item (every
+/// message of `resolve` starts by naming it: `variable age`, `codelist sex, code "3"`,
+/// `implication 2, then`) at its line and column.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ItemSpans {
+    records: BTreeMap<String, toml::Spanned<toml::Value>>,
+    variables: BTreeMap<String, toml::Spanned<toml::Value>>,
+    codelists: BTreeMap<String, toml::Spanned<CodeSpans>>,
+    derived: BTreeMap<String, toml::Spanned<toml::Value>>,
+    coordinates: Option<toml::Spanned<toml::Value>>,
+    implications: Vec<toml::Spanned<toml::Value>>,
+    name: Option<toml::Spanned<toml::Value>>,
+    languages: Option<toml::Spanned<toml::Value>>,
+    format: Option<toml::Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CodeSpans {
+    codes: Vec<toml::Spanned<toml::Value>>,
+}
+
+impl ItemSpans {
+    fn of(text: &str) -> ItemSpans {
+        toml::from_str(text).unwrap_or_default()
+    }
+
+    /// The span of the item a message names first, and of a code it names within a
+    /// codelist.
+    fn find(&self, message: &str) -> Option<std::ops::Range<usize>> {
+        let what = message.split(':').next()?;
+        let (item, rest) = what.split_once(", ").unwrap_or((what, ""));
+        let (kind, name) = item.rsplit_once(' ').unwrap_or((item, ""));
+        let named =
+            |map: &BTreeMap<String, toml::Spanned<toml::Value>>| map.get(name).map(|v| v.span());
+        match kind {
+            "record" => named(&self.records),
+            "variable" => named(&self.variables),
+            "derived variable" => named(&self.derived),
+            "implication" => {
+                let n: usize = name.parse().ok()?;
+                self.implications.get(n.checked_sub(1)?).map(|v| v.span())
+            }
+            "codelist" => {
+                let list = self.codelists.get(name)?;
+                let wanted = rest.strip_prefix("code ").map(|c| c.trim_matches('"'));
+                // The last entry with the code: a code listed twice is wrong there.
+                let code = list.get_ref().codes.iter().rev().find(|entry| {
+                    wanted.is_some()
+                        && entry.get_ref().get("code").and_then(|v| v.as_str()) == wanted
+                });
+                Some(code.map_or_else(|| list.span(), |c| c.span()))
+            }
+            _ => match what {
+                "coordinates" => self.coordinates.as_ref().map(|v| v.span()),
+                "name" => self.name.as_ref().map(|v| v.span()),
+                "languages" => self.languages.as_ref().map(|v| v.span()),
+                _ if message.starts_with("format") => self.format.as_ref().map(|v| v.span()),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -269,6 +344,7 @@ struct RawCoordinates {
 
 fn err(message: String) -> CensusError {
     CensusError::Schema {
+        file: None,
         at: "the schema".into(),
         message,
     }

@@ -10,7 +10,7 @@ use statvault_census::ingest::IngestOptions;
 use statvault_census::{
     ingest as ingest_census, synth as synth_census, tabulate as tabulate_census,
 };
-use statvault_census::{Geography, SynthFormat, SynthOptions};
+use statvault_census::{Geography, Schema, SynthFormat, SynthOptions};
 
 use crate::cli::{RepoArg, SharesArg};
 use crate::custody_cmd::AgentArg;
@@ -98,6 +98,8 @@ pub struct IngestArgs {
 pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let schema = fs::read_to_string(&a.schema)
         .with_context(|| format!("reading schema {}", a.schema.display()))?;
+    // Checked here, where its file is known, before the agent or ingest reads it.
+    Schema::parse(&schema).map_err(|e| e.in_file(a.schema.display()))?;
     if let Some(agent) = a.agent.client() {
         let report: statvault_census::IngestReport =
             serde_json::from_value(agent.ingest(&schema, &a.input)?)?;

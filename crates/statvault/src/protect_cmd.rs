@@ -256,7 +256,7 @@ fn audit_files(a: &AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.schema {
         let text =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let schema = Schema::parse(&text).with_context(|| path.display().to_string())?;
+        let schema = Schema::parse(&text).map_err(|e| e.in_file(path.display()))?;
         let dimensions = protected
             .iter_mut()
             .flat_map(|p| p.dimensions.iter_mut())

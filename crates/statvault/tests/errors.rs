@@ -52,6 +52,24 @@ fn each_commands_common_failure_says_what_failed_and_its_cause_once() {
         format!("error: reading schema {}: {MISSING}\n", path("schema.toml")),
     );
 
+    // A schema naming a variable it lacks: the file, the item's line and column.
+    let bad_schema = path("bad-schema.toml");
+    let text =
+        std::fs::read_to_string(SCHEMA)
+            .unwrap()
+            .replacen("from = \"age\"", "from = \"years\"", 1);
+    let line = 1 + text
+        .lines()
+        .position(|l| l == "[derived.age_group5]")
+        .unwrap();
+    std::fs::write(&bad_schema, text).unwrap();
+    check(
+        ingest(&bad_schema, &path("census.csv")),
+        format!(
+            "error: schema {bad_schema}, line {line}, column 1: derived variable age_group5: unknown variable \"years\"\n"
+        ),
+    );
+
     // vault: a directory that holds no vault.
     check(
         strs(&["vault", "verify", "--repo", &path("nowhere")].map(String::from)),

@@ -46,6 +46,9 @@ pub struct CalendarRelease {
     pub versions: Vec<PublishedVersion>,
     /// Every change, oldest first, with its log entry.
     pub notices: Vec<Notice>,
+    /// The e-mail address that answers for the release, as scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizer: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +115,7 @@ impl Calendar {
                         status: Status::Scheduled,
                         versions: Vec::new(),
                         notices: Vec::new(),
+                        organizer: None,
                     });
                     releases.len() - 1
                 }
@@ -119,6 +123,9 @@ impl Calendar {
             let r = &mut releases[at];
             if r.title.is_empty() {
                 r.title = entry.title.clone().unwrap_or_default();
+            }
+            if r.organizer.is_none() {
+                r.organizer = entry.organizer.clone();
             }
             r.status = match entry.kind {
                 EntryKind::Schedule => Status::Scheduled,
@@ -167,14 +174,18 @@ impl Calendar {
     }
 
     /// RFC 5545 iCalendar: one event per release; its SEQUENCE counts the changes.
+    /// It is an RFC 5546 PUBLISH message where every release names its organizer
+    /// (which PUBLISH requires), else a plain calendar without METHOD.
     pub fn to_ics(&self) -> String {
         let mut lines = vec![
             "BEGIN:VCALENDAR".to_string(),
             "VERSION:2.0".into(),
             "PRODID:-//statvault//release calendar//EN".into(),
             "CALSCALE:GREGORIAN".into(),
-            "METHOD:PUBLISH".into(),
         ];
+        if self.releases.iter().all(|r| r.organizer.is_some()) {
+            lines.push("METHOD:PUBLISH".into());
+        }
         for r in &self.releases {
             let title = |lang| r.title.get(lang).map(String::as_str).unwrap_or(&r.release);
             let last = r.notices.last();
@@ -204,8 +215,11 @@ impl Calendar {
                         Status::Scheduled | Status::Published => "CONFIRMED",
                     }
                 ),
-                "END:VEVENT".into(),
             ]);
+            if let Some(address) = &r.organizer {
+                lines.push(format!("ORGANIZER:mailto:{address}"));
+            }
+            lines.push("END:VEVENT".into());
         }
         lines.push("END:VCALENDAR".into());
         lines.iter().map(|l| fold(l)).collect()
@@ -245,6 +259,8 @@ pub enum Change<'a> {
     Schedule {
         title: Labels,
         release_time: &'a str,
+        /// The e-mail address that answers for the release.
+        organizer: Option<&'a str>,
     },
     Postpone {
         reason: &'a str,
@@ -317,12 +333,17 @@ pub fn change(
             return Err(refuse("a reason is required".into()));
         }
     }
-    let (title, reasons) = match &change {
-        Change::Schedule { title, .. } => (Some(title.clone()), Labels::new()),
+    let (title, reasons, organizer) = match &change {
+        Change::Schedule {
+            title, organizer, ..
+        } => (Some(title.clone()), Labels::new(), *organizer),
         Change::Postpone { reasons, .. } | Change::Withdraw { reasons, .. } => {
-            (None, reasons.clone())
+            (None, reasons.clone(), None)
         }
     };
+    if let Some(address) = organizer {
+        check_address(address).map_err(refuse)?;
+    }
     if reasons.values().any(|r| r.trim().is_empty()) {
         return Err(refuse("a reason given in a language is empty".into()));
     }
@@ -340,10 +361,28 @@ pub fn change(
         reasons,
         title,
         bundle: None,
+        organizer: organizer.map(str::to_string),
     };
     let proof = log.append(entry)?;
     Calendar::from_log(log.entries()).save(releases)?;
     Ok(proof)
+}
+
+/// An e-mail address as iCalendar can carry it in a `mailto:` URI: one `@`, no
+/// spaces, quotes, angle brackets or control characters.
+fn check_address(address: &str) -> Result<(), String> {
+    let (local, domain) = address
+        .split_once('@')
+        .ok_or_else(|| format!("organizer {address:?} is not an e-mail address"))?;
+    let bad = |c: char| c.is_whitespace() || c.is_control() || "\"<>@,;:\\".contains(c);
+    if local.is_empty()
+        || !domain.contains('.')
+        || address.chars().filter(|&c| c != '@').any(bad)
+        || domain.contains('@')
+    {
+        return Err(format!("organizer {address:?} is not an e-mail address"));
+    }
+    Ok(())
 }
 
 fn check_time(time: &str) -> Result<(), String> {
@@ -383,6 +422,7 @@ mod tests {
         let schedule = || Change::Schedule {
             title: title(),
             release_time,
+            organizer: Some("info@instat.gov.al"),
         };
         change(dir.path(), "c", schedule(), &key).unwrap();
         let again = change(dir.path(), "c", schedule(), &key);
@@ -472,6 +512,37 @@ mod tests {
         assert!(ics.contains("SUMMARY:Census 2023\\; results\r\n"), "{ics}");
         assert!(ics.contains("STATUS:CANCELLED\r\n") && ics.contains("SEQUENCE:2\r\n"));
         assert!(ics.split("\r\n").all(|l| l.len() <= 75), "{ics}");
+        // Finding: METHOD:PUBLISH without ORGANIZER, which RFC 5546 requires of it.
+        assert!(ics.contains("METHOD:PUBLISH\r\n"), "{ics}");
+        assert!(
+            ics.contains("ORGANIZER:mailto:info@instat.gov.al\r\n"),
+            "{ics}"
+        );
+        // A release scheduled without one makes a plain calendar, no PUBLISH.
+        change(
+            dir.path(),
+            "d",
+            Change::Schedule {
+                title: title(),
+                release_time,
+                organizer: None,
+            },
+            &key,
+        )
+        .unwrap();
+        let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
+        assert!(!ics.contains("METHOD:"), "{ics}");
+        let refused = change(
+            dir.path(),
+            "e",
+            Change::Schedule {
+                title: title(),
+                release_time,
+                organizer: Some("info@instat.gov.al\r\nATTENDEE:x"),
+            },
+            &key,
+        );
+        assert!(refused.is_err(), "an address that would break the file");
     }
 
     /// Regression (the calendar check is partial): without any key, notices could be
@@ -489,6 +560,7 @@ mod tests {
             Change::Schedule {
                 title: title(),
                 release_time,
+                organizer: None,
             },
             &key,
         )

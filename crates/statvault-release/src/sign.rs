@@ -136,6 +136,7 @@ pub fn sign(
                 reasons: Default::default(),
                 title: Some(manifest.title.clone()),
                 bundle: Some(bundle_name),
+                organizer: None,
             };
             (log.append(entry)?, false)
         }

@@ -81,6 +81,10 @@ pub struct LogEntry {
     /// mirrored only under the name its signed entry gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<String>,
+    /// The e-mail address that answers for the release (schedules): the calendar's
+    /// ORGANIZER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizer: Option<String>,
 }
 
 impl LogEntry {
@@ -699,6 +703,7 @@ mod tests {
             reasons: Labels::new(),
             title: None,
             bundle: None,
+            organizer: None,
         }
     }
 

@@ -150,4 +150,8 @@ events = [c for c in calendar.walk("VEVENT")]
 ours = [e for e in events if str(e["UID"]) == f"{doc['release']}@statvault"]
 assert len(ours) == 1, events
 assert ours[0]["DTSTART"].dt.strftime("%Y-%m-%dT%H:%M:%SZ") == doc["release_time"]
+# RFC 5546 3.2.1: a PUBLISH message's events each name their ORGANIZER.
+if calendar.get("METHOD") == "PUBLISH":
+    for event in events:
+        assert str(event.get("ORGANIZER", "")).startswith("mailto:"), event
 print(f"icalendar ({len(events)} events): ok")

@@ -91,6 +91,7 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
     let schedule = Change::Schedule {
         title,
         release_time: "2027-03-01T10:00:00Z",
+        organizer: Some("info@instat.gov.al"),
     };
     change(releases.path(), "housing", schedule, &key).unwrap();
     let bundle = releases.path().join("first-results-v1");

@@ -408,6 +408,7 @@ fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
     let schedule = Change::Schedule {
         title: meta.title.clone(),
         release_time: &announced,
+        organizer: Some(&meta.contact),
     };
     calendar::change(&releases, &meta.id, schedule, &key)?;
     let reason = "the office's systems are under attack; the census is safe in the vault";

@@ -214,6 +214,10 @@ pub struct ScheduleArgs {
     /// Release time, UTC: YYYY-MM-DDTHH:MM:SSZ.
     #[arg(long, value_name = "TIME")]
     at: String,
+    /// The e-mail address that answers for the release: the calendar's ORGANIZER
+    /// (iCalendar's PUBLISH method needs one for every release).
+    #[arg(long, value_name = "EMAIL")]
+    organizer: Option<String>,
 }
 
 #[derive(Args)]
@@ -294,6 +298,7 @@ pub fn run(cmd: ReleaseCommand) -> anyhow::Result<ExitCode> {
             let change = Change::Schedule {
                 title,
                 release_time: &a.at,
+                organizer: a.organizer.as_deref(),
             };
             calendar_change(&a.target, change)?
         }

@@ -60,6 +60,7 @@ pub fn fixture() -> Fixture {
         Change::Schedule {
             title,
             release_time: "2027-06-01T10:00:00Z",
+            organizer: Some("info@instat.gov.al"),
         },
         &key,
     )

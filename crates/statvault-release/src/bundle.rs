@@ -150,13 +150,17 @@ fn read_tables(dir: &Path) -> Result<Vec<ProtectedTable>, ReleaseError> {
 }
 
 /// The files of one table in every format.
-fn table_files(table: &ProtectedTable, created: &str) -> Vec<(String, Vec<u8>)> {
+fn table_files(table: &ProtectedTable, release_time: &str) -> Vec<(String, Vec<u8>)> {
     let base = format!("tables/{}", table.id);
     let mut files = vec![
         // The protected table itself: what the site and the API select from.
         (format!("{base}.protected.json"), table.write()),
         (format!("{base}.csv"), csv::write(table)),
         (format!("{base}.sdmx.csv"), sdmx::write(table, None)),
+        (
+            format!("{base}.sdmx.xml"),
+            sdmx::structure(table, release_time),
+        ),
     ];
     for lang in languages(table) {
         files.push((
@@ -165,7 +169,10 @@ fn table_files(table: &ProtectedTable, created: &str) -> Vec<(String, Vec<u8>)> 
         ));
         files.push((format!("{base}.{lang}.json"), jsonstat::write(table, &lang)));
     }
-    files.push((format!("{base}.px"), px::write(table, created)));
+    files.push((
+        format!("{base}.px"),
+        px::write(table, &px::creation_date(release_time)),
+    ));
     files.push((
         format!("{base}.xlsx"),
         xlsx::write(table).expect("an in-memory workbook writes"),
@@ -183,14 +190,13 @@ fn write_bundle(
     boundaries: &[(String, Vec<u8>)],
 ) -> Result<Vec<FileEntry>, ReleaseError> {
     fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
-    let created = px::creation_date(&meta.release_time);
     let write = |path: &str, bytes: &[u8]| -> Result<FileEntry, ReleaseError> {
         let target = dir.join(path);
         fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
         Ok(FileEntry::of(path, bytes))
     };
     let per_table = parallel_map(tables, |table| {
-        table_files(table, &created)
+        table_files(table, &meta.release_time)
             .into_iter()
             .map(|(path, bytes)| write(&path, &bytes))
             .collect::<Result<Vec<FileEntry>, ReleaseError>>()

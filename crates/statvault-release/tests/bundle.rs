@@ -64,6 +64,7 @@ fn a_bundle_lists_every_file_with_its_hashes_and_provenance() {
         ".sdmx.csv",
         ".sdmx.sq.csv",
         ".sdmx.en.csv",
+        ".sdmx.xml",
         ".sq.json",
         ".en.json",
         ".px",

@@ -36,6 +36,10 @@ fn stock_readers_read_every_format() {
         write("table.csv", csv::write(&table));
         write("table.sdmx.csv", sdmx::write(&table, None));
         write("table.sdmx.en.csv", sdmx::write(&table, Some("en")));
+        write(
+            "table.sdmx.xml",
+            sdmx::structure(&table, "2026-11-21T12:00:00Z"),
+        );
         write("table.sq.json", jsonstat::write(&table, "sq"));
         write("table.en.json", jsonstat::write(&table, "en"));
         write("table.px", px::write(&table, "20261121 12:00"));
@@ -57,6 +61,7 @@ fn stock_readers_read_every_format() {
             "pandas csv",
             "duckdb csv",
             "sdmx",
+            "sdmx1",
             "pyjstat sq",
             "pyjstat en",
             "pyaxis sq",
@@ -111,7 +116,7 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
     );
     for check in [
         "minisign signature",
-        "file hashes (19)",
+        "file hashes (21)",
         "log checkpoint (2 entries)",
         "inclusion proof",
         "icalendar (2 events)",

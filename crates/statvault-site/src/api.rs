@@ -128,6 +128,7 @@ pub fn table_metadata(b: &Bundle, table: &ProtectedTable) -> Reply {
         "protection": table.protection,
         "languages": languages(table),
         "data": format!("/api/v1/releases/{}/tables/{}/data", b.manifest.release, table.id),
+        "sdmx_structure": format!("/api/v1/releases/{}/tables/{}/data?format=sdmx-structure", b.manifest.release, table.id),
     }))
     .etag(&b.etag, &table.id)
 }
@@ -166,6 +167,12 @@ pub fn data(
             "application/vnd.sdmx.data+csv; version=2.0.0; charset=utf-8",
             "sdmx.csv",
         ),
+        // The structure the selection's SDMX-CSV is read with (codes by id, no labels).
+        "sdmx-structure" => (
+            sdmx::structure(&sub, &b.manifest.release_time),
+            "application/vnd.sdmx.structure+xml; version=2.1; charset=utf-8",
+            "sdmx.xml",
+        ),
         "csv" | "px" | "xlsx" => match written(b, &sub, lang, format) {
             Ok(written) => written,
             Err(e) => return Reply::error(500, &e),
@@ -173,7 +180,7 @@ pub fn data(
         other => {
             return Reply::error(
                 400,
-                &format!("format {other:?}: use jsonstat, csv, sdmx, px or xlsx"),
+                &format!("format {other:?}: use jsonstat, csv, sdmx, sdmx-structure, px or xlsx"),
             )
         }
     };
@@ -227,7 +234,7 @@ pub fn config(limits: &Limits) -> Reply {
         "subscription_forms_per_hour_per_client": limits.subscriptions_per_hour,
         "max_query_bytes": limits.max_query_bytes,
         "request_timeout_seconds": limits.request_timeout.as_secs_f64(),
-        "formats": ["jsonstat", "csv", "sdmx", "px", "xlsx"],
+        "formats": ["jsonstat", "csv", "sdmx", "sdmx-structure", "px", "xlsx"],
         "languages": ["sq", "en"],
         "selection": "dimension=CODE,CODE | * | TOP(n) | LAST(n); dimensions not named keep all categories",
         "over_limit": {"413": "selection larger than max_cells_per_request", "414": "query longer than max_query_bytes", "429": "rate limit; see Retry-After"},
@@ -255,9 +262,9 @@ pub fn openapi() -> Value {
             "/api/v1/releases/{id}/tables/{table}/data": {"get": {
                 "summary": "Selected cells; every other query parameter names a dimension and selects its categories: CODE,CODE or * or TOP(n) or LAST(n)",
                 "parameters": [id, table, version,
-                    {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["jsonstat", "csv", "sdmx", "px", "xlsx"], "default": "jsonstat"}},
+                    {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["jsonstat", "csv", "sdmx", "sdmx-structure", "px", "xlsx"], "default": "jsonstat"}},
                     {"name": "lang", "in": "query", "required": false, "schema": {"type": "string", "enum": ["sq", "en"], "default": "en"}}],
-                "responses": {"200": {"description": "the cells in the format asked", "content": {"application/json": {}, "text/csv": {}, "application/vnd.sdmx.data+csv": {}, "text/plain": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+                "responses": {"200": {"description": "the cells in the format asked", "content": {"application/json": {}, "text/csv": {}, "application/vnd.sdmx.data+csv": {}, "application/vnd.sdmx.structure+xml": {}, "text/plain": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
                     "400": error, "404": error, "413": error, "429": error}}},
             "/api/v1/config": {"get": {"summary": "Every limit of the API", "responses": {"200": json_ok("limits")}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI")}}},

@@ -659,6 +659,7 @@ pub(crate) fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or("") {
         "json" => "application/json",
         "geojson" => "application/geo+json",
+        "xml" => "application/xml; charset=utf-8",
         "csv" => "text/csv; charset=utf-8",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "px" | "minisig" => "text/plain; charset=utf-8",

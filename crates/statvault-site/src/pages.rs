@@ -704,6 +704,7 @@ fn download_links(bundle: &str, table: &ProtectedTable, lang: &str) -> String {
         ("XLSX", format!("{id}.xlsx")),
         ("JSON-stat", format!("{id}.{lang}.json")),
         ("SDMX-CSV", format!("{id}.sdmx.csv")),
+        ("SDMX structure", format!("{id}.sdmx.xml")),
         ("PX", format!("{id}.px")),
     ]
     .iter()

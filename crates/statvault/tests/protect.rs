@@ -199,7 +199,7 @@ fn tabulate_protects_every_standard_table_and_the_audits_pass() {
     let manifest =
         statvault_release::Manifest::read(&fs::read(w.path("release/manifest.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest.files.len(), 20 * 9 + 1);
+    assert_eq!(manifest.files.len(), 20 * 10 + 1);
     let r = build(&bundle, &meta);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("never overwritten"), "{}", r.stderr);

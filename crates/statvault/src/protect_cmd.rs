@@ -22,7 +22,8 @@ pub enum ProtectCommand {
     /// `<id>.protected.json`.
     Ckm(CkmArgs),
     /// Applies the threshold rule with secondary suppression to table files, all
-    /// together, into `<id>.protected.json`.
+    /// together, into `<id>.protected.json` (grid tables by the cell key method
+    /// unless --suppress-grid).
     Suppress(SuppressArgs),
     /// Attacks protected tables and reports; exit 1 if any cell is exposed.
     Audit(AuditArgs),
@@ -51,7 +52,8 @@ pub struct PtableArgs {
 pub enum MethodName {
     /// The cell key method (counts perturbed by a p-table).
     Ckm,
-    /// The threshold rule with secondary suppression.
+    /// The threshold rule with secondary suppression (grid tables by the cell key
+    /// method unless --suppress-grid).
     Suppress,
 }
 

@@ -519,29 +519,18 @@ mod tests {
             "{ics}"
         );
         // A release scheduled without one makes a plain calendar, no PUBLISH.
-        change(
-            dir.path(),
-            "d",
-            Change::Schedule {
+        let schedule_with = |release: &str, organizer| {
+            let change_ = Change::Schedule {
                 title: title(),
                 release_time,
-                organizer: None,
-            },
-            &key,
-        )
-        .unwrap();
+                organizer,
+            };
+            change(dir.path(), release, change_, &key)
+        };
+        schedule_with("d", None).unwrap();
         let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
         assert!(!ics.contains("METHOD:"), "{ics}");
-        let refused = change(
-            dir.path(),
-            "e",
-            Change::Schedule {
-                title: title(),
-                release_time,
-                organizer: Some("info@instat.gov.al\r\nATTENDEE:x"),
-            },
-            &key,
-        );
+        let refused = schedule_with("e", Some("info@instat.gov.al\r\nATTENDEE:x"));
         assert!(refused.is_err(), "an address that would break the file");
     }
 

@@ -123,20 +123,7 @@ pub(crate) fn t(lang: &str, key: &str) -> &'static str {
         .map_or("", |(_, sq, en)| if lang == "sq" { sq } else { en })
 }
 
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use statvault_release::formats::escape_markup as escape;
 
 pub(crate) fn text<'a>(labels: &'a Labels, lang: &str) -> &'a str {
     labels

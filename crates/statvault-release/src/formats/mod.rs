@@ -30,6 +30,22 @@ pub fn dimension_label(d: &Dimension, lang: &str) -> String {
     d.label.get(lang).cloned().unwrap_or_else(|| d.id.clone())
 }
 
+/// Text safe in XML and HTML, in content and in quoted attribute values.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// CSV (RFC 4180, UTF-8, `\n` line ends): `header`, then one row per cell, made by
 /// `row` from the cell's categories, value and status.
 pub(crate) fn csv_per_cell(

@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 use statvault_protect::ProtectedTable;
 
-use super::{csv_per_cell, dimension_label, label, languages};
+use super::{csv_per_cell, dimension_label, escape_markup as xml, label, languages};
 
 /// The agency that maintains every artefact.
 const AGENCY: &str = "INSTAT";
@@ -120,21 +120,6 @@ pub fn write(t: &ProtectedTable, labels_in: Option<&str>) -> Vec<u8> {
         row.push(status_cell(1, if confidential { "C" } else { "F" }));
         row
     })
-}
-
-/// XML text with `&`, `<`, `>` and `"` escaped.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// `<com:Name xml:lang="…">…</com:Name>` for each language.

@@ -1248,9 +1248,7 @@ pub fn tabulate(
         }
         let file = format!("{}.table.json", table.id);
         let target = out_dir.join(&file);
-        let temp = out_dir.join(format!(".{file}.partial"));
-        fs::write(&temp, table.write())
-            .and_then(|()| fs::rename(&temp, &target))
+        statvault_vault::atomic::write_file(&target, &table.write())
             .map_err(|e| CensusError::io(target.display(), e))?;
         let total = grand_total(&table);
         summaries.push(TableSummary {

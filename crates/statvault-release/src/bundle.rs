@@ -43,7 +43,7 @@ pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildRep
     }
     let temp = partial_name(out);
     let written = write_bundle(&temp, &meta, &tables, &boundaries).and_then(|files| {
-        fs::rename(&temp, out)
+        statvault_vault::atomic::publish_dir(&temp, out)
             .map_err(|e| ReleaseError::io(out, e))
             .map(|()| files)
     });
@@ -64,9 +64,7 @@ pub fn build(tables_dir: &Path, meta_path: &Path, out: &Path) -> Result<BuildRep
 }
 
 fn partial_name(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(format!(".partial-{}", std::process::id()));
-    PathBuf::from(name)
+    statvault_vault::atomic::partial_path(out, ".partial")
 }
 
 /// The boundary files beside the tables (`geo/<dimension>.geojson`, see

@@ -6,6 +6,8 @@
 //! checkpoints; and the release calendar. Formats: `docs/release-format.md`.
 
 pub mod boundaries;
+/// Replacing files and publishing directories whole (the vault's one way).
+pub use statvault_vault::atomic;
 pub mod bundle;
 pub mod calendar;
 mod error;

@@ -78,7 +78,7 @@ pub fn check_release_id(id: &str) -> Result<(), String> {
     }
 }
 
-pub use statvault_vault::utc::{is_utc_time, parse_utc, utc_now, utc_time};
+pub use statvault_vault::utc::{is_utc_time, now_secs, parse_utc, utc_now, utc_time};
 
 #[cfg(test)]
 pub(crate) const EXAMPLE: &str = r#"

@@ -76,7 +76,7 @@ pub fn sign(
         path: bundle.display().to_string(),
         message,
     };
-    // A signing killed while writing leaves `<file>.tmp-<pid>` in the bundle.
+    // A signing killed while writing leaves `<file>.partial-<pid>` in the bundle.
     remove_leftovers(bundle);
     let (manifest_bytes, manifest, bundle_name) = read_bundle_to_sign(bundle)?;
     let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));

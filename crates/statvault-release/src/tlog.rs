@@ -634,8 +634,8 @@ impl Extending<'_> {
 }
 
 /// Removes what a killed command left in `dir`: the temporary files of
-/// [`write_atomically`] (`<name>.tmp-<pid>`) and half-built bundles
-/// (`<name>.partial-<pid>`), each only if process `<pid>` is gone.
+/// [`write_atomically`] and half-built bundles (`<name>.partial-<pid>`, or
+/// `<name>.tmp-<pid>` from versions before), each only if process `<pid>` is gone.
 pub fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -664,23 +664,7 @@ pub fn remove_leftovers(dir: &Path) {
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over
 /// `path`, so readers see the old or the new file, never half of one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(format!(".tmp-{}", std::process::id()));
-    let temp = PathBuf::from(temp);
-    let written = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    written.map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        ReleaseError::io(path, e)
-    })
+    statvault_vault::atomic::write_file(path, bytes).map_err(|e| ReleaseError::io(path, e))
 }
 
 #[cfg(test)]

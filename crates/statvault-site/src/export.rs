@@ -42,13 +42,11 @@ pub async fn export(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport
             format!("{} exists; export into a new directory", out.display()),
         ));
     }
-    let mut temp = out.as_os_str().to_owned();
-    temp.push(format!(".partial-{}", std::process::id()));
-    let temp = std::path::PathBuf::from(temp);
+    let temp = statvault_release::atomic::partial_path(out, ".partial");
     let result = write_site(site, &temp).await;
     match result {
         Ok(report) => {
-            fs::rename(&temp, out)?;
+            statvault_release::atomic::publish_dir(&temp, out)?;
             Ok(report)
         }
         Err(e) => {

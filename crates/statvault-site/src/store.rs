@@ -212,11 +212,8 @@ impl Store {
     }
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+/// The clock a store reads by default.
+pub use statvault_release::meta::now_secs as unix_now;
 
 fn stamp(dir: &Path) -> Stamp {
     let modified = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();

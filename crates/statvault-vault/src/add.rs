@@ -257,7 +257,7 @@ pub fn add(
         .map(|(s, _)| s.node)
         .collect();
     let snap = Snapshot {
-        time_ns: now_ns(),
+        time_ns: crate::utc::now_nanos(),
         hostname: fs::read("/proc/sys/kernel/hostname")
             .map(|h| h.trim_ascii().to_vec())
             .unwrap_or_default(),
@@ -352,13 +352,6 @@ struct Stats {
     new_bytes: u64,
     stored_bytes: u64,
     packs: u64,
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 struct FileMeta {

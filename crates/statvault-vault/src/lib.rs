@@ -25,6 +25,7 @@
 //! ```
 
 mod add;
+pub mod atomic;
 pub mod audit;
 mod backend;
 pub mod beneath;
@@ -55,9 +56,10 @@ pub use error::{CommitOutcome, Result, VaultError};
 pub use gc::gc;
 pub use progress::{NoProgress, Progress};
 pub use replicate::{replicate, ReplicateOptions, ReplicateReport};
-pub use repo::{now_secs, Config, InitOptions, LogState, ObjectName, Problem, Vault};
+pub use repo::{Config, InitOptions, LogState, ObjectName, Problem, Vault};
 pub use repository::Repository;
 pub use restore::{restore, RestoreOptions, RestoreReport, SnapshotFiles};
 pub use retention::{extend_retention, RetentionReport};
 pub use staging::Staging;
+pub use utc::now_secs;
 pub use verify::{verify, VerifyOptions, VerifyReport};

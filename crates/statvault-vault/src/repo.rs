@@ -16,6 +16,7 @@ use crate::error::CommitOutcome;
 use crate::index::{self, ChunkMap};
 use crate::log::{entry_name, merkle_root, seq_of_name, Commit, LogEntry};
 use crate::snapshot::{self, Snapshot};
+use crate::utc::now_secs;
 use crate::{Result, VaultError};
 
 const FORMAT: &str = "statvault-vault-v1";
@@ -163,13 +164,6 @@ pub struct Vault {
     /// `config` exactly as read or written: its hash is what log entry 0 commits, and
     /// replication copies these bytes, never a second read.
     config_bytes: Vec<u8>,
-}
-
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn backend_err(name: &str) -> impl FnOnce(std::io::Error) -> VaultError + '_ {

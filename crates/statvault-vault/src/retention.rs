@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::repo::{now_secs, CONFIG};
+use crate::repo::CONFIG;
 use crate::s3::{Retention, RETENTION_OBJECT};
+use crate::utc::now_secs;
 use crate::{Progress, Result, Vault, VaultError};
 
 /// Parallel requests: checking retention is one round trip per object.

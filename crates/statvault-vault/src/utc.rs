@@ -67,13 +67,22 @@ pub fn parse_utc(s: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
+/// The system clock as nanoseconds since the Unix epoch (0 before it): the one clock
+/// every part of statvault reads.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The system clock in whole seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    u64::try_from(now_nanos() / 1_000_000_000).unwrap_or(0)
+}
+
 /// The current time, `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    utc_time(secs)
+    utc_time(now_secs())
 }
 
 #[cfg(test)]

@@ -45,23 +45,15 @@ pub fn synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     // Written under a temporary name and renamed: a failed run leaves no partial file.
-    let mut temp = a.out.clone().into_os_string();
-    temp.push(".partial");
-    let temp = PathBuf::from(temp);
-    let file = fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
     let opts = SynthOptions {
         persons: a.persons,
         seed: a.seed,
     };
-    let written = synth_census(&Geography::albania(), &opts, format, file)
-        .and_then(|summary| fs::rename(&temp, &a.out).map(|()| summary));
-    let summary = match written {
-        Ok(summary) => summary,
-        Err(e) => {
-            let _ = fs::remove_file(&temp);
-            return Err(e).with_context(|| format!("writing {}", a.out.display()));
-        }
-    };
+    let summary = statvault_vault::atomic::write_file_with(&a.out, |file| {
+        synth_census(&Geography::albania(), &opts, format, file.try_clone()?)
+            .map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!(
         "{} persons in {} households and {} dwellings, seed {}: {}",
         summary.persons,

@@ -272,7 +272,7 @@ impl Client {
     }
 
     fn send_once(&self, call: &mut Call, limit: u64) -> io::Result<Answer> {
-        let now = crate::repo::now_secs();
+        let now = crate::utc::now_secs();
         let (date, stamp) = amz_dates(now);
         let payload_hash = sha256_hex(call.body);
         let mut query: Vec<(String, String)> = call

@@ -421,7 +421,7 @@ impl S3Backend {
             .body(data);
         if kept {
             if let Some(r) = self.retention()? {
-                let until = crate::repo::now_secs() + u64::from(r.days) * 86_400;
+                let until = crate::utc::now_secs() + u64::from(r.days) * 86_400;
                 call = call
                     .header("x-amz-object-lock-mode", r.mode.header())
                     .header("x-amz-object-lock-retain-until-date", iso_date(until));
@@ -507,7 +507,7 @@ impl ObjectLock for S3Backend {
     /// Records `retention` for every object written from now on.
     fn set_retention(&self, retention: Retention) -> io::Result<()> {
         let bytes = serde_json::to_vec(&retention).expect("serializes");
-        let until = crate::repo::now_secs() + u64::from(retention.days) * 86_400;
+        let until = crate::utc::now_secs() + u64::from(retention.days) * 86_400;
         let call = Call::new(Method::PUT, self.object_path(RETENTION_OBJECT))
             .header("x-amz-object-lock-mode", retention.mode.header())
             .header("x-amz-object-lock-retain-until-date", iso_date(until))
@@ -704,7 +704,7 @@ impl S3Backend {
                 .unwrap_or_default()
                 .trim(),
             std::process::id(),
-            crate::repo::now_secs()
+            crate::utc::now_secs()
         );
         match self.put_new(LOCK_OBJECT, holder.as_bytes(), false) {
             Ok(version) => Ok(WriteLock(Box::new(HeldLock {

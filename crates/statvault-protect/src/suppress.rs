@@ -133,7 +133,6 @@ fn suppress(system: &System, options: &SuppressOptions) -> Result<Vec<CellStatus
             }
         })
         .collect();
-    let equations_of = system.equations_of();
     let floors = system.floors(!options.suppress_zeros);
     let requirement = requirements(system, &status, options.protection, !options.suppress_zeros);
     // Largest first: their patterns are the hardest to find, and later, smaller
@@ -152,7 +151,7 @@ fn suppress(system: &System, options: &SuppressOptions) -> Result<Vec<CellStatus
                 continue;
             }
             let shift = if direction == 0 { amount } else { -amount };
-            let pattern = cheapest_pattern(system, &equations_of, &status, &floors, p, shift)?;
+            let pattern = cheapest_pattern(system, &status, &floors, p, shift)?;
             let Some(pattern) = pattern else {
                 // No pattern exists: the audit reports the cell as under-protected.
                 continue;
@@ -175,7 +174,6 @@ fn suppress(system: &System, options: &SuppressOptions) -> Result<Vec<CellStatus
 /// The cheapest change pattern moving cell `p` by `shift`, or None if none exists.
 fn cheapest_pattern(
     system: &System,
-    equations_of: &[Vec<usize>],
     status: &[CellStatus],
     floors: &[f64],
     p: usize,
@@ -183,7 +181,7 @@ fn cheapest_pattern(
 ) -> Result<Option<Vec<(usize, f64)>>, ProtectError> {
     let mut last_size = 0;
     for hops in [3, usize::MAX] {
-        let region = system.neighbourhood(equations_of, p, hops);
+        let region = system.neighbourhood(p, hops);
         if region.len() == last_size {
             break;
         }
@@ -194,7 +192,7 @@ fn cheapest_pattern(
             p,
             shift,
         };
-        if let Some(pattern) = moves.pattern_within(system, equations_of, &region)? {
+        if let Some(pattern) = moves.pattern_within(system, &region)? {
             return Ok(Some(pattern));
         }
     }
@@ -214,7 +212,6 @@ impl Moves<'_> {
     fn pattern_within(
         &self,
         system: &System,
-        equations_of: &[Vec<usize>],
         region: &BTreeSet<usize>,
     ) -> Result<Option<Vec<(usize, f64)>>, ProtectError> {
         let Moves {
@@ -262,7 +259,7 @@ impl Moves<'_> {
             var_of.insert(c, (up, down));
             movable.push((c, up, down));
         }
-        for e in System::touching(equations_of, region) {
+        for e in system.touching(region) {
             let eq = &system.equations[e];
             let mut terms = Vec::new();
             for &(c, k) in &eq.terms {

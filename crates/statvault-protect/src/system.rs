@@ -29,6 +29,8 @@ const SMALL_REGION: usize = 64;
 pub(crate) struct System<'a> {
     pub cells: Vec<Cell>,
     pub equations: Vec<Equation>,
+    /// For each cell, the equations it appears in.
+    pub equations_of: Vec<Vec<usize>>,
     /// Per table, per cell of the table: its unknown.
     pub table_cells: Vec<Vec<usize>>,
     /// Per table, its dimensions, to name cells in reports.
@@ -220,9 +222,16 @@ impl<'a> System<'a> {
         for m in margins {
             cells[m].margin = true;
         }
+        let mut equations_of = vec![Vec::new(); cells.len()];
+        for (e, eq) in equations.iter().enumerate() {
+            for c in eq.cells() {
+                equations_of[c].push(e);
+            }
+        }
         Ok(System {
             cells,
             equations,
+            equations_of,
             table_cells,
             dimensions: tables.iter().map(|t| t.dimensions.as_slice()).collect(),
         })
@@ -251,11 +260,10 @@ impl<'a> System<'a> {
             return vec![0.0; self.cells.len()];
         }
         let mut least = self.propagated_least();
-        let equations_of = self.equations_of();
         for p in (0..self.cells.len()).filter(|&p| refine(p) && self.cells[p].count) {
-            let region = self.neighbourhood(&equations_of, p, 3);
+            let region = self.neighbourhood(p, 3);
             if region.len() <= SMALL_REGION {
-                least[p] = least[p].max(self.least_in(&equations_of, p, &region));
+                least[p] = least[p].max(self.least_in(p, &region));
             }
         }
         least
@@ -323,7 +331,7 @@ impl<'a> System<'a> {
     }
 
     /// The least of cell `p` over `region`, the cells outside it held at their values.
-    fn least_in(&self, equations_of: &[Vec<usize>], p: usize, region: &BTreeSet<usize>) -> f64 {
+    fn least_in(&self, p: usize, region: &BTreeSet<usize>) -> f64 {
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: HashMap<usize, microlp::Variable> = region
             .iter()
@@ -336,7 +344,7 @@ impl<'a> System<'a> {
                 (c, problem.add_var(f64::from(u8::from(c == p)), bounds))
             })
             .collect();
-        for e in Self::touching(equations_of, region) {
+        for e in self.touching(region) {
             let eq = &self.equations[e];
             let (terms, rhs) = eq.over(|c| vars.get(&c).copied(), |c| self.value(c));
             problem.add_constraint(terms.as_slice(), eq.comparison(), rhs);
@@ -350,10 +358,10 @@ impl<'a> System<'a> {
     }
 
     /// The equations any cell of `region` appears in.
-    pub fn touching(equations_of: &[Vec<usize>], region: &BTreeSet<usize>) -> BTreeSet<usize> {
+    pub fn touching(&self, region: &BTreeSet<usize>) -> BTreeSet<usize> {
         region
             .iter()
-            .flat_map(|&c| equations_of[c].iter().copied())
+            .flat_map(|&c| self.equations_of[c].iter().copied())
             .collect()
     }
 
@@ -363,19 +371,14 @@ impl<'a> System<'a> {
     }
 
     /// Cells reachable from `p` through at most `hops` shared equations.
-    pub fn neighbourhood(
-        &self,
-        equations_of: &[Vec<usize>],
-        p: usize,
-        hops: usize,
-    ) -> BTreeSet<usize> {
+    pub fn neighbourhood(&self, p: usize, hops: usize) -> BTreeSet<usize> {
         let mut seen = BTreeSet::from([p]);
         let mut queue = VecDeque::from([(p, 0)]);
         while let Some((c, depth)) = queue.pop_front() {
             if depth == hops {
                 continue;
             }
-            for &e in &equations_of[c] {
+            for &e in &self.equations_of[c] {
                 for other in self.equations[e].cells() {
                     if seen.insert(other) {
                         queue.push_back((other, depth + 1));
@@ -384,17 +387,6 @@ impl<'a> System<'a> {
             }
         }
         seen
-    }
-
-    /// For each cell, the equations it appears in.
-    pub fn equations_of(&self) -> Vec<Vec<usize>> {
-        let mut of = vec![Vec::new(); self.cells.len()];
-        for (e, eq) in self.equations.iter().enumerate() {
-            for c in eq.cells() {
-                of[c].push(e);
-            }
-        }
-        of
     }
 }
 

@@ -161,11 +161,14 @@ impl Table {
                             .filter(|(k, _)| *k != d)
                             .map(|(_, (&i, dim))| format!("{}={}", dim.id, dim.categories[i].code))
                             .collect();
+                        let place = match at.is_empty() {
+                            true => String::new(),
+                            false => format!(" at {}", at.join(", ")),
+                        };
                         return Some(format!(
-                            "{} exceed {} at {}",
+                            "{} exceed {}{place}",
                             bound.parts.join(" + "),
-                            bound.within.join(" + "),
-                            at.join(", ")
+                            bound.within.join(" + ")
                         ));
                     }
                 }
@@ -282,5 +285,20 @@ mod tests {
         let mut short = t.clone();
         short.values.pop();
         assert!(Table::read(&short.write()).unwrap_err().contains("2 cells"));
+
+        // Bounds: read back, held by the values, refused where they name no category.
+        let mut bounded = t.clone();
+        bounded.dimensions[0].bounds = vec![Bound {
+            parts: vec!["1".into()],
+            within: vec!["_T".into()],
+        }];
+        assert_eq!(Table::read(&bounded.write()).unwrap(), bounded);
+        assert_eq!(bounded.broken_bound(), None);
+        bounded.values = vec![6, 5];
+        assert_eq!(bounded.broken_bound().unwrap(), "1 exceed _T");
+        bounded.dimensions[0].bounds[0].within = vec!["9".into()];
+        assert!(Table::read(&bounded.write())
+            .unwrap_err()
+            .contains("a bound names unknown category \"9\""));
     }
 }

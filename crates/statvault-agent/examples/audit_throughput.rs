@@ -31,6 +31,7 @@ fn main() {
             policy: Policy::only("no such user"),
             scratch: dir.join("scratch"),
             syslog: None,
+            column_cache: 0,
         },
     )
     .unwrap();

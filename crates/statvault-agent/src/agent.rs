@@ -44,6 +44,9 @@ pub struct AgentOptions {
     pub scratch: PathBuf,
     /// Where to forward each audit record as an RFC 5424 syslog line over UDP.
     pub syslog: Option<std::net::SocketAddr>,
+    /// Bytes of decoded census columns an unsealed session keeps between
+    /// tabulations (0: none); they are wiped when the agent seals.
+    pub column_cache: usize,
 }
 
 enum State {
@@ -59,6 +62,7 @@ pub struct Agent {
     vault: Vault,
     policy: Policy,
     scratch: PathBuf,
+    column_cache: usize,
     state: Mutex<State>,
     auditor: Auditor,
     usage: Mutex<Usage>,
@@ -100,6 +104,7 @@ impl Agent {
             vault,
             policy: opts.policy,
             scratch: opts.scratch,
+            column_cache: opts.column_cache,
             state: Mutex::new(State::Sealed {
                 shares: BTreeMap::new(),
             }),
@@ -691,7 +696,11 @@ impl Call<'_> {
                 );
             }
         };
-        let session = Arc::new(Session::new(master.derive(), what.custodians.clone()));
+        let session = Arc::new(Session::new(
+            master.derive(),
+            what.custodians.clone(),
+            self.agent.column_cache,
+        ));
         *state = State::Unsealed(session.clone());
         drop(state);
         match self.write(
@@ -776,12 +785,13 @@ impl Call<'_> {
                     format!("the spec tabulates by {variable}, a record key: such a table shows single records"),
                 ));
             }
-            let report = statvault_census::tabulate(
+            let report = statvault_census::tabulate_cached(
                 vault,
                 &session.keys,
                 snapshot,
                 spec,
                 &work.dir.0,
+                &session.columns,
                 &NoProgress,
             )
             .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;

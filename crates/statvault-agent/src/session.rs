@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use statvault_census::ColumnCache;
 use statvault_crypto::VaultKeys;
 use statvault_vault::{Backend, ObjectInfo, ObjectLock, WriteLock};
 
@@ -18,23 +19,30 @@ pub struct Session {
     pub custodians: Vec<u8>,
     pub since: Instant,
     pub last_used: Mutex<Instant>,
+    /// Census columns decoded by this session's tabulations, kept for the next ones
+    /// and wiped with the session.
+    pub columns: ColumnCache,
     open: Arc<AtomicBool>,
 }
 
 impl Session {
-    pub fn new(keys: VaultKeys, custodians: Vec<u8>) -> Session {
+    /// A session keeping up to `column_cache` bytes of decoded columns.
+    pub fn new(keys: VaultKeys, custodians: Vec<u8>, column_cache: usize) -> Session {
         Session {
             keys,
             custodians,
             since: Instant::now(),
             last_used: Mutex::new(Instant::now()),
+            columns: ColumnCache::new(column_cache),
             open: Arc::new(AtomicBool::new(true)),
         }
     }
 
-    /// Ends the session: its backends refuse everything from now on.
+    /// Ends the session: its backends refuse everything from now on, and its cached
+    /// columns are wiped (a tabulation still using one wipes it when done).
     pub fn close(&self) {
         self.open.store(false, Ordering::SeqCst);
+        self.columns.clear();
     }
 
     pub fn is_open(&self) -> bool {

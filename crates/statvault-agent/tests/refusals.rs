@@ -19,6 +19,7 @@ fn a_user_refused_over_and_over_is_slowed_down_and_every_refusal_recorded() {
             policy: Policy::only("nobody here"),
             scratch: dir.path().join("scratch"),
             syslog: None,
+            column_cache: 0,
         },
     )
     .unwrap();

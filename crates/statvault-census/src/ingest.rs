@@ -1,6 +1,7 @@
 //! `census ingest`: checks every record of a CSV or Parquet file against a schema and,
-//! only if all are valid, stores them in the vault as a new snapshot of columnar
-//! Parquet with a record key per person.
+//! only if all are valid, stores them in the vault as a new snapshot of columns:
+//! codes and bounded integers packed, identifiers and coordinates in Parquet, and the
+//! seed of the record keys.
 //!
 //! The input is rectangular: one row per record of the leaf type (person), carrying
 //! the keys and variables of the records above it (household, dwelling). Checks:
@@ -17,18 +18,21 @@ use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::time::Instant;
 
-use statvault_crypto::VaultKeys;
+use statvault_crypto::{RecordKeySeed, VaultKeys, MAX_RECORD_KEY_ROWS};
 use statvault_vault::{add, AddOptions, NoProgress, Progress, Vault};
 
 use crate::columns::{ColumnsWriter, Values};
-use crate::dataset::{self, ColumnKind, DatasetMeta, RecordCount, StoredColumn};
+use crate::dataset::{self, ColumnKind, DatasetMeta, Packing, RecordCount, StoredColumn};
 use crate::grid::{cell_id, Laea};
 use crate::input::{InputReader, TextBatch};
+use crate::packed::{bits_for, PackedWriter};
 use crate::schema::{DerivedRule, Schema, VarType};
 use crate::{CensusError, ValidationReport};
 
 const BATCH_ROWS: usize = 1 << 16;
 const ROW_GROUP_ROWS: usize = 1 << 18;
+/// Cells of the 1 km grid a dataset may hold: their codes are packed in 16 bits.
+const MAX_GRID_CELLS: usize = 1 << 16;
 
 #[derive(Clone, Debug)]
 pub struct IngestOptions {
@@ -104,7 +108,28 @@ struct OutColumn {
     name: String,
     kind: ColumnKind,
     values: Values,
-    writer: ColumnsWriter<BufWriter<File>>,
+    sink: Sink,
+}
+
+/// Where a column's buffered values go.
+enum Sink {
+    Parquet(ColumnsWriter<BufWriter<File>>),
+    /// Codes (INT32 buffers) or bounded integers (INT64 buffers) minus the offset.
+    Packed(PackedWriter<BufWriter<File>>, Packing),
+}
+
+impl OutColumn {
+    fn file(&self) -> String {
+        match self.sink {
+            Sink::Parquet(_) => dataset::column_file(&self.name),
+            Sink::Packed(..) => dataset::packed_file(&self.name),
+        }
+    }
+}
+
+/// How a variable with `count` possible values is stored: packed if it fits 16 bits.
+fn packing(count: u64, offset: i64) -> Option<Packing> {
+    bits_for(count).map(|bits| Packing { bits, offset })
 }
 
 pub fn ingest(
@@ -157,17 +182,27 @@ pub fn ingest(
     fs::create_dir_all(&columns_dir).map_err(|e| CensusError::io(columns_dir.display(), e))?;
 
     let mut out = Vec::new();
-    let mut new_column = |name: &str, kind: ColumnKind, values: Values, dictionary: bool| {
-        let path = root.join(dataset::column_file(name));
+    // Codes and bounded integers (age) are packed; keys and coordinates, with nearly
+    // as many values as rows, are Parquet without a dictionary.
+    let mut new_column = |name: &str, kind: ColumnKind, values: Values, packed: Option<Packing>| {
+        let file = match packed {
+            Some(_) => dataset::packed_file(name),
+            None => dataset::column_file(name),
+        };
+        let path = root.join(file);
         let file = File::create(&path).map_err(|e| CensusError::io(path.display(), e))?;
-        let writer =
-            ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false, dictionary)
-                .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?;
+        let sink = match packed {
+            Some(p) => Sink::Packed(PackedWriter::new(BufWriter::new(file), p.bits), p),
+            None => Sink::Parquet(
+                ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false, false)
+                    .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?,
+            ),
+        };
         out.push(OutColumn {
             name: name.to_string(),
             kind,
             values,
-            writer,
+            sink,
         });
         Ok::<usize, CensusError>(out.len() - 1)
     };
@@ -175,37 +210,44 @@ pub fn ingest(
         .variables
         .iter()
         .map(|v| {
-            // Codes and bounded integers (age) have few values; keys and coordinates
-            // have nearly as many as rows.
-            let (values, dictionary) = match v.ty {
-                VarType::Code(_) => (Values::I32(Vec::new()), true),
-                VarType::Integer { .. } => (
-                    Values::I64(Vec::new()),
-                    !schema.records.iter().any(|r| r.key == v.name),
+            let (values, packed) = match v.ty {
+                VarType::Code(l) => (
+                    Values::I32(Vec::new()),
+                    packing(schema.codelists[l].codes.len() as u64, 0),
                 ),
-                VarType::Decimal { .. } => (Values::F64(Vec::new()), false),
+                VarType::Integer { min, max } => (
+                    Values::I64(Vec::new()),
+                    max.checked_sub(min)
+                        .filter(|_| !schema.records.iter().any(|r| r.key == v.name))
+                        .and_then(|w| packing(w as u64 + 1, min)),
+                ),
+                VarType::Decimal { .. } => (Values::F64(Vec::new()), None),
             };
-            new_column(&v.name, ColumnKind::Variable, values, dictionary)
+            new_column(&v.name, ColumnKind::Variable, values, packed)
         })
         .collect::<Result<_, _>>()?;
     let stored_derived: Vec<(usize, usize)> = schema
         .derived
         .iter()
         .enumerate()
-        .filter(|(_, d)| !matches!(d.rule, DerivedRule::HouseholdSize { .. }))
-        .map(|(i, d)| {
-            Ok((
-                i,
-                new_column(&d.name, ColumnKind::Derived, Values::I32(Vec::new()), true)?,
-            ))
+        .filter_map(|(i, d)| {
+            let count = match d.rule {
+                DerivedRule::Ranges { codelist, .. } => schema.codelists[codelist].codes.len(),
+                DerivedRule::Grid1km => MAX_GRID_CELLS,
+                DerivedRule::HouseholdSize { .. } => return None,
+            };
+            let packed = packing(count as u64, 0);
+            Some(
+                new_column(
+                    &d.name,
+                    ColumnKind::Derived,
+                    Values::I32(Vec::new()),
+                    packed,
+                )
+                .map(|o| (i, o)),
+            )
         })
         .collect::<Result<_, CensusError>>()?;
-    let key_out = new_column(
-        dataset::RECORD_KEY,
-        ColumnKind::RecordKey,
-        Values::I32(Vec::new()),
-        false,
-    )?;
     let leaf = schema.records.len() - 1;
     let mut parents: Vec<Parents> = Vec::new();
     let mut index_out = Vec::new();
@@ -232,7 +274,7 @@ pub fn ingest(
             &dataset::record_index_column(&record.name),
             ColumnKind::RecordIndex,
             Values::I32(Vec::new()),
-            false,
+            None,
         )?);
     }
     let leaf_key = schema
@@ -262,7 +304,6 @@ pub fn ingest(
     let mut batch = TextBatch::default();
     let mut parsed: Vec<Parsed> = vec![Parsed::default(); schema.variables.len()];
     let mut records = 0u64;
-    let mut random = Vec::new();
     progress.start("checking", reader.size());
     let mut consumed = 0;
     while reader.next_batch(&mut batch, BATCH_ROWS, &mut report)? {
@@ -272,15 +313,12 @@ pub fn ingest(
         for (v, p) in parsed.iter_mut().enumerate() {
             p.parse(&schema, v, &batch, column_of[v], &mut ok, &mut report, word);
         }
-        random.resize(rows * 4, 0);
-        getrandom::getrandom(&mut random)
-            .map_err(|e| CensusError::io("the system's random source", std::io::Error::other(e)))?;
 
         for row in 0..rows {
             let at = |c: usize| format!("{word} {}, column {}", batch.positions[row], c + 1);
             if !ok[row] {
                 // Still push placeholders so that columns stay aligned; the run fails.
-                push_placeholders(&mut out, &var_out, &stored_derived, key_out, &index_out);
+                push_placeholders(&mut out, &var_out, &stored_derived, &index_out);
                 continue;
             }
             // Unique leaf key.
@@ -408,6 +446,11 @@ pub fn ingest(
                             let next = grid_ids.len() as u32;
                             let code = *grid_cells.entry(cell).or_insert(next);
                             if code == next {
+                                if grid_ids.len() == MAX_GRID_CELLS {
+                                    return Err(input_err(format!(
+                                        "the records lie in more than {MAX_GRID_CELLS} cells of the 1 km grid, the most a census dataset holds"
+                                    )));
+                                }
                                 grid_ids.push(cell_id(cell));
                             }
                             last_point = (lat, lon, code);
@@ -417,10 +460,8 @@ pub fn ingest(
                 };
                 out[o].values.push_i32(code);
             }
-            let k = u32::from_le_bytes(random[row * 4..row * 4 + 4].try_into().expect("4 bytes"));
-            out[key_out].values.push_i32(k as i32);
         }
-        if out[key_out].values.len() >= ROW_GROUP_ROWS {
+        if out[0].values.len() >= ROW_GROUP_ROWS {
             flush(&mut out)?;
         }
         let now = reader.consumed();
@@ -439,20 +480,34 @@ pub fn ingest(
     }
     flush(&mut out)?;
 
+    if records > MAX_RECORD_KEY_ROWS {
+        return Err(input_err(format!(
+            "{records} records; a census dataset holds at most {MAX_RECORD_KEY_ROWS}"
+        )));
+    }
     let mut columns = Vec::new();
     for column in out {
-        let path = root.join(dataset::column_file(&column.name));
-        column
-            .writer
-            .finish()
-            .map_err(std::io::Error::other)
-            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-            .and_then(|f| f.sync_all())
-            .map_err(|e| CensusError::io(path.display(), e))?;
+        let file = column.file();
+        let path = root.join(&file);
+        let packed = match column.sink {
+            Sink::Parquet(writer) => writer
+                .finish()
+                .map_err(std::io::Error::other)
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+                .map(|()| None),
+            Sink::Packed(writer, packing) => writer
+                .finish()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+                .map(|()| Some(packing)),
+        }
+        .map_err(|e| CensusError::io(path.display(), e))?;
         columns.push(StoredColumn {
-            file: dataset::column_file(&column.name),
+            file,
             name: column.name,
             kind: column.kind,
+            packed,
         });
     }
     // The source file's hash, for provenance (read again: cheap next to validation).
@@ -491,6 +546,7 @@ pub fn ingest(
         records: counts.clone(),
         columns,
         grid_1km: grid_ids,
+        record_key_seed: Some(RecordKeySeed::generate()),
         ingested_at: statvault_vault::now_secs(),
         statvault: env!("CARGO_PKG_VERSION").into(),
     };
@@ -530,10 +586,30 @@ fn flush(out: &mut [OutColumn]) -> Result<(), CensusError> {
         return Ok(());
     }
     for column in out.iter_mut() {
-        column
-            .writer
-            .write_row_group(&[&column.values])
-            .map_err(|e| CensusError::io(&column.name, std::io::Error::other(e)))?;
+        let written = match &mut column.sink {
+            Sink::Parquet(writer) => writer
+                .write_row_group(&[&column.values])
+                .map_err(std::io::Error::other),
+            Sink::Packed(writer, packing) => {
+                // Rows of a failed ingest hold placeholders, which may lie outside the
+                // width; they are stored as 0 in files the run then discards.
+                let limit = 1i64 << packing.bits;
+                let packed = |v: i64| {
+                    let v = v - packing.offset;
+                    if (0..limit).contains(&v) {
+                        v as u16
+                    } else {
+                        0
+                    }
+                };
+                match &column.values {
+                    Values::I32(v) => v.iter().try_for_each(|&x| writer.push(packed(x.into()))),
+                    Values::I64(v) => v.iter().try_for_each(|&x| writer.push(packed(x))),
+                    _ => unreachable!("packed columns buffer integers"),
+                }
+            }
+        };
+        written.map_err(|e| CensusError::io(column.file(), e))?;
         column.values.clear();
     }
     Ok(())
@@ -543,13 +619,11 @@ fn push_placeholders(
     out: &mut [OutColumn],
     var_out: &[usize],
     derived: &[(usize, usize)],
-    key_out: usize,
     index_out: &[usize],
 ) {
     let all = var_out
         .iter()
         .chain(derived.iter().map(|(_, o)| o))
-        .chain(std::iter::once(&key_out))
         .chain(index_out);
     for &o in all {
         match &mut out[o].values {

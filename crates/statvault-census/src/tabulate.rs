@@ -10,17 +10,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parquet::data_type::{DataType, Int32Type, Int64Type};
-use statvault_crypto::VaultKeys;
+use statvault_crypto::{RecordKeySeed, VaultKeys};
 use statvault_vault::{Progress, SnapshotFiles, Vault};
+use zeroize::Zeroize;
 
 use crate::columns::read_column;
-use crate::dataset::{self, DatasetMeta};
+use crate::dataset::{self, DatasetMeta, StoredColumn};
 use crate::implication::{self, Meaning};
+use crate::packed::{self, Codes, CodesRef};
 use crate::schema::{DerivedRule, Labels, Schema, VarType};
 use crate::spec::{CrossTab, Filter, Measure, Spec, TableKind, TableSpec};
 use crate::table::{self, Category, CategoryKind, Dimension, Provenance, Sum, Table};
@@ -57,9 +59,9 @@ pub struct TableSummary {
 /// of codes that all have the same number of rows.
 pub struct KernelTable<'a> {
     /// Codes and the number of codes (radix) of each dimension.
-    pub dims: Vec<(&'a [u16], usize)>,
+    pub dims: Vec<(CodesRef<'a>, usize)>,
     /// Codes, and for each code whether records with it are kept.
-    pub filters: Vec<(&'a [u16], Vec<bool>)>,
+    pub filters: Vec<(CodesRef<'a>, Vec<bool>)>,
     /// Rows that are records of the unit counted (e.g. the first row of each
     /// household); `None` counts every row.
     pub unit: Option<&'a [bool]>,
@@ -81,10 +83,27 @@ impl KernelTable<'_> {
     }
 }
 
+/// The record key of every row.
+pub enum RecordKeys<'a> {
+    /// Drawn from the dataset's seed as the scan goes (format 2).
+    Drawn(&'a RecordKeySeed),
+    /// Read from the stored `_record_key` column (format 1).
+    Stored(&'a [u32]),
+}
+
+impl RecordKeys<'_> {
+    fn fill(&self, first_row: usize, keys: &mut [u32]) {
+        match self {
+            RecordKeys::Drawn(seed) => seed.fill(first_row as u64, keys),
+            RecordKeys::Stored(all) => keys.copy_from_slice(&all[first_row..][..keys.len()]),
+        }
+    }
+}
+
 /// Computes every table in one pass over `rows` rows, on `threads` threads.
 pub fn cross_tabulate(
     rows: usize,
-    keys: &[u32],
+    keys: &RecordKeys,
     tables: &[KernelTable],
     threads: usize,
 ) -> Vec<Cells> {
@@ -120,43 +139,29 @@ pub fn cross_tabulate(
     out
 }
 
-fn scan(range: std::ops::Range<usize>, keys: &[u32], tables: &[KernelTable]) -> Vec<Cells> {
-    // One extra cell per table collects the records that filters leave out.
-    let mut out: Vec<Cells> = tables
-        .iter()
-        .map(|t| {
-            let n = t.cells() + 1;
-            Cells {
-                values: if t.sum.is_some() {
-                    vec![0; n]
-                } else {
-                    Vec::new()
-                },
-                records: vec![0; n],
-                key_sums: vec![0; n],
-            }
-        })
-        .collect();
-    let mut index = [0u32; BLOCK];
+fn scan(range: std::ops::Range<usize>, keys: &RecordKeys, tables: &[KernelTable]) -> Vec<Cells> {
+    let mut out: Vec<Accumulator> = tables.iter().map(Accumulator::new).collect();
+    let (mut index, mut block_keys) = ([0u32; BLOCK], [0u32; BLOCK]);
     let mut start = range.start;
     while start < range.end {
         let end = (start + BLOCK).min(range.end);
         let n = end - start;
         let index = &mut index[..n];
+        let block_keys = &mut block_keys[..n];
+        keys.fill(start, block_keys);
         for (t, cells) in tables.iter().zip(out.iter_mut()) {
             index.fill(0);
             for &(codes, radix) in &t.dims {
-                let radix = radix as u32;
-                for (i, &c) in index.iter_mut().zip(&codes[start..end]) {
-                    *i = *i * radix + c as u32;
+                match codes {
+                    CodesRef::Narrow(c) => add_digit(index, &c[start..end], radix as u32),
+                    CodesRef::Wide(c) => add_digit(index, &c[start..end], radix as u32),
                 }
             }
             let dropped = t.cells() as u32;
             for (codes, keep) in &t.filters {
-                for (i, &c) in index.iter_mut().zip(&codes[start..end]) {
-                    if !keep[c as usize] {
-                        *i = dropped;
-                    }
+                match codes {
+                    CodesRef::Narrow(c) => drop_unkept(index, &c[start..end], keep, dropped),
+                    CodesRef::Wide(c) => drop_unkept(index, &c[start..end], keep, dropped),
                 }
             }
             if let Some(unit) = t.unit {
@@ -166,28 +171,92 @@ fn scan(range: std::ops::Range<usize>, keys: &[u32], tables: &[KernelTable]) -> 
                     }
                 }
             }
-            for (&i, &k) in index.iter().zip(&keys[start..end]) {
-                cells.records[i as usize] += 1;
-                cells.key_sums[i as usize] += k as u64;
-            }
-            if let Some(sum) = t.sum {
-                for (&i, &v) in index.iter().zip(&sum[start..end]) {
-                    cells.values[i as usize] += v;
-                }
-            }
+            cells.add(index, block_keys, t.sum.map(|s| &s[start..end]));
         }
         start = end;
     }
-    for (t, cells) in tables.iter().zip(out.iter_mut()) {
-        cells.records.pop();
-        cells.key_sums.pop();
-        if t.sum.is_some() {
-            cells.values.pop();
-        } else {
-            cells.values = cells.records.iter().map(|&r| r as i64).collect();
+    out.into_iter().map(Accumulator::finish).collect()
+}
+
+/// Lanes of a small table's counters: consecutive rows often fall in the same cell
+/// (the data are sorted by place), and adding to one counter row after row waits on
+/// each previous add; rows taking turns among separate counters do not.
+const LANES: usize = 4;
+/// Tables of more cells get one lane: their rows spread anyway, and memory matters.
+const LANED_CELLS: usize = 1 << 16;
+
+/// One table's counters during a scan: `lanes` counters per cell, plus one cell for
+/// the records that filters leave out.
+struct Accumulator {
+    lanes: usize,
+    records: Vec<u64>,
+    key_sums: Vec<u64>,
+    values: Option<Vec<i64>>,
+}
+
+impl Accumulator {
+    fn new(t: &KernelTable) -> Accumulator {
+        let lanes = if t.cells() <= LANED_CELLS { LANES } else { 1 };
+        let n = (t.cells() + 1) * lanes;
+        Accumulator {
+            lanes,
+            records: vec![0; n],
+            key_sums: vec![0; n],
+            values: t.sum.map(|_| vec![0; n]),
         }
     }
-    out
+
+    fn add(&mut self, index: &[u32], keys: &[u32], sum: Option<&[i64]>) {
+        let lane = self.lanes - 1;
+        let at = |row: usize, i: u32| i as usize * self.lanes + (row & lane);
+        for (row, (&i, &k)) in index.iter().zip(keys).enumerate() {
+            let at = at(row, i);
+            self.records[at] += 1;
+            self.key_sums[at] += u64::from(k);
+        }
+        if let (Some(values), Some(sum)) = (&mut self.values, sum) {
+            for (row, (&i, &v)) in index.iter().zip(sum).enumerate() {
+                values[at(row, i)] += v;
+            }
+        }
+    }
+
+    /// The lanes added up, without the left-out cell.
+    fn finish(self) -> Cells {
+        fn fold<T: Copy + std::iter::Sum>(lanes: usize, all: &[T]) -> Vec<T> {
+            let mut cells: Vec<T> = all
+                .chunks_exact(lanes)
+                .map(|c| c.iter().copied().sum())
+                .collect();
+            cells.pop();
+            cells
+        }
+        let records = fold(self.lanes, &self.records);
+        Cells {
+            values: match &self.values {
+                Some(values) => fold(self.lanes, values),
+                None => records.iter().map(|&r| r as i64).collect(),
+            },
+            key_sums: fold(self.lanes, &self.key_sums),
+            records,
+        }
+    }
+}
+
+/// Appends one dimension's codes to each row's mixed-radix cell index.
+fn add_digit<C: Copy + Into<u32>>(index: &mut [u32], codes: &[C], radix: u32) {
+    for (i, &c) in index.iter_mut().zip(codes) {
+        *i = *i * radix + c.into();
+    }
+}
+
+/// Sends rows whose code a filter drops to the `dropped` cell.
+fn drop_unkept<C: Copy + Into<usize>>(index: &mut [u32], codes: &[C], keep: &[bool], dropped: u32) {
+    for (i, &c) in index.iter_mut().zip(codes) {
+        if !keep[c.into()] {
+            *i = dropped;
+        }
+    }
 }
 
 /// Adds output categories along one dimension: each fine code `f` is added into every
@@ -234,11 +303,15 @@ struct VarInfo {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Load {
-    /// The record key of every row (listed first: the largest column starts first).
-    RecordKeys,
-    /// A stored INT32 code column.
+    /// The stored record key of every row, in a format 1 dataset (listed first: the
+    /// largest column starts first).
+    StoredRecordKeys,
+    /// The record key of every row drawn from the seed, in a format 2 dataset, to
+    /// keep in a cache.
+    DrawnRecordKeys,
+    /// A stored code column.
     Codes(String),
-    /// A stored INT64 column, minus an offset.
+    /// A stored integer column, minus an offset.
     Integer(String, i64),
     /// Persons per record of the given record type, grouped by a codelist's ranges.
     HouseholdSize(String, usize),
@@ -926,9 +999,10 @@ fn geostat_sums(parts: &[(&Planned, Cells)]) -> Vec<Sum> {
         .collect()
 }
 
-/// A column loaded from the snapshot, one value per row.
+/// A column loaded from the snapshot, one value per row: microdata, wiped when
+/// dropped.
 enum Column {
-    Codes(Vec<u16>),
+    Codes(Codes),
     Flags(Vec<bool>),
     Values(Vec<i64>),
     Keys(Vec<u32>),
@@ -943,6 +1017,409 @@ impl Column {
             Column::Keys(v) => v.len(),
         }
     }
+
+    /// Bytes of memory it holds.
+    fn size(&self) -> usize {
+        match self {
+            Column::Codes(Codes::Narrow(v)) => v.capacity(),
+            Column::Codes(Codes::Wide(v)) => v.capacity() * 2,
+            Column::Flags(v) => v.capacity(),
+            Column::Values(v) => v.capacity() * 8,
+            Column::Keys(v) => v.capacity() * 4,
+        }
+    }
+}
+
+impl Drop for Column {
+    fn drop(&mut self) {
+        match self {
+            Column::Codes(Codes::Narrow(v)) => v.zeroize(),
+            Column::Codes(Codes::Wide(v)) => v.zeroize(),
+            Column::Flags(v) => v.zeroize(),
+            Column::Values(v) => v.zeroize(),
+            Column::Keys(v) => v.zeroize(),
+        }
+    }
+}
+
+/// Decoded columns kept from one tabulation to the next, up to a budget of bytes,
+/// least recently used out first. The unseal agent keeps one per unsealed session, so
+/// its columns live no longer than the key that decrypted them and are wiped when the
+/// agent seals. Entries are keyed by snapshot id: a snapshot never changes, and each
+/// tabulation still opens the snapshot under the current log before it uses them.
+pub struct ColumnCache {
+    budget: usize,
+    held: Mutex<HeldColumns>,
+}
+
+#[derive(Default)]
+struct HeldColumns {
+    columns: HashMap<(String, Load), (Arc<Column>, u64)>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl ColumnCache {
+    /// A cache holding up to `budget` bytes of columns.
+    pub fn new(budget: usize) -> ColumnCache {
+        ColumnCache {
+            budget,
+            held: Mutex::new(HeldColumns::default()),
+        }
+    }
+
+    /// No cache: every tabulation reads its columns from the vault.
+    pub fn none() -> ColumnCache {
+        ColumnCache::new(0)
+    }
+
+    /// Drops every column held; each is wiped when its last user lets go.
+    pub fn clear(&self) {
+        let mut held = self.held.lock().expect("no panics while held");
+        held.columns.clear();
+        held.bytes = 0;
+    }
+
+    /// Bytes of columns held now.
+    pub fn bytes(&self) -> usize {
+        self.held.lock().expect("no panics while held").bytes
+    }
+
+    fn get(&self, snapshot: &str, load: &Load) -> Option<Arc<Column>> {
+        let mut held = self.held.lock().expect("no panics while held");
+        held.clock += 1;
+        let now = held.clock;
+        let (column, used) = held
+            .columns
+            .get_mut(&(snapshot.to_string(), load.clone()))?;
+        *used = now;
+        Some(column.clone())
+    }
+
+    fn put(&self, snapshot: &str, load: &Load, column: &Arc<Column>) {
+        let size = column.size();
+        if size > self.budget {
+            return;
+        }
+        let mut held = self.held.lock().expect("no panics while held");
+        while held.bytes + size > self.budget {
+            let oldest = held
+                .columns
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| key.clone())
+                .expect("over budget means something is held");
+            let (gone, _) = held.columns.remove(&oldest).expect("just found");
+            held.bytes -= gone.size();
+        }
+        held.clock += 1;
+        let now = held.clock;
+        held.bytes += size;
+        held.columns
+            .insert((snapshot.to_string(), load.clone()), (column.clone(), now));
+    }
+}
+
+/// A census snapshot opened for reading: its files, metadata and schema, each
+/// checked once.
+struct Dataset<'a> {
+    files: SnapshotFiles<'a>,
+    meta: DatasetMeta,
+    schema: Schema,
+    /// Rows of every column: records of the leaf type.
+    rows: usize,
+    id: String,
+}
+
+impl<'a> Dataset<'a> {
+    fn open(vault: &'a Vault, keys: &'a VaultKeys, snapshot: &str) -> Result<Self, CensusError> {
+        let files = SnapshotFiles::open(vault, keys, snapshot)?;
+        let id = files.id.to_hex();
+        let err = |object: &str, detail: String| CensusError::Dataset {
+            snapshot: id.clone(),
+            object: object.to_string(),
+            detail,
+        };
+        let path = |name: &str| format!("{}/{name}", dataset::ROOT);
+        if !files
+            .snapshot
+            .nodes
+            .iter()
+            .any(|n| n.path == path(dataset::META_FILE).as_bytes())
+        {
+            return Err(CensusError::Input {
+                file: format!("snapshot {id}"),
+                message:
+                    "is not a census dataset (it has no census/dataset.json); `census ingest` makes one"
+                        .into(),
+            });
+        }
+        let meta: DatasetMeta = serde_json::from_slice(&files.read(&path(dataset::META_FILE))?)
+            .map_err(|e| err(dataset::META_FILE, e.to_string()))?;
+        check_record_keys(&meta).map_err(|detail| err(dataset::META_FILE, detail))?;
+        let schema_text = String::from_utf8(files.read(&path(dataset::SCHEMA_FILE))?)
+            .map_err(|e| err(dataset::SCHEMA_FILE, e.to_string()))?;
+        let schema =
+            Schema::parse(&schema_text).map_err(|e| err(dataset::SCHEMA_FILE, e.to_string()))?;
+        let rows = meta
+            .records
+            .last()
+            .map(|r| r.count as usize)
+            .ok_or_else(|| err(dataset::META_FILE, "no record counts".into()))?;
+        Ok(Dataset {
+            files,
+            meta,
+            schema,
+            rows,
+            id,
+        })
+    }
+
+    fn err(&self, object: &str, detail: String) -> CensusError {
+        CensusError::Dataset {
+            snapshot: self.id.clone(),
+            object: object.to_string(),
+            detail,
+        }
+    }
+
+    fn column(&self, name: &str) -> Result<&StoredColumn, CensusError> {
+        self.meta
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| self.err(dataset::META_FILE, format!("lists no column {name}")))
+    }
+
+    fn bytes(&self, column: &StoredColumn) -> Result<Vec<u8>, CensusError> {
+        Ok(self
+            .files
+            .read(&format!("{}/{}", dataset::ROOT, column.file))?)
+    }
+
+    /// A Parquet column, decoded as physical type `T`.
+    fn parquet<T: DataType>(&self, name: &str) -> Result<Vec<T::T>, CensusError> {
+        let column = self.column(name)?;
+        if column.packed.is_some() {
+            return Err(self.err(&column.file, "is packed, not Parquet".into()));
+        }
+        read_column::<T>(Bytes::from(self.bytes(column)?), 0)
+            .map_err(|e| self.err(&column.file, e.to_string()))
+    }
+
+    /// A column's values minus `offset` as codes below `radix`: a packed column is
+    /// read as it lies, a format 1 Parquet column (INT64 for integers, INT32 for
+    /// codes) is narrowed.
+    fn codes(&self, name: &str, offset: i64, radix: usize) -> Result<Codes, CensusError> {
+        let column = self.column(name)?;
+        let codes = match column.packed {
+            Some(p) if p.offset == offset => {
+                packed::unpack(self.bytes(column)?, p.bits, self.rows, radix)
+            }
+            Some(p) => packed::unpack(self.bytes(column)?, p.bits, self.rows, 1 << p.bits)
+                .and_then(|v| {
+                    let v: Vec<u16> = (0..v.len()).map(|r| v.as_ref().get(r)).collect();
+                    to_codes(&v, offset - p.offset, radix)
+                }),
+            None if self.is_integer(name) => {
+                to_codes(&self.parquet::<Int64Type>(name)?, offset, radix)
+            }
+            None => to_codes(&self.parquet::<Int32Type>(name)?, offset, radix),
+        };
+        codes.map_err(|e| self.err(&column.file, e))
+    }
+
+    fn is_integer(&self, name: &str) -> bool {
+        self.schema
+            .variable(name)
+            .is_some_and(|v| matches!(self.schema.variables[v].ty, VarType::Integer { .. }))
+    }
+
+    /// An integer variable's values, to sum.
+    fn integers(&self, name: &str) -> Result<Vec<i64>, CensusError> {
+        let column = self.column(name)?;
+        match column.packed {
+            Some(p) => packed::unpack(self.bytes(column)?, p.bits, self.rows, 1 << p.bits)
+                .map(|v| {
+                    (0..v.len())
+                        .map(|r| i64::from(v.as_ref().get(r)) + p.offset)
+                        .collect()
+                })
+                .map_err(|e| self.err(&column.file, e)),
+            None => self.parquet::<Int64Type>(name),
+        }
+    }
+
+    /// The index of each row's record of type `record`: 0, 1, … in order of first
+    /// appearance, each at most one past the largest before it.
+    fn record_index(&self, record: &str) -> Result<Vec<u32>, CensusError> {
+        let name = dataset::record_index_column(record);
+        let index = self.parquet::<Int32Type>(&name)?;
+        let mut next = 0u32;
+        for (row, &i) in index.iter().enumerate() {
+            match u32::try_from(i) {
+                Ok(i) if i < next => {}
+                Ok(i) if i == next => next += 1,
+                _ => {
+                    return Err(self.err(
+                        &dataset::column_file(&name),
+                        format!("record index {i} in row {} is out of order", row + 1),
+                    ))
+                }
+            }
+        }
+        Ok(index.into_iter().map(|i| i as u32).collect())
+    }
+
+    fn load(&self, load: &Load, radix: Option<usize>) -> Result<Column, CensusError> {
+        let radix = || radix.expect("codes have a radix");
+        Ok(match load {
+            Load::DrawnRecordKeys => {
+                let seed = self
+                    .meta
+                    .record_key_seed
+                    .as_ref()
+                    .expect("format 2 has a seed");
+                let mut keys = vec![0; self.rows];
+                seed.fill(0, &mut keys);
+                Column::Keys(keys)
+            }
+            Load::StoredRecordKeys => Column::Keys(
+                self.parquet::<Int32Type>(dataset::RECORD_KEY)?
+                    .into_iter()
+                    .map(|k| k as u32)
+                    .collect(),
+            ),
+            Load::Codes(name) => Column::Codes(self.codes(name, 0, radix())?),
+            Load::Integer(name, offset) => Column::Codes(self.codes(name, *offset, radix())?),
+            Load::HouseholdSize(record, codelist) => {
+                let index = self.record_index(record)?;
+                let mut size: Vec<i64> = Vec::new();
+                for &h in &index {
+                    if h as usize == size.len() {
+                        size.push(0);
+                    }
+                    size[h as usize] += 1;
+                }
+                let list = &self.schema.codelists[*codelist];
+                let code_of_size = size
+                    .iter()
+                    .map(|&n| {
+                        list.position_of_value(n).ok_or_else(|| CensusError::Input {
+                            file: format!("snapshot {}", self.id),
+                            message: format!(
+                                "a {record} of {n} persons falls in no range of codelist {}",
+                                list.name
+                            ),
+                        })
+                    })
+                    .collect::<Result<Vec<u16>, _>>()?;
+                Column::Codes(Codes::collect(
+                    list.codes.len(),
+                    index.iter().map(|&h| code_of_size[h as usize]),
+                ))
+            }
+            Load::UnitFlags(record) => {
+                let index = self.record_index(record)?;
+                let mut seen = 0u32;
+                Column::Flags(
+                    index
+                        .iter()
+                        .map(|&i| {
+                            let first = i == seen;
+                            seen += first as u32;
+                            first
+                        })
+                        .collect(),
+                )
+            }
+            Load::Raw(name) => Column::Values(self.integers(name)?),
+        })
+    }
+
+    /// Every column in `needed`, from the cache or loaded once on all threads.
+    fn load_all(
+        &self,
+        needed: &[Load],
+        radix_of: &HashMap<Load, usize>,
+        cache: &ColumnCache,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<Load, Arc<Column>>, CensusError> {
+        let mut cached = HashMap::new();
+        let needed: Vec<&Load> = needed
+            .iter()
+            .filter(|&load| match cache.get(&self.id, load) {
+                Some(column) => cached.insert(load.clone(), column).is_some(),
+                None => true,
+            })
+            .collect();
+        progress.start("reading columns", needed.len() as u64);
+        let loaded: Mutex<HashMap<Load, Arc<Column>>> = Mutex::new(cached);
+        let failure: Mutex<Option<CensusError>> = Mutex::new(None);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(load) = needed.get(i) else { break };
+                    match self.load(load, radix_of.get(load).copied()) {
+                        Ok(column) => {
+                            let column = Arc::new(column);
+                            cache.put(&self.id, load, &column);
+                            let mut loaded = loaded.lock().expect("no panics while held");
+                            loaded.insert((*load).clone(), column);
+                        }
+                        Err(e) => {
+                            failure
+                                .lock()
+                                .expect("no panics while held")
+                                .get_or_insert(e);
+                            break;
+                        }
+                    }
+                    progress.advance(1);
+                });
+            }
+        });
+        progress.finish();
+        if let Some(e) = failure.into_inner().expect("threads joined") {
+            return Err(e);
+        }
+        let loaded = loaded.into_inner().expect("threads joined");
+        for (load, column) in &loaded {
+            if column.len() != self.rows {
+                return Err(self.err(
+                    &format!("{load:?}"),
+                    format!("{} rows, the dataset has {}", column.len(), self.rows),
+                ));
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// Format 2 draws record keys from a seed and stores none; format 1 stores them and
+/// has no seed. Anything else is refused rather than tabulated with the wrong keys.
+fn check_record_keys(meta: &DatasetMeta) -> Result<(), String> {
+    let stored = meta.columns.iter().any(|c| c.name == dataset::RECORD_KEY);
+    match (meta.format.as_str(), &meta.record_key_seed, stored) {
+        (dataset::FORMAT, Some(_), false) | (dataset::FORMAT_1, None, true) => Ok(()),
+        (dataset::FORMAT, ..) => Err(format!(
+            "a {} dataset draws its record keys from a record_key_seed and stores none",
+            dataset::FORMAT
+        )),
+        (dataset::FORMAT_1, ..) => Err(format!(
+            "a {} dataset stores its record keys in {} and has no seed",
+            dataset::FORMAT_1,
+            dataset::RECORD_KEY
+        )),
+        (other, ..) => Err(format!(
+            "format {other:?} is neither {:?} nor {:?}",
+            dataset::FORMAT,
+            dataset::FORMAT_1
+        )),
+    }
 }
 
 /// The record keys (person, household, dwelling identifiers) of a census snapshot's
@@ -952,21 +1429,12 @@ pub fn record_keys(
     keys: &VaultKeys,
     snapshot: &str,
 ) -> Result<Vec<String>, CensusError> {
-    let files = SnapshotFiles::open(vault, keys, snapshot)?;
-    let name = format!("{}/{}", dataset::ROOT, dataset::SCHEMA_FILE);
-    let text = String::from_utf8(files.read(&name)?).map_err(|e| CensusError::Dataset {
-        snapshot: files.id.to_hex(),
-        object: dataset::SCHEMA_FILE.into(),
-        detail: e.to_string(),
-    })?;
-    let schema = Schema::parse(&text).map_err(|e| CensusError::Dataset {
-        snapshot: files.id.to_hex(),
-        object: dataset::SCHEMA_FILE.into(),
-        detail: e.to_string(),
-    })?;
-    Ok(schema.records.into_iter().map(|r| r.key).collect())
+    let dataset = Dataset::open(vault, keys, snapshot)?;
+    Ok(dataset.schema.records.into_iter().map(|r| r.key).collect())
 }
 
+/// Computes the tables of a spec from a census snapshot and writes one table file
+/// each into `out_dir`.
 pub fn tabulate(
     vault: &Vault,
     keys: &VaultKeys,
@@ -975,57 +1443,42 @@ pub fn tabulate(
     out_dir: &Path,
     progress: &dyn Progress,
 ) -> Result<TabulateReport, CensusError> {
+    tabulate_cached(
+        vault,
+        keys,
+        snapshot,
+        spec_text,
+        out_dir,
+        &ColumnCache::none(),
+        progress,
+    )
+}
+
+/// [`tabulate`], taking columns from `cache` and leaving the ones it reads there.
+pub fn tabulate_cached(
+    vault: &Vault,
+    keys: &VaultKeys,
+    snapshot: &str,
+    spec_text: &str,
+    out_dir: &Path,
+    cache: &ColumnCache,
+    progress: &dyn Progress,
+) -> Result<TabulateReport, CensusError> {
     let spec = Spec::parse(spec_text)?;
     let started = Instant::now();
-    let files = SnapshotFiles::open(vault, keys, snapshot)?;
-    let snapshot_id = files.id.to_hex();
-    let dataset_err = |object: &str, detail: String| CensusError::Dataset {
-        snapshot: snapshot_id.clone(),
-        object: object.to_string(),
-        detail,
-    };
-    let path = |name: &str| format!("{}/{name}", dataset::ROOT);
-    if !files
-        .snapshot
-        .nodes
-        .iter()
-        .any(|n| n.path == path(dataset::META_FILE).as_bytes())
-    {
-        return Err(CensusError::Input {
-            file: format!("snapshot {snapshot_id}"),
-            message:
-                "is not a census dataset (it has no census/dataset.json); `census ingest` makes one"
-                    .into(),
-        });
-    }
-    let meta: DatasetMeta = serde_json::from_slice(&files.read(&path(dataset::META_FILE))?)
-        .map_err(|e| dataset_err(dataset::META_FILE, e.to_string()))?;
-    if meta.format != dataset::FORMAT {
-        return Err(dataset_err(
-            dataset::META_FILE,
-            format!("format {:?} is not {:?}", meta.format, dataset::FORMAT),
-        ));
-    }
-    let schema_text = String::from_utf8(files.read(&path(dataset::SCHEMA_FILE))?)
-        .map_err(|e| dataset_err(dataset::SCHEMA_FILE, e.to_string()))?;
-    let schema = Schema::parse(&schema_text)
-        .map_err(|e| dataset_err(dataset::SCHEMA_FILE, e.to_string()))?;
-    let rows = meta
-        .records
-        .last()
-        .map(|r| r.count as usize)
-        .ok_or_else(|| dataset_err(dataset::META_FILE, "no record counts".into()))?;
+    let dataset = Dataset::open(vault, keys, snapshot)?;
+    let (schema, meta, rows) = (&dataset.schema, &dataset.meta, dataset.rows);
+    let snapshot_id = dataset.id.clone();
 
     // Plan every table; the GEOSTAT table is several cross-tables assembled after.
     let mut planned: Vec<(usize, Planned)> = Vec::new();
     for (t, table) in spec.tables.iter().enumerate() {
         match &table.kind {
-            TableKind::CrossTab(c) => planned.push((
-                t,
-                plan_cross_tab(&schema, &meta, &table.id, &table.title, c)?,
-            )),
+            TableKind::CrossTab(c) => {
+                planned.push((t, plan_cross_tab(schema, meta, &table.id, &table.title, c)?))
+            }
             TableKind::Geostat1km => planned.extend(
-                plan_geostat(&schema, &meta, &table.id)?
+                plan_geostat(schema, meta, &table.id)?
                     .into_iter()
                     .map(|p| (t, p)),
             ),
@@ -1034,7 +1487,14 @@ pub fn tabulate(
 
     // Everything to load, each once.
     let leaf = schema.records.len() - 1;
-    let mut needed: Vec<Load> = vec![Load::RecordKeys];
+    // Drawn keys are kept as a column only where they can be cached: otherwise the
+    // scan draws each block's keys as it goes, with no 4 bytes a row to hold.
+    let mut needed: Vec<Load> = Vec::new();
+    match meta.record_key_seed {
+        None => needed.push(Load::StoredRecordKeys),
+        Some(_) if cache.budget > 0 => needed.push(Load::DrawnRecordKeys),
+        Some(_) => {}
+    }
     for (_, p) in &planned {
         needed.extend(p.dims.iter().map(|d| d.load.clone()));
         needed.extend(p.filters.iter().map(|f| f.0.load.clone()));
@@ -1050,135 +1510,22 @@ pub fn tabulate(
         .flat_map(|(_, p)| p.dims.iter().chain(p.filters.iter().map(|f| &f.0)))
         .map(|v| (v.load.clone(), v.codes.len()))
         .collect();
-    // One stored column, decoded as Parquet physical type `T`.
-    fn stored<T: DataType>(
-        files: &SnapshotFiles,
-        meta: &DatasetMeta,
-        name: &str,
-        err: &dyn Fn(&str, String) -> CensusError,
-    ) -> Result<Vec<T::T>, CensusError> {
-        let column = meta
-            .columns
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| err(dataset::META_FILE, format!("lists no column {name}")))?;
-        let bytes = Bytes::from(files.read(&format!("{}/{}", dataset::ROOT, column.file))?);
-        read_column::<T>(bytes, 0).map_err(|e| err(&column.file, e.to_string()))
-    }
-    let load_one = |load: &Load| -> Result<Column, CensusError> {
-        let codes = |values: Result<Vec<u16>, String>, name: &str| {
-            values
-                .map(Column::Codes)
-                .map_err(|e| dataset_err(&dataset::column_file(name), e))
-        };
-        Ok(match load {
-            Load::RecordKeys => {
-                let keys = stored::<Int32Type>(&files, &meta, dataset::RECORD_KEY, &dataset_err)?;
-                Column::Keys(keys.into_iter().map(|k| k as u32).collect())
-            }
-            Load::Codes(name) => {
-                let v = stored::<Int32Type>(&files, &meta, name, &dataset_err)?;
-                codes(to_codes(&v, 0, radix_of[load]), name)?
-            }
-            Load::Integer(name, offset) => {
-                let v = stored::<Int64Type>(&files, &meta, name, &dataset_err)?;
-                codes(to_codes(&v, *offset, radix_of[load]), name)?
-            }
-            Load::HouseholdSize(record, codelist) => {
-                let name = dataset::record_index_column(record);
-                let index = stored::<Int32Type>(&files, &meta, &name, &dataset_err)?;
-                let mut size: Vec<i64> = Vec::new();
-                for &h in &index {
-                    let h = usize::try_from(h).map_err(|_| {
-                        dataset_err(&dataset::column_file(&name), format!("record index {h}"))
-                    })?;
-                    if h >= size.len() {
-                        size.resize(h + 1, 0);
-                    }
-                    size[h] += 1;
-                }
-                let list = &schema.codelists[*codelist];
-                let code_of_size = size
-                    .iter()
-                    .map(|&n| {
-                        list.position_of_value(n).ok_or_else(|| CensusError::Input {
-                            file: format!("snapshot {snapshot_id}"),
-                            message: format!(
-                                "a {record} of {n} persons falls in no range of codelist {}",
-                                list.name
-                            ),
-                        })
-                    })
-                    .collect::<Result<Vec<u16>, _>>()?;
-                Column::Codes(index.iter().map(|&h| code_of_size[h as usize]).collect())
-            }
-            Load::UnitFlags(record) => {
-                let name = dataset::record_index_column(record);
-                let index = stored::<Int32Type>(&files, &meta, &name, &dataset_err)?;
-                let mut seen = 0i32;
-                Column::Flags(
-                    index
-                        .iter()
-                        .map(|&i| {
-                            let first = i == seen;
-                            seen += first as i32;
-                            first
-                        })
-                        .collect(),
-                )
-            }
-            Load::Raw(name) => {
-                Column::Values(stored::<Int64Type>(&files, &meta, name, &dataset_err)?)
-            }
-        })
-    };
-    progress.start("reading columns", needed.len() as u64);
-    let loaded: Mutex<HashMap<Load, Column>> = Mutex::new(HashMap::new());
-    let failure: Mutex<Option<CensusError>> = Mutex::new(None);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(load) = needed.get(i) else { break };
-                match load_one(load) {
-                    Ok(column) => {
-                        let mut loaded = loaded.lock().expect("no panics while held");
-                        loaded.insert(load.clone(), column);
-                    }
-                    Err(e) => {
-                        failure
-                            .lock()
-                            .expect("no panics while held")
-                            .get_or_insert(e);
-                        break;
-                    }
-                }
-                progress.advance(1);
-            });
-        }
-    });
-    progress.finish();
-    if let Some(e) = failure.into_inner().expect("threads joined") {
-        return Err(e);
-    }
-    let loaded = loaded.into_inner().expect("threads joined");
-    for (load, column) in &loaded {
-        if column.len() != rows {
-            return Err(dataset_err(
-                &format!("{load:?}"),
-                format!("{} rows, the dataset has {rows}", column.len()),
-            ));
-        }
-    }
-    let column = |load: &Load| &loaded[load];
+    let loaded = dataset.load_all(&needed, &radix_of, cache, progress)?;
+    let column = |load: &Load| &*loaded[load];
     let codes = |load: &Load| match column(load) {
-        Column::Codes(v) => v.as_slice(),
+        Column::Codes(v) => v.as_ref(),
         _ => unreachable!("{load:?} loads codes"),
     };
-    let Column::Keys(record_keys) = column(&Load::RecordKeys) else {
-        unreachable!("record keys load as keys")
+    let record_keys = match (
+        &meta.record_key_seed,
+        loaded
+            .get(&Load::StoredRecordKeys)
+            .or(loaded.get(&Load::DrawnRecordKeys))
+            .map(|c| &**c),
+    ) {
+        (_, Some(Column::Keys(all))) => RecordKeys::Stored(all),
+        (Some(seed), _) => RecordKeys::Drawn(seed),
+        (None, _) => unreachable!("format 1 loads its stored keys"),
     };
     let reading = started.elapsed().as_secs_f64();
 
@@ -1208,12 +1555,13 @@ pub fn tabulate(
             }),
         })
         .collect();
-    let results = cross_tabulate(rows, record_keys, &kernel_tables, threads);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results = cross_tabulate(rows, &record_keys, &kernel_tables, threads);
     let scanned = scanning.elapsed().as_secs_f64();
 
     let provenance = Provenance {
         snapshot: snapshot_id.clone(),
-        log_head: files.log_head.to_hex(),
+        log_head: dataset.files.log_head.to_hex(),
         spec_blake3: blake3::hash(spec_text.as_bytes()).to_hex().to_string(),
         source_blake3: meta.source.blake3.clone(),
         statvault: env!("CARGO_PKG_VERSION").into(),
@@ -1267,18 +1615,17 @@ pub fn tabulate(
     })
 }
 
-/// Stored values minus `offset` as 16-bit codes, each checked against the radix.
-fn to_codes<T: Copy + Into<i64>>(
-    values: &[T],
-    offset: i64,
-    radix: usize,
-) -> Result<Vec<u16>, String> {
+/// Stored values minus `offset` as codes, each checked against the radix.
+fn to_codes<T: Copy + Into<i64>>(values: &[T], offset: i64, radix: usize) -> Result<Codes, String> {
     let code = |v: T| v.into().wrapping_sub(offset);
     match values
         .iter()
         .position(|&v| !(0..radix as i64).contains(&code(v)))
     {
-        None => Ok(values.iter().map(|&v| code(v) as u16).collect()),
+        None => Ok(Codes::collect(
+            radix,
+            values.iter().map(|&v| code(v) as u16),
+        )),
         Some(i) => Err(format!(
             "value {} in row {} outside its {radix} codes",
             values[i].into(),
@@ -1318,13 +1665,13 @@ mod tests {
     fn reference(rows: usize, keys: &[u32], t: &KernelTable) -> Cells {
         let mut groups: HashMap<Vec<u16>, (i64, u64, u64)> = HashMap::new();
         for r in 0..rows {
-            if t.filters.iter().any(|(c, keep)| !keep[c[r] as usize]) {
+            if t.filters.iter().any(|(c, keep)| !keep[c.get(r) as usize]) {
                 continue;
             }
             if t.unit.is_some_and(|u| !u[r]) {
                 continue;
             }
-            let key: Vec<u16> = t.dims.iter().map(|(c, _)| c[r]).collect();
+            let key: Vec<u16> = t.dims.iter().map(|(c, _)| c.get(r)).collect();
             let g = groups.entry(key).or_default();
             g.0 += t.sum.map_or(1, |s| s[r]);
             g.1 += 1;
@@ -1355,7 +1702,7 @@ mod tests {
     struct Case {
         rows: usize,
         radices: Vec<usize>,
-        columns: Vec<Vec<u16>>,
+        columns: Vec<Codes>,
         keys: Vec<u32>,
         unit: Vec<bool>,
         sums: Vec<i64>,
@@ -1366,7 +1713,17 @@ mod tests {
         (1usize..9000, prop::collection::vec(1usize..12, 1..5)).prop_flat_map(|(rows, radices)| {
             let columns: Vec<_> = radices
                 .iter()
-                .map(|&r| prop::collection::vec(0..r as u16, rows))
+                .map(|&r| {
+                    (prop::collection::vec(0..r as u16, rows), any::<bool>()).prop_map(
+                        move |(codes, narrow)| {
+                            if narrow {
+                                Codes::Narrow(codes.iter().map(|&c| c as u8).collect())
+                            } else {
+                                Codes::Wide(codes)
+                            }
+                        },
+                    )
+                })
                 .collect();
             let v = radices.len();
             let table = (
@@ -1401,14 +1758,22 @@ mod tests {
         #[test]
         fn dense_kernel_equals_a_hash_group_by(c in case(), threads in 1usize..4) {
             let tables: Vec<KernelTable> = c.tables.iter().map(|(dims, filters, use_unit, use_sum)| KernelTable {
-                dims: dims.iter().map(|&d| (c.columns[d].as_slice(), c.radices[d])).collect(),
-                filters: filters.iter().map(|(d, keep)| (c.columns[*d].as_slice(), keep[..c.radices[*d]].to_vec())).collect(),
+                dims: dims.iter().map(|&d| (c.columns[d].as_ref(), c.radices[d])).collect(),
+                filters: filters.iter().map(|(d, keep)| (c.columns[*d].as_ref(), keep[..c.radices[*d]].to_vec())).collect(),
                 unit: use_unit.then_some(c.unit.as_slice()),
                 sum: use_sum.then_some(c.sums.as_slice()),
             }).collect();
-            let got = cross_tabulate(c.rows, &c.keys, &tables, threads);
+            let got = cross_tabulate(c.rows, &RecordKeys::Stored(&c.keys), &tables, threads);
             for (t, g) in tables.iter().zip(&got) {
                 prop_assert_eq!(g, &reference(c.rows, &c.keys, t));
+            }
+            // Keys drawn from a seed as the scan goes are the seed's keystream.
+            let seed = RecordKeySeed::generate();
+            let mut drawn = vec![0; c.rows];
+            seed.fill(0, &mut drawn);
+            let got = cross_tabulate(c.rows, &RecordKeys::Drawn(&seed), &tables, threads);
+            for (t, g) in tables.iter().zip(&got) {
+                prop_assert_eq!(g, &reference(c.rows, &drawn, t));
             }
         }
 

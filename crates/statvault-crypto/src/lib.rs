@@ -49,6 +49,7 @@ mod error;
 mod hash;
 mod keys;
 mod locked;
+mod record_keys;
 pub mod share;
 
 pub use error::CryptoError;
@@ -58,3 +59,4 @@ pub use keys::{
     Signing, VaultKeys, AEAD_OVERHEAD,
 };
 pub use locked::protect_process;
+pub use record_keys::{RecordKeySeed, MAX_ROWS as MAX_RECORD_KEY_ROWS};

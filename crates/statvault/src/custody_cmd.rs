@@ -59,6 +59,11 @@ pub struct AgentArgs {
     /// office's SIEM.
     #[arg(long, value_name = "HOST:PORT")]
     syslog: Option<std::net::SocketAddr>,
+    /// Memory for census columns decoded by tabulations, kept for the next ones while
+    /// the agent is unsealed and wiped when it seals; 0 reads every column from the
+    /// vault every time.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    column_cache_mib: usize,
 }
 
 #[derive(Args)]
@@ -176,6 +181,7 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
                 policy,
                 scratch,
                 syslog: a.syslog,
+                column_cache: a.column_cache_mib << 20,
             },
         )
         .with_context(|| format!("vault {}", a.repo.repo))?,

@@ -64,6 +64,7 @@ pub fn custody(
             policy: Policy::parse("demo policy", POLICY)?,
             scratch: dir.join("agent-work"),
             syslog: None,
+            column_cache: 0,
         },
     )?;
     let custodians = [("ana", 1001, 0), ("besnik", 1002, 2), ("drita", 1003, 4)];

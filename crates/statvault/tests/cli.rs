@@ -622,7 +622,7 @@ fn demo_runs() {
         "the attacker's audit passes on 20 of 20",
         "suppressed",
         "c  confidential: value suppressed",
-        "23 files",
+        "22 files",
         "postponed to",
         "Signature and comment signature verified",
         "forged copy: tables/population_municipality_sex.csv: changed",

@@ -3,7 +3,10 @@
 they agree, and prints the ratios. Run by scripts/bench-tabulate, which prepares the
 Parquet file, the vault and the shares.
 
-usage: bench-tabulate.py STATVAULT REPO SHARES PARQUET SPEC WORKDIR ROUNDS
+usage: bench-tabulate.py STATVAULT REPO SHARES PARQUET SPEC WORKDIR ROUNDS SOCKET
+
+SOCKET is an unsealed agent's: statvault is timed both as a new process that unlocks
+with the shares, and through the agent, whose column cache a first untimed run fills.
 """
 import json
 import math
@@ -17,7 +20,7 @@ import tomllib
 import duckdb
 import polars as pl
 
-sv, repo, shares, parquet, spec_path, work, rounds = sys.argv[1:8]
+sv, repo, shares, parquet, spec_path, work, rounds, socket = sys.argv[1:9]
 rounds = int(rounds)
 threads = os.cpu_count()
 spec = tomllib.load(open(spec_path, "rb"))
@@ -158,10 +161,13 @@ def agree(t, table, rows):
     return differ, len(theirs)
 
 
-def run_statvault(spec_file, out):
+def run_statvault(spec_file, out, agent=False):
     args = [sv, "tabulate", "--repo", repo, "--snapshot", "latest", "--spec", spec_file, "--out", out]
-    for s in shares.split(","):
-        args += ["--share", s]
+    if agent:
+        args += ["--agent", socket]
+    else:
+        for s in shares.split(","):
+            args += ["--share", s]
     start = time.perf_counter()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -200,9 +206,11 @@ for t in [t for t in tables if t["id"] in headline]:
     out = os.path.join(work, "out-" + t["id"])
     sql = sql_for(t)
     pq = polars_for(t)
-    times = {"statvault": [], "duckdb": [], "polars": []}
+    times = {"statvault": [], "agent": [], "duckdb": [], "polars": []}
+    run_statvault(spec_file, out + "-agent", agent=True)  # fills the agent's cache
     for _ in range(rounds):
         times["statvault"].append(run_statvault(spec_file, out))
+        times["agent"].append(run_statvault(spec_file, out + "-agent", agent=True))
         start = time.perf_counter()
         rows = con.execute(sql).fetchall()
         times["duckdb"].append(time.perf_counter() - start)
@@ -210,19 +218,23 @@ for t in [t for t in tables if t["id"] in headline]:
         prows = pq.collect().rows()
         times["polars"].append(time.perf_counter() - start)
     table = json.load(open(os.path.join(out, t["id"] + ".table.json")))
+    if table != json.load(open(os.path.join(out + "-agent", t["id"] + ".table.json"))):
+        sys.exit(f"{t['id']}: the agent's table differs from the direct one")
     d_duck, n = agree(t, table, rows)
     d_polars, _ = agree(t, table, prows)
     m = {k: median(v) for k, v in times.items()}
     results.append((t["id"], m, d_duck, d_polars, n))
-    print(f"{t['id']}: statvault {m['statvault']:.3f} s, duckdb {m['duckdb']:.3f} s, polars {m['polars']:.3f} s; "
+    print(f"{t['id']}: statvault {m['statvault']:.3f} s, through the agent {m['agent']:.3f} s, duckdb {m['duckdb']:.3f} s, polars {m['polars']:.3f} s; "
           f"{n} cells; differing cells: duckdb {d_duck}, polars {d_polars}", file=sys.stderr)
 
 # The whole spec: one statvault scan against one DuckDB query per table.
 out = os.path.join(work, "out-all")
-all_sv, all_duck = [], []
+all_sv, all_agent, all_duck = [], [], []
 disagreements = {}
+run_statvault(spec_path, out + "-agent", agent=True)
 for _ in range(rounds):
     all_sv.append(run_statvault(spec_path, out))
+    all_agent.append(run_statvault(spec_path, out + "-agent", agent=True))
     start = time.perf_counter()
     answers = {t["id"]: con.execute(sql_for(t)).fetchall() for t in tables}
     all_duck.append(time.perf_counter() - start)
@@ -230,16 +242,16 @@ for t in tables:
     table = json.load(open(os.path.join(out, t["id"] + ".table.json")))
     disagreements[t["id"]] = agree(t, table, answers[t["id"]])[0]
 bad = {k: v for k, v in disagreements.items() if v}
-print(f"all {len(tables)} tables: statvault one scan {median(all_sv):.3f} s, duckdb {len(tables)} queries {median(all_duck):.3f} s; "
+print(f"all {len(tables)} tables: statvault one scan {median(all_sv):.3f} s, through the agent {median(all_agent):.3f} s, duckdb {len(tables)} queries {median(all_duck):.3f} s; "
       f"tables that differ: {bad or 'none'}", file=sys.stderr)
 
 print()
-print("| table | statvault | DuckDB | Polars | statvault / DuckDB | statvault / Polars | cells agree |")
-print("|---|---|---|---|---|---|---|")
+print("| table | statvault, new process | statvault, agent | DuckDB | Polars | new process / DuckDB | agent / DuckDB | agent / Polars | cells agree |")
+print("|---|---|---|---|---|---|---|---|---|")
 for tid, m, dd, dp, n in results:
-    print(f"| {tid} | {m['statvault']:.3f} s | {m['duckdb']:.3f} s | {m['polars']:.3f} s | "
-          f"**{m['statvault'] / m['duckdb']:.2f}×** | {m['statvault'] / m['polars']:.2f}× | "
+    print(f"| {tid} | {m['statvault']:.3f} s | {m['agent']:.3f} s | {m['duckdb']:.3f} s | {m['polars']:.3f} s | "
+          f"{m['statvault'] / m['duckdb']:.2f}× | **{m['agent'] / m['duckdb']:.2f}×** | {m['agent'] / m['polars']:.2f}× | "
           f"{'yes' if dd == 0 and dp == 0 else f'NO ({dd} duckdb, {dp} polars)'} ({n} cells) |")
-print(f"| all {len(tables)} tables (one statvault scan vs {len(tables)} DuckDB queries) | {median(all_sv):.3f} s | {median(all_duck):.3f} s | | "
-      f"**{median(all_sv) / median(all_duck):.2f}×** | | {'yes' if not bad else 'NO: ' + ', '.join(bad)} |")
+print(f"| all {len(tables)} tables (one statvault scan vs {len(tables)} DuckDB queries) | {median(all_sv):.3f} s | {median(all_agent):.3f} s | {median(all_duck):.3f} s | | "
+      f"{median(all_sv) / median(all_duck):.2f}× | **{median(all_agent) / median(all_duck):.2f}×** | | {'yes' if not bad else 'NO: ' + ', '.join(bad)} |")
 sys.exit(1 if bad or any(r[2] or r[3] for r in results) else 0)

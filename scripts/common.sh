@@ -115,3 +115,37 @@ median() { sort -n -k1 "$bench/$1.times" | awk '{a[NR]=$1} END {print a[int((NR+
 peak() { sort -n -k2 "$bench/$1.times" | tail -1 | awk '{print int($2/1024)}'; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 0.001):.2f}')" "$1" "$2"; }
 mbps() { python3 -c "import sys; print(f'{float(sys.argv[1]) / 1048576 / max(float(sys.argv[2]), 0.001):.0f}')" "$bytes" "$1"; }
+
+# The unseal agent for benchmarks (needs root, $sv, a vault at $1 and its 2-of-3 shares
+# in $2): two custodian users own one share each; the caller is the statistician.
+# setup_agent REPO SHARES_DIR; start_agent; unseal_agent; stop_agent.
+setup_agent() {
+  agent_repo=$1 agent_shares=$2 agent_dir=$(dirname "$1")
+  for u in sv-ana sv-ben; do id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$u"; done
+  chmod 755 "$agent_dir" "$agent_shares"
+  chown sv-ana "$agent_shares/custodian-1-of-3.share"
+  chown sv-ben "$agent_shares/custodian-2-of-3.share"
+  cat >"$agent_dir/policy.toml" <<POLICY
+format = "statvault-agent-policy/1"
+[roles.custodian]
+users = ["sv-ana", "sv-ben"]
+[roles.statistician]
+users = ["$(id -un)"]
+POLICY
+  socket="$agent_dir/agent.sock" agent_pid=
+  trap stop_agent EXIT
+}
+# start_agent [ARGS...]: ARGS go to `vault agent`.
+start_agent() {
+  "$sv" vault agent --repo "$agent_repo" --socket "$socket" --policy "$agent_dir/policy.toml" "$@" 2>/dev/null &
+  agent_pid=$!
+  for _ in $(seq 300); do [ -S "$socket" ] && return; sleep 0.02; done
+  echo "the agent did not start" >&2; exit 1
+}
+stop_agent() { [ -n "${agent_pid:-}" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true; agent_pid=; }
+# unseal_custodian USER SHARE: one custodian gives a share from their own account.
+unseal_custodian() { setpriv --reuid "$1" --regid "$1" --clear-groups "$sv" vault unseal --agent "$socket" --share "$2" >/dev/null 2>&1; }
+unseal_agent() {
+  unseal_custodian sv-ana "$agent_shares/custodian-1-of-3.share"
+  unseal_custodian sv-ben "$agent_shares/custodian-2-of-3.share"
+}

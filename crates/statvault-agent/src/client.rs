@@ -130,8 +130,14 @@ impl AgentClient {
         };
         fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
         for (name, size) in files {
+            // Replaced whole, as `tabulate` with shares replaces its table files.
             let path = out_dir.join(plain_name(&name)?);
-            receive_into(&mut input, &path, size, 0o644)?;
+            statvault_vault::atomic::write_file_with(&path, |file| {
+                let mut out = BufWriter::new(file);
+                wire::receive_file(&mut input, &mut out, size)?;
+                out.flush()
+            })
+            .map_err(|e| AgentError::Protocol(format!("{}: {e}", path.display())))?;
         }
         Ok(report)
     }
@@ -201,7 +207,8 @@ fn relative(path: &str) -> Result<&Path, AgentError> {
     }
 }
 
-/// Receives one file into a new file at `path` with `mode`.
+/// Receives one restored file into a new file at `path` with `mode`: a restore never
+/// overwrites.
 fn receive_into(
     input: &mut BufReader<UnixStream>,
     path: &Path,

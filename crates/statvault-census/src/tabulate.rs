@@ -1757,6 +1757,33 @@ mod tests {
         })
     }
 
+    #[test]
+    fn the_column_cache_keeps_the_recently_used_within_its_budget() {
+        let column = |n: usize| Arc::new(Column::Codes(Codes::Narrow(vec![1; n])));
+        let load = |name: &str| Load::Codes(name.into());
+        let cache = ColumnCache::new(250);
+        cache.put("s1", &load("a"), &column(100));
+        cache.put("s1", &load("b"), &column(100));
+        assert!(cache.get("s1", &load("a")).is_some());
+        // Over budget: "b", used least recently, goes.
+        cache.put("s1", &load("c"), &column(100));
+        assert!(cache.get("s1", &load("b")).is_none());
+        assert!(cache.get("s1", &load("a")).is_some());
+        assert_eq!(cache.bytes(), 200);
+        // Another snapshot's column of the same name is another entry.
+        assert!(cache.get("s2", &load("a")).is_none());
+        // A column larger than the whole budget is not kept.
+        cache.put("s1", &load("d"), &column(300));
+        assert!(cache.get("s1", &load("d")).is_none());
+        cache.clear();
+        assert_eq!(cache.bytes(), 0);
+        assert!(cache.get("s1", &load("a")).is_none());
+        // No cache keeps nothing.
+        let none = ColumnCache::none();
+        none.put("s1", &load("a"), &column(1));
+        assert!(none.get("s1", &load("a")).is_none());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]

@@ -181,8 +181,15 @@ pub fn tabulate(a: TabulateArgs) -> anyhow::Result<ExitCode> {
         None => {
             let vault = open(&a.repo)?;
             let keys = unlock(&vault, &a.shares)?;
-            tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new())
-                .with_context(|| format!("spec {}", a.spec.display()))?
+            // The spec file names a fault in the spec; a damaged dataset names itself.
+            tabulate_census(&vault, &keys, &a.snapshot, &spec, &a.out, &Bar::new()).map_err(
+                |e| match e {
+                    statvault_census::CensusError::Spec { .. } => {
+                        anyhow::Error::from(e).context(format!("spec {}", a.spec.display()))
+                    }
+                    other => other.into(),
+                },
+            )?
         }
     };
     let protected = match &method {

@@ -278,6 +278,80 @@ fn tabulate_refuses_a_bad_spec_and_a_snapshot_that_is_not_a_census() {
     assert!(r.stderr.contains("is not a census dataset"), "{}", r.stderr);
 }
 
+/// A census dataset altered by someone with the key (or written by a faulty program)
+/// and committed as a new snapshot: a packed column cut short, a code beyond its
+/// codelist, record keys claimed stored in a dataset that draws them. Each is refused
+/// naming the file, never tabulated with wrong codes or keys.
+#[test]
+fn a_damaged_packed_column_or_record_key_claim_is_refused_naming_the_file() {
+    let w = Workplace::new(2, 2);
+    let csv = w.path("census.csv");
+    assert_eq!(synth("1000", "4", &csv.display().to_string()).code, 0);
+    let snapshot = ingest(&w, SCHEMA, &csv).stdout.trim().to_string();
+    let restored = w.path("restored");
+    let target = restored.display().to_string();
+    let r = w.vault("restore", 2, &["--target", &target, &snapshot]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let census = restored.join("census");
+    let spec = w.path("spec.toml");
+    fs::write(
+        &spec,
+        "format = \"statvault-table-spec/1\"\n[[table]]\nid = \"t\"\ndimensions = [\"sex\", \"age\"]\n",
+    )
+    .unwrap();
+    let spec = spec.display().to_string();
+    let mut damaged = |change: &dyn Fn(&Path), expected: &str| {
+        let copy = w.path("damaged").join("census");
+        let _ = fs::remove_dir_all(copy.parent().unwrap());
+        fs::create_dir_all(copy.join("columns")).unwrap();
+        for (path, bytes) in tree_bytes(&census) {
+            fs::write(copy.join(path.strip_prefix(&census).unwrap()), bytes).unwrap();
+        }
+        change(&copy);
+        let added = w.vault("add", 2, &[&copy.display().to_string()]);
+        assert_eq!(added.code, 0, "{}", added.stderr);
+        let out = w.path("out");
+        let r = tabulate(&w, added.stdout.trim(), &spec, &out);
+        // Exit 1: a check found damage in the vault's data.
+        assert_eq!(r.code, 1, "{expected}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(expected), "{expected} in {}", r.stderr);
+        assert!(
+            !r.stderr.contains("spec.toml"),
+            "the spec is not at fault: {}",
+            r.stderr
+        );
+        assert!(!out.exists(), "nothing written");
+    };
+    damaged(
+        &|c| {
+            let file = c.join("columns/sex.packed");
+            let bytes = fs::read(&file).unwrap();
+            fs::write(&file, &bytes[..bytes.len() - 1]).unwrap();
+        },
+        "columns/sex.packed: 124 bytes, 1000 values of 1 bits take 125",
+    );
+    damaged(
+        &|c| {
+            // Age is 8 bits for 0..=120; 200 is no age.
+            let file = c.join("columns/age.packed");
+            let mut bytes = fs::read(&file).unwrap();
+            bytes[7] = 200;
+            fs::write(&file, bytes).unwrap();
+        },
+        "columns/age.packed: value 200 in row 8 outside its 121 codes",
+    );
+    damaged(
+        &|c| {
+            let file = c.join("dataset.json");
+            let mut meta: serde_json::Value =
+                serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+            meta.as_object_mut().unwrap().remove("record_key_seed");
+            fs::write(&file, serde_json::to_vec(&meta).unwrap()).unwrap();
+        },
+        "draws its record keys from a record_key_seed and stores none",
+    );
+}
+
 /// Each kind of bad input: exit 2, a message naming what is wrong and where, and the
 /// vault exactly as it was.
 #[test]

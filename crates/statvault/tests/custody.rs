@@ -324,6 +324,23 @@ fn custodians_unseal_with_one_share_each_from_their_own_account() {
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 }
 
+/// Finding: tabulating again through the agent into the same directory failed with
+/// "File exists", where tabulating with shares replaces the tables. The second run
+/// also answers from the columns the agent kept, which must give the same tables.
+#[test]
+fn tabulating_twice_through_the_agent_replaces_the_tables_from_its_kept_columns() {
+    let office = Office::new("");
+    assert_eq!(office.unseal(0).code, 0);
+    assert_eq!(office.unseal(2).code, 0);
+    let out = office.dir_for(STATISTICIAN, "tables").join("again");
+    let first = office.tabulate(STATISTICIAN, TABLES, &out);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = tree_bytes(&out);
+    let second = office.tabulate(STATISTICIAN, TABLES, &out);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(tree_bytes(&out), before);
+}
+
 #[test]
 fn a_statistician_gets_tables_never_microdata_and_every_attempt_is_recorded() {
     let office = Office::new("");

@@ -300,7 +300,7 @@ fn a_damaged_packed_column_or_record_key_claim_is_refused_naming_the_file() {
     )
     .unwrap();
     let spec = spec.display().to_string();
-    let mut damaged = |change: &dyn Fn(&Path), expected: &str| {
+    let damaged = |change: &dyn Fn(&Path), expected: &str| {
         let copy = w.path("damaged").join("census");
         let _ = fs::remove_dir_all(copy.parent().unwrap());
         fs::create_dir_all(copy.join("columns")).unwrap();

@@ -54,6 +54,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let steps = Steps::default();
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("statvault-demo-{}", std::process::id())),
@@ -74,8 +75,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let schema_path = dir.join("schema.toml");
     fs::write(&schema_path, SCHEMA)?;
 
-    step(&format!(
-        "1. Synthesising a census of Albania: {} persons",
+    steps.next(&format!(
+        "Synthesising a census of Albania: {} persons",
         args.persons
     ));
     let summary = synth(
@@ -95,7 +96,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         census.display()
     );
 
-    step("2. Creating a vault with 5 custodians, any 3 of whom can unlock it");
+    steps.next("Creating a vault with 5 custodians, any 3 of whom can unlock it");
     let (vault, master) = Vault::init(
         Arc::new(LocalBackend::new(&repo)),
         5,
@@ -108,7 +109,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(master);
     println!("   vault {} in {}", vault.config.vault_id, repo.display());
 
-    step("3. A census file with one bad record is refused; nothing is committed");
+    steps.next("A census file with one bad record is refused; nothing is committed");
     let text = fs::read_to_string(&census)?;
     let bad = dir.join("census-with-error.csv");
     let mut lines: Vec<String> = text.lines().take(1000).map(str::to_string).collect();
@@ -146,7 +147,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!();
 
-    step("4. Unlocking with custodians 1, 3 and 5 and ingesting the census");
+    steps.next("Unlocking with custodians 1, 3 and 5 and ingesting the census");
     let ingested = ingest(
         &vault,
         &keys,
@@ -164,7 +165,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("   snapshot {}", ingested.snapshot);
 
-    step("5. Verifying everything: log signatures, hashes, every chunk decrypted");
+    steps.next("Verifying everything: log signatures, hashes, every chunk decrypted");
     let head = vault.head()?.head().1;
     let opts = VerifyOptions {
         keys: Some(&keys),
@@ -183,7 +184,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         report.log_entries, report.objects, report.chunks_checked
     );
 
-    step("6. An intruder flips one byte in a pack file");
+    steps.next("An intruder flips one byte in a pack file");
     let pack = first_pack(&repo)?;
     let original = fs::read(&pack)?;
     let mut altered = original.clone();
@@ -200,7 +201,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     fs::write(&pack, &original)?;
     println!("   (byte put back)");
 
-    step("7. Tabulating the standard tables from the snapshot in one scan");
+    steps.next("Tabulating the standard tables from the snapshot in one scan");
     let done = tabulate(
         &vault,
         &keys,
@@ -233,7 +234,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         |r, c| cells[r * first.dimensions[1].categories.len() + c].clone(),
     );
 
-    step("8. Protecting the tables: the cell key method, then threshold + secondary suppression");
+    steps
+        .next("Protecting the tables: the cell key method, then threshold + secondary suppression");
     let ckm = Method::Ckm {
         ptable: PTable::shipped(),
         options: CkmOptions {
@@ -259,12 +261,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("   {symbol}  {en}");
     }
 
-    step("9. Custody: custodians 1, 3 and 5 unseal the agent; a statistician works through it");
+    steps.next("Custody: custodians 1, 3 and 5 unseal the agent; a statistician works through it");
     crate::demo_custody::custody(&vault, &share_paths, &ingested.snapshot, &dir)?;
 
-    release(&dir, &dir.join("protected-ckm"))?;
+    release(&steps, &dir, &dir.join("protected-ckm"))?;
 
-    step("12. A wiper destroys the vault; it comes back from its replica, verified");
+    steps.next("A wiper destroys the vault; it comes back from its replica, verified");
     let recovered = recover_after_wiper(&vault, &dir, head)?;
     let restored_report = restore(
         &recovered,
@@ -282,7 +284,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("\nDone. Everything is in {}", dir.display());
     if !args.no_serve {
-        step(&format!("13. The public site on http://{}/", args.addr));
+        steps.next(&format!("The public site on http://{}/", args.addr));
         let store = statvault_site::store::Store::open(&dir.join("releases"), None);
         let site = statvault_site::Site::new(store, statvault_site::Limits::default());
         crate::site_cmd::serve(Arc::new(site), args.addr, None)?;
@@ -290,7 +292,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Step 11: replicates the vault, wipes it as a wiper would (every file overwritten,
+/// Replicates the vault, wipes it as a wiper would (every file overwritten,
 /// then removed) and brings it back from the replica onto a clean directory, checked
 /// against the head and the signing key the custodians kept.
 fn recover_after_wiper(vault: &Vault, dir: &Path, kept_head: Hash) -> anyhow::Result<Vault> {
@@ -372,8 +374,8 @@ fn walk_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Steps 9 and 10: the release key split among custodians, the calendar, the signed
 /// and logged release of the perturbed tables, its verification, and a forgery caught.
-fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
-    step("10. The release key, split among 3 custodians (any 2 sign); the release calendar");
+fn release(steps: &Steps, dir: &Path, tables: &Path) -> anyhow::Result<()> {
+    steps.next("The release key, split among 3 custodians (any 2 sign); the release calendar");
     let master = MasterKey::generate();
     let identity = release_key_identity(&master, 3, 2);
     let key_shares = ShareFiles::prepare(&dir.join("release-key-shares"), 3, false)?
@@ -430,9 +432,7 @@ fn release(dir: &Path, tables: &Path) -> anyhow::Result<()> {
     println!("   announced for {announced}, postponed to {now}: {reason}");
 
     let title = meta.title.get("en").cloned().unwrap_or_default();
-    step(&format!(
-        "11. Signing the release \"{title}\" and logging it"
-    ));
+    steps.next(&format!("Signing the release \"{title}\" and logging it"));
     let meta_path = dir.join("release.toml");
     fs::write(&meta_path, RELEASE_META.replace(&meta.release_time, &now))?;
     let bundle = releases.join(format!("{}-v{}", meta.id, meta.version));
@@ -648,8 +648,15 @@ fn print_grid(
     }
 }
 
-fn step(text: &str) {
-    println!("{text}");
+/// The demo's steps, numbered in the order they run.
+#[derive(Default)]
+struct Steps(std::cell::Cell<u32>);
+
+impl Steps {
+    fn next(&self, text: &str) {
+        self.0.set(self.0.get() + 1);
+        println!("{}. {text}", self.0.get());
+    }
 }
 
 fn first_pack(repo: &Path) -> anyhow::Result<PathBuf> {

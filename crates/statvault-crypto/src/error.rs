@@ -21,4 +21,9 @@ pub enum CryptoError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("cannot write {path}: {cause}")]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }

@@ -159,6 +159,35 @@ impl ShareFile {
         Ok(file)
     }
 
+    /// Writes the share as a new file readable only by its owner, synced with its
+    /// directory entry; an existing file is never replaced (it may be another
+    /// custodian's share).
+    pub fn write(&self, path: &Path) -> Result<(), CryptoError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let err = |cause| CryptoError::Write {
+            path: path.to_path_buf(),
+            cause,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| {
+                f.write_all(self.to_json().as_bytes())
+                    .and_then(|()| f.sync_all())
+            })
+            .map_err(err)?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)
+    }
+
     pub fn read(path: &Path) -> Result<ShareFile, CryptoError> {
         let text = std::fs::read_to_string(path).map_err(|cause| CryptoError::Io {
             path: path.to_path_buf(),
@@ -438,6 +467,25 @@ mod tests {
 
     fn no_passphrase(_: &Path) -> Result<Passphrase, CryptoError> {
         panic!("no passphrase expected")
+    }
+
+    #[test]
+    fn a_share_file_is_written_private_never_over_another_and_reads_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let master = MasterKey::generate();
+        let id = identity(&master, 3, 2);
+        let dir = std::env::temp_dir().join(format!("statvault-share-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("custodian-1-of-3.share");
+        let _ = std::fs::remove_file(&path);
+        let (_, share) = files(&master, &id, None).remove(0);
+        share.write(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(ShareFile::read(&path).unwrap().to_json(), share.to_json());
+        let again = share.write(&path).unwrap_err();
+        assert!(again.to_string().starts_with("cannot write"), "{again}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

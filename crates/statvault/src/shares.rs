@@ -1,8 +1,7 @@
 //! Where share files and passphrases come from: flags, the environment, a prompt.
 
 use std::fs;
-use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -109,14 +108,7 @@ impl ShareFiles {
             .zip(&self.paths)
             .enumerate()
         {
-            let text = ShareFile::seal(identity, i as u8 + 1, share, passphrase.as_ref()).to_json();
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-                .with_context(|| format!("writing {}", path.display()))?;
+            ShareFile::seal(identity, i as u8 + 1, share, passphrase.as_ref()).write(path)?;
         }
         Ok(&self.paths)
     }

@@ -187,7 +187,7 @@ fn write_bundle(
     tables: &[ProtectedTable],
     boundaries: &[(String, Vec<u8>)],
 ) -> Result<Vec<FileEntry>, ReleaseError> {
-    fs::create_dir_all(dir.join("tables")).map_err(|e| ReleaseError::io(dir, e))?;
+    fs::create_dir_all(dir.join(crate::names::TABLES_DIR)).map_err(|e| ReleaseError::io(dir, e))?;
     let write = |path: &str, bytes: &[u8]| -> Result<FileEntry, ReleaseError> {
         let target = dir.join(path);
         fs::write(&target, bytes).map_err(|e| ReleaseError::io(&target, e))?;
@@ -229,7 +229,7 @@ fn write_bundle(
     });
     let mut release_bytes = serde_json::to_vec_pretty(&release).expect("serializes");
     release_bytes.push(b'\n');
-    files.push(write("release.json", &release_bytes)?);
+    files.push(write(crate::names::RELEASE_FILE, &release_bytes)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
@@ -254,7 +254,7 @@ fn write_bundle(
             .collect(),
         statvault: env!("CARGO_PKG_VERSION").into(),
     };
-    let target = dir.join("manifest.json");
+    let target = dir.join(crate::names::MANIFEST_FILE);
     fs::write(&target, manifest.write()).map_err(|e| ReleaseError::io(&target, e))?;
     Ok(manifest.files)
 }

@@ -82,7 +82,7 @@ pub struct Notice {
 
 impl Calendar {
     pub fn path(releases: &Path) -> PathBuf {
-        releases.join("calendar.json")
+        releases.join(crate::names::CALENDAR_JSON_FILE)
     }
 
     pub fn read(bytes: &[u8]) -> Result<Calendar, String> {
@@ -170,7 +170,10 @@ impl Calendar {
     /// Writes `calendar.json` and `calendar.ics`, each atomically.
     pub fn save(&self, releases: &Path) -> Result<(), ReleaseError> {
         write_atomically(&Self::path(releases), &self.write())?;
-        write_atomically(&releases.join("calendar.ics"), self.to_ics().as_bytes())
+        write_atomically(
+            &releases.join(crate::names::CALENDAR_ICS_FILE),
+            self.to_ics().as_bytes(),
+        )
     }
 
     /// RFC 5545 iCalendar: one event per release; its SEQUENCE counts the changes.
@@ -282,7 +285,7 @@ pub fn change(
     change: Change,
     signer: &Signer,
 ) -> Result<LogProof, ReleaseError> {
-    let mut log = TransparencyLog::extend(&releases.join("log"), signer)?;
+    let mut log = TransparencyLog::extend(&releases.join(crate::names::LOG_DIR), signer)?;
     let calendar = Calendar::from_log(log.entries());
     let refuse = |message: String| ReleaseError::Calendar {
         path: Calendar::path(releases).display().to_string(),
@@ -487,7 +490,7 @@ mod tests {
         .is_err());
         assert!(change(dir.path(), "../c", schedule(), &key).is_err());
         assert_eq!(
-            TransparencyLog::open(&dir.path().join("log"))
+            TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR))
                 .unwrap()
                 .size(),
             3
@@ -495,7 +498,7 @@ mod tests {
 
         // The calendar follows from the log; a changed word, status or an added
         // release does not.
-        let entries: Vec<LogEntry> = TransparencyLog::open(&dir.path().join("log"))
+        let entries: Vec<LogEntry> = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR))
             .unwrap()
             .entries()
             .collect();
@@ -507,7 +510,7 @@ mod tests {
             title()
         );
 
-        let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
+        let ics = fs::read_to_string(dir.path().join(crate::names::CALENDAR_ICS_FILE)).unwrap();
         assert!(ics.contains("DTSTART:20270115T100000Z\r\n"), "{ics}");
         assert!(ics.contains("SUMMARY:Census 2023\\; results\r\n"), "{ics}");
         assert!(ics.contains("STATUS:CANCELLED\r\n") && ics.contains("SEQUENCE:2\r\n"));
@@ -528,7 +531,7 @@ mod tests {
             change(dir.path(), release, change_, &key)
         };
         schedule_with("d", None).unwrap();
-        let ics = fs::read_to_string(dir.path().join("calendar.ics")).unwrap();
+        let ics = fs::read_to_string(dir.path().join(crate::names::CALENDAR_ICS_FILE)).unwrap();
         assert!(!ics.contains("METHOD:"), "{ics}");
         let refused = schedule_with("e", Some("info@instat.gov.al\r\nATTENDEE:x"));
         assert!(refused.is_err(), "an address that would break the file");

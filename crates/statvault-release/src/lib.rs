@@ -15,6 +15,7 @@ pub mod formats;
 pub mod manifest;
 pub mod meta;
 pub mod minisign;
+pub mod names;
 mod parallel;
 pub mod sign;
 pub mod signer;

@@ -15,20 +15,18 @@ use sha2::{Digest as _, Sha256};
 use crate::calendar::{Calendar, Status};
 use crate::meta::is_address;
 use crate::minisign::{MinisignKey, MinisignSignature};
+use crate::names::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
 use crate::tlog::{
     remove_leftovers, write_atomically, EntryKind, LogEntry, TransparencyLog, ENTRY_FORMAT,
 };
 use crate::verify::{check_files, read_small};
 use crate::{meta, Manifest, ReleaseError};
 
-pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
-pub const PROOF_FILE: &str = "transparency.json";
 /// The most bytes a reader takes of a bundle's manifest, signature and proof: far
 /// beyond any real one, and a bound on what a forged one can make a reader hold.
 pub const MANIFEST_MAX: u64 = 64 << 20;
 pub const SIGNATURE_MAX: u64 = 64 << 10;
 pub const PROOF_MAX: u64 = 1 << 20;
-pub const MANIFEST_FILE: &str = "manifest.json";
 
 #[derive(Debug, Serialize)]
 pub struct SignReport {
@@ -84,7 +82,7 @@ pub fn sign(
     let releases = releases_dir(bundle);
     // Decided on the log the signer checked, not on calendar.json, which whoever
     // writes the releases directory can change.
-    let mut log = TransparencyLog::extend(&releases.join("log"), signer)?;
+    let mut log = TransparencyLog::extend(&releases.join(crate::names::LOG_DIR), signer)?;
     let logged = log.entries().find(|e| {
         matches!(e.kind, EntryKind::Release | EntryKind::Revision)
             && e.manifest_sha256.as_deref() == Some(manifest_sha256.as_str())

@@ -56,6 +56,8 @@ impl Signer {
     /// Whether this key has a record yet; without one, the first append trusts the
     /// public log's checkpoint signed by this key, and starts the record from it.
     pub fn has_record(&self) -> bool {
-        self.state_dir().join("checkpoint").exists()
+        self.state_dir()
+            .join(crate::names::CHECKPOINT_FILE)
+            .exists()
     }
 }

@@ -194,7 +194,7 @@ pub struct TransparencyLog {
 
 impl TransparencyLog {
     pub fn entries_path(dir: &Path) -> PathBuf {
-        dir.join("entries.jsonl")
+        dir.join(crate::names::LOG_ENTRIES_FILE)
     }
 
     /// Opens the log in `dir`; a missing directory is an empty log. A last line
@@ -202,7 +202,7 @@ impl TransparencyLog {
     /// checkpoint and is left out (and cut off by the next append).
     pub fn open(dir: &Path) -> Result<TransparencyLog, ReleaseError> {
         let path = Self::entries_path(dir);
-        let text = match read_small(dir, "entries.jsonl", LOG_MAX) {
+        let text = match read_small(dir, crate::names::LOG_ENTRIES_FILE, LOG_MAX) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(ReleaseError::io(&path, e)),
@@ -293,8 +293,8 @@ impl TransparencyLog {
 
     /// The latest signed checkpoint, as stored.
     pub fn checkpoint_text(&self) -> Result<Option<String>, ReleaseError> {
-        let path = self.dir.join("checkpoint");
-        match read_small(&self.dir, "checkpoint", CHECKPOINT_MAX) {
+        let path = self.dir.join(crate::names::CHECKPOINT_FILE);
+        match read_small(&self.dir, crate::names::CHECKPOINT_FILE, CHECKPOINT_MAX) {
             Ok(t) => Ok(Some(String::from_utf8_lossy(&t).into_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ReleaseError::io(&path, e)),
@@ -322,7 +322,10 @@ impl TransparencyLog {
         // checkpoint is the last step it missed.
         if let Some(text) = &checkpoint {
             if log.checkpoint_text()?.as_ref() != Some(text) {
-                write_atomically(&log.dir.join("checkpoint"), text.as_bytes())?;
+                write_atomically(
+                    &log.dir.join(crate::names::CHECKPOINT_FILE),
+                    text.as_bytes(),
+                )?;
             }
         }
         Ok(Extending {
@@ -381,7 +384,7 @@ impl TransparencyLog {
         let dir = signer.state_dir();
         let key = signer.key().public_key();
         let mut record = TransparencyLog::open(&dir)?;
-        let record_checkpoint = dir.join("checkpoint");
+        let record_checkpoint = dir.join(crate::names::CHECKPOINT_FILE);
         let tampered = |path: &Path, message: String| ReleaseError::Tampered {
             path: path.display().to_string(),
             message,
@@ -408,13 +411,13 @@ impl TransparencyLog {
             None => {
                 let text = self.checkpoint_text()?.ok_or_else(|| {
                     tampered(
-                        &self.dir.join("checkpoint"),
+                        &self.dir.join(crate::names::CHECKPOINT_FILE),
                         "the log has entries but no checkpoint, and this key has no record of signing any".into(),
                     )
                 })?;
                 let signed = self
                     .check(&text, &key)
-                    .map_err(|m| tampered(&self.dir.join("checkpoint"), m))?
+                    .map_err(|m| tampered(&self.dir.join(crate::names::CHECKPOINT_FILE), m))?
                     .size as usize;
                 let adopted = self.entries[..signed].to_vec();
                 self.follow(&adopted, &[], &dir)?;
@@ -476,9 +479,9 @@ impl TransparencyLog {
     /// The first append writes the key beside the log; every later append must use it,
     /// since one log's checkpoints are all signed by one key.
     fn check_key(&self, key: &ReleaseKey) -> Result<(), ReleaseError> {
-        let path = self.dir.join("key.pub");
+        let path = self.dir.join(crate::names::LOG_KEY_FILE);
         let ours = MinisignKey::of(key.public_key());
-        match read_small(&self.dir, "key.pub", CHECKPOINT_MAX) {
+        match read_small(&self.dir, crate::names::LOG_KEY_FILE, CHECKPOINT_MAX) {
             Ok(text) => {
                 let text = String::from_utf8_lossy(&text);
                 let theirs = MinisignKey::read(&text).map_err(|message| ReleaseError::Log {
@@ -607,8 +610,14 @@ impl Extending<'_> {
             root: log.root(log.size()),
         }
         .sign(key);
-        write_atomically(&self.record.dir.join("checkpoint"), checkpoint.as_bytes())?;
-        write_atomically(&log.dir.join("checkpoint"), checkpoint.as_bytes())?;
+        write_atomically(
+            &self.record.dir.join(crate::names::CHECKPOINT_FILE),
+            checkpoint.as_bytes(),
+        )?;
+        write_atomically(
+            &log.dir.join(crate::names::CHECKPOINT_FILE),
+            checkpoint.as_bytes(),
+        )?;
         self.checkpoint = Some(checkpoint);
         Ok(self.proof_of(entry.index).expect("the entry just appended"))
     }
@@ -695,7 +704,7 @@ mod tests {
     fn appended_entries_prove_inclusion_and_consistency() {
         let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let key = Signer::new(MasterKey::generate().release_key(), state.path());
-        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
+        let mut log = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR)).unwrap();
         let mut proofs = Vec::new();
         for i in 0..6 {
             let release = format!("r{i}");
@@ -704,7 +713,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        let reopened = TransparencyLog::open(&dir.path().join("log")).unwrap();
+        let reopened = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR)).unwrap();
         assert_eq!(reopened.size(), 6);
         for (i, proof) in proofs.iter().enumerate() {
             let read = LogProof::read(&proof.write()).unwrap();
@@ -734,17 +743,17 @@ mod tests {
     fn an_interrupted_append_is_cut_off_and_reordering_is_refused() {
         let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let key = Signer::new(MasterKey::generate().release_key(), state.path());
-        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
+        let mut log = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR)).unwrap();
         log.append(entry(EntryKind::Schedule, "a"), &key).unwrap();
-        let path = TransparencyLog::entries_path(&dir.path().join("log"));
+        let path = TransparencyLog::entries_path(&dir.path().join(crate::names::LOG_DIR));
         let mut text = fs::read(&path).unwrap();
         text.extend_from_slice(b"{\"format\":\"statvault-log-en");
         fs::write(&path, &text).unwrap();
-        let mut log = TransparencyLog::open(&dir.path().join("log")).unwrap();
+        let mut log = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR)).unwrap();
         assert_eq!(log.size(), 1);
         log.append(entry(EntryKind::Schedule, "b"), &key).unwrap();
         assert_eq!(
-            TransparencyLog::open(&dir.path().join("log"))
+            TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR))
                 .unwrap()
                 .size(),
             2
@@ -753,7 +762,7 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         fs::write(&path, format!("{}\n{}\n", lines[1], lines[0])).unwrap();
-        let err = TransparencyLog::open(&dir.path().join("log"))
+        let err = TransparencyLog::open(&dir.path().join(crate::names::LOG_DIR))
             .err()
             .unwrap()
             .to_string();
@@ -763,7 +772,7 @@ mod tests {
     /// A log directory in a releases directory, and a signer whose record is elsewhere.
     fn office() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, Signer) {
         let (releases, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let log = releases.path().join("log");
+        let log = releases.path().join(crate::names::LOG_DIR);
         let signer = Signer::new(MasterKey::generate().release_key(), state.path());
         (releases, state, log, signer)
     }
@@ -796,7 +805,7 @@ mod tests {
         let mut log = TransparencyLog::open(&dir).unwrap();
         log.append(entry(EntryKind::Schedule, "a"), &signer)
             .unwrap();
-        let checkpoint = fs::read_to_string(dir.join("checkpoint")).unwrap();
+        let checkpoint = fs::read_to_string(dir.join(crate::names::CHECKPOINT_FILE)).unwrap();
         let mut forged = entry(EntryKind::Withdrawal, "a");
         forged.reason = Some("the figures were invented".into());
         intruder_appends(&dir, forged);
@@ -808,7 +817,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            fs::read_to_string(dir.join("checkpoint")).unwrap(),
+            fs::read_to_string(dir.join(crate::names::CHECKPOINT_FILE)).unwrap(),
             checkpoint
         );
         assert_eq!(
@@ -898,7 +907,7 @@ mod tests {
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
         );
-        let dir = releases.path().join("log");
+        let dir = releases.path().join(crate::names::LOG_DIR);
         let master = MasterKey::generate();
         let signer = Signer::new(master.release_key(), first.path());
         TransparencyLog::open(&dir)
@@ -938,7 +947,7 @@ mod tests {
             MasterKey::generate().release_key(),
             releases.path().join("state"),
         );
-        let err = TransparencyLog::open(&releases.path().join("log"))
+        let err = TransparencyLog::open(&releases.path().join(crate::names::LOG_DIR))
             .unwrap()
             .append(entry(EntryKind::Schedule, "a"), &signer)
             .err()

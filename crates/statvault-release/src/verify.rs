@@ -15,11 +15,9 @@ use crate::checkpoint::Checkpoint;
 use crate::manifest::FileEntry;
 use crate::merkle;
 use crate::minisign::{MinisignKey, MinisignSignature};
+use crate::names::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
 use crate::parallel::parallel_map;
-use crate::sign::{
-    releases_dir, trusted_comment, MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX,
-    SIGNATURE_FILE, SIGNATURE_MAX,
-};
+use crate::sign::{releases_dir, trusted_comment, MANIFEST_MAX, PROOF_MAX, SIGNATURE_MAX};
 use crate::tlog::{EntryKind, LogProof, TransparencyLog, CHECKPOINT_MAX};
 use crate::{Manifest, ReleaseError};
 
@@ -80,32 +78,35 @@ pub fn verify(bundle: &Path, options: &VerifyOptions) -> Result<VerifyReport, Re
     }
     let mut report = VerifyReport::default();
     let releases = releases_dir(bundle);
-    let log_dir = options.log.clone().unwrap_or_else(|| releases.join("log"));
-    let key = match &options.key {
-        Some(k) => {
-            report.key_source = "given".into();
-            *k
-        }
-        None => {
-            let path = log_dir.join("key.pub");
-            let text = read_small(&log_dir, "key.pub", CHECKPOINT_MAX).map_err(|e| {
-                ReleaseError::Bundle {
-                    path: bundle.display().to_string(),
-                    message: format!(
-                        "no --pubkey given and no key beside the log ({}: {e})",
-                        path.display()
-                    ),
-                }
-            })?;
-            report.key_source = path.display().to_string();
-            MinisignKey::read(&String::from_utf8_lossy(&text)).map_err(|message| {
-                ReleaseError::Log {
-                    path: path.display().to_string(),
-                    message,
-                }
-            })?
-        }
-    };
+    let log_dir = options
+        .log
+        .clone()
+        .unwrap_or_else(|| releases.join(crate::names::LOG_DIR));
+    let key =
+        match &options.key {
+            Some(k) => {
+                report.key_source = "given".into();
+                *k
+            }
+            None => {
+                let path = log_dir.join(crate::names::LOG_KEY_FILE);
+                let text = read_small(&log_dir, crate::names::LOG_KEY_FILE, CHECKPOINT_MAX)
+                    .map_err(|e| ReleaseError::Bundle {
+                        path: bundle.display().to_string(),
+                        message: format!(
+                            "no --pubkey given and no key beside the log ({}: {e})",
+                            path.display()
+                        ),
+                    })?;
+                report.key_source = path.display().to_string();
+                MinisignKey::read(&String::from_utf8_lossy(&text)).map_err(|message| {
+                    ReleaseError::Log {
+                        path: path.display().to_string(),
+                        message,
+                    }
+                })?
+            }
+        };
     report.key_id = key.id_hex();
 
     let manifest_bytes = match read_small(bundle, MANIFEST_FILE, MANIFEST_MAX) {

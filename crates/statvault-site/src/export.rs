@@ -8,6 +8,7 @@
 //! $uri/index.json` (docs/site.md). The export holds what is public when it runs: run
 //! it again when a release's embargo ends.
 
+use statvault_release::names;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -103,9 +104,9 @@ async fn write_site(site: Arc<Site>, out: &Path) -> std::io::Result<ExportReport
             }
         }
         for file in [
-            "manifest.json",
-            "manifest.json.minisig",
-            "transparency.json",
+            names::MANIFEST_FILE,
+            names::SIGNATURE_FILE,
+            names::PROOF_FILE,
         ]
         .into_iter()
         .chain(bundle.manifest.files.iter().map(|f| f.path.as_str()))

@@ -1,5 +1,6 @@
 //! The answers: pages, files, the log, the APIs and the alerts' forms.
 
+use statvault_release::names;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use axum::http::header;
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use sha2::{Digest as _, Sha256};
 use statvault_release::meta::utc_time;
-use statvault_release::sign::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
+use statvault_release::names::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
 use statvault_release::verify::read_checked;
 
 use crate::lang::Lang;
@@ -598,15 +599,15 @@ pub(crate) fn calendar_file(
 pub(crate) async fn log_file(State(site): Shared, Path(file): Path<String>) -> Reply {
     let catalog = site.store.catalog();
     let (content_type, bytes) = match file.as_str() {
-        "checkpoint" => (
+        names::CHECKPOINT_FILE => (
             "text/plain; charset=utf-8",
             catalog.checkpoint.clone().map(String::into_bytes),
         ),
-        "key.pub" => (
+        names::LOG_KEY_FILE => (
             "text/plain; charset=utf-8",
             catalog.key.map(|k| k.write().into_bytes()),
         ),
-        "entries.jsonl" => (
+        names::LOG_ENTRIES_FILE => (
             "application/jsonl",
             catalog
                 .checkpoint

@@ -14,9 +14,8 @@ use statvault_release::calendar::Calendar;
 use statvault_release::checkpoint::Checkpoint;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::{MinisignKey, MinisignSignature};
-use statvault_release::sign::{
-    MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX, SIGNATURE_FILE, SIGNATURE_MAX,
-};
+use statvault_release::names::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
+use statvault_release::sign::{MANIFEST_MAX, PROOF_MAX, SIGNATURE_MAX};
 use statvault_release::tlog::{
     write_atomically, EntryKind, LogEntry, TransparencyLog, CHECKPOINT_MAX, LOG_MAX,
 };
@@ -215,8 +214,10 @@ pub fn pull(
     let checkpoint = log
         .check(&checkpoint_text, &key.key)
         .map_err(MirrorError::Log)?;
-    let log_dir = out.join("log");
-    if let Ok(kept_text) = fs::read_to_string(log_dir.join("checkpoint")) {
+    let log_dir = out.join(statvault_release::names::LOG_DIR);
+    if let Ok(kept_text) =
+        fs::read_to_string(log_dir.join(statvault_release::names::CHECKPOINT_FILE))
+    {
         let kept = Checkpoint::verify(&kept_text, &key.key).map_err(MirrorError::Log)?;
         let proof = log.consistency_proof(kept.size.min(checkpoint.size), checkpoint.size);
         if kept.size > checkpoint.size
@@ -241,12 +242,18 @@ pub fn pull(
         fs::create_dir_all(&log_dir).map_err(io_error(&log_dir))?;
         write_atomically(path, bytes).map_err(|e| MirrorError::Log(e.to_string()))
     };
-    atomically(&log_dir.join("key.pub"), key.write().as_bytes())?;
+    atomically(
+        &log_dir.join(statvault_release::names::LOG_KEY_FILE),
+        key.write().as_bytes(),
+    )?;
     atomically(
         &TransparencyLog::entries_path(&log_dir),
         &log.lines(checkpoint.size),
     )?;
-    atomically(&log_dir.join("checkpoint"), checkpoint_text.as_bytes())?;
+    atomically(
+        &log_dir.join(statvault_release::names::CHECKPOINT_FILE),
+        checkpoint_text.as_bytes(),
+    )?;
     report.log_size = checkpoint.size;
     let signed: Vec<LogEntry> = log.entries().take(checkpoint.size as usize).collect();
     Calendar::from_log(signed.clone())
@@ -331,7 +338,7 @@ fn pull_bundle(
             &VerifyOptions {
                 key: Some(key),
                 release: Some(entry.release.clone()),
-                log: Some(out.join("log")),
+                log: Some(out.join(statvault_release::names::LOG_DIR)),
                 ..VerifyOptions::default()
             },
         )

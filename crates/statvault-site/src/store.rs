@@ -18,9 +18,8 @@ use statvault_release::calendar::Calendar;
 use statvault_release::checkpoint::NoteKey;
 use statvault_release::meta::parse_utc;
 use statvault_release::minisign::{MinisignKey, MinisignSignature};
-use statvault_release::sign::{
-    MANIFEST_FILE, MANIFEST_MAX, PROOF_FILE, PROOF_MAX, SIGNATURE_FILE, SIGNATURE_MAX,
-};
+use statvault_release::names::{MANIFEST_FILE, PROOF_FILE, SIGNATURE_FILE};
+use statvault_release::sign::{MANIFEST_MAX, PROOF_MAX, SIGNATURE_MAX};
 use statvault_release::tlog::{EntryKind, LogEntry, LogProof, TransparencyLog};
 use statvault_release::verify::{read_checked, read_small};
 use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
@@ -221,9 +220,13 @@ fn stamp(dir: &Path) -> Stamp {
     if let Ok(entries) = fs::read_dir(dir) {
         let mut names: Vec<(String, Option<SystemTime>)> = entries
             .flatten()
-            .filter(|e| e.path().join("manifest.json.minisig").exists())
+            .filter(|e| {
+                e.path()
+                    .join(statvault_release::names::SIGNATURE_FILE)
+                    .exists()
+            })
             .map(|e| {
-                let sig = modified(e.path().join("manifest.json.minisig"));
+                let sig = modified(e.path().join(statvault_release::names::SIGNATURE_FILE));
                 (e.file_name().to_string_lossy().into_owned(), sig)
             })
             .collect();
@@ -263,7 +266,7 @@ fn load(dir: &Path, key: Option<MinisignKey>) -> Catalog {
         let path = entry.path();
         // Dot-directories are a mirror's downloads in progress.
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if hidden || !path.join("manifest.json.minisig").exists() {
+        if hidden || !path.join(statvault_release::names::SIGNATURE_FILE).exists() {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -293,11 +296,12 @@ struct SignedLog {
 /// checkpoint; read once, and everything the site shows of the log (the calendar, which
 /// bundles may be served) comes from them. `None` without a log.
 fn signed_log(dir: &Path, key: Option<MinisignKey>) -> Result<Option<SignedLog>, String> {
-    if !TransparencyLog::entries_path(&dir.join("log")).exists() {
+    if !TransparencyLog::entries_path(&dir.join(statvault_release::names::LOG_DIR)).exists() {
         return Ok(None);
     }
     let key = key.ok_or("no key to check the log with")?;
-    let log = TransparencyLog::open(&dir.join("log")).map_err(|e| e.to_string())?;
+    let log = TransparencyLog::open(&dir.join(statvault_release::names::LOG_DIR))
+        .map_err(|e| e.to_string())?;
     let text = log
         .checkpoint_text()
         .map_err(|e| e.to_string())?
@@ -384,7 +388,7 @@ fn load_bundle(
             .ok_or_else(|| format!("{file}: not in the manifest"))?;
         read_checked(path, entry, true)
     };
-    let release: Value = serde_json::from_slice(&checked("release.json")?)
+    let release: Value = serde_json::from_slice(&checked(statvault_release::names::RELEASE_FILE)?)
         .map_err(|e| format!("release.json: {e}"))?;
     let meta: ReleaseMeta = serde_json::from_value(release["meta"].clone())
         .map_err(|e| format!("release.json: {e}"))?;

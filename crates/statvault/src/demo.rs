@@ -466,7 +466,7 @@ fn release(steps: &Steps, dir: &Path, tables: &Path) -> anyhow::Result<()> {
         "   release verify: signature, {} file hashes, inclusion in the log: verified",
         report.files
     );
-    let manifest = bundle.join("manifest.json");
+    let manifest = bundle.join(statvault_release::names::MANIFEST_FILE);
     let check = format!(
         "minisign -Vm {} -p {}",
         manifest.display(),

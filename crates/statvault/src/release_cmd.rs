@@ -477,7 +477,7 @@ fn calendar_change(target: &CalendarTarget, change: Change) -> anyhow::Result<()
 /// Prints the calendar as the signed log says it (calendar.json is never read: it is
 /// only a rendering, and anyone who writes the releases directory can change it).
 fn print_calendar(releases: &Path, pubkey: Option<&Path>, json: bool) -> anyhow::Result<()> {
-    let log_dir = releases.join("log");
+    let log_dir = releases.join(statvault_release::names::LOG_DIR);
     let log = TransparencyLog::open(&log_dir)?;
     let signed = match log.checkpoint_text()? {
         None if log.size() == 0 => 0,
@@ -486,7 +486,10 @@ fn print_calendar(releases: &Path, pubkey: Option<&Path>, json: bool) -> anyhow:
             log_dir.display()
         ),
         Some(text) => {
-            let key_file = pubkey.map_or_else(|| log_dir.join("key.pub"), Path::to_path_buf);
+            let key_file = pubkey.map_or_else(
+                || log_dir.join(statvault_release::names::LOG_KEY_FILE),
+                Path::to_path_buf,
+            );
             let key = MinisignKey::read(
                 &fs::read_to_string(&key_file)
                     .with_context(|| format!("reading {}", key_file.display()))?,
@@ -494,7 +497,10 @@ fn print_calendar(releases: &Path, pubkey: Option<&Path>, json: bool) -> anyhow:
             .map_err(|e| anyhow::anyhow!("{}: {e}", key_file.display()))?;
             log.check(&text, &key.key)
                 .map_err(|message| statvault_release::ReleaseError::Tampered {
-                    path: log_dir.join("checkpoint").display().to_string(),
+                    path: log_dir
+                        .join(statvault_release::names::CHECKPOINT_FILE)
+                        .display()
+                        .to_string(),
                     message,
                 })?
                 .size

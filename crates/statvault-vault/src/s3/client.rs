@@ -38,7 +38,7 @@ impl Credentials {
 /// Largest error answer read.
 const ERROR_LIMIT: u64 = 64 << 10;
 /// Tries of a call the server answers with a server error (see `Client::send`).
-const SERVER_ERROR_ATTEMPTS: u32 = 3;
+pub(super) const SERVER_ERROR_ATTEMPTS: u32 = 3;
 
 /// Where the server is and who we are.
 pub struct Endpoint {
@@ -253,7 +253,8 @@ impl Client {
     /// Signs and sends `call`; reads at most `limit` bytes of the answer's body.
     /// Sends `call`, again (after 0.1 s, then 0.4 s) when the server answers that it
     /// failed (500, 502, 503, 504), unless the call creates an object only if absent:
-    /// a retry of one that did succeed would be told the name is taken.
+    /// a retry of one that did succeed would be told the name is taken, which only
+    /// the caller can check (`S3Backend::put_new` reads the object back).
     pub fn send(&self, mut call: Call, limit: u64) -> io::Result<Answer> {
         let create_only = call
             .headers

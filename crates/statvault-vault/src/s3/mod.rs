@@ -415,21 +415,44 @@ impl S3Backend {
     /// the lock does not, and a lock version that lost the race is deleted again.
     /// Returns the version id the server gave the new object, if any.
     fn put_new(&self, name: &str, data: &[u8], kept: bool) -> io::Result<Option<String>> {
-        let mut call = Call::new(Method::PUT, self.object_path(name))
-            .header("if-none-match", "*")
-            .header("x-amz-checksum-sha256", client::checksum(data))
-            .body(data);
-        if kept {
-            if let Some(r) = self.retention()? {
+        let retention = if kept { self.retention()? } else { None };
+        let call = || {
+            let mut call = Call::new(Method::PUT, self.object_path(name))
+                .header("if-none-match", "*")
+                .header("x-amz-checksum-sha256", client::checksum(data))
+                .body(data);
+            if let Some(r) = retention {
                 let until = crate::utc::now_secs() + u64::from(r.days) * 86_400;
                 call = call
                     .header("x-amz-object-lock-mode", r.mode.header())
                     .header("x-amz-object-lock-retain-until-date", iso_date(until));
             }
-        }
-        let answer = self.client.send(call, 0)?;
+            call
+        };
+        // A server error may come after the object was stored, so a retry can be told
+        // the name is taken by the very write it repeats: then the object is read back,
+        // and holding exactly these bytes, it is this write's. (Vault objects are named
+        // by their content; the lock's holder carries a nonce.)
+        let mut pause = std::time::Duration::from_millis(100);
+        let mut attempts = 1;
+        let answer = loop {
+            let answer = self.client.send(call(), 0)?;
+            if attempts == client::SERVER_ERROR_ATTEMPTS
+                || !matches!(answer.status, 500 | 502 | 503 | 504)
+            {
+                break answer;
+            }
+            std::thread::sleep(pause);
+            (pause, attempts) = (pause * 4, attempts + 1);
+        };
+        let retried = attempts > 1;
         match answer.status {
             200 => {}
+            412 if retried
+                && self.read(name, data.len() as u64 + 1).ok().as_deref() == Some(data) =>
+            {
+                return Ok(None)
+            }
             412 => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
@@ -699,12 +722,13 @@ impl S3Backend {
     /// Creates the writer's lock object; it is deleted when the lock is dropped.
     fn take_lock(&self) -> io::Result<WriteLock> {
         let holder = format!(
-            "{{\"host\":{:?},\"pid\":{},\"time\":{}}}",
+            "{{\"host\":{:?},\"pid\":{},\"time\":{},\"nonce\":\"{}\"}}",
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .unwrap_or_default()
                 .trim(),
             std::process::id(),
-            crate::utc::now_secs()
+            crate::utc::now_secs(),
+            hex::encode(statvault_crypto::random_bytes::<16>())
         );
         match self.put_new(LOCK_OBJECT, holder.as_bytes(), false) {
             Ok(version) => Ok(WriteLock(Box::new(HeldLock {
@@ -724,5 +748,109 @@ impl S3Backend {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    /// A bucket whose first create stores an object and answers 500 (as SeaweedFS did
+    /// once right after a bucket was made), then 412 to every later create, and the
+    /// object to a read. The object stored is the write's own bytes, or `landed`: what
+    /// another writer's create put there meanwhile.
+    fn flaky_server(
+        landed: Option<&'static [u8]>,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut object: Option<Vec<u8>> = None;
+            for stream in listener.incoming().take(4) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut request, mut line, mut length) = (String::new(), String::new(), 0);
+                reader.read_line(&mut request).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request = request.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                let (status, answer) = match request.as_str() {
+                    "PUT /b/x" if object.is_none() => {
+                        object = Some(landed.map_or(body, <[u8]>::to_vec));
+                        (500, Vec::new())
+                    }
+                    "PUT /b/x" => (412, Vec::new()),
+                    "GET /b?versioning=" => (200, b"<VersioningConfiguration/>".to_vec()),
+                    "GET /b/x" => (200, object.clone().unwrap_or_default()),
+                    _ => (400, Vec::new()),
+                };
+                seen.push(format!("{request} {status}"));
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
+                )
+                .unwrap();
+                stream.write_all(&answer).unwrap();
+            }
+            seen
+        });
+        (url, server)
+    }
+
+    fn backend(url: String) -> S3Backend {
+        S3Backend::new(
+            Location {
+                bucket: "b".into(),
+                prefix: String::new(),
+            },
+            Endpoint {
+                url,
+                region: "us-east-1".into(),
+                credentials: Credentials::new("a".into(), "b".into(), None),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Finding: a create-only write that met a server error failed the whole command,
+    /// though the server had stored the object. It is tried again, and the name found
+    /// taken by its own bytes is its success.
+    #[test]
+    fn a_create_only_write_that_meets_a_server_error_is_retried_and_read_back() {
+        let (url, server) = flaky_server(None);
+        let s3 = backend(url);
+        s3.put_new("x", b"first", false).unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            [
+                "PUT /b/x 500",
+                "PUT /b/x 412",
+                "GET /b?versioning= 200",
+                "GET /b/x 200"
+            ]
+        );
+    }
+
+    /// The name taken by other bytes is someone else's object: the write fails.
+    #[test]
+    fn a_retried_create_that_finds_other_bytes_is_refused() {
+        let (url, server) = flaky_server(Some(b"theirs"));
+        let s3 = backend(url);
+        let e = s3.put_new("x", b"ours", false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
+        assert_eq!(server.join().unwrap().len(), 4);
     }
 }

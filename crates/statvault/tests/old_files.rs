@@ -127,15 +127,18 @@ fn an_old_release_bundle_verifies_against_its_key_and_kept_checkpoint() {
     let pubkey = old.join("release.pub").display().to_string();
     let checkpoint = old.join("checkpoint").display().to_string();
     let bundle = old.join("releases/census-2023-v1").display().to_string();
-    let r = run(&[
-        "release",
-        "verify",
-        "--pubkey",
-        &pubkey,
-        "--checkpoint",
-        &checkpoint,
-        &bundle,
-    ]);
+    let verify = || {
+        run(&[
+            "release",
+            "verify",
+            "--pubkey",
+            &pubkey,
+            "--checkpoint",
+            &checkpoint,
+            &bundle,
+        ])
+    };
+    let r = verify();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // And a byte changed in it is still caught.
     let csv = old.join("releases/census-2023-v1/tables/population_sex_age.csv");
@@ -143,15 +146,7 @@ fn an_old_release_bundle_verifies_against_its_key_and_kept_checkpoint() {
     let last = bytes.len() - 2;
     bytes[last] ^= 1;
     fs::write(&csv, bytes).unwrap();
-    let r = run(&[
-        "release",
-        "verify",
-        "--pubkey",
-        &pubkey,
-        "--checkpoint",
-        &checkpoint,
-        &bundle,
-    ]);
+    let r = verify();
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("population_sex_age.csv"), "{}", r.stdout);
 }

@@ -149,30 +149,7 @@ pub fn ingest(
         message,
     };
 
-    // Which input column holds each variable.
-    let header = reader.header().to_vec();
-    let missing: Vec<&str> = schema
-        .variables
-        .iter()
-        .filter(|v| !header.contains(&v.name))
-        .map(|v| v.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(input_err(format!(
-            "the schema's variables {} have no column in the header",
-            missing.join(", ")
-        )));
-    }
-    if let Some(extra) = header.iter().find(|h| schema.variable(h).is_none()) {
-        return Err(input_err(format!(
-            "column {extra:?} is not a variable of the schema"
-        )));
-    }
-    let column_of: Vec<usize> = schema
-        .variables
-        .iter()
-        .map(|v| header.iter().position(|h| h == &v.name).expect("checked"))
-        .collect();
+    let column_of = input_columns(&schema, reader.header(), &input_err)?;
 
     // On the vault's own storage, and removed by the next ingest or gc if this one is
     // killed: the census never lingers in /tmp.
@@ -181,102 +158,14 @@ pub fn ingest(
     let columns_dir = root.join("columns");
     fs::create_dir_all(&columns_dir).map_err(|e| CensusError::io(columns_dir.display(), e))?;
 
-    let mut out = Vec::new();
-    // Codes and bounded integers (age) are packed; keys and coordinates, with nearly
-    // as many values as rows, are Parquet without a dictionary.
-    let mut new_column = |name: &str, kind: ColumnKind, values: Values, packed: Option<Packing>| {
-        let file = match packed {
-            Some(_) => dataset::packed_file(name),
-            None => dataset::column_file(name),
-        };
-        let path = root.join(file);
-        let file = File::create(&path).map_err(|e| CensusError::io(path.display(), e))?;
-        let sink = match packed {
-            Some(p) => Sink::Packed(PackedWriter::new(BufWriter::new(file), p.bits), p),
-            None => Sink::Parquet(
-                ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false, false)
-                    .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?,
-            ),
-        };
-        out.push(OutColumn {
-            name: name.to_string(),
-            kind,
-            values,
-            sink,
-        });
-        Ok::<usize, CensusError>(out.len() - 1)
-    };
-    let var_out: Vec<usize> = schema
-        .variables
-        .iter()
-        .map(|v| {
-            let (values, packed) = match v.ty {
-                VarType::Code(l) => (
-                    Values::I32(Vec::new()),
-                    packing(schema.codelists[l].codes.len() as u64, 0),
-                ),
-                VarType::Integer { min, max } => (
-                    Values::I64(Vec::new()),
-                    max.checked_sub(min)
-                        .filter(|_| !schema.records.iter().any(|r| r.key == v.name))
-                        .and_then(|w| packing(w as u64 + 1, min)),
-                ),
-                VarType::Decimal { .. } => (Values::F64(Vec::new()), None),
-            };
-            new_column(&v.name, ColumnKind::Variable, values, packed)
-        })
-        .collect::<Result<_, _>>()?;
-    let stored_derived: Vec<(usize, usize)> = schema
-        .derived
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| {
-            let count = match d.rule {
-                DerivedRule::Ranges { codelist, .. } => schema.codelists[codelist].codes.len(),
-                DerivedRule::Grid1km => MAX_GRID_CELLS,
-                DerivedRule::HouseholdSize { .. } => return None,
-            };
-            let packed = packing(count as u64, 0);
-            Some(
-                new_column(
-                    &d.name,
-                    ColumnKind::Derived,
-                    Values::I32(Vec::new()),
-                    packed,
-                )
-                .map(|o| (i, o)),
-            )
-        })
-        .collect::<Result<_, CensusError>>()?;
     let leaf = schema.records.len() - 1;
-    let mut parents: Vec<Parents> = Vec::new();
-    let mut index_out = Vec::new();
-    for (r, record) in schema.records.iter().enumerate().take(leaf) {
-        let mut compared: Vec<usize> = (0..schema.variables.len())
-            .filter(|&v| schema.variables[v].record == r && schema.variables[v].name != record.key)
-            .collect();
-        if let Some(p) = record.parent {
-            compared.push(
-                schema
-                    .variable(&schema.records[p].key)
-                    .expect("checked by the schema"),
-            );
-        }
-        parents.push(Parents {
-            record: r,
-            key_var: schema.variable(&record.key).expect("checked by the schema"),
-            compared,
-            index: IdMap::default(),
-            first_position: Vec::new(),
-            values: Vec::new(),
-        });
-        index_out.push(new_column(
-            &dataset::record_index_column(&record.name),
-            ColumnKind::RecordIndex,
-            Values::I32(Vec::new()),
-            None,
-        )?);
-    }
+    let Outputs {
+        mut out,
+        vars: var_out,
+        derived: stored_derived,
+        indexes: index_out,
+        mut parents,
+    } = Outputs::create(&schema, &root)?;
     let leaf_key = schema
         .variable(&schema.records[leaf].key)
         .expect("checked by the schema");
@@ -293,10 +182,7 @@ pub fn ingest(
             _ => None,
         })
         .collect();
-    let laea = Laea::default();
-    let mut grid_cells: HashMap<(i64, i64), u32> = HashMap::new();
-    let mut grid_ids: Vec<String> = Vec::new();
-    let mut last_point = (f64::NAN, f64::NAN, 0u32);
+    let mut grid = GridCells::default();
     let mut leaf_keys: IdMap<u64> = IdMap::default();
 
     let mut report = ValidationReport::new(file_name.clone(), opts.max_examples);
@@ -314,104 +200,36 @@ pub fn ingest(
             p.parse(&schema, v, &batch, column_of[v], &mut ok, &mut report, word);
         }
 
-        for row in 0..rows {
-            let at = |c: usize| format!("{word} {}, column {}", batch.positions[row], c + 1);
-            if !ok[row] {
+        for (row, &valid) in ok.iter().enumerate() {
+            if !valid {
                 // Still push placeholders so that columns stay aligned; the run fails.
                 push_placeholders(&mut out, &var_out, &stored_derived, &index_out);
                 continue;
             }
+            let checked = Row {
+                schema: &schema,
+                parsed: &parsed,
+                batch: &batch,
+                row,
+                column_of: &column_of,
+                word,
+            };
             // Unique leaf key.
             let key = parsed[leaf_key].int(row);
             if let Some(first) = leaf_keys.insert(key, batch.positions[row]) {
                 report.add(
                     &schema.variables[leaf_key].name,
                     &format!("duplicate key of a {}", schema.records[leaf].name),
-                    || format!("{} (first at {word} {first})", at(column_of[leaf_key])),
+                    || format!("{} (first at {word} {first})", checked.at(leaf_key)),
                     key.to_string().as_bytes(),
                 );
             }
-            // Each parent record consistent across its rows.
             for (p, parent) in parents.iter_mut().enumerate() {
-                let key = parsed[parent.key_var].int(row);
-                let next = parent.first_position.len() as u32;
-                let i = *parent.index.entry(key).or_insert(next);
-                let stride = parent.compared.len();
-                if i == next {
-                    parent.first_position.push(batch.positions[row]);
-                    parent
-                        .values
-                        .extend(parent.compared.iter().map(|&v| parsed[v].bits(row)));
-                } else {
-                    let first = parent.first_position[i as usize];
-                    for (k, &v) in parent.compared.iter().enumerate() {
-                        if parent.values[i as usize * stride + k] != parsed[v].bits(row) {
-                            report.add(
-                                &schema.variables[v].name,
-                                &format!(
-                                    "differs between rows of the same {} ({})",
-                                    schema.records[parent.record].name,
-                                    schema.records[parent.record].key
-                                ),
-                                || {
-                                    format!(
-                                        "{} ({} {key} first at {word} {first})",
-                                        at(column_of[v]),
-                                        schema.records[parent.record].key
-                                    )
-                                },
-                                batch.columns[column_of[v]].get(row),
-                            );
-                        }
-                    }
-                }
+                let i = parent.record_row(&checked, &mut report);
                 out[index_out[p]].values.push_i32(i as i32);
             }
-            for (a, b, table) in &hierarchy_checks {
-                if table[parsed[*a].code(row) as usize] != parsed[*b].code(row) {
-                    report.add(
-                        &schema.variables[*b].name,
-                        &format!(
-                            "is not the {} of the {}",
-                            schema.variables[*b].name, schema.variables[*a].name
-                        ),
-                        || at(column_of[*b]),
-                        &[
-                            batch.columns[column_of[*b]].get(row),
-                            b" for ",
-                            batch.columns[column_of[*a]].get(row),
-                        ]
-                        .concat(),
-                    );
-                }
-            }
-            for (n, implication) in schema.implications.iter().enumerate() {
-                let value = |v: usize| match schema.variables[v].ty {
-                    VarType::Code(_) => i64::from(parsed[v].code(row)),
-                    _ => parsed[v].int(row),
-                };
-                let (when, then) = (&implication.when, &implication.then);
-                if when.values.contains(value(when.variable))
-                    && !then.values.contains(value(then.variable))
-                {
-                    report.add(
-                        &schema.variables[then.variable].name,
-                        &format!(
-                            "breaks implication {} of the schema: {} gives {}",
-                            n + 1,
-                            when.describe(&schema),
-                            then.describe(&schema)
-                        ),
-                        || at(column_of[then.variable]),
-                        &[
-                            batch.columns[column_of[then.variable]].get(row),
-                            b" with ",
-                            batch.columns[column_of[when.variable]].get(row),
-                        ]
-                        .concat(),
-                    );
-                }
-            }
+            checked.check_hierarchies(&hierarchy_checks, &mut report);
+            checked.check_implications(&mut report);
             for (v, &o) in var_out.iter().enumerate() {
                 parsed[v].push_to(row, &mut out[o].values);
             }
@@ -428,7 +246,7 @@ pub fn ingest(
                                         "no code of derived {} covers the value",
                                         schema.derived[d].name
                                     ),
-                                    || at(column_of[*source]),
+                                    || checked.at(*source),
                                     value.to_string().as_bytes(),
                                 );
                                 0
@@ -441,21 +259,7 @@ pub fn ingest(
                             parsed[c.latitude].float(row),
                             parsed[c.longitude].float(row),
                         );
-                        if (lat, lon) != (last_point.0, last_point.1) {
-                            let cell = laea.cell(lat, lon);
-                            let next = grid_ids.len() as u32;
-                            let code = *grid_cells.entry(cell).or_insert(next);
-                            if code == next {
-                                if grid_ids.len() == MAX_GRID_CELLS {
-                                    return Err(input_err(format!(
-                                        "the records lie in more than {MAX_GRID_CELLS} cells of the 1 km grid, the most a census dataset holds"
-                                    )));
-                                }
-                                grid_ids.push(cell_id(cell));
-                            }
-                            last_point = (lat, lon, code);
-                        }
-                        last_point.2 as i32
+                        grid.code(lat, lon).map_err(input_err)? as i32
                     }
                 };
                 out[o].values.push_i32(code);
@@ -485,44 +289,9 @@ pub fn ingest(
             "{records} records; a census dataset holds at most {MAX_RECORD_KEY_ROWS}"
         )));
     }
-    let mut columns = Vec::new();
-    for column in out {
-        let file = column.file();
-        let path = root.join(&file);
-        let packed = match column.sink {
-            Sink::Parquet(writer) => writer
-                .finish()
-                .map_err(std::io::Error::other)
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .and_then(|f| f.sync_all())
-                .map(|()| None),
-            Sink::Packed(writer, packing) => writer
-                .finish()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .and_then(|f| f.sync_all())
-                .map(|()| Some(packing)),
-        }
-        .map_err(|e| CensusError::io(path.display(), e))?;
-        columns.push(StoredColumn {
-            file,
-            name: column.name,
-            kind: column.kind,
-            packed,
-        });
-    }
+    let columns = finish_columns(out, &root)?;
     // The source file's hash, for provenance (read again: cheap next to validation).
-    let mut hasher = blake3::Hasher::new();
-    let mut source = File::open(input).map_err(|e| CensusError::io(&file_name, e))?;
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = source
-            .read(&mut buf)
-            .map_err(|e| CensusError::io(&file_name, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    let source_blake3 = hash_file(input, &file_name)?;
     let mut counts: Vec<RecordCount> = parents
         .iter()
         .map(|p| RecordCount {
@@ -541,11 +310,11 @@ pub fn ingest(
                 .file_name()
                 .map_or_else(|| file_name.clone(), |n| n.to_string_lossy().into_owned()),
             bytes: reader.size(),
-            blake3: hasher.finalize().to_hex().to_string(),
+            blake3: source_blake3,
         },
         records: counts.clone(),
         columns,
-        grid_1km: grid_ids,
+        grid_1km: grid.ids,
         record_key_seed: Some(RecordKeySeed::generate()),
         ingested_at: statvault_vault::now_secs(),
         statvault: env!("CARGO_PKG_VERSION").into(),
@@ -579,6 +348,360 @@ pub fn ingest(
         stored_bytes: added.stored_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// One valid-so-far input row, for the checks that span variables.
+struct Row<'a> {
+    schema: &'a Schema,
+    parsed: &'a [Parsed],
+    batch: &'a TextBatch,
+    row: usize,
+    column_of: &'a [usize],
+    word: &'static str,
+}
+
+impl Row<'_> {
+    /// "line 12, column 3" (or "row …" for Parquet) of variable `v`.
+    fn at(&self, v: usize) -> String {
+        format!(
+            "{} {}, column {}",
+            self.word,
+            self.batch.positions[self.row],
+            self.column_of[v] + 1
+        )
+    }
+
+    fn text(&self, v: usize) -> &[u8] {
+        self.batch.columns[self.column_of[v]].get(self.row)
+    }
+
+    /// Codes agree with their hierarchy (a municipality's county).
+    fn check_hierarchies(&self, pairs: &[(usize, usize, Vec<u16>)], report: &mut ValidationReport) {
+        let (schema, parsed, row) = (self.schema, self.parsed, self.row);
+        for (a, b, table) in pairs {
+            if table[parsed[*a].code(row) as usize] != parsed[*b].code(row) {
+                report.add(
+                    &schema.variables[*b].name,
+                    &format!(
+                        "is not the {} of the {}",
+                        schema.variables[*b].name, schema.variables[*a].name
+                    ),
+                    || self.at(*b),
+                    &[self.text(*b), b" for ", self.text(*a)].concat(),
+                );
+            }
+        }
+    }
+
+    /// The schema's implications hold (the born-this-year are under 15).
+    fn check_implications(&self, report: &mut ValidationReport) {
+        let (schema, parsed, row) = (self.schema, self.parsed, self.row);
+        let value = |v: usize| match schema.variables[v].ty {
+            VarType::Code(_) => i64::from(parsed[v].code(row)),
+            _ => parsed[v].int(row),
+        };
+        for (n, implication) in schema.implications.iter().enumerate() {
+            let (when, then) = (&implication.when, &implication.then);
+            if when.values.contains(value(when.variable))
+                && !then.values.contains(value(then.variable))
+            {
+                report.add(
+                    &schema.variables[then.variable].name,
+                    &format!(
+                        "breaks implication {} of the schema: {} gives {}",
+                        n + 1,
+                        when.describe(schema),
+                        then.describe(schema)
+                    ),
+                    || self.at(then.variable),
+                    &[
+                        self.text(then.variable),
+                        b" with ",
+                        self.text(when.variable),
+                    ]
+                    .concat(),
+                );
+            }
+        }
+    }
+}
+
+impl Parents {
+    /// The dense index of the row's record of this type; every row of a record must
+    /// agree on the record's variables and parent.
+    fn record_row(&mut self, row: &Row, report: &mut ValidationReport) -> u32 {
+        let (schema, parsed, r) = (row.schema, row.parsed, row.row);
+        let key = parsed[self.key_var].int(r);
+        let next = self.first_position.len() as u32;
+        let i = *self.index.entry(key).or_insert(next);
+        let stride = self.compared.len();
+        if i == next {
+            self.first_position.push(row.batch.positions[r]);
+            self.values
+                .extend(self.compared.iter().map(|&v| parsed[v].bits(r)));
+            return i;
+        }
+        let first = self.first_position[i as usize];
+        let record = &schema.records[self.record];
+        for (k, &v) in self.compared.iter().enumerate() {
+            if self.values[i as usize * stride + k] != parsed[v].bits(r) {
+                report.add(
+                    &schema.variables[v].name,
+                    &format!(
+                        "differs between rows of the same {} ({})",
+                        record.name, record.key
+                    ),
+                    || {
+                        format!(
+                            "{} ({} {key} first at {} {first})",
+                            row.at(v),
+                            record.key,
+                            row.word
+                        )
+                    },
+                    row.text(v),
+                );
+            }
+        }
+        i
+    }
+}
+
+/// Which input column holds each variable; every column must be a variable.
+fn input_columns(
+    schema: &Schema,
+    header: &[String],
+    input_err: &dyn Fn(String) -> CensusError,
+) -> Result<Vec<usize>, CensusError> {
+    let missing: Vec<&str> = schema
+        .variables
+        .iter()
+        .filter(|v| !header.contains(&v.name))
+        .map(|v| v.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(input_err(format!(
+            "the schema's variables {} have no column in the header",
+            missing.join(", ")
+        )));
+    }
+    if let Some(extra) = header.iter().find(|h| schema.variable(h).is_none()) {
+        return Err(input_err(format!(
+            "column {extra:?} is not a variable of the schema"
+        )));
+    }
+    Ok(schema
+        .variables
+        .iter()
+        .map(|v| header.iter().position(|h| h == &v.name).expect("checked"))
+        .collect())
+}
+
+/// The stored columns being written, by what fills them, and the records of each
+/// non-leaf type seen so far.
+struct Outputs {
+    out: Vec<OutColumn>,
+    /// The output column of each schema variable.
+    vars: Vec<usize>,
+    /// Each stored derived variable and its output column.
+    derived: Vec<(usize, usize)>,
+    /// The record index column of each non-leaf record type.
+    indexes: Vec<usize>,
+    parents: Vec<Parents>,
+}
+
+impl Outputs {
+    /// Creates every column file under `root`. Codes and bounded integers (age) are
+    /// packed; keys and coordinates, with nearly as many values as rows, are Parquet
+    /// without a dictionary.
+    fn create(schema: &Schema, root: &Path) -> Result<Outputs, CensusError> {
+        let mut out = Vec::new();
+        let mut new_column = |name: &str,
+                              kind: ColumnKind,
+                              values: Values,
+                              packed: Option<Packing>| {
+            let file = match packed {
+                Some(_) => dataset::packed_file(name),
+                None => dataset::column_file(name),
+            };
+            let path = root.join(file);
+            let file = File::create(&path).map_err(|e| CensusError::io(path.display(), e))?;
+            let sink = match packed {
+                Some(p) => Sink::Packed(PackedWriter::new(BufWriter::new(file), p.bits), p),
+                None => Sink::Parquet(
+                    ColumnsWriter::new(BufWriter::new(file), &[(name, &values)], false, false)
+                        .map_err(|e| CensusError::io(path.display(), std::io::Error::other(e)))?,
+                ),
+            };
+            out.push(OutColumn {
+                name: name.to_string(),
+                kind,
+                values,
+                sink,
+            });
+            Ok::<usize, CensusError>(out.len() - 1)
+        };
+        let vars = schema
+            .variables
+            .iter()
+            .map(|v| {
+                let (values, packed) = match v.ty {
+                    VarType::Code(l) => (
+                        Values::I32(Vec::new()),
+                        packing(schema.codelists[l].codes.len() as u64, 0),
+                    ),
+                    VarType::Integer { min, max } => (
+                        Values::I64(Vec::new()),
+                        max.checked_sub(min)
+                            .filter(|_| !schema.records.iter().any(|r| r.key == v.name))
+                            .and_then(|w| packing(w as u64 + 1, min)),
+                    ),
+                    VarType::Decimal { .. } => (Values::F64(Vec::new()), None),
+                };
+                new_column(&v.name, ColumnKind::Variable, values, packed)
+            })
+            .collect::<Result<_, _>>()?;
+        let derived = schema
+            .derived
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                let count = match d.rule {
+                    DerivedRule::Ranges { codelist, .. } => schema.codelists[codelist].codes.len(),
+                    DerivedRule::Grid1km => MAX_GRID_CELLS,
+                    DerivedRule::HouseholdSize { .. } => return None,
+                };
+                let values = Values::I32(Vec::new());
+                Some(
+                    new_column(
+                        &d.name,
+                        ColumnKind::Derived,
+                        values,
+                        packing(count as u64, 0),
+                    )
+                    .map(|o| (i, o)),
+                )
+            })
+            .collect::<Result<_, CensusError>>()?;
+        let leaf = schema.records.len() - 1;
+        let (mut parents, mut indexes) = (Vec::new(), Vec::new());
+        for (r, record) in schema.records.iter().enumerate().take(leaf) {
+            let mut compared: Vec<usize> = (0..schema.variables.len())
+                .filter(|&v| {
+                    schema.variables[v].record == r && schema.variables[v].name != record.key
+                })
+                .collect();
+            if let Some(p) = record.parent {
+                compared.push(
+                    schema
+                        .variable(&schema.records[p].key)
+                        .expect("checked by the schema"),
+                );
+            }
+            parents.push(Parents {
+                record: r,
+                key_var: schema.variable(&record.key).expect("checked by the schema"),
+                compared,
+                index: IdMap::default(),
+                first_position: Vec::new(),
+                values: Vec::new(),
+            });
+            indexes.push(new_column(
+                &dataset::record_index_column(&record.name),
+                ColumnKind::RecordIndex,
+                Values::I32(Vec::new()),
+                None,
+            )?);
+        }
+        Ok(Outputs {
+            out,
+            vars,
+            derived,
+            indexes,
+            parents,
+        })
+    }
+}
+
+/// The 1 km grid cells the records lie in, coded in order of first appearance.
+#[derive(Default)]
+struct GridCells {
+    laea: Laea,
+    codes: HashMap<(i64, i64), u32>,
+    /// Each code's cell id.
+    ids: Vec<String>,
+    /// The last point and its code: consecutive persons mostly share a dwelling.
+    last: Option<(f64, f64, u32)>,
+}
+
+impl GridCells {
+    fn code(&mut self, lat: f64, lon: f64) -> Result<u32, String> {
+        if let Some((a, b, code)) = self.last {
+            if (a, b) == (lat, lon) {
+                return Ok(code);
+            }
+        }
+        let cell = self.laea.cell(lat, lon);
+        let next = self.ids.len() as u32;
+        let code = *self.codes.entry(cell).or_insert(next);
+        if code == next {
+            if self.ids.len() == MAX_GRID_CELLS {
+                return Err(format!(
+                    "the records lie in more than {MAX_GRID_CELLS} cells of the 1 km grid, the most a census dataset holds"
+                ));
+            }
+            self.ids.push(cell_id(cell));
+        }
+        self.last = Some((lat, lon, code));
+        Ok(code)
+    }
+}
+
+/// Closes every column file, synced, and lists them for the dataset's metadata.
+fn finish_columns(out: Vec<OutColumn>, root: &Path) -> Result<Vec<StoredColumn>, CensusError> {
+    let mut columns = Vec::new();
+    for column in out {
+        let file = column.file();
+        let path = root.join(&file);
+        let packed = match column.sink {
+            Sink::Parquet(writer) => writer
+                .finish()
+                .map_err(std::io::Error::other)
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+                .map(|()| None),
+            Sink::Packed(writer, packing) => writer
+                .finish()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+                .map(|()| Some(packing)),
+        }
+        .map_err(|e| CensusError::io(path.display(), e))?;
+        columns.push(StoredColumn {
+            file,
+            name: column.name,
+            kind: column.kind,
+            packed,
+        });
+    }
+    Ok(columns)
+}
+
+/// The BLAKE3 hash of a file, in hex.
+fn hash_file(path: &Path, name: &str) -> Result<String, CensusError> {
+    let mut hasher = blake3::Hasher::new();
+    let mut source = File::open(path).map_err(|e| CensusError::io(name, e))?;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = source
+            .read(&mut buf)
+            .map_err(|e| CensusError::io(name, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 fn flush(out: &mut [OutColumn]) -> Result<(), CensusError> {

@@ -359,6 +359,17 @@ impl Vault {
             expected = seq + 1;
             let bytes = match self.backend.read(&info.name, LOG_ENTRY_LIMIT) {
                 Ok(b) => b,
+                // A listed entry that is gone or cannot be held is damage; a read that
+                // failed (a backend error, a session sealed meanwhile) proves nothing
+                // about the log and fails the operation instead.
+                Err(e)
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+                    ) =>
+                {
+                    return Err(backend_err(&info.name)(e))
+                }
                 Err(e) => {
                     problem(info.name, format!("unreadable: {e}"));
                     prev = None;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
+use statvault_census::tabulate::Dataset;
 use statvault_crypto::share::{combine, ShareFile};
 use statvault_crypto::CryptoError;
 use statvault_vault::audit::{AuditLog, AuditRecord, Outcome};
@@ -777,18 +778,16 @@ impl Call<'_> {
             .map_err(|e| self.refuse(what.clone(), e))?;
             let work = self.begin(&mut what, session)?;
             let (vault, session) = (&work.vault, &work.session);
-            let keys = statvault_census::tabulate::record_keys(vault, &session.keys, snapshot)
+            let dataset = Dataset::open(vault, &session.keys, snapshot)
                 .map_err(|e| self.fail(&what, session, e.to_string(), e.is_damage()))?;
-            if let Some(variable) = isolating(spec, &keys) {
+            if let Some(variable) = isolating(spec, dataset.record_keys()) {
                 return Err(self.refuse(
                     what.clone(),
                     format!("the spec tabulates by {variable}, a record key: such a table shows single records"),
                 ));
             }
             let report = statvault_census::tabulate_cached(
-                vault,
-                &session.keys,
-                snapshot,
+                &dataset,
                 spec,
                 &work.dir.0,
                 &session.columns,
@@ -1019,8 +1018,9 @@ impl Call<'_> {
 }
 
 /// The first record key a spec tabulates or filters by, if any.
-fn isolating(spec: &str, keys: &[String]) -> Option<String> {
+fn isolating<'k>(spec: &str, keys: impl Iterator<Item = &'k str>) -> Option<String> {
     use statvault_census::spec::{Filter, Measure, TableKind};
+    let keys: Vec<&str> = keys.collect();
     let spec = statvault_census::Spec::parse(spec).ok()?;
     spec.tables.iter().find_map(|table| match &table.kind {
         TableKind::CrossTab(c) => c
@@ -1033,7 +1033,7 @@ fn isolating(spec: &str, keys: &[String]) -> Option<String> {
                 Measure::Sum(v) => Some(v),
                 Measure::Count => None,
             })
-            .find(|v| keys.contains(v))
+            .find(|v| keys.contains(&v.as_str()))
             .cloned(),
         TableKind::Geostat1km => None,
     })

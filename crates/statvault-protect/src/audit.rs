@@ -23,7 +23,7 @@ use statvault_census::table::{self, coordinates, Dimension};
 use statvault_census::Table;
 
 use crate::protected::{CellStatus, ProtectedTable};
-use crate::suppress::requirements;
+use crate::suppress::{reachable_down, requirements};
 use crate::system::{identity, Identity, System};
 use crate::ProtectError;
 
@@ -340,8 +340,12 @@ pub(crate) fn audit_system(
                 Requirement::None => None,
                 Requirement::NotExact => (high - low < 1.0 - 1e-6)
                     .then(|| format!("recomputable: attacker's interval [{low:.2}, {high:.2}]")),
-                Requirement::Protect { up, down } => {
+                Requirement::Protect { up, mut down } => {
                     let v = truth.expect("protection levels need the truth")[c];
+                    if low > v - down + 1e-6 {
+                        // Only as far down as the zeros and the equations alone allow.
+                        down = reachable_down(system, c, down);
+                    }
                     (high < v + up - 1e-6 || low > v - down + 1e-6).then(|| {
                         format!(
                             "under-protected: value {v}, attacker's interval [{low:.2}, {high:.2}], needs [{:.2}, {:.2}]",

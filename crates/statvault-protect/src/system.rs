@@ -253,20 +253,31 @@ impl<'a> System<'a> {
     /// below this, so its protection downwards reaches this far at most.
     ///
     /// Lower bounds are propagated through every row until none rises (cheap, never
-    /// above the truth's least). Cells `refine` picks whose neighbourhood is small (a
-    /// grid square) get the linear program's minimum over it instead.
+    /// above the exact least). Cells `refine` picks whose connected part is small (a
+    /// grid square) get the exact least at once; any other cell's bound is made exact
+    /// by `least_alone` where a protection depends on it.
     pub fn least_known(&self, zeros_published: bool, refine: impl Fn(usize) -> bool) -> Vec<f64> {
         if !zeros_published {
             return vec![0.0; self.cells.len()];
         }
         let mut least = self.propagated_least();
         for p in (0..self.cells.len()).filter(|&p| refine(p) && self.cells[p].count) {
-            let region = self.neighbourhood(p, 3);
-            if region.len() <= SMALL_REGION {
-                least[p] = least[p].max(self.least_in(p, &region));
+            if let Some(part) = self.reach(p, usize::MAX, SMALL_REGION) {
+                least[p] = least[p].max(self.least_in(p, &part));
             }
         }
         least
+    }
+
+    /// The exact least of count cell `p` that the published zeros and the equations
+    /// alone tell: the linear program's minimum over `p`'s whole connected part, every
+    /// nonzero cell free from 1 up. As costly as the part is large.
+    pub fn least_alone(&self, p: usize) -> f64 {
+        if !self.cells[p].count {
+            return 0.0;
+        }
+        let part = self.neighbourhood(p, usize::MAX);
+        self.least_in(p, &part)
     }
 
     /// Lower bounds propagated through the rows: a row Σ k·x ≤ 0 (or = 0) holds a
@@ -330,7 +341,8 @@ impl<'a> System<'a> {
         least
     }
 
-    /// The least of cell `p` over `region`, the cells outside it held at their values.
+    /// The least of count cell `p` over a connected part of the system (no equation
+    /// reaches outside it), every nonzero cell of it free from 1 up.
     fn least_in(&self, p: usize, region: &BTreeSet<usize>) -> f64 {
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: HashMap<usize, microlp::Variable> = region
@@ -372,6 +384,13 @@ impl<'a> System<'a> {
 
     /// Cells reachable from `p` through at most `hops` shared equations.
     pub fn neighbourhood(&self, p: usize, hops: usize) -> BTreeSet<usize> {
+        self.reach(p, hops, usize::MAX)
+            .expect("an unlimited reach always ends")
+    }
+
+    /// Cells reachable from `p` through at most `hops` shared equations, or None as
+    /// soon as they are more than `limit`.
+    fn reach(&self, p: usize, hops: usize, limit: usize) -> Option<BTreeSet<usize>> {
         let mut seen = BTreeSet::from([p]);
         let mut queue = VecDeque::from([(p, 0)]);
         while let Some((c, depth)) = queue.pop_front() {
@@ -381,12 +400,15 @@ impl<'a> System<'a> {
             for &e in &self.equations_of[c] {
                 for other in self.equations[e].cells() {
                     if seen.insert(other) {
+                        if seen.len() > limit {
+                            return None;
+                        }
                         queue.push_back((other, depth + 1));
                     }
                 }
             }
         }
-        seen
+        Some(seen)
     }
 }
 

@@ -69,18 +69,7 @@ use stored::*;
 
 pub use assemble::dimension_bounds;
 pub use kernel::{cross_tabulate, Cells, KernelTable, RecordKeys};
-pub use stored::ColumnCache;
-
-/// The record keys (person, household, dwelling identifiers) of a census snapshot's
-/// schema: a table with one of them as a dimension shows each record on its own.
-pub fn record_keys(
-    vault: &Vault,
-    keys: &VaultKeys,
-    snapshot: &str,
-) -> Result<Vec<String>, CensusError> {
-    let dataset = Dataset::open(vault, keys, snapshot)?;
-    Ok(dataset.schema.records.into_iter().map(|r| r.key).collect())
-}
+pub use stored::{ColumnCache, Dataset};
 
 /// Computes the tables of a spec from a census snapshot and writes one table file
 /// each into `out_dir`.
@@ -92,37 +81,48 @@ pub fn tabulate(
     out_dir: &Path,
     progress: &dyn Progress,
 ) -> Result<TabulateReport, CensusError> {
-    tabulate_cached(
-        vault,
-        keys,
-        snapshot,
+    let started = Instant::now();
+    let dataset = Dataset::open(vault, keys, snapshot)?;
+    tabulate_opened(
+        &dataset,
         spec_text,
         out_dir,
         &ColumnCache::none(),
+        started,
         progress,
     )
 }
 
-/// [`tabulate`], taking columns from `cache` and leaving the ones it reads there.
+/// [`tabulate`] from a snapshot opened already, taking columns from `cache` and
+/// leaving the ones it reads there.
 pub fn tabulate_cached(
-    vault: &Vault,
-    keys: &VaultKeys,
-    snapshot: &str,
+    dataset: &Dataset,
     spec_text: &str,
     out_dir: &Path,
     cache: &ColumnCache,
     progress: &dyn Progress,
 ) -> Result<TabulateReport, CensusError> {
+    tabulate_opened(dataset, spec_text, out_dir, cache, Instant::now(), progress)
+}
+
+/// The tabulation proper; `started` is when reading began, the snapshot's opening
+/// included where it was opened for this tabulation.
+fn tabulate_opened(
+    dataset: &Dataset,
+    spec_text: &str,
+    out_dir: &Path,
+    cache: &ColumnCache,
+    started: Instant,
+    progress: &dyn Progress,
+) -> Result<TabulateReport, CensusError> {
     let spec = Spec::parse(spec_text)?;
-    let started = Instant::now();
-    let dataset = Dataset::open(vault, keys, snapshot)?;
-    let planned = plan_all(&spec, &dataset)?;
-    let (needed, radix_of) = columns_needed(&planned, &dataset, cache.budget > 0);
+    let planned = plan_all(&spec, dataset)?;
+    let (needed, radix_of) = columns_needed(&planned, dataset, cache.budget > 0);
     let loaded = dataset.load_all(&needed, &radix_of, cache, progress)?;
     let reading = started.elapsed().as_secs_f64();
 
     let scanning = Instant::now();
-    let record_keys = record_keys_of(&dataset, &loaded);
+    let record_keys = record_keys_of(dataset, &loaded);
     let kernel_tables = kernel_tables(&planned, &dataset.schema, &loaded);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let results = cross_tabulate(dataset.rows, &record_keys, &kernel_tables, threads);
@@ -135,7 +135,7 @@ pub fn tabulate_cached(
         source_blake3: dataset.meta.source.blake3.clone(),
         statvault: env!("CARGO_PKG_VERSION").into(),
     };
-    let tables = write_tables(&spec, &dataset, &planned, results, &provenance, out_dir)?;
+    let tables = write_tables(&spec, dataset, &planned, results, &provenance, out_dir)?;
     Ok(TabulateReport {
         snapshot: dataset.id.clone(),
         rows: dataset.rows,

@@ -124,8 +124,10 @@ impl ColumnCache {
 }
 
 /// A census snapshot opened for reading: its files, metadata and schema, each
-/// checked once.
-pub(super) struct Dataset<'a> {
+/// checked once. Whatever is decided about the snapshot (which records are keys, what
+/// may be tabulated) is decided on this one opening and tabulated from it, so that a
+/// name such as `latest` cannot mean one snapshot when checked and another when read.
+pub struct Dataset<'a> {
     pub(super) files: SnapshotFiles<'a>,
     pub(super) meta: DatasetMeta,
     pub(super) schema: Schema,
@@ -135,7 +137,8 @@ pub(super) struct Dataset<'a> {
 }
 
 impl<'a> Dataset<'a> {
-    pub(super) fn open(
+    /// Opens `snapshot` (an id, a prefix or `latest`) under the vault's current log.
+    pub fn open(
         vault: &'a Vault,
         keys: &'a VaultKeys,
         snapshot: &str,
@@ -180,6 +183,18 @@ impl<'a> Dataset<'a> {
             rows,
             id,
         })
+    }
+
+    /// The snapshot's id, in hex.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The names of the schema's record keys (person, household, dwelling
+    /// identifiers): a table with one of them as a dimension shows each record on its
+    /// own.
+    pub fn record_keys(&self) -> impl Iterator<Item = &str> {
+        self.schema.records.iter().map(|r| r.key.as_str())
     }
 
     pub(super) fn err(&self, object: &str, detail: String) -> CensusError {

@@ -351,6 +351,8 @@ fn err(message: String) -> CensusError {
 }
 
 impl RawSchema {
+    /// Checks every item and links them by position: the steps in the order each needs
+    /// the one before.
     fn resolve(self) -> Result<Schema, CensusError> {
         if self.format != FORMAT {
             return Err(err(format!(
@@ -361,337 +363,21 @@ impl RawSchema {
         if self.languages.is_empty() {
             return Err(err("languages: name at least one language".into()));
         }
-        let languages = self.languages.clone();
-        let labels = |what: &str, l: &Labels| -> Result<Labels, CensusError> {
-            for lang in &languages {
-                if l.get(lang).is_none_or(|s| s.trim().is_empty()) {
-                    return Err(err(format!("{what}: no label in language {lang:?}")));
-                }
-            }
-            if let Some(other) = l.keys().find(|k| !languages.contains(k)) {
-                return Err(err(format!(
-                    "{what}: {other:?} is not a declared language ({})",
-                    languages.join(", ")
-                )));
-            }
-            Ok(l.clone())
-        };
-        let name = labels("name", &self.name)?;
-
-        // Codelists, then their parents, checked for cycles.
-        let list_names: Vec<&String> = self.codelists.keys().collect();
-        let list_index = |name: &str, what: &str| -> Result<usize, CensusError> {
-            list_names
+        let languages = Languages(&self.languages);
+        let name = languages.labels("name", &self.name)?;
+        let codelists = self.resolve_codelists(&languages)?;
+        let records = self.resolve_records(&languages)?;
+        let variables = self.resolve_variables(&languages, &codelists, &records)?;
+        check_record_keys(&records, &variables)?;
+        let coordinates = self.resolve_coordinates(&variables)?;
+        let derived = self.resolve_derived(&languages, &codelists, &variables, &coordinates)?;
+        if records.len() < 2
+            && derived
                 .iter()
-                .position(|n| *n == name)
-                .ok_or_else(|| err(format!("{what}: unknown codelist {name:?}")))
-        };
-        let mut codelists = Vec::new();
-        for (cl_name, raw) in &self.codelists {
-            let what = format!("codelist {cl_name}");
-            let parent = raw
-                .parent
-                .as_deref()
-                .map(|p| list_index(p, &what))
-                .transpose()?;
-            if raw.codes.is_empty() {
-                return Err(err(format!("{what}: has no codes")));
-            }
-            if raw.codes.len() > u16::MAX as usize {
-                return Err(err(format!("{what}: more than {} codes", u16::MAX)));
-            }
-            let mut positions = HashMap::new();
-            let mut codes = Vec::new();
-            for (i, c) in raw.codes.iter().enumerate() {
-                let code_what = format!("{what}, code {:?}", c.code);
-                if c.code.is_empty() || c.code.contains(['\n', '\r']) {
-                    return Err(err(format!(
-                        "{code_what}: codes are non-empty single lines"
-                    )));
-                }
-                if positions.insert(c.code.clone(), i as u16).is_some() {
-                    return Err(err(format!("{code_what}: listed twice")));
-                }
-                let range = match (c.min, c.max) {
-                    (None, None) => None,
-                    (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
-                    _ => {
-                        return Err(err(format!(
-                            "{code_what}: a range needs both min and max, min ≤ max"
-                        )))
-                    }
-                };
-                codes.push(Code {
-                    code: c.code.clone(),
-                    label: labels(&code_what, &c.label)?,
-                    parent: None,
-                    range,
-                });
-            }
-            codelists.push(Codelist {
-                name: cl_name.clone(),
-                label: labels(&what, &raw.label)?,
-                parent,
-                codes,
-                positions,
-            });
-        }
-        for start in 0..codelists.len() {
-            let mut seen = HashSet::from([start]);
-            let mut at = codelists[start].parent;
-            while let Some(p) = at {
-                if !seen.insert(p) {
-                    return Err(err(format!(
-                        "codelist {}: its hierarchy of parents has a cycle",
-                        codelists[start].name
-                    )));
-                }
-                at = codelists[p].parent;
-            }
-        }
-        for (l, (cl_name, raw)) in self.codelists.iter().enumerate() {
-            let Some(p) = codelists[l].parent else {
-                if let Some(c) = raw.codes.iter().find(|c| c.parent.is_some()) {
-                    return Err(err(format!("codelist {cl_name}, code {:?}: has a parent but the codelist has no parent codelist", c.code)));
-                }
-                continue;
-            };
-            for (i, c) in raw.codes.iter().enumerate() {
-                let parent_code = c.parent.as_deref().ok_or_else(|| {
-                    err(format!(
-                        "codelist {cl_name}, code {:?}: no parent in codelist {}",
-                        c.code, codelists[p].name
-                    ))
-                })?;
-                let position = codelists[p].position(parent_code).ok_or_else(|| {
-                    err(format!(
-                        "codelist {cl_name}, code {:?}: parent {parent_code:?} is not in codelist {}",
-                        c.code, codelists[p].name
-                    ))
-                })?;
-                codelists[l].codes[i].parent = Some(position);
-            }
-        }
-
-        // Records, ordered root first.
-        let record_names: Vec<&String> = self.records.keys().collect();
-        let record_index = |name: &str, what: &str| -> Result<usize, CensusError> {
-            record_names
-                .iter()
-                .position(|n| *n == name)
-                .ok_or_else(|| err(format!("{what}: unknown record type {name:?}")))
-        };
-        let mut parents = Vec::new();
-        for (r_name, raw) in &self.records {
-            parents.push(
-                raw.parent
-                    .as_deref()
-                    .map(|p| record_index(p, &format!("record {r_name}")))
-                    .transpose()?,
-            );
-        }
-        let depth = |r: usize| -> Result<usize, CensusError> {
-            let (mut d, mut at) = (0, parents[r]);
-            while let Some(p) = at {
-                d += 1;
-                if d > parents.len() {
-                    return Err(err(format!(
-                        "record {}: its chain of parents has a cycle",
-                        record_names[r]
-                    )));
-                }
-                at = parents[p];
-            }
-            Ok(d)
-        };
-        let mut order: Vec<usize> = (0..record_names.len()).collect();
-        let depths = order
-            .iter()
-            .map(|&r| depth(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        if depths.iter().filter(|&&d| d == 0).count() != 1 || order.is_empty() {
-            return Err(err(
-                "records: exactly one record type has no parent (the root, e.g. dwelling)".into(),
-            ));
-        }
-        order.sort_by_key(|&r| depths[r]);
-        let new_position = |old: usize| order.iter().position(|&o| o == old).expect("a record");
-        let mut records = Vec::new();
-        for &r in &order {
-            let raw = &self.records[record_names[r]];
-            records.push(Record {
-                name: record_names[r].clone(),
-                label: labels(&format!("record {}", record_names[r]), &raw.label)?,
-                key: raw.key.clone(),
-                parent: parents[r].map(new_position),
-            });
-        }
-        let record_of = |name: &str, what: &str| record_index(name, what).map(new_position);
-
-        let mut variables = Vec::new();
-        for (v_name, raw) in &self.variables {
-            let what = format!("variable {v_name}");
-            let int_bound =
-                |b: &Option<toml::Value>, which: &str| -> Result<Option<i64>, CensusError> {
-                    b.as_ref()
-                        .map(|v| {
-                            v.as_integer()
-                                .ok_or_else(|| err(format!("{what}: {which} must be an integer")))
-                        })
-                        .transpose()
-                };
-            let float_bound =
-                |b: &Option<toml::Value>, which: &str| -> Result<Option<f64>, CensusError> {
-                    b.as_ref()
-                        .map(|v| match v {
-                            toml::Value::Integer(i) => Ok(*i as f64),
-                            toml::Value::Float(f) if f.is_finite() => Ok(*f),
-                            _ => Err(err(format!("{what}: {which} must be a number"))),
-                        })
-                        .transpose()
-                };
-            let ty = match (raw.ty.as_str(), &raw.codelist) {
-                ("code", Some(cl)) => VarType::Code(list_index(cl, &what)?),
-                ("code", None) => return Err(err(format!("{what}: type code needs a codelist"))),
-                (_, Some(_)) => {
-                    return Err(err(format!(
-                        "{what}: only variables of type code have a codelist"
-                    )))
-                }
-                ("integer", None) => VarType::Integer {
-                    min: int_bound(&raw.min, "min")?.unwrap_or(i64::MIN),
-                    max: int_bound(&raw.max, "max")?.unwrap_or(i64::MAX),
-                },
-                ("decimal", None) => VarType::Decimal {
-                    min: float_bound(&raw.min, "min")?.unwrap_or(f64::NEG_INFINITY),
-                    max: float_bound(&raw.max, "max")?.unwrap_or(f64::INFINITY),
-                },
-                (other, None) => {
-                    return Err(err(format!(
-                        "{what}: type {other:?} is not one of code, integer, decimal"
-                    )))
-                }
-            };
-            if matches!(ty, VarType::Code(_)) && (raw.min.is_some() || raw.max.is_some()) {
-                return Err(err(format!("{what}: a code variable has no min or max")));
-            }
-            variables.push(Variable {
-                name: v_name.clone(),
-                label: labels(&what, &raw.label)?,
-                record: record_of(&raw.record, &what)?,
-                ty,
-            });
-        }
-        let var_index = |name: &str, what: &str| -> Result<usize, CensusError> {
-            variables
-                .iter()
-                .position(|v| v.name == name)
-                .ok_or_else(|| err(format!("{what}: unknown variable {name:?}")))
-        };
-        for (r, record) in records.iter().enumerate() {
-            let what = format!("record {}", record.name);
-            let key = var_index(&record.key, &what)?;
-            if !matches!(variables[key].ty, VarType::Integer { .. }) || variables[key].record != r {
-                return Err(err(format!(
-                    "{what}: key {} must be an integer variable of record {}",
-                    record.key, record.name
-                )));
-            }
-        }
-
-        let coordinates = self
-            .coordinates
-            .as_ref()
-            .map(|c| -> Result<Coordinates, CensusError> {
-                let latitude = var_index(&c.latitude, "coordinates")?;
-                let longitude = var_index(&c.longitude, "coordinates")?;
-                for v in [latitude, longitude] {
-                    if !matches!(variables[v].ty, VarType::Decimal { .. }) {
-                        return Err(err(format!(
-                            "coordinates: {} must be a decimal variable",
-                            variables[v].name
-                        )));
-                    }
-                }
-                Ok(Coordinates {
-                    latitude,
-                    longitude,
-                })
-            })
-            .transpose()?;
-
-        let mut derived = Vec::new();
-        for (d_name, raw) in &self.derived {
-            let what = format!("derived variable {d_name}");
-            if variables.iter().any(|v| &v.name == d_name) {
-                return Err(err(format!("{what}: a variable has the same name")));
-            }
-            let ranged = |cl: &Option<String>| -> Result<usize, CensusError> {
-                let cl = cl
-                    .as_deref()
-                    .ok_or_else(|| err(format!("{what}: rule {} needs a codelist", raw.rule)))?;
-                let l = list_index(cl, &what)?;
-                let mut ranges: Vec<(i64, i64)> = Vec::new();
-                for c in &codelists[l].codes {
-                    let r = c.range.ok_or_else(|| {
-                        err(format!(
-                            "{what}: code {:?} of codelist {cl} has no min and max",
-                            c.code
-                        ))
-                    })?;
-                    if let Some(o) = ranges.iter().find(|o| r.0 <= o.1 && o.0 <= r.1) {
-                        return Err(err(format!(
-                            "{what}: ranges {}–{} and {}–{} of codelist {cl} overlap",
-                            o.0, o.1, r.0, r.1
-                        )));
-                    }
-                    ranges.push(r);
-                }
-                Ok(l)
-            };
-            let rule = match raw.rule.as_str() {
-                "ranges" => {
-                    let from = raw
-                        .from
-                        .as_deref()
-                        .ok_or_else(|| err(format!("{what}: rule ranges needs from")))?;
-                    let source = var_index(from, &what)?;
-                    if !matches!(variables[source].ty, VarType::Integer { .. }) {
-                        return Err(err(format!("{what}: {from} is not an integer variable")));
-                    }
-                    DerivedRule::Ranges {
-                        source,
-                        codelist: ranged(&raw.codelist)?,
-                    }
-                }
-                "household_size" => DerivedRule::HouseholdSize {
-                    codelist: ranged(&raw.codelist)?,
-                },
-                "grid_1km" => {
-                    if coordinates.is_none() {
-                        return Err(err(format!("{what}: rule grid_1km needs [coordinates]")));
-                    }
-                    DerivedRule::Grid1km
-                }
-                other => {
-                    return Err(err(format!(
-                        "{what}: rule {other:?} is not one of ranges, household_size, grid_1km"
-                    )))
-                }
-            };
-            derived.push(Derived {
-                name: d_name.clone(),
-                label: labels(&what, &raw.label)?,
-                rule,
-            });
-        }
-        let has_household_size = derived
-            .iter()
-            .any(|d| matches!(d.rule, DerivedRule::HouseholdSize { .. }));
-        if has_household_size && records.len() < 2 {
+                .any(|d| matches!(d.rule, DerivedRule::HouseholdSize { .. }))
+        {
             return Err(err("household_size needs a household record type".into()));
         }
-
         let mut schema = Schema {
             name,
             languages: self.languages,
@@ -709,6 +395,445 @@ impl RawSchema {
             .map(|(i, raw)| raw.resolve(&schema, i + 1))
             .collect::<Result<_, _>>()?;
         Ok(schema)
+    }
+
+    /// Codelists with their codes, then the parent of each code, the hierarchy of
+    /// codelists checked for cycles.
+    fn resolve_codelists(&self, languages: &Languages) -> Result<Vec<Codelist>, CensusError> {
+        let names = || self.codelists.keys().map(String::as_str);
+        let mut codelists = Vec::new();
+        for (name, raw) in &self.codelists {
+            let what = format!("codelist {name}");
+            let parent = raw
+                .parent
+                .as_deref()
+                .map(|p| position_of(names(), p, &what, "codelist"))
+                .transpose()?;
+            codelists.push(raw.resolve(name, parent, languages)?);
+        }
+        for start in 0..codelists.len() {
+            let mut seen = HashSet::from([start]);
+            let mut at = codelists[start].parent;
+            while let Some(p) = at {
+                if !seen.insert(p) {
+                    return Err(err(format!(
+                        "codelist {}: its hierarchy of parents has a cycle",
+                        codelists[start].name
+                    )));
+                }
+                at = codelists[p].parent;
+            }
+        }
+        for (l, raw) in self.codelists.values().enumerate() {
+            let parents = raw.code_parents(&codelists[l], &codelists)?;
+            for (code, parent) in codelists[l].codes.iter_mut().zip(parents) {
+                code.parent = parent;
+            }
+        }
+        Ok(codelists)
+    }
+
+    /// Record types, root first, each parent by its new position.
+    fn resolve_records(&self, languages: &Languages) -> Result<Vec<Record>, CensusError> {
+        let names: Vec<&String> = self.records.keys().collect();
+        let parents = self
+            .records
+            .iter()
+            .map(|(name, raw)| {
+                raw.parent
+                    .as_deref()
+                    .map(|p| {
+                        position_of(
+                            names.iter().map(|n| n.as_str()),
+                            p,
+                            &format!("record {name}"),
+                            "record type",
+                        )
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let depth = |r: usize| -> Result<usize, CensusError> {
+            let (mut d, mut at) = (0, parents[r]);
+            while let Some(p) = at {
+                d += 1;
+                if d > parents.len() {
+                    return Err(err(format!(
+                        "record {}: its chain of parents has a cycle",
+                        names[r]
+                    )));
+                }
+                at = parents[p];
+            }
+            Ok(d)
+        };
+        let depths = (0..names.len()).map(depth).collect::<Result<Vec<_>, _>>()?;
+        if depths.iter().filter(|&&d| d == 0).count() != 1 {
+            return Err(err(
+                "records: exactly one record type has no parent (the root, e.g. dwelling)".into(),
+            ));
+        }
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by_key(|&r| depths[r]);
+        let new_position = |old: usize| order.iter().position(|&o| o == old).expect("a record");
+        order
+            .iter()
+            .map(|&r| {
+                let raw = &self.records[names[r]];
+                Ok(Record {
+                    name: names[r].clone(),
+                    label: languages.labels(&format!("record {}", names[r]), &raw.label)?,
+                    key: raw.key.clone(),
+                    parent: parents[r].map(new_position),
+                })
+            })
+            .collect()
+    }
+
+    fn resolve_variables(
+        &self,
+        languages: &Languages,
+        codelists: &[Codelist],
+        records: &[Record],
+    ) -> Result<Vec<Variable>, CensusError> {
+        self.variables
+            .iter()
+            .map(|(name, raw)| {
+                let what = format!("variable {name}");
+                let ty = raw.var_type(&what, codelists)?;
+                Ok(Variable {
+                    name: name.clone(),
+                    label: languages.labels(&what, &raw.label)?,
+                    record: position_of(
+                        records.iter().map(|r| r.name.as_str()),
+                        &raw.record,
+                        &what,
+                        "record type",
+                    )?,
+                    ty,
+                })
+            })
+            .collect()
+    }
+
+    fn resolve_coordinates(
+        &self,
+        variables: &[Variable],
+    ) -> Result<Option<Coordinates>, CensusError> {
+        let Some(c) = &self.coordinates else {
+            return Ok(None);
+        };
+        let decimal = |name: &str| -> Result<usize, CensusError> {
+            let v = variable_index(variables, name, "coordinates")?;
+            if !matches!(variables[v].ty, VarType::Decimal { .. }) {
+                return Err(err(format!(
+                    "coordinates: {name} must be a decimal variable"
+                )));
+            }
+            Ok(v)
+        };
+        Ok(Some(Coordinates {
+            latitude: decimal(&c.latitude)?,
+            longitude: decimal(&c.longitude)?,
+        }))
+    }
+
+    fn resolve_derived(
+        &self,
+        languages: &Languages,
+        codelists: &[Codelist],
+        variables: &[Variable],
+        coordinates: &Option<Coordinates>,
+    ) -> Result<Vec<Derived>, CensusError> {
+        self.derived
+            .iter()
+            .map(|(name, raw)| {
+                let what = format!("derived variable {name}");
+                if variables.iter().any(|v| &v.name == name) {
+                    return Err(err(format!("{what}: a variable has the same name")));
+                }
+                let rule = raw.rule(&what, codelists, variables, coordinates.is_some())?;
+                Ok(Derived {
+                    name: name.clone(),
+                    label: languages.labels(&what, &raw.label)?,
+                    rule,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The schema's declared languages: every label has each of them and no other.
+struct Languages<'a>(&'a [String]);
+
+impl Languages<'_> {
+    fn labels(&self, what: &str, labels: &Labels) -> Result<Labels, CensusError> {
+        for lang in self.0 {
+            if labels.get(lang).is_none_or(|s| s.trim().is_empty()) {
+                return Err(err(format!("{what}: no label in language {lang:?}")));
+            }
+        }
+        if let Some(other) = labels.keys().find(|k| !self.0.contains(k)) {
+            return Err(err(format!(
+                "{what}: {other:?} is not a declared language ({})",
+                self.0.join(", ")
+            )));
+        }
+        Ok(labels.clone())
+    }
+}
+
+/// The position of `name` among `names`, or an error naming `what` refers to an
+/// unknown `kind`.
+fn position_of<'n>(
+    mut names: impl Iterator<Item = &'n str>,
+    name: &str,
+    what: &str,
+    kind: &str,
+) -> Result<usize, CensusError> {
+    names
+        .position(|n| n == name)
+        .ok_or_else(|| err(format!("{what}: unknown {kind} {name:?}")))
+}
+
+fn variable_index(variables: &[Variable], name: &str, what: &str) -> Result<usize, CensusError> {
+    position_of(
+        variables.iter().map(|v| v.name.as_str()),
+        name,
+        what,
+        "variable",
+    )
+}
+
+/// Each record's key is an integer variable of that record.
+fn check_record_keys(records: &[Record], variables: &[Variable]) -> Result<(), CensusError> {
+    for (r, record) in records.iter().enumerate() {
+        let what = format!("record {}", record.name);
+        let key = variable_index(variables, &record.key, &what)?;
+        if !matches!(variables[key].ty, VarType::Integer { .. }) || variables[key].record != r {
+            return Err(err(format!(
+                "{what}: key {} must be an integer variable of record {}",
+                record.key, record.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl RawCodelist {
+    /// The codelist with its codes, each checked; codes' parents are linked later,
+    /// once every codelist is known.
+    fn resolve(
+        &self,
+        name: &str,
+        parent: Option<usize>,
+        languages: &Languages,
+    ) -> Result<Codelist, CensusError> {
+        let what = format!("codelist {name}");
+        if self.codes.is_empty() {
+            return Err(err(format!("{what}: has no codes")));
+        }
+        if self.codes.len() > u16::MAX as usize {
+            return Err(err(format!("{what}: more than {} codes", u16::MAX)));
+        }
+        let mut positions = HashMap::new();
+        let mut codes = Vec::new();
+        for (i, c) in self.codes.iter().enumerate() {
+            let code_what = format!("{what}, code {:?}", c.code);
+            if c.code.is_empty() || c.code.contains(['\n', '\r']) {
+                return Err(err(format!(
+                    "{code_what}: codes are non-empty single lines"
+                )));
+            }
+            if positions.insert(c.code.clone(), i as u16).is_some() {
+                return Err(err(format!("{code_what}: listed twice")));
+            }
+            let range = match (c.min, c.max) {
+                (None, None) => None,
+                (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
+                _ => {
+                    return Err(err(format!(
+                        "{code_what}: a range needs both min and max, min ≤ max"
+                    )))
+                }
+            };
+            codes.push(Code {
+                code: c.code.clone(),
+                label: languages.labels(&code_what, &c.label)?,
+                parent: None,
+                range,
+            });
+        }
+        Ok(Codelist {
+            name: name.to_string(),
+            label: languages.labels(&what, &self.label)?,
+            parent,
+            codes,
+            positions,
+        })
+    }
+
+    /// Each code's position in the parent codelist: every code has one where the
+    /// codelist has a parent, none where it has not.
+    fn code_parents(
+        &self,
+        list: &Codelist,
+        codelists: &[Codelist],
+    ) -> Result<Vec<Option<u16>>, CensusError> {
+        let what = |c: &RawCode| format!("codelist {}, code {:?}", list.name, c.code);
+        let Some(p) = list.parent else {
+            if let Some(c) = self.codes.iter().find(|c| c.parent.is_some()) {
+                return Err(err(format!(
+                    "{}: has a parent but the codelist has no parent codelist",
+                    what(c)
+                )));
+            }
+            return Ok(vec![None; self.codes.len()]);
+        };
+        let parent = &codelists[p];
+        self.codes
+            .iter()
+            .map(|c| {
+                let code = c.parent.as_deref().ok_or_else(|| {
+                    err(format!(
+                        "{}: no parent in codelist {}",
+                        what(c),
+                        parent.name
+                    ))
+                })?;
+                let position = parent.position(code).ok_or_else(|| {
+                    err(format!(
+                        "{}: parent {code:?} is not in codelist {}",
+                        what(c),
+                        parent.name
+                    ))
+                })?;
+                Ok(Some(position))
+            })
+            .collect()
+    }
+}
+
+impl RawVariable {
+    fn var_type(&self, what: &str, codelists: &[Codelist]) -> Result<VarType, CensusError> {
+        let int_bound =
+            |b: &Option<toml::Value>, which: &str| -> Result<Option<i64>, CensusError> {
+                b.as_ref()
+                    .map(|v| {
+                        v.as_integer()
+                            .ok_or_else(|| err(format!("{what}: {which} must be an integer")))
+                    })
+                    .transpose()
+            };
+        let float_bound =
+            |b: &Option<toml::Value>, which: &str| -> Result<Option<f64>, CensusError> {
+                b.as_ref()
+                    .map(|v| match v {
+                        toml::Value::Integer(i) => Ok(*i as f64),
+                        toml::Value::Float(f) if f.is_finite() => Ok(*f),
+                        _ => Err(err(format!("{what}: {which} must be a number"))),
+                    })
+                    .transpose()
+            };
+        let ty = match (self.ty.as_str(), &self.codelist) {
+            ("code", Some(cl)) => VarType::Code(position_of(
+                codelists.iter().map(|c| c.name.as_str()),
+                cl,
+                what,
+                "codelist",
+            )?),
+            ("code", None) => return Err(err(format!("{what}: type code needs a codelist"))),
+            (_, Some(_)) => {
+                return Err(err(format!(
+                    "{what}: only variables of type code have a codelist"
+                )))
+            }
+            ("integer", None) => VarType::Integer {
+                min: int_bound(&self.min, "min")?.unwrap_or(i64::MIN),
+                max: int_bound(&self.max, "max")?.unwrap_or(i64::MAX),
+            },
+            ("decimal", None) => VarType::Decimal {
+                min: float_bound(&self.min, "min")?.unwrap_or(f64::NEG_INFINITY),
+                max: float_bound(&self.max, "max")?.unwrap_or(f64::INFINITY),
+            },
+            (other, None) => {
+                return Err(err(format!(
+                    "{what}: type {other:?} is not one of code, integer, decimal"
+                )))
+            }
+        };
+        if matches!(ty, VarType::Code(_)) && (self.min.is_some() || self.max.is_some()) {
+            return Err(err(format!("{what}: a code variable has no min or max")));
+        }
+        Ok(ty)
+    }
+}
+
+impl RawDerived {
+    fn rule(
+        &self,
+        what: &str,
+        codelists: &[Codelist],
+        variables: &[Variable],
+        has_coordinates: bool,
+    ) -> Result<DerivedRule, CensusError> {
+        Ok(match self.rule.as_str() {
+            "ranges" => {
+                let from = self
+                    .from
+                    .as_deref()
+                    .ok_or_else(|| err(format!("{what}: rule ranges needs from")))?;
+                let source = variable_index(variables, from, what)?;
+                if !matches!(variables[source].ty, VarType::Integer { .. }) {
+                    return Err(err(format!("{what}: {from} is not an integer variable")));
+                }
+                DerivedRule::Ranges {
+                    source,
+                    codelist: self.ranged_codelist(what, codelists)?,
+                }
+            }
+            "household_size" => DerivedRule::HouseholdSize {
+                codelist: self.ranged_codelist(what, codelists)?,
+            },
+            "grid_1km" if has_coordinates => DerivedRule::Grid1km,
+            "grid_1km" => return Err(err(format!("{what}: rule grid_1km needs [coordinates]"))),
+            other => {
+                return Err(err(format!(
+                    "{what}: rule {other:?} is not one of ranges, household_size, grid_1km"
+                )))
+            }
+        })
+    }
+
+    /// The rule's codelist, every code of it a range of integers, none overlapping.
+    fn ranged_codelist(&self, what: &str, codelists: &[Codelist]) -> Result<usize, CensusError> {
+        let name = self
+            .codelist
+            .as_deref()
+            .ok_or_else(|| err(format!("{what}: rule {} needs a codelist", self.rule)))?;
+        let l = position_of(
+            codelists.iter().map(|c| c.name.as_str()),
+            name,
+            what,
+            "codelist",
+        )?;
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        for c in &codelists[l].codes {
+            let r = c.range.ok_or_else(|| {
+                err(format!(
+                    "{what}: code {:?} of codelist {name} has no min and max",
+                    c.code
+                ))
+            })?;
+            if let Some(o) = ranges.iter().find(|o| r.0 <= o.1 && o.0 <= r.1) {
+                return Err(err(format!(
+                    "{what}: ranges {}–{} and {}–{} of codelist {name} overlap",
+                    o.0, o.1, r.0, r.1
+                )));
+            }
+            ranges.push(r);
+        }
+        Ok(l)
     }
 }
 

@@ -32,13 +32,17 @@ use crate::ProtectError;
 pub struct AuditReport {
     /// `suppress` or `ckm`.
     pub method: String,
+    /// Cells in the table, totals included.
     pub cells: usize,
+    /// No cell exposed: every check of the method passed.
     pub passed: bool,
     /// Whether the originals were at hand (the internal audit) or only the
     /// published table (anyone's audit).
     pub with_originals: bool,
+    /// What the attack on suppressed cells found, for tables protected by suppression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<SuppressionAudit>,
+    /// What the checks of the noise found, for tables protected by the cell key method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ckm: Option<CkmAudit>,
     /// The first failing cells, named by their codes.
@@ -89,7 +93,9 @@ pub struct CkmAudit {
 /// An attacker's interval for one cell, as far as the audit needed to know it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CellInterval {
+    /// The least value the attacker can prove.
     pub low: f64,
+    /// The most value the attacker can prove.
     pub high: f64,
 }
 

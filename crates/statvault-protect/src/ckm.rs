@@ -13,6 +13,7 @@ use crate::protected::{CellStatus, ProtectedTable};
 use crate::system::identity;
 use crate::{audit, PTable, ProtectError};
 
+/// Options of the cell key method.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CkmOptions {
     /// Tables whose cells made only of totals and subtotals are published exactly
@@ -21,6 +22,9 @@ pub struct CkmOptions {
     pub keep_totals_of: Vec<String>,
 }
 
+/// Perturbs count tables by the cell key method with `ptable`: each cell's noise
+/// follows from its count and the sum of its records' keys, so the same cell gets
+/// the same value in every table. Returns one protected table per input table, audited.
 pub fn protect_ckm(
     tables: &[Table],
     ptable: &PTable,

@@ -6,15 +6,27 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ProtectError {
     #[error("p-table line {line}{}: {message}", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+    /// A p-table CSV that cannot be read.
     PTable {
+        /// The line at fault, from 1.
         line: usize,
+        /// The column at fault, where one is.
         column: Option<&'static str>,
+        /// What is wrong there.
         message: String,
     },
+    /// A p-table parameter is out of range or the parameters admit no p-table.
     #[error("p-table parameters: {0}")]
     Parameters(String),
     #[error("table {table}: {message}")]
-    Table { table: String, message: String },
+    /// A table that cannot be protected as given.
+    Table {
+        /// The table's id.
+        table: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The linear program solver failed on a well-formed problem.
     #[error("linear program: {0}")]
     Solver(String),
 }

@@ -3,6 +3,8 @@
 //! audits that attack the result, and the protected-table file the release step reads.
 //! Formats and methods: `docs/protection.md`.
 
+#![warn(missing_docs)]
+
 mod audit;
 mod ckm;
 mod error;
@@ -25,7 +27,14 @@ use statvault_census::Table;
 /// A protection method with its parameters.
 #[derive(Clone, Debug)]
 pub enum Method {
-    Ckm { ptable: PTable, options: CkmOptions },
+    /// The cell key method: noise from a p-table, the same for a cell in every table.
+    Ckm {
+        /// The p-table the noise is drawn from.
+        ptable: PTable,
+        /// Which totals stay exact.
+        options: CkmOptions,
+    },
+    /// The threshold rule with secondary suppression, over all tables together.
     Suppress(SuppressOptions),
 }
 

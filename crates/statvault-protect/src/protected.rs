@@ -11,6 +11,7 @@ use statvault_census::Table;
 
 use crate::AuditReport;
 
+/// The `format` field of every protected table file this version writes.
 pub const FORMAT: &str = "statvault-protected-table/1";
 
 /// The status of one cell. The primary/secondary distinction stays internal: both
@@ -41,6 +42,7 @@ impl CellStatus {
         }
     }
 
+    /// Suppressed, primary or secondary: published as `c` with no value.
     pub fn is_suppressed(self) -> bool {
         matches!(
             self,
@@ -76,22 +78,34 @@ pub fn legend_lines(lang: &str) -> Vec<String> {
         .collect()
 }
 
+/// A table as published after disclosure control: `<id>.protected.json`
+/// (`docs/protection.md` §5). Values are absent where suppressed, and every cell
+/// carries its public status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProtectedTable {
+    /// `statvault-protected-table/1`.
     pub format: String,
+    /// The table's id, as in its spec.
     pub id: String,
+    /// The title, per language.
     pub title: Labels,
+    /// What a record of the table is (`person`, `household`, `dwelling`).
     pub unit: String,
+    /// `count`, or the variable summed.
     pub measure: String,
+    /// Which snapshot, log head, spec and source the table came from.
     pub provenance: Provenance,
+    /// The dimensions with their categories, sums and bounds, as in the table file.
     pub dimensions: Vec<Dimension>,
     /// Row-major like the table; null where suppressed.
     pub values: Vec<Option<i64>>,
     /// Public symbol per cell: "", "p", "c" or "u".
     pub status: Vec<String>,
+    /// The method, its parameters and its audit.
     pub protection: Protection,
 }
 
+/// How a table was protected, and what its audit found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Protection {
     /// `ckm` or `suppress`.
@@ -101,6 +115,7 @@ pub struct Protection {
     /// BLAKE3 of the p-table CSV (cell key method only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ptable_blake3: Option<String>,
+    /// The audit run when the table was protected.
     pub audit: AuditReport,
 }
 
@@ -137,10 +152,12 @@ impl ProtectedTable {
         }
     }
 
+    /// Cells in the table: the product of its dimensions' category counts.
     pub fn cells(&self) -> usize {
         cell_count(&self.dimensions).expect("ProtectedTable::read checked the cell count")
     }
 
+    /// The file's bytes: one line of JSON and a newline.
     pub fn write(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).expect("a protected table serializes");
         out.push(b'\n');

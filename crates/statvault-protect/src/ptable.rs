@@ -41,12 +41,18 @@ impl Default for PTableParams {
 /// One published count a row can turn into, with its slice of the cell-key interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Transition {
+    /// The published count.
     pub j: u64,
+    /// Its probability, given the row's original count.
     pub p: f64,
+    /// Where its slice of the interval [0, 1) of cell keys begins.
     pub lb: f64,
+    /// Where its slice ends (exclusive).
     pub ub: f64,
 }
 
+/// A count p-table: for each original count, the counts it may be published as and
+/// with what probability (`docs/protection.md` §2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PTable {
     /// Row i holds the transitions of original count i, ascending in j; the last row
@@ -63,6 +69,8 @@ impl PTable {
         PTable::read(DEFAULT_CSV).expect("the shipped p-table parses")
     }
 
+    /// A p-table with the given maximum deviation, variance and smallest published
+    /// value, by maximum entropy, unbiased row by row.
     pub fn generate(params: &PTableParams) -> Result<PTable, ProtectError> {
         let PTableParams {
             max_deviation: d,
@@ -127,6 +135,7 @@ impl PTable {
         self.rows.len() as u64 - 1
     }
 
+    /// The transitions of each original count, row 0 first.
     pub fn rows(&self) -> &[Vec<Transition>] {
         &self.rows
     }
@@ -167,6 +176,7 @@ impl PTable {
         n + t.j - row_index
     }
 
+    /// The p-table as CSV, in the columns `i,j,p,v,p_int_lb,p_int_ub`.
     pub fn write(&self) -> String {
         let mut out = String::from(HEADER);
         out.push('\n');

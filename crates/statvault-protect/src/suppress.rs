@@ -23,6 +23,7 @@ use crate::protected::{CellStatus, ProtectedTable};
 use crate::system::System;
 use crate::ProtectError;
 
+/// Options of the threshold rule with secondary suppression.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SuppressOptions {
     /// Cells with 1 ≤ records < threshold are suppressed.

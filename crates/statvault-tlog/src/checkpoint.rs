@@ -22,17 +22,24 @@ const SIGNATURE_PREFIX: &str = "\u{2014} ";
 /// The signed-note algorithm byte of Ed25519.
 const ED25519: u8 = 0x01;
 
+/// A log's signed tree head (C2SP tlog-checkpoint): which log, how many entries, and
+/// the Merkle root over them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log's origin line, which names it (and its signing key).
     pub origin: String,
+    /// The number of entries the tree holds.
     pub size: u64,
+    /// The RFC 6962 Merkle tree hash over those entries.
     pub root: Digest,
 }
 
 /// A note verifier: the key name (the log's origin) and its Ed25519 key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoteKey {
+    /// The key name: the log's origin.
     pub name: String,
+    /// The Ed25519 key that verifies the note's signature.
     pub key: PublicKey,
 }
 

@@ -4,5 +4,7 @@
 //! are both built on it; their formats are in `docs/release-format.md` and
 //! `docs/audit-log.md`.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod merkle;

@@ -5,8 +5,10 @@
 
 use sha2::{Digest as _, Sha256};
 
+/// A SHA-256 hash: a leaf's, a node's or a tree's.
 pub type Digest = [u8; 32];
 
+/// The hash of a leaf: SHA-256(0x00 ‖ data), RFC 6962 §2.1.
 pub fn leaf_hash(data: &[u8]) -> Digest {
     Sha256::new()
         .chain_update([0])
@@ -15,6 +17,7 @@ pub fn leaf_hash(data: &[u8]) -> Digest {
         .into()
 }
 
+/// The hash of an inner node: SHA-256(0x01 ‖ left ‖ right), RFC 6962 §2.1.
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
     Sha256::new()
         .chain_update([1])
@@ -47,6 +50,7 @@ pub struct Frontier {
 }
 
 impl Frontier {
+    /// The number of leaves appended.
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -13,10 +13,12 @@ impl Hash {
         Hash(*blake3::hash(data).as_bytes())
     }
 
+    /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 
+    /// The 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -24,10 +24,15 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ObjectKind {
+    /// A chunk of file content in a pack.
     Chunk = 1,
+    /// A pack's header, listing its blobs.
     PackHeader = 2,
+    /// An index object.
     Index = 3,
+    /// A snapshot object.
     Snapshot = 4,
+    /// A custodian's share, sealed under a passphrase's key.
     Share = 5,
 }
 
@@ -45,6 +50,7 @@ impl ObjectKind {
 pub struct MasterKey(Locked<[u8; 32]>);
 
 impl MasterKey {
+    /// A new master key from the operating system's random source.
     pub fn generate() -> MasterKey {
         MasterKey(Locked::new_with(|key: &mut [u8; 32]| {
             getrandom::getrandom(key).expect("the operating system's random source failed")
@@ -79,6 +85,7 @@ impl MasterKey {
         ReleaseKey(Locked::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
+    /// The vault's subkeys, each derived by BLAKE3 in its own context.
     pub fn derive(&self) -> VaultKeys {
         let sub = |context: &str| Zeroizing::new(blake3::derive_key(context, &*self.0));
         let signing_seed = sub("statvault 2026 signing key v1");
@@ -110,12 +117,15 @@ impl VaultKeys {
         seal_with(&self.0.encryption, kind, plaintext, out)
     }
 
+    /// Encrypts `plaintext` under a fresh random nonce: `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, kind: ObjectKind, plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + AEAD_OVERHEAD);
         self.seal_into(kind, plaintext, &mut out);
         out
     }
 
+    /// Decrypts `nonce ‖ ciphertext ‖ tag`; fails if it was altered, sealed as another
+    /// kind or under another key.
     pub fn open(&self, kind: ObjectKind, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.0.encryption, kind, sealed)
     }
@@ -164,10 +174,12 @@ impl VaultKeys {
         }))
     }
 
+    /// Signs `message` with the vault's Ed25519 key.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.signing.sign(message).to_bytes()
     }
 
+    /// The vault's Ed25519 public key, which verifies its log.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.signing.verifying_key().to_bytes())
     }
@@ -176,7 +188,9 @@ impl VaultKeys {
 /// An Ed25519 secret key that signs: the vault's (commits, audit checkpoints) or a
 /// release key (manifests, transparency-log checkpoints).
 pub trait Signing {
+    /// Signs `message`: an Ed25519 signature.
     fn sign(&self, message: &[u8]) -> [u8; 64];
+    /// The public key that verifies the signatures.
     fn public_key(&self) -> PublicKey;
 }
 
@@ -205,10 +219,12 @@ impl Signing for ReleaseKey {
 pub struct ReleaseKey(Locked<ed25519_dalek::SigningKey>);
 
 impl ReleaseKey {
+    /// Signs `message` with the release key.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
     }
 
+    /// The release key's public key, which readers of releases verify with.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }
@@ -227,6 +243,7 @@ impl GearTable {
 pub struct Passphrase(Zeroizing<String>);
 
 impl Passphrase {
+    /// Takes the passphrase's text, to be wiped when dropped.
     pub fn new(text: String) -> Passphrase {
         Passphrase(Zeroizing::new(text))
     }
@@ -277,10 +294,12 @@ pub(crate) fn open_with(
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
+    /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 
+    /// Parses 64 lowercase hex digits.
     pub fn from_hex(text: &str) -> Result<PublicKey, CryptoError> {
         let hash: Hash = text.parse().map_err(|_| CryptoError::Malformed {
             what: "public key",
@@ -290,6 +309,7 @@ impl PublicKey {
     }
 }
 
+/// Checks an Ed25519 signature strictly (RFC 8032, no malleable encodings).
 pub fn verify_signature(
     key: &PublicKey,
     message: &[u8],

@@ -45,6 +45,8 @@
 //! println!("{:?}", passphrase);
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod hash;
 mod keys;

@@ -23,6 +23,7 @@ pub const MAX_ROWS: u64 = 1 << 36;
 pub struct RecordKeySeed(Locked<[u8; 32]>);
 
 impl RecordKeySeed {
+    /// A new seed from the operating system's random source.
     pub fn generate() -> RecordKeySeed {
         RecordKeySeed(Locked::new_with(|seed: &mut [u8; 32]| {
             getrandom::getrandom(seed).expect("the operating system's random source failed")

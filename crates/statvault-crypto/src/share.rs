@@ -50,10 +50,16 @@ pub fn split(
 /// What identifies the vault a share belongs to: checked before shares are combined.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VaultIdentity {
+    /// The vault's id.
     pub vault_id: Hash,
+    /// The vault's log-signing public key.
     pub public_key: PublicKey,
+    /// K: how many shares unlock the vault.
     pub threshold: u8,
+    /// N: how many custodians hold a share.
     pub custodians: u8,
+    /// A hash derived from the master key, which tells a correct combination of
+    /// shares from a wrong one.
     pub key_check: Hash,
 }
 
@@ -121,6 +127,7 @@ impl ShareFile {
         file
     }
 
+    /// The file's text: pretty JSON and a newline.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("share file serializes") + "\n"
     }
@@ -188,6 +195,7 @@ impl ShareFile {
             .map_err(err)
     }
 
+    /// Reads and checks a share file (format, checksum).
     pub fn read(path: &Path) -> Result<ShareFile, CryptoError> {
         let text = std::fs::read_to_string(path).map_err(|cause| CryptoError::Io {
             path: path.to_path_buf(),
@@ -196,10 +204,12 @@ impl ShareFile {
         ShareFile::parse(path, &text)
     }
 
+    /// Whether the share is sealed under a passphrase.
     pub fn is_protected(&self) -> bool {
         self.argon2id.is_some()
     }
 
+    /// The custodian's number, from 1.
     pub fn custodian(&self) -> u8 {
         self.custodian
     }

@@ -37,7 +37,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a seal waits for operations in flight to stop before it answers.
 const SEAL_WAIT: Duration = Duration::from_secs(10);
 
+/// How an agent runs: its policy, scratch space, audit forwarding and cache.
 pub struct AgentOptions {
+    /// Who may do what, and the limits.
     pub policy: Policy,
     /// A private directory for work in progress (tables being made, files being
     /// restored), created readable by the agent's user only and emptied after each
@@ -58,6 +60,9 @@ enum State {
     Unsealed(Arc<Session>),
 }
 
+/// The unseal agent: holds the vault's key in memory once K custodians have given
+/// their shares, and answers the clients the policy names over a Unix socket, each
+/// request recorded in the signed audit log (`docs/agent-policy.md`).
 pub struct Agent {
     backend: Arc<dyn Backend>,
     vault: Vault,
@@ -115,6 +120,7 @@ impl Agent {
         })
     }
 
+    /// The vault the agent serves.
     pub fn vault(&self) -> &Vault {
         &self.vault
     }

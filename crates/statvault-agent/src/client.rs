@@ -9,11 +9,13 @@ use std::path::{Component, Path, PathBuf};
 use crate::wire::{self, Answer, Request, RestoredFile};
 use crate::AgentError;
 
+/// A client of the agent at a socket: one connection per request.
 pub struct AgentClient {
     socket: PathBuf,
 }
 
 impl AgentClient {
+    /// A client of the agent listening at `socket`.
     pub fn new(socket: impl Into<PathBuf>) -> AgentClient {
         AgentClient {
             socket: socket.into(),

@@ -9,6 +9,8 @@
 //! `Agent::handle` answers one request from a known peer on any stream, so tests drive
 //! it without a socket; `Agent::serve` runs it on a listening socket.
 
+#![warn(missing_docs)]
+
 mod agent;
 mod audit;
 pub mod client;
@@ -22,27 +24,54 @@ pub use agent::{Agent, AgentOptions};
 pub use client::AgentClient;
 pub use policy::{Peer, Policy, Role};
 
+/// What went wrong running or talking to the agent.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentError {
+    /// A policy file that is not valid.
     #[error("{file}: {message}")]
-    Policy { file: String, message: String },
+    Policy {
+        /// The policy file.
+        file: String,
+        /// What is wrong, with its line where it has one.
+        message: String,
+    },
+    /// The socket cannot be bound, connected to or secured.
     #[error("agent socket {path}: {cause}")]
-    Socket { path: String, cause: std::io::Error },
+    Socket {
+        /// The socket's path.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// Another agent answers on the socket.
     #[error("agent socket {0}: another agent is running there; stop it first")]
     Running(String),
+    /// The vault failed (opening it, reading its log).
     #[error(transparent)]
     Vault(#[from] statvault_vault::VaultError),
     /// What the agent answered, when it was not what was asked for.
     #[error("the agent refused: {0}")]
     Refused(String),
+    /// The agent ran the operation and it failed.
     #[error("the agent failed: {error}")]
-    Failed { error: String, damage: bool },
+    Failed {
+        /// What failed, as the agent said.
+        error: String,
+        /// The vault was found damaged.
+        damage: bool,
+    },
+    /// A message that does not follow the protocol.
     #[error("talking to the agent: {0}")]
     Protocol(String),
+    /// A local file that cannot be read or written.
     #[error("{path}: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 impl AgentError {

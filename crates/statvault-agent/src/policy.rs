@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::AgentError;
 
+/// The `format` field of every policy file this version reads.
 pub const FORMAT: &str = "statvault-agent-policy/1";
 
 /// What a role may ask of the agent.
@@ -43,6 +44,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name, as policy files and audit records write it.
     pub fn name(self) -> &'static str {
         match self {
             Role::Custodian => "custodian",
@@ -58,9 +60,13 @@ impl Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
+    /// An hour from the full hour.
     Hour,
+    /// A day from midnight UTC.
     Day,
+    /// A week from Monday, midnight UTC.
     Week,
+    /// A month from its first day, midnight UTC.
     Month,
 }
 
@@ -124,9 +130,13 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
+    /// What the limits count over.
     pub period: Period,
+    /// Tabulations per user and period.
     pub tabulations: Option<u64>,
+    /// Table cells per user and period.
     pub cells: Option<u64>,
+    /// Bytes restored per user and period.
     pub restore_bytes: Option<u64>,
 }
 
@@ -154,14 +164,18 @@ struct RawPolicy {
 #[derive(Clone, Debug)]
 pub struct Policy {
     roles: BTreeMap<Role, RawRole>,
+    /// The agent seals itself after this long without a request.
     pub seal_after: Option<Duration>,
+    /// The agent seals itself after this long unsealed, busy or not.
     pub max_unsealed: Option<Duration>,
 }
 
 /// A client as the kernel names it (the socket's peer credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
+    /// The user's id.
     pub uid: u32,
+    /// The user's name.
     pub user: String,
     /// Names of the user's groups, primary included.
     pub groups: Vec<String>,
@@ -222,6 +236,7 @@ impl Policy {
             .collect()
     }
 
+    /// The quota of `role`, if it has one.
     pub fn quota(&self, role: Role) -> Option<&Quota> {
         self.roles.get(&role).and_then(|r| r.quota.as_ref())
     }

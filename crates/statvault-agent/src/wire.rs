@@ -13,43 +13,70 @@ pub const JSON_MAX: usize = 16 << 20;
 /// File contents go in frames of at most this size.
 pub const BYTES_MAX: usize = 1 << 20;
 
+/// What a client asks; the `op` field names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
     /// Sealed or not, unseal progress; anyone the policy knows may ask.
     Status,
     /// One custodian's share, in the clear (the client asked its passphrase).
-    Unseal { share: String },
+    Unseal {
+        /// The share file's text, its share in the clear.
+        share: String,
+    },
     /// Lockdown: wipe the key now.
-    Seal { reason: Option<String> },
+    Seal {
+        /// Why, for the audit log.
+        reason: Option<String>,
+    },
     /// Tables of a census snapshot; never records.
-    Tabulate { snapshot: String, spec: String },
+    Tabulate {
+        /// An id, a prefix or `latest`.
+        snapshot: String,
+        /// The table spec's TOML text.
+        spec: String,
+    },
     /// A snapshot's files, census microdata included.
-    Restore { snapshot: String },
+    Restore {
+        /// An id, a prefix or `latest`.
+        snapshot: String,
+    },
     /// Checks the vault; with `read_data`, every chunk.
-    Verify { read_data: bool },
+    Verify {
+        /// Decrypt and re-hash every chunk, not only the log and the objects' names.
+        read_data: bool,
+    },
     /// Files and directories to add as a snapshot, read by the client with its own
     /// rights: `roots` are the absolute paths recorded, `entries` the tree under them
     /// in order (parents first); each file's contents follow as `B` frames.
     Add {
+        /// The absolute paths recorded in the snapshot.
         roots: Vec<String>,
+        /// Tags of the snapshot.
         tags: Vec<String>,
+        /// Every directory, file and link under the roots, parents first.
         entries: Vec<AddEntry>,
     },
     /// Census microdata to validate against `schema` and store: the file `name` (`.csv`
     /// or `.parquet`) of `size` bytes follows as `B` frames. The client reads it with
     /// its own rights.
     Ingest {
+        /// The census schema's TOML text.
         schema: String,
+        /// The file's name, which says its format.
         name: String,
+        /// Its size in bytes.
         size: u64,
     },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Whether the agent holds the vault's key.
 pub enum Seal {
+    /// No key: only status, unseal and seal are answered.
     Sealed,
+    /// The key is held: operations run, as the policy allows.
     Unsealed,
 }
 
@@ -57,54 +84,88 @@ pub enum Seal {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "lowercase")]
 pub enum Answer {
+    /// The agent's state, and what the caller may do.
     Status {
+        /// Sealed or unsealed.
         state: Seal,
         /// Shares held towards the threshold while sealed.
         shares: u8,
+        /// K: shares that unseal.
         threshold: u8,
+        /// The vault's id.
         vault_id: String,
         /// The caller's roles.
         roles: Vec<String>,
-        /// Seconds since unsealed; seconds left before the agent seals itself.
+        /// Seconds since unsealed.
         unsealed_for: Option<u64>,
+        /// Seconds left before the agent seals itself.
         seals_in: Option<u64>,
     },
     /// A share was taken; more are needed.
-    Share { shares: u8, threshold: u8 },
+    Share {
+        /// Shares held now.
+        shares: u8,
+        /// K: shares that unseal.
+        threshold: u8,
+    },
     /// The K-th share rebuilt the key: unsealed. `checkpoint` is the audit log's,
     /// for custodians to keep.
     Unsealed {
+        /// The custodians whose shares unsealed, by number.
         custodians: Vec<u8>,
+        /// The audit log's signed checkpoint after the unseal.
         checkpoint: Option<String>,
     },
     /// Sealed; operations that were in flight fail.
     Sealed {
+        /// Operations that were running and now fail.
         in_flight: usize,
+        /// The audit log's signed checkpoint after the seal.
         checkpoint: Option<String>,
     },
     /// Tables: the tabulation report, then each file (name, size) as `B` frames.
     Tables {
+        /// The tabulation report, as `tabulate --json` prints it.
         report: serde_json::Value,
+        /// Each table file's name and size, in the order they follow.
         files: Vec<(String, u64)>,
     },
     /// Restored files, then each as `B` frames (regular files only).
     Files {
+        /// The snapshot restored, by id.
         snapshot: String,
+        /// Every file, directory and link, in the order regular files follow.
         files: Vec<RestoredFile>,
     },
     /// The files were stored: the add report (the new snapshot).
-    Added { report: serde_json::Value },
+    Added {
+        /// The add report.
+        report: serde_json::Value,
+    },
     /// The census was stored: the ingest report (the new snapshot).
-    Ingested { report: serde_json::Value },
+    Ingested {
+        /// The ingest report.
+        report: serde_json::Value,
+    },
     /// `decrypted` when the agent was unsealed and read contents, not only the log.
     Verified {
+        /// The verify report.
         report: serde_json::Value,
+        /// Whether contents were decrypted.
         decrypted: bool,
     },
     /// Not allowed (role, quota, sealed, an isolating table); recorded.
-    Refused { reason: String },
+    Refused {
+        /// Why.
+        reason: String,
+    },
     /// Allowed, but failed; `damage` when the vault was found damaged.
-    Failed { error: String, damage: bool },
+    Failed {
+        /// What failed.
+        error: String,
+        /// The vault was found damaged (exit 1 rather than 2).
+        damage: bool,
+    },
 }
 
 /// One entry of a tree to add.
@@ -114,8 +175,11 @@ pub struct AddEntry {
     pub root: usize,
     /// Its path under that root, `/`-separated; empty for the root itself.
     pub path: String,
+    /// Directory, file or symbolic link.
     pub kind: EntryKind,
+    /// Unix permission bits.
     pub mode: u32,
+    /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
     /// Bytes that follow, for a file.
     pub size: u64,
@@ -125,9 +189,13 @@ pub struct AddEntry {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// What an entry of a tree is.
 pub enum EntryKind {
+    /// A directory.
     Dir,
+    /// A regular file.
     File,
+    /// A symbolic link.
     Symlink,
 }
 
@@ -139,11 +207,14 @@ pub fn is_downward(path: &str) -> bool {
             .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
+/// One restored regular file, whose contents follow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoredFile {
     /// Relative path, `/`-separated.
     pub path: String,
+    /// Unix permission bits.
     pub mode: u32,
+    /// Bytes that follow.
     pub size: u64,
 }
 
@@ -189,6 +260,7 @@ pub fn read_frame(
     Ok(payload)
 }
 
+/// Writes a message as one JSON frame.
 pub fn send<T: Serialize>(out: &mut (impl Write + ?Sized), message: &T) -> std::io::Result<()> {
     write_frame(
         out,
@@ -197,6 +269,8 @@ pub fn send<T: Serialize>(out: &mut (impl Write + ?Sized), message: &T) -> std::
     )
 }
 
+/// Reads one JSON frame as a message; refuses another kind of frame or one over
+/// `JSON_MAX`.
 pub fn receive<T: for<'de> Deserialize<'de>>(
     input: &mut (impl Read + ?Sized),
 ) -> std::io::Result<T> {

@@ -219,6 +219,7 @@ fn select_error(e: &SelectError) -> Reply {
     Reply::error(400, &e.to_string())
 }
 
+/// The value of query parameter `name`, if given.
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()

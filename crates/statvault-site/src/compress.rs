@@ -10,11 +10,14 @@ use axum::http::{header, HeaderMap, HeaderValue};
 /// An encoding the site answers in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
+    /// Brotli (`br`).
     Brotli,
+    /// Gzip (`gzip`).
     Gzip,
 }
 
 impl Encoding {
+    /// The `Content-Encoding` token.
     pub fn token(self) -> &'static str {
         match self {
             Encoding::Brotli => "br",

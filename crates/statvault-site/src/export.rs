@@ -21,10 +21,14 @@ use tower::ServiceExt;
 use crate::pages::LANGUAGES;
 use crate::{router, Site};
 
+/// What `site export` wrote.
 #[derive(Debug, Default, Serialize)]
 pub struct ExportReport {
+    /// Files written.
     pub files: usize,
+    /// Their bytes.
     pub bytes: u64,
+    /// Release bundles included.
     pub bundles: usize,
 }
 

@@ -12,6 +12,7 @@ pub type Ring = Vec<(f64, f64)>;
 pub struct Outline {
     /// The category it outlines (ISO 3166-2:AL for counties, `AL-01`).
     pub code: String,
+    /// Its rings, outer and holes, in projected coordinates.
     pub rings: Vec<Ring>,
     /// Square kilometres (the projection keeps areas).
     pub area_km2: f64,
@@ -19,8 +20,11 @@ pub struct Outline {
     pub label_at: (f64, f64),
 }
 
+/// The outlines the maps draw: the country, and each county.
 pub struct Boundaries {
+    /// The country's outline.
     pub outline: Vec<Ring>,
+    /// Each county's outline.
     pub counties: Vec<Outline>,
 }
 

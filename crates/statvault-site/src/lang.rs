@@ -3,7 +3,9 @@
 /// A language the site speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
+    /// Albanian, the first language.
     Sq,
+    /// English.
     En,
 }
 

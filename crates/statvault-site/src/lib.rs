@@ -8,6 +8,8 @@
 //! `serve` puts it on a listener with graceful shutdown, and `metrics_router` serves
 //! Prometheus metrics on another.
 
+#![warn(missing_docs)]
+
 /// `eprintln!` for a server: a line that cannot be written (a full disk or a closed
 /// pipe under standard error) is lost and the server goes on, where `eprintln!` would
 /// panic.

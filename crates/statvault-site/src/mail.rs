@@ -21,13 +21,17 @@ use crate::store::Bundle;
 /// One e-mail, ready to send.
 #[derive(Clone, Debug)]
 pub struct Letter {
+    /// The recipient's address.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub body: String,
     /// The one-click unsubscribe address (RFC 8058), on every alert.
     pub unsubscribe: Option<String>,
 }
 
+/// Where letters go: an SMTP server, or a list in tests.
 pub trait Mailer: Send + Sync {
     /// Hands the letter to the mail system; the error says why it did not take it.
     fn send(&self, letter: &Letter) -> Result<(), String>;
@@ -35,12 +39,15 @@ pub trait Mailer: Send + Sync {
 
 /// Writes the letters: who they come from and the site's public address for links.
 pub struct Letters {
+    /// The sender.
     pub from: Mailbox,
     /// `https://www.example.al`, without a trailing slash.
     pub base_url: String,
 }
 
 impl Letters {
+    /// Letters from `from` (an address, optionally with a name) with links under
+    /// `base_url`.
     pub fn new(from: &str, base_url: &str) -> Result<Letters, String> {
         let from = Mailbox::from_str(from)
             .map_err(|e| format!("--mail-from {from:?} is not an address: {e}"))?;
@@ -200,6 +207,8 @@ pub struct Smtp {
 }
 
 impl Smtp {
+    /// An SMTP client for `url` (`smtp://`, `smtps://`, with an optional user); the
+    /// password comes apart from the URL, never inside it.
     pub fn connect(
         url: &str,
         password: Option<Zeroizing<String>>,

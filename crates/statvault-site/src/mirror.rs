@@ -23,12 +23,14 @@ use statvault_release::{merkle, verify, Manifest, VerifyOptions};
 
 use crate::store::is_address;
 
+/// What one `site pull` did.
 #[derive(Debug, Default, Serialize)]
 pub struct PullReport {
     /// Bundles fetched and verified in this pull.
     pub new_bundles: Vec<String>,
     /// Bundles already held.
     pub kept_bundles: usize,
+    /// Entries of the transparency log held after the pull.
     pub log_size: u64,
     /// What was refused, and why.
     pub refused: Vec<String>,
@@ -86,12 +88,28 @@ statvault_mirror_last_pull_seconds {}\n",
     }
 }
 
+/// Why a pull failed as a whole (a bundle that does not verify is refused, not an
+/// error).
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
+    /// The primary could not be fetched from, or answered what is not allowed.
     #[error("{url}: {message}")]
-    Fetch { url: String, message: String },
+    Fetch {
+        /// The address asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The mirror's own directory could not be read or written.
     #[error("{path}: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The primary's transparency log is not consistent with what the mirror holds,
+    /// or its checkpoint does not verify.
     #[error("the primary's log does not verify: {0}")]
     Log(String),
 }

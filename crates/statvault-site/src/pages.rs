@@ -15,6 +15,7 @@ use statvault_release::meta::utc_time;
 use crate::store::{Bundle, Catalog};
 use crate::{charts, locale, select};
 
+/// The site's languages, the first the default.
 pub const LANGUAGES: [&str; 2] = ["sq", "en"];
 
 /// Most cells an HTML table shows; larger selections are downloaded instead.
@@ -534,6 +535,8 @@ pub fn home(lang: &str, catalog: &Catalog, now: u64, alerts: bool) -> String {
     page(lang, t(lang, "home"), "/", &body)
 }
 
+/// The release calendar page: upcoming and past releases, with links to the
+/// iCalendar and JSON forms.
 pub fn calendar(lang: &str, catalog: &Catalog) -> String {
     let mut body = format!(
         "<h1>{}</h1><p><a href=\"/calendar.ics\">iCalendar</a> · <a href=\"/calendar.json\">JSON</a></p><ul class=\"calendar\">",
@@ -700,18 +703,21 @@ fn download_links(bundle: &str, table: &ProtectedTable, lang: &str) -> String {
     .join(" · ")
 }
 
-/// The table page: a selection form (GET, so every view is a link) and the selected
-/// cells as a pivot table whose columns are one dimension and whose rows are the
-/// others.
 /// Where a table page is shown: on the site, framed by another site (`/embed/`), or
 /// in a static copy of the site (`site export`), which answers no selection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame {
+    /// A page of the site.
     Page,
+    /// Framed by another site, under `/embed/`.
     Embedded,
+    /// A page of a static copy, where links take the place of the selection form.
     StaticCopy,
 }
 
+/// The table page: a selection form (GET, so every view is a link) and the selected
+/// cells as a pivot table whose columns are one dimension and whose rows are the
+/// others.
 pub fn table(
     lang: &str,
     b: &Bundle,
@@ -1219,6 +1225,8 @@ pub fn encode(text: &str) -> String {
     out
 }
 
+/// The authenticity page: the release key, the log's checkpoint, and how to check
+/// a download with minisign.
 pub fn authenticity(lang: &str, catalog: &Catalog) -> String {
     let key = catalog
         .key
@@ -1249,6 +1257,7 @@ pub fn authenticity(lang: &str, catalog: &Catalog) -> String {
     page(lang, t(lang, "authenticity"), "/authenticity", &body)
 }
 
+/// The page for an address the site does not have.
 pub fn not_found(lang: &str) -> String {
     problem(lang, "not_found", "")
 }
@@ -1389,6 +1398,7 @@ pub fn feed(lang: &str, catalog: &Catalog, now: u64, base: &str) -> String {
     xml + "</feed>\n"
 }
 
+/// The site's one style sheet, served at `/style.css`.
 pub const CSS: &str = "\
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff}\
 header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.75rem 1rem;background:#8b0000;color:#fff}\

@@ -248,9 +248,12 @@ pub fn metadata(catalog: &Catalog, now: u64, id: &str, params: &[(String, String
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Selection {
+    /// The variable's code.
     pub variable_code: String,
+    /// The codes chosen, or selection expressions (`*`, `TOP(n)`, …).
     #[serde(default)]
     pub value_codes: Vec<String>,
+    /// The codelist the codes are taken from, if not the variable's own.
     #[serde(default)]
     pub codelist: Option<String>,
 }
@@ -258,6 +261,8 @@ pub struct Selection {
 /// A POSTed query: `{"selection": [...]}`; PxWeb's placement is accepted and ignored.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Query {
+    /// One selection per variable; variables left out take their eliminated or
+    /// default values.
     #[serde(default)]
     pub selection: Vec<Selection>,
 }

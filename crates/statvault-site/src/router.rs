@@ -17,6 +17,7 @@ use crate::{api, pages, pxweb};
 
 pub(crate) type Shared = State<Arc<Site>>;
 
+/// Every route of the site, pages, API and files, with its middleware.
 pub fn router(site: Arc<Site>) -> Router {
     Router::new()
         .route("/", get(root))

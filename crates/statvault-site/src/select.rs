@@ -21,16 +21,32 @@ use statvault_protect::ProtectedTable;
 /// Query parameters that are not dimensions.
 pub const RESERVED: [&str; 6] = ["format", "lang", "version", "cols", "sort", "q"];
 
+/// A selection of cells that cannot be answered (HTTP 400).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
+    /// A query string that does not parse.
     #[error("malformed query: {0}")]
     Malformed(String),
+    /// A parameter given twice.
     #[error("parameter {0:?} is given twice")]
     Duplicate(String),
+    /// A parameter that names no dimension of the table.
     #[error("no dimension {dimension:?} in this table (its dimensions: {known})")]
-    UnknownDimension { dimension: String, known: String },
+    UnknownDimension {
+        /// The name given.
+        dimension: String,
+        /// The table's dimensions, listed for the message.
+        known: String,
+    },
+    /// A code that is no category of its dimension.
     #[error("dimension {dimension:?} has no category {code:?}")]
-    UnknownCode { dimension: String, code: String },
+    UnknownCode {
+        /// The dimension.
+        dimension: String,
+        /// The code given.
+        code: String,
+    },
+    /// A dimension whose selection picks no category.
     #[error("dimension {0:?}: the selection is empty")]
     Empty(String),
 }

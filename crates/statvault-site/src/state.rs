@@ -17,9 +17,13 @@ use crate::subscriptions::Alerts;
 /// Every limit a client meets; published at `/api/v1/config`.
 #[derive(Clone, Debug)]
 pub struct Limits {
+    /// Most cells one request may select.
     pub max_cells: u64,
+    /// Requests one client may make a minute (bursts up to as many).
     pub requests_per_minute: u32,
+    /// Longest query string accepted, in bytes.
     pub max_query_bytes: usize,
+    /// How long a request may take before it is answered 503.
     pub request_timeout: Duration,
     /// Subscription forms one client may post an hour (bursts up to as many).
     pub subscriptions_per_hour: u32,
@@ -42,7 +46,9 @@ impl Default for Limits {
 
 /// The site: the releases it serves, its limits, and its counters.
 pub struct Site {
+    /// The releases served.
     pub store: Store,
+    /// The limits clients meet.
     pub limits: Limits,
     /// Print one JSON line per request on standard error.
     pub access_log: bool,
@@ -72,6 +78,7 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site serving `store` within `limits`: no alerts, no mirroring, no access log.
     pub fn new(store: Store, limits: Limits) -> Site {
         Site {
             store,

@@ -28,10 +28,13 @@ use statvault_release::{verify, Manifest, ReleaseMeta, VerifyOptions};
 pub struct Bundle {
     /// The bundle's directory name: its address under `/releases/`.
     pub name: String,
+    /// The signed manifest, parsed.
     pub manifest: Manifest,
+    /// The release's metadata (title, statistical release, languages).
     pub meta: ReleaseMeta,
     /// Unix time the embargo ends.
     pub release_secs: u64,
+    /// The protected tables, in the manifest's order.
     pub tables: Vec<ProtectedTable>,
     /// What search looks through in each table (`search::haystack`), in the order of
     /// `tables`: made once when the bundle is read, not on every search.
@@ -39,7 +42,9 @@ pub struct Bundle {
     /// Outlines the release publishes, by dimension (`geo/<dimension>.geojson`),
     /// projected for the maps.
     pub outlines: Vec<(String, Vec<crate::geo::Outline>)>,
+    /// The minisign key id that signed the manifest.
     pub key_id: String,
+    /// The manifest's entry in the transparency log.
     pub log_index: Option<u64>,
     /// Quoted SHA-256 of the manifest: the ETag of everything derived from the bundle.
     pub etag: String,
@@ -47,7 +52,9 @@ pub struct Bundle {
     /// manifest against the signed log entry, the signature and proof against the
     /// key. They are served from here, never read again.
     pub manifest_bytes: Vec<u8>,
+    /// The manifest's minisign signature, as stored.
     pub signature: Vec<u8>,
+    /// The inclusion proof of the manifest in the log, as stored.
     pub proof: Vec<u8>,
 }
 
@@ -69,6 +76,7 @@ impl Bundle {
             .is_some_and(|k| crate::search::matches(query, &self.search_texts[k]))
     }
 
+    /// The table with id `id`, if the bundle has it.
     pub fn table(&self, id: &str) -> Option<&ProtectedTable> {
         self.tables.iter().find(|t| t.id == id)
     }
@@ -77,15 +85,18 @@ impl Bundle {
 /// Everything read in one pass over the releases directory.
 #[derive(Default)]
 pub struct Catalog {
+    /// The release calendar, verified against the log.
     pub calendar: Option<Calendar>,
     /// Sorted by release time, then release id and version.
     pub bundles: Vec<Arc<Bundle>>,
     /// What was refused (bundles that do not verify, a calendar that does not match
     /// the log), with why.
     pub refused: Vec<String>,
+    /// The release key every bundle and the log are verified with.
     pub key: Option<MinisignKey>,
     /// The log's checkpoint, verified with `key`, and the entries it covers as lines.
     pub checkpoint: Option<String>,
+    /// The log's entries, one line each, as served at `/log/entries`.
     pub log_lines: Vec<u8>,
     /// The leaf hashes of those entries, for consistency proofs.
     pub log_leaves: Vec<statvault_release::merkle::Digest>,
@@ -138,6 +149,7 @@ impl Catalog {
         out
     }
 
+    /// The public bundle named `name` at time `now`: embargoed bundles are not found.
     pub fn bundle(&self, name: &str, now: u64) -> Option<&Arc<Bundle>> {
         self.public(now).find(|b| b.name == name)
     }
@@ -178,14 +190,17 @@ impl Store {
         store
     }
 
+    /// The releases directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Unix time now, by the store's clock.
     pub fn now(&self) -> u64 {
         (self.clock)()
     }
 
+    /// The catalog as last read.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().expect("catalog lock").1.clone()
     }

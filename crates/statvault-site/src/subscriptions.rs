@@ -55,15 +55,26 @@ const ROUND: usize = 500;
 /// spend most of its time waiting.
 pub const CONNECTIONS: usize = 8;
 
+/// What went wrong with the subscriber database or a subscription.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
+    /// The database refused an operation.
     #[error("subscriber database {path}: {cause}")]
-    Database { path: PathBuf, cause: redb::Error },
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        cause: redb::Error,
+    },
+    /// The database's file or directory could not be read or written.
     #[error("subscriber database {path}: {cause}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         cause: std::io::Error,
     },
+    /// An address that is not a valid e-mail address.
     #[error("not an e-mail address: {0}")]
     Address(String),
 }
@@ -88,15 +99,22 @@ struct Queued {
 /// What a token opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenState {
+    /// Nobody subscribed with it, or the subscriber left.
     Unknown,
+    /// A subscription awaiting its confirmation.
     Pending,
+    /// A confirmed subscription.
     Confirmed,
 }
 
+/// How many subscribers and letters the database holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Subscriptions awaiting confirmation.
     pub pending: u64,
+    /// Confirmed subscriptions.
     pub confirmed: u64,
+    /// Letters waiting to be sent.
     pub queued: u64,
 }
 
@@ -105,7 +123,9 @@ pub struct Counts {
 pub struct Round {
     /// Bundles newly public and calendar notices newly logged, whose letters were queued.
     pub announced: u64,
+    /// Letters the mail server took.
     pub sent: u64,
+    /// Letters it did not take, kept to be tried again.
     pub failed: u64,
 }
 
@@ -268,6 +288,7 @@ impl Subscriptions {
         self.write(|txn| remove(txn, &key))
     }
 
+    /// Counts of subscribers and queued letters.
     pub fn counts(&self) -> Result<Counts, SubscriptionError> {
         self.read(|txn| {
             let mut counts = Counts {
@@ -365,8 +386,11 @@ impl Subscriptions {
 
 /// The e-mail alerts: the subscriber database, the letters and the mail server.
 pub struct Alerts {
+    /// The subscriber database.
     pub subscriptions: Subscriptions,
+    /// Writes the letters.
     pub letters: Letters,
+    /// Sends them.
     pub mailer: Box<dyn Mailer>,
     sent: AtomicU64,
     failed: AtomicU64,
@@ -375,6 +399,7 @@ pub struct Alerts {
 }
 
 impl Alerts {
+    /// Alerts from the database, letters and mail server given.
     pub fn new(subscriptions: Subscriptions, letters: Letters, mailer: Box<dyn Mailer>) -> Alerts {
         Alerts {
             subscriptions,

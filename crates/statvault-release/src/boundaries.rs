@@ -14,7 +14,9 @@ pub const MAX_BYTES: usize = 16 << 20;
 /// latitude) pairs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Boundary {
+    /// The category's code (`AL-01`).
     pub code: String,
+    /// Its polygons' outer rings, each closed, as (longitude, latitude) pairs.
     pub rings: Vec<Vec<(f64, f64)>>,
 }
 

@@ -15,14 +15,21 @@ use crate::meta::ReleaseMeta;
 use crate::parallel::parallel_map;
 use crate::ReleaseError;
 
+/// The `format` field of a bundle's `release.json`.
 pub const RELEASE_FORMAT: &str = "statvault-release/1";
 
+/// What `release build` made.
 #[derive(Debug, Serialize)]
 pub struct BuildReport {
+    /// The release id.
     pub release: String,
+    /// Its version.
     pub version: u32,
+    /// Tables in the bundle.
     pub tables: usize,
+    /// Files written.
     pub files: usize,
+    /// Their bytes.
     pub bytes: u64,
 }
 

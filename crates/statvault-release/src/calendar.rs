@@ -15,32 +15,45 @@ use crate::meta::{check_release_id, is_utc_time, utc_now};
 use crate::tlog::{write_atomically, EntryKind, LogEntry, LogProof, TransparencyLog, ENTRY_FORMAT};
 use crate::ReleaseError;
 
+/// The `format` field of every calendar this version writes.
 pub const FORMAT: &str = "statvault-calendar/1";
 
+/// Where a release stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Announced for its release time.
     Scheduled,
+    /// Moved to a later time, with a reason.
     Postponed,
+    /// Out: a version is public.
     Published,
+    /// Taken back, with a reason; its versions stay listed.
     Withdrawn,
 }
 
+/// The release calendar, `calendar.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
+    /// `statvault-calendar/1`.
     pub format: String,
+    /// Every release the log has an entry for, in the order of their first entries.
     pub releases: Vec<CalendarRelease>,
 }
 
+/// One release of the calendar.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarRelease {
+    /// The release id.
     pub release: String,
+    /// The title, per language.
     pub title: Labels,
     /// The announced time, or the time of the latest version once published: the
     /// embargo ends then.
     pub release_time: String,
+    /// Scheduled, postponed, published or withdrawn.
     pub status: Status,
     /// Every published version, oldest first; none is ever removed.
     pub versions: Vec<PublishedVersion>,
@@ -51,14 +64,19 @@ pub struct CalendarRelease {
     pub organizer: Option<String>,
 }
 
+/// One published version of a release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishedVersion {
+    /// The version number, from 1.
     pub version: u32,
     /// The bundle's directory, beside `calendar.json`.
     pub bundle: String,
+    /// When its embargo ended, UTC.
     pub release_time: String,
+    /// SHA-256 of the bundle's signed manifest, in hex.
     pub manifest_sha256: String,
+    /// Why a revision was made, where it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The reason by language, where the office gave it so (see `LogEntry::reasons`).
@@ -66,25 +84,33 @@ pub struct PublishedVersion {
     pub reasons: Labels,
 }
 
+/// One change of a release's calendar entry, as logged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notice {
+    /// Schedule, postponement, release, revision or withdrawal.
     pub kind: EntryKind,
+    /// When it was logged, UTC.
     pub logged: String,
+    /// The release time it set, UTC.
     pub release_time: String,
+    /// Why, for a postponement, revision or withdrawal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The reason by language, where the office gave it so (see `LogEntry::reasons`).
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub reasons: Labels,
+    /// The entry's index in the transparency log.
     pub log_index: u64,
 }
 
 impl Calendar {
+    /// Where `calendar.json` lies in the releases directory `releases`.
     pub fn path(releases: &Path) -> PathBuf {
         releases.join(crate::names::CALENDAR_JSON_FILE)
     }
 
+    /// Parses `calendar.json`, refusing another format.
     pub fn read(bytes: &[u8]) -> Result<Calendar, String> {
         let calendar: Calendar = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if calendar.format != FORMAT {
@@ -93,6 +119,7 @@ impl Calendar {
         Ok(calendar)
     }
 
+    /// The file's bytes: pretty JSON and a newline.
     pub fn write(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("a calendar serializes");
         out.push(b'\n');
@@ -163,6 +190,7 @@ impl Calendar {
         }
     }
 
+    /// The release with id `release`, if the calendar has it.
     pub fn get(&self, release: &str) -> Option<&CalendarRelease> {
         self.releases.iter().find(|r| r.release == release)
     }
@@ -259,20 +287,29 @@ fn fold(line: &str) -> String {
 
 /// A calendar change to log and record.
 pub enum Change<'a> {
+    /// Announces a new release.
     Schedule {
+        /// The title, per language.
         title: Labels,
+        /// When it is due, UTC.
         release_time: &'a str,
         /// The e-mail address that answers for the release.
         organizer: Option<&'a str>,
     },
+    /// Moves a scheduled release later.
     Postpone {
+        /// Why, in the first language.
         reason: &'a str,
         /// The reason by language, besides `reason` (may be empty).
         reasons: Labels,
+        /// The new release time, UTC.
         new_time: &'a str,
     },
+    /// Takes a release back.
     Withdraw {
+        /// Why, in the first language.
         reason: &'a str,
+        /// The reason by language, besides `reason` (may be empty).
         reasons: Labels,
     },
 }

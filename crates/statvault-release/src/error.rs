@@ -5,25 +5,73 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ReleaseError {
+    /// Release metadata (`release.toml`) that is not valid.
     #[error("release metadata {file}: {message}")]
-    Meta { file: String, message: String },
+    Meta {
+        /// The metadata file.
+        file: String,
+        /// What is wrong, with its line where it has one.
+        message: String,
+    },
+    /// A protected table that cannot be released.
     #[error("{path}: {message}")]
-    Table { path: String, message: String },
+    Table {
+        /// The table file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An output directory that cannot take the bundle.
     #[error("output {path}: {message}")]
-    Output { path: String, message: String },
+    Output {
+        /// The directory.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A bundle that does not verify or cannot be read.
     #[error("bundle {path}: {message}")]
-    Bundle { path: String, message: String },
+    Bundle {
+        /// The bundle's directory or file.
+        path: String,
+        /// What does not verify.
+        message: String,
+    },
+    /// A transparency log that cannot be read or appended to.
     #[error("transparency log {path}: {message}")]
-    Log { path: String, message: String },
+    Log {
+        /// The log's directory or file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The log is not what the signer signed: written by someone else.
     #[error("transparency log {path}: {message}")]
-    Tampered { path: String, message: String },
+    Tampered {
+        /// The log's directory or file.
+        path: String,
+        /// What differs from what was signed.
+        message: String,
+    },
+    /// A calendar change that is not allowed, or a calendar that does not parse.
     #[error("calendar {path}: {message}")]
-    Calendar { path: String, message: String },
+    Calendar {
+        /// The calendar file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The release key could not be unlocked or read.
     #[error(transparent)]
     Key(#[from] statvault_crypto::CryptoError),
+    /// A file that cannot be read or written.
     #[error("{path}: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 impl ReleaseError {

@@ -5,6 +5,8 @@
 //! minisign's format and logged in an RFC 6962 transparency log with signed C2SP
 //! checkpoints; and the release calendar. Formats: `docs/release-format.md`.
 
+#![warn(missing_docs)]
+
 pub mod boundaries;
 /// Replacing files and publishing directories whole (the vault's one way).
 pub use statvault_vault::atomic;

@@ -6,48 +6,73 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use statvault_census::schema::Labels;
 
+/// The `format` field of every manifest this version writes.
 pub const FORMAT: &str = "statvault-release-manifest/1";
 
+/// A bundle's `manifest.json`: what the release key signs. It names every other
+/// file of the bundle with its size and hashes, and where each table came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// `statvault-release-manifest/1`.
     pub format: String,
+    /// The release id.
     pub release: String,
+    /// The version, from 1.
     pub version: u32,
+    /// When the embargo ends, UTC.
     pub release_time: String,
+    /// The title, per language.
     pub title: Labels,
     /// Sorted by path; every file of the bundle but the manifest and its signature.
     pub files: Vec<FileEntry>,
+    /// Per table, where it came from and how it was protected.
     pub provenance: Vec<TableProvenance>,
+    /// The statvault version that built the bundle.
     pub statvault: String,
 }
 
+/// One file of a bundle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
     /// Relative, `/`-separated, no `.` or `..` parts.
     pub path: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// SHA-256, in hex.
     pub sha256: String,
+    /// BLAKE3, in hex.
     pub blake3: String,
 }
 
+/// Where a released table came from, and how it was protected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableProvenance {
+    /// The table's id.
     pub table: String,
+    /// The vault snapshot it was tabulated from.
     pub snapshot: String,
+    /// The vault log's head when it was tabulated.
     pub log_head: String,
+    /// BLAKE3 of the table spec.
     pub spec_blake3: String,
+    /// BLAKE3 of the census source file ingested.
     pub source_blake3: String,
+    /// `ckm` or `suppress`.
     pub method: String,
+    /// The method's parameters, by name.
     pub parameters: Map<String, Value>,
+    /// BLAKE3 of the p-table CSV (cell key method only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ptable_blake3: Option<String>,
+    /// Whether the disclosure audit passed when the table was protected.
     pub audit_passed: bool,
 }
 
 impl FileEntry {
+    /// The entry of file `path` holding `bytes`.
     pub fn of(path: &str, bytes: &[u8]) -> FileEntry {
         FileEntry {
             path: path.to_string(),
@@ -71,6 +96,7 @@ pub fn is_safe_path(path: &str) -> bool {
 }
 
 impl Manifest {
+    /// The file's bytes: pretty JSON and a newline.
     pub fn write(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("a manifest serializes");
         out.push(b'\n');

@@ -4,21 +4,28 @@
 use serde::{Deserialize, Serialize};
 use statvault_census::schema::Labels;
 
+/// The `format` field of every release metadata file this version reads.
 pub const FORMAT: &str = "statvault-release-meta/1";
 
+/// A release's metadata, `release.toml`: what the office says of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseMeta {
+    /// `statvault-release-meta/1`.
     pub format: String,
     /// Lower-case letters, digits and `-`: it names directories and URLs.
     pub id: String,
     /// 1 for the first publication; each revision adds one.
     pub version: u32,
+    /// The title, per language.
     pub title: Labels,
+    /// The period the figures describe (`2023`).
     pub reference_period: String,
     /// RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`: the embargo ends then.
     pub release_time: String,
+    /// The methodology note, per language.
     pub methodology: Labels,
+    /// Who answers questions about the release.
     pub contact: String,
 }
 
@@ -62,6 +69,8 @@ pub fn is_address(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// Checks a release id: 1 to 100 lower-case letters, digits and `-`, not starting
+/// with `-`.
 pub fn check_release_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 100

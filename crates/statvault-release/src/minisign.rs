@@ -20,7 +20,9 @@ const TRUSTED: &str = "trusted comment: ";
 /// A minisign public key: an 8-byte key id and an Ed25519 key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MinisignKey {
+    /// The key id, as minisign stores it.
     pub key_id: [u8; 8],
+    /// The Ed25519 public key.
     pub key: PublicKey,
 }
 
@@ -39,6 +41,7 @@ impl MinisignKey {
         format!("{:016X}", u64::from_le_bytes(self.key_id))
     }
 
+    /// The public key file, as minisign writes it.
     pub fn write(&self) -> String {
         let mut raw = Vec::with_capacity(42);
         raw.extend_from_slice(PUBLIC_KEY_ALGORITHM);
@@ -51,6 +54,7 @@ impl MinisignKey {
         )
     }
 
+    /// Parses a minisign public key file.
     pub fn read(text: &str) -> Result<MinisignKey, String> {
         let mut lines = text.lines();
         let comment = lines.next().unwrap_or("");
@@ -74,10 +78,15 @@ impl MinisignKey {
 /// A parsed signature file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MinisignSignature {
+    /// The first line's comment, not covered by the signature.
     pub untrusted_comment: String,
+    /// The id of the key that signed.
     pub key_id: [u8; 8],
+    /// Ed25519 signature of the file's BLAKE2b-512.
     pub signature: [u8; 64],
+    /// The third line's comment, covered by the global signature.
     pub trusted_comment: String,
+    /// Ed25519 signature of `signature ‖ trusted_comment`.
     pub global_signature: [u8; 64],
 }
 
@@ -103,6 +112,7 @@ impl MinisignSignature {
         }
     }
 
+    /// The signature file, as minisign writes it.
     pub fn write(&self) -> String {
         let mut raw = Vec::with_capacity(74);
         raw.extend_from_slice(PREHASHED_ALGORITHM);
@@ -117,6 +127,7 @@ impl MinisignSignature {
         )
     }
 
+    /// Parses a minisign signature file (prehashed `ED` only).
     pub fn read(text: &str) -> Result<MinisignSignature, String> {
         let mut lines = text.lines();
         let untrusted_comment = lines

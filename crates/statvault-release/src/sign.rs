@@ -25,17 +25,27 @@ use crate::{meta, Manifest, ReleaseError};
 /// The most bytes a reader takes of a bundle's manifest, signature and proof: far
 /// beyond any real one, and a bound on what a forged one can make a reader hold.
 pub const MANIFEST_MAX: u64 = 64 << 20;
+/// The most bytes a reader takes of a bundle's signature.
 pub const SIGNATURE_MAX: u64 = 64 << 10;
+/// The most bytes a reader takes of a bundle's proof of inclusion.
 pub const PROOF_MAX: u64 = 1 << 20;
 
+/// What `release sign` did.
 #[derive(Debug, Serialize)]
 pub struct SignReport {
+    /// The release id.
     pub release: String,
+    /// Its version.
     pub version: u32,
+    /// The signing key's minisign id.
     pub key_id: String,
+    /// The manifest's entry in the transparency log.
     pub log_index: u64,
+    /// The log's size after the entry.
     pub tree_size: u64,
+    /// Files the manifest lists.
     pub files: usize,
+    /// The signature's trusted comment.
     pub trusted_comment: String,
     /// The log already held this bundle's entry: a signing cut short was finished.
     pub resumed: bool,

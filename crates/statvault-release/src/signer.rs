@@ -42,6 +42,7 @@ impl Signer {
         }
     }
 
+    /// The release key.
     pub fn key(&self) -> &ReleaseKey {
         &self.key
     }

@@ -24,10 +24,13 @@ use crate::signer::Signer;
 use crate::verify::read_small;
 use crate::ReleaseError;
 
+/// The `format` field of every log entry this version writes.
 pub const ENTRY_FORMAT: &str = "statvault-log-entry/1";
 /// The most bytes a reader takes of a log's entries, and of its checkpoint or key.
 pub const LOG_MAX: u64 = 64 << 20;
+/// The most bytes a reader takes of a checkpoint or key file.
 pub const CHECKPOINT_MAX: u64 = 64 << 10;
+/// The `format` field of a bundle's `transparency.json`.
 pub const PROOF_FORMAT: &str = "statvault-log-proof/1";
 
 /// What an entry records.
@@ -50,11 +53,15 @@ pub enum EntryKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogEntry {
+    /// `statvault-log-entry/1`.
     pub format: String,
     /// The leaf's position: an entry cannot be moved without breaking its proof.
     pub index: u64,
+    /// What the entry records.
     pub kind: EntryKind,
+    /// The release id.
     pub release: String,
+    /// The version (releases and revisions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     /// When the entry was logged (UTC).
@@ -67,6 +74,7 @@ pub struct LogEntry {
     /// SHA-256 of the manifest this revision replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revises_manifest_sha256: Option<String>,
+    /// Why (postponements, revisions, withdrawals), in the first language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The reason in each language the office gave it (`sq`, `en`), for readers of each;
@@ -88,6 +96,7 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
+    /// Parses one line of `entries.jsonl`, refusing another format.
     pub fn read(line: &[u8]) -> Result<LogEntry, String> {
         let entry: LogEntry = serde_json::from_slice(line).map_err(|e| e.to_string())?;
         if entry.format != ENTRY_FORMAT {
@@ -115,10 +124,13 @@ impl LogEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogProof {
+    /// `statvault-log-proof/1`.
     pub format: String,
     /// The leaf, exactly as logged.
     pub entry: String,
+    /// The leaf's index.
     pub index: u64,
+    /// The size of the tree the proof is for.
     pub tree_size: u64,
     /// Hex SHA-256 hashes of the audit path, leaf to root.
     pub inclusion: Vec<String>,
@@ -127,6 +139,8 @@ pub struct LogProof {
 }
 
 impl LogProof {
+    /// Parses `transparency.json`, refusing another format or an audit path longer than
+    /// 64.
     pub fn read(bytes: &[u8]) -> Result<LogProof, String> {
         let proof: LogProof = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if proof.format != PROOF_FORMAT {
@@ -138,6 +152,7 @@ impl LogProof {
         Ok(proof)
     }
 
+    /// The file's bytes: pretty JSON and a newline.
     pub fn write(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("a proof serializes");
         out.push(b'\n');
@@ -173,6 +188,7 @@ impl LogProof {
     }
 }
 
+/// Decodes hex SHA-256 hashes; names the first that is not one.
 pub fn decode_hashes(hashes: &[String]) -> Result<Vec<Digest>, String> {
     hashes
         .iter()
@@ -193,6 +209,7 @@ pub struct TransparencyLog {
 }
 
 impl TransparencyLog {
+    /// `entries.jsonl` in the log directory `dir`.
     pub fn entries_path(dir: &Path) -> PathBuf {
         dir.join(crate::names::LOG_ENTRIES_FILE)
     }
@@ -236,10 +253,12 @@ impl TransparencyLog {
         })
     }
 
+    /// Entries in the log.
     pub fn size(&self) -> u64 {
         self.entries.len() as u64
     }
 
+    /// Every entry, parsed.
     pub fn entries(&self) -> impl Iterator<Item = LogEntry> + '_ {
         self.entries
             .iter()
@@ -260,14 +279,17 @@ impl TransparencyLog {
         self.leaves[..size as usize].to_vec()
     }
 
+    /// The Merkle tree hash of the first `size` entries.
     pub fn root(&self, size: u64) -> Digest {
         merkle::root(&self.leaves[..size as usize])
     }
 
+    /// The audit path of entry `index` in the tree of the first `size` entries.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Digest> {
         merkle::inclusion_proof(index as usize, &self.leaves[..size as usize])
     }
 
+    /// The proof that the tree of `old_size` entries is a prefix of that of `new_size`.
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Vec<Digest> {
         merkle::consistency_proof(old_size as usize, &self.leaves[..new_size as usize])
     }

@@ -21,6 +21,7 @@ use crate::sign::{releases_dir, trusted_comment, MANIFEST_MAX, PROOF_MAX, SIGNAT
 use crate::tlog::{EntryKind, LogProof, TransparencyLog, CHECKPOINT_MAX};
 use crate::{Manifest, ReleaseError};
 
+/// What `release verify` is given besides the bundle.
 #[derive(Default)]
 pub struct VerifyOptions {
     /// The office's public key; without it, the key beside the log is used, which
@@ -34,21 +35,31 @@ pub struct VerifyOptions {
     pub log: Option<PathBuf>,
 }
 
+/// What `release verify` found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
+    /// The release id the manifest gives.
     pub release: String,
+    /// Its version.
     pub version: u32,
+    /// The minisign id of the key that verified it.
     pub key_id: String,
     /// Where the key came from: `given` or the path beside the log.
     pub key_source: String,
+    /// Files checked against the manifest.
     pub files: usize,
+    /// Their bytes.
     pub bytes: u64,
+    /// The manifest's entry in the log.
     pub log_index: Option<u64>,
+    /// The size of the tree the bundle's proof is for.
     pub tree_size: Option<u64>,
     /// The log's current size and checkpoint, when the log was checked: keep the
     /// checkpoint to check the next time that history was not rewritten.
     pub log_size: Option<u64>,
+    /// Its signed checkpoint.
     pub log_checkpoint: Option<String>,
+    /// The size of the kept checkpoint the log was found consistent with.
     pub kept_checkpoint_size: Option<u64>,
     /// Entries the log file holds past its signed checkpoint: nobody signed them, so
     /// they are ignored (and reported, since only the office may append).
@@ -62,6 +73,7 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// Whether everything verified.
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
     }

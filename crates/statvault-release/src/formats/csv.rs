@@ -6,6 +6,8 @@ use statvault_protect::ProtectedTable;
 
 use super::{csv_per_cell, label, languages};
 
+/// The table as CSV, one row per cell: per dimension its code and its label in each
+/// language, then the value and its status.
 pub fn write(t: &ProtectedTable) -> Vec<u8> {
     let langs = languages(t);
     let mut header = Vec::new();

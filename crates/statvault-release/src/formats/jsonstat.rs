@@ -15,6 +15,7 @@ use super::{dimension_label, label};
 /// Dimensions an atlas can draw.
 const GEOGRAPHIC: [&str; 4] = ["municipality", "county", "country", "grid_1km"];
 
+/// The table as a JSON-stat 2.0 dataset in language `lang`.
 pub fn write(t: &ProtectedTable, lang: &str) -> Vec<u8> {
     let mut dimension = Map::new();
     for d in &t.dimensions {

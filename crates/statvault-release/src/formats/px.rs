@@ -37,6 +37,8 @@ fn matrix_name(id: &str) -> String {
     format!("{head}-{}", &blake3::hash(id.as_bytes()).to_hex()[..6])
 }
 
+/// The table as a PX file (PX 2013), every language in one file; `created` is the
+/// CREATION-DATE.
 pub fn write(t: &ProtectedTable, created: &str) -> Vec<u8> {
     let langs = languages(t);
     let default = langs[0].as_str();

@@ -7,30 +7,54 @@ use statvault_vault::VaultError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CensusError {
+    /// A schema that is not valid.
     #[error("schema{}, {at}: {message}", file.as_ref().map(|f| format!(" {f}")).unwrap_or_default())]
     Schema {
         /// The schema's file, where the caller knows it.
         file: Option<String>,
+        /// Where in it: `line L, column C`.
         at: String,
+        /// What is wrong there.
         message: String,
     },
+    /// A table spec that is not valid.
     #[error("table spec, {at}: {message}")]
-    Spec { at: String, message: String },
+    Spec {
+        /// Where in it: `line L, column C`, or the table.
+        at: String,
+        /// What is wrong there.
+        message: String,
+    },
     /// The input as a whole cannot be read: missing or unknown columns, empty file.
     #[error("{file}: {message}")]
-    Input { file: String, message: String },
+    Input {
+        /// The input file.
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Records that break the schema; nothing was committed.
     #[error("{0}")]
     Invalid(Box<ValidationReport>),
+    /// A file that cannot be read or written.
     #[error("{path}: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// A stored census dataset that does not read back as written.
     #[error("census dataset in snapshot {snapshot}, {object}: {detail}")]
     Dataset {
+        /// The snapshot's id.
         snapshot: String,
+        /// The dataset's file at fault.
         object: String,
+        /// What does not read back.
         detail: String,
     },
+    /// The vault failed.
     #[error(transparent)]
     Vault(#[from] VaultError),
 }
@@ -68,8 +92,11 @@ impl CensusError {
 /// Every way the records of an input broke the schema, grouped by column and rule.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ValidationReport {
+    /// The input file.
     pub file: String,
+    /// Records read.
     pub records: u64,
+    /// Errors found, in all.
     pub errors: u64,
     /// In the order each kind of error first occurred.
     pub groups: Vec<ErrorGroup>,
@@ -79,23 +106,30 @@ pub struct ValidationReport {
     max_examples: usize,
 }
 
+/// One kind of error: a column and the rule it broke.
 #[derive(Debug, serde::Serialize)]
 pub struct ErrorGroup {
+    /// The column.
     pub column: String,
+    /// The rule broken (`not in codelist sex`, `above max 120`…).
     pub rule: String,
+    /// How many times.
     pub count: u64,
     /// The first few occurrences.
     pub examples: Vec<ErrorExample>,
 }
 
+/// One occurrence of an error.
 #[derive(Debug, serde::Serialize)]
 pub struct ErrorExample {
     /// `line 12, column 7` (CSV) or `row 12, column 7` (Parquet).
     pub at: String,
+    /// The value found there, shortened if long.
     pub value: String,
 }
 
 impl ValidationReport {
+    /// An empty report on input `file`, keeping up to `max_examples` examples per kind.
     pub fn new(file: String, max_examples: usize) -> ValidationReport {
         ValidationReport {
             file,
@@ -104,6 +138,8 @@ impl ValidationReport {
         }
     }
 
+    /// Counts one error: `value` broke `rule` in `column` at `at` (asked only for the
+    /// first examples).
     pub fn add(&mut self, column: &str, rule: &str, at: impl FnOnce() -> String, value: &[u8]) {
         self.errors += 1;
         let next = self.groups.len();
@@ -130,6 +166,7 @@ impl ValidationReport {
         }
     }
 
+    /// No error found.
     pub fn is_empty(&self) -> bool {
         self.errors == 0
     }

@@ -10,18 +10,23 @@ const COUNTIES: &str = include_str!("../data/albania/counties.csv");
 const MUNICIPALITIES: &str = include_str!("../data/albania/municipalities.csv");
 const SOURCES: &str = include_str!("../data/albania/population_sources.csv");
 
+/// A county (qark).
 #[derive(Clone, Debug, PartialEq)]
 pub struct County {
     /// ISO 3166-2:AL code, e.g. `AL-11`.
     pub code: String,
+    /// Its name, in Albanian.
     pub name: String,
+    /// 2023 census population.
     pub population: u64,
 }
 
+/// A municipality (bashki).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Municipality {
     /// Eurostat LAU code, e.g. `AL221`.
     pub code: String,
+    /// Its name, in Albanian.
     pub name: String,
     /// Index into `Geography::counties`.
     pub county: usize,
@@ -29,12 +34,16 @@ pub struct Municipality {
     pub population: u64,
     /// Approximate position of the municipal seat (WGS 84 degrees).
     pub lat: f64,
+    /// Approximate longitude of the municipal seat (WGS 84 degrees).
     pub lon: f64,
 }
 
+/// Albania's counties and municipalities.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Geography {
+    /// The 12 counties, by code.
     pub counties: Vec<County>,
+    /// The 61 municipalities, by code.
     pub municipalities: Vec<Municipality>,
 }
 
@@ -88,6 +97,8 @@ pub(crate) fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
 }
 
 impl Geography {
+    /// The reference data, parsed and checked (the module docs say how the municipal
+    /// figures are made).
     pub fn albania() -> Geography {
         let number = |s: &str| s.trim().parse::<f64>().ok();
         let counties: Vec<County> = rows(COUNTIES)
@@ -163,6 +174,7 @@ impl Geography {
         }
     }
 
+    /// The national population: the sum of the counties.
     pub fn total(&self) -> u64 {
         self.counties.iter().map(|c| c.population).sum()
     }

@@ -12,6 +12,7 @@ const LAT0_DEG: f64 = 52.0;
 const LON0_DEG: f64 = 10.0;
 const FALSE_EASTING: f64 = 4_321_000.0;
 const FALSE_NORTHING: f64 = 3_210_000.0;
+/// The grid's cell size.
 pub const CELL_METRES: i64 = 1000;
 
 /// Constants of the projection that depend only on its parameters.
@@ -71,6 +72,8 @@ impl Laea {
     }
 }
 
+/// The cell's id as the EU census grid writes it (`CRS3035RES1000mN…E…`), from its
+/// south-west corner.
 pub fn cell_id((northing, easting): (i64, i64)) -> String {
     format!("CRS3035RES{CELL_METRES}mN{northing}E{easting}")
 }

@@ -32,16 +32,19 @@ impl ValueSet {
         ValueSet(merged)
     }
 
+    /// Values in either set.
     pub fn union(&self, other: &ValueSet) -> ValueSet {
         ValueSet::of(self.0.iter().chain(&other.0).copied().collect())
     }
 
+    /// Whether some value is in both sets.
     pub fn intersects(&self, other: &ValueSet) -> bool {
         self.0
             .iter()
             .any(|a| other.0.iter().any(|b| a.0 <= b.1 && b.0 <= a.1))
     }
 
+    /// Whether every value of `other` is in this set.
     pub fn contains_all(&self, other: &ValueSet) -> bool {
         other
             .0
@@ -69,10 +72,12 @@ impl ValueSet {
         )
     }
 
+    /// No value at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Whether `value` is in the set.
     pub fn contains(&self, value: i64) -> bool {
         self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&value))
     }
@@ -81,7 +86,9 @@ impl ValueSet {
 /// Records whose `variable` (an index into `Schema::variables`) takes a value of `values`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Condition {
+    /// The variable, an index into `Schema::variables`.
     pub variable: usize,
+    /// The values that meet the condition.
     pub values: ValueSet,
 }
 
@@ -118,7 +125,9 @@ impl Condition {
 /// Every record meeting `when` meets `then`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Implication {
+    /// The condition a record meets.
     pub when: Condition,
+    /// What then holds of it.
     pub then: Condition,
 }
 

@@ -34,6 +34,7 @@ const ROW_GROUP_ROWS: usize = 1 << 18;
 /// Cells of the 1 km grid a dataset may hold: their codes are packed in 16 bits.
 const MAX_GRID_CELLS: usize = 1 << 16;
 
+/// How `ingest` reports.
 #[derive(Clone, Debug)]
 pub struct IngestOptions {
     /// Examples shown per kind of error.
@@ -46,14 +47,22 @@ impl Default for IngestOptions {
     }
 }
 
+/// What `census ingest` stored.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct IngestReport {
+    /// The new snapshot's id.
     pub snapshot: String,
+    /// The log entry that committed it.
     pub log_seq: u64,
+    /// The log's head after it, in hex.
     pub log_head: String,
+    /// Records of each type.
     pub records: Vec<RecordCount>,
+    /// Distinct 1 km grid cells, where the census has coordinates.
     pub grid_cells: usize,
+    /// Bytes the snapshot added to the vault.
     pub stored_bytes: u64,
+    /// Seconds the ingest took.
     pub seconds: f64,
 }
 
@@ -132,6 +141,10 @@ fn packing(count: u64, offset: i64) -> Option<Packing> {
     bits_for(count).map(|bits| Packing { bits, offset })
 }
 
+/// Validates census microdata (`input`, CSV or Parquet) against the schema and stores
+/// it in the vault as a census dataset snapshot (`docs/census-schema.md` §2). Any
+/// record that breaks the schema stops it before anything is committed, with a report
+/// of every kind of error.
 pub fn ingest(
     vault: &Vault,
     keys: &VaultKeys,

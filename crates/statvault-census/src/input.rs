@@ -21,6 +21,7 @@ pub struct TextColumn {
 }
 
 impl TextColumn {
+    /// The text of row `row`.
     pub fn get(&self, row: usize) -> &[u8] {
         let start = if row == 0 { 0 } else { self.ends[row - 1] };
         &self.bytes[start..self.ends[row]]
@@ -43,8 +44,10 @@ impl TextColumn {
     }
 }
 
+/// A batch of rows of the input, as text, column by column.
 #[derive(Default, Debug)]
 pub struct TextBatch {
+    /// One column per input column, in the header's order.
     pub columns: Vec<TextColumn>,
     /// Where each row is in the input: CSV line of the record's start, or Parquet row.
     pub positions: Vec<u64>,
@@ -53,6 +56,7 @@ pub struct TextBatch {
 }
 
 impl TextBatch {
+    /// Rows in the batch.
     pub fn rows(&self) -> usize {
         self.positions.len()
     }
@@ -77,6 +81,7 @@ enum Source {
     },
 }
 
+/// Reads census input, CSV or Parquet, in batches of text cells.
 pub struct InputReader {
     source: Source,
     header: Vec<String>,
@@ -179,10 +184,12 @@ impl InputReader {
         })
     }
 
+    /// The input's column names.
     pub fn header(&self) -> &[String] {
         &self.header
     }
 
+    /// The input's file name, for messages.
     pub fn name(&self) -> &str {
         &self.name
     }

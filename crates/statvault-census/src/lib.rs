@@ -15,6 +15,8 @@
 //! assert_eq!(schema.records[0].name, "dwelling");
 //! ```
 
+#![warn(missing_docs)]
+
 mod columns;
 mod dataset;
 mod error;

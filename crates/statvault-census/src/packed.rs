@@ -72,14 +72,18 @@ impl<W: Write> PackedWriter<W> {
 /// used as it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Codes {
+    /// Codes below 256, a byte each.
     Narrow(Vec<u8>),
+    /// Codes below 65,536, two bytes each.
     Wide(Vec<u16>),
 }
 
 /// A borrowed [`Codes`].
 #[derive(Clone, Copy, Debug)]
 pub enum CodesRef<'a> {
+    /// Codes below 256, a byte each.
     Narrow(&'a [u8]),
+    /// Codes below 65,536, two bytes each.
     Wide(&'a [u16]),
 }
 
@@ -93,6 +97,7 @@ impl Codes {
         }
     }
 
+    /// Rows.
     pub fn len(&self) -> usize {
         match self {
             Codes::Narrow(v) => v.len(),
@@ -100,10 +105,12 @@ impl Codes {
         }
     }
 
+    /// No rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Borrows the codes.
     pub fn as_ref(&self) -> CodesRef<'_> {
         match self {
             Codes::Narrow(v) => CodesRef::Narrow(v),
@@ -128,6 +135,7 @@ impl Codes {
 }
 
 impl CodesRef<'_> {
+    /// The code of row `row`.
     pub fn get(self, row: usize) -> u16 {
         match self {
             CodesRef::Narrow(v) => u16::from(v[row]),

@@ -14,28 +14,41 @@ use serde::Deserialize;
 use crate::implication::Implication;
 use crate::CensusError;
 
+/// The `format` field of every schema this version reads.
 pub const FORMAT: &str = "statvault-census-schema/1";
 
 /// Labels by language code (`sq`, `en`).
 pub type Labels = BTreeMap<String, String>;
 
+/// A census schema, checked (`docs/census-schema.md` §1): what the records are, their
+/// variables and codelists, what is derived from them, and what the categories'
+/// definitions imply. Items refer to each other by position.
 #[derive(Clone, Debug)]
 pub struct Schema {
+    /// The census's name, per language.
     pub name: Labels,
+    /// The languages every label is given in, the first the default.
     pub languages: Vec<String>,
     /// Root first: every record's parent comes before it (dwelling, household, person).
     pub records: Vec<Record>,
+    /// Every variable of the input, in the schema's order.
     pub variables: Vec<Variable>,
+    /// Every codelist, in the schema's order.
     pub codelists: Vec<Codelist>,
+    /// Variables computed at ingest.
     pub derived: Vec<Derived>,
+    /// The variables that place a dwelling on the map, if the census has them.
     pub coordinates: Option<Coordinates>,
     /// What the definitions of categories imply about each other.
     pub implications: Vec<Implication>,
 }
 
+/// A record type (dwelling, household, person).
 #[derive(Clone, Debug)]
 pub struct Record {
+    /// The record type's name.
     pub name: String,
+    /// Its label, per language.
     pub label: Labels,
     /// Name of the key variable.
     pub key: String,
@@ -43,42 +56,60 @@ pub struct Record {
     pub parent: Option<usize>,
 }
 
+/// What values a variable takes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum VarType {
-    /// Index into `Schema::codelists`.
+    /// A code of a codelist: an index into `Schema::codelists`.
     Code(usize),
+    /// An integer in `min..=max`.
     Integer {
+        /// The least value allowed.
         min: i64,
+        /// The greatest value allowed.
         max: i64,
     },
+    /// A finite decimal number in `min..=max`.
     Decimal {
+        /// The least value allowed.
         min: f64,
+        /// The greatest value allowed.
         max: f64,
     },
 }
 
+/// A variable of the input: a column.
 #[derive(Clone, Debug)]
 pub struct Variable {
+    /// The column's name.
     pub name: String,
+    /// Its label, per language.
     pub label: Labels,
     /// Index into `Schema::records`: the record type the value describes.
     pub record: usize,
+    /// What values it takes.
     pub ty: VarType,
 }
 
+/// A list of codes, optionally a level of a hierarchy (municipality under county).
 #[derive(Clone, Debug)]
 pub struct Codelist {
+    /// The codelist's name.
     pub name: String,
+    /// Its label, per language.
     pub label: Labels,
     /// Index into `Schema::codelists` of the next level up the hierarchy.
     pub parent: Option<usize>,
+    /// The codes, in the order tables show them.
     pub codes: Vec<Code>,
     positions: HashMap<String, u16>,
 }
 
+/// One code of a codelist.
 #[derive(Clone, Debug)]
 pub struct Code {
+    /// The code as the input writes it.
     pub code: String,
+    /// Its label, per language.
     pub label: Labels,
     /// Position of the parent code in the parent codelist.
     pub parent: Option<u16>,
@@ -86,27 +117,42 @@ pub struct Code {
     pub range: Option<(i64, i64)>,
 }
 
+/// A variable computed at ingest from others.
 #[derive(Clone, Debug)]
 pub struct Derived {
+    /// The derived variable's name.
     pub name: String,
+    /// Its label, per language.
     pub label: Labels,
+    /// How it is computed.
     pub rule: DerivedRule,
 }
 
+/// How a derived variable is computed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DerivedRule {
     /// A code of `codelist` by the range its source integer variable falls in.
-    Ranges { source: usize, codelist: usize },
+    Ranges {
+        /// The integer variable, an index into `Schema::variables`.
+        source: usize,
+        /// The codelist of ranges, an index into `Schema::codelists`.
+        codelist: usize,
+    },
     /// Persons per household, grouped by the ranges of `codelist`.
-    HouseholdSize { codelist: usize },
+    HouseholdSize {
+        /// The codelist of ranges, an index into `Schema::codelists`.
+        codelist: usize,
+    },
     /// The 1 km cell of the EU census grid (EPSG:3035) the dwelling lies in.
     Grid1km,
 }
 
+/// The variables that place a dwelling: decimal degrees in WGS 84 / ETRS89.
 #[derive(Clone, Debug)]
 pub struct Coordinates {
-    /// Indices into `Schema::variables`, decimal degrees in WGS 84 / ETRS89.
+    /// The latitude's variable, an index into `Schema::variables`.
     pub latitude: usize,
+    /// The longitude's variable, an index into `Schema::variables`.
     pub longitude: usize,
 }
 
@@ -126,14 +172,17 @@ impl Codelist {
 }
 
 impl Schema {
+    /// The position of variable `name`.
     pub fn variable(&self, name: &str) -> Option<usize> {
         self.variables.iter().position(|v| v.name == name)
     }
 
+    /// The position of derived variable `name`.
     pub fn derived(&self, name: &str) -> Option<usize> {
         self.derived.iter().position(|d| d.name == name)
     }
 
+    /// The position of record type `name`.
     pub fn record(&self, name: &str) -> Option<usize> {
         self.records.iter().position(|r| r.name == name)
     }

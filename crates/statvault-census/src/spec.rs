@@ -25,55 +25,79 @@ use serde::Deserialize;
 use crate::schema::{location, Labels};
 use crate::CensusError;
 
+/// The `format` field of every table spec this version reads.
 pub const FORMAT: &str = "statvault-table-spec/1";
 
+/// A table spec, checked (`docs/census-schema.md` §3): the tables to tabulate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
+    /// The tables, in the spec's order.
     pub tables: Vec<TableSpec>,
 }
 
+/// One table of a spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableSpec {
+    /// The table's id: it names its files.
     pub id: String,
+    /// The title, per language.
     pub title: Labels,
+    /// What the table is.
     pub kind: TableKind,
 }
 
+/// What a table is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TableKind {
+    /// A cross-table of variables.
     CrossTab(CrossTab),
     /// The GEOSTAT 2021 1 km grid table.
     Geostat1km,
 }
 
+/// A cross-table: records counted (or a variable summed) by the codes of some
+/// variables.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CrossTab {
+    /// The variables, original or derived, whose codes are the dimensions, in order.
     pub dimensions: Vec<String>,
     /// Record type counted; `None` is the leaf record type.
     pub unit: Option<String>,
+    /// Which records count; all must pass.
     pub filters: Vec<Filter>,
+    /// What each cell holds.
     pub measure: Measure,
+    /// Whether totals and subtotals along hierarchies are added.
     pub totals: bool,
 }
 
+/// A condition on the records a table counts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
     /// Keep records whose variable has one of these codes.
     Codes {
+        /// The code variable.
         variable: String,
+        /// The codes kept.
         codes: Vec<String>,
     },
     /// Keep records whose integer variable lies in `min..=max`.
     Range {
+        /// The integer variable.
         variable: String,
+        /// The least value kept.
         min: i64,
+        /// The greatest value kept.
         max: i64,
     },
 }
 
+/// What a cell holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Measure {
+    /// How many records it counts.
     Count,
+    /// The sum of an integer variable over its records.
     Sum(String),
 }
 
@@ -119,6 +143,7 @@ enum RawMeasure {
 const MAX_ID: usize = 100;
 
 impl Spec {
+    /// Parses and checks a spec; a message names the line and column, or the table.
     pub fn parse(text: &str) -> Result<Spec, CensusError> {
         let raw: RawSpec = toml::from_str(text).map_err(|e| CensusError::Spec {
             at: location(text, e.span()),

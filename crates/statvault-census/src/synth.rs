@@ -17,19 +17,28 @@ use crate::columns::{ColumnsWriter, Values};
 use crate::geography::Geography;
 use crate::rng::{cumulative, Rng};
 
+/// What to synthesize.
 #[derive(Clone, Debug)]
 pub struct SynthOptions {
+    /// Persons in the census.
     pub persons: u64,
+    /// The random generator's seed: one seed, one census.
     pub seed: u64,
 }
 
+/// What was written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SynthSummary {
+    /// Persons.
     pub persons: u64,
+    /// Households.
     pub households: u64,
+    /// Dwellings.
     pub dwellings: u64,
 }
 
+/// The header of the CSV `synth` writes: one row per person, with their household
+/// and dwelling.
 pub const CSV_HEADER: &str = "person_id,household_id,dwelling_id,county,municipality,sex,age,relationship,education,activity,birthplace,residence_1y,tenure,lat,lon";
 
 /// Shares of the five-year age groups 0–4 … 95–99, in per cent (sum 100): 0–14 15.5,
@@ -60,6 +69,7 @@ struct Person {
 /// The file format `synth` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SynthFormat {
+    /// CSV with `CSV_HEADER`.
     Csv,
     /// zstd-compressed Parquet with the CSV's columns: ids INT64, county and
     /// municipality as strings, codes and age INT32, coordinates DOUBLE.
@@ -181,6 +191,8 @@ fn round5(x: f64) -> f64 {
     format!("{x:.5}").parse().expect("a formatted number")
 }
 
+/// Writes a synthetic census of `opts.persons` persons spread over `geography` as
+/// its populations say, in `format`, to `out`.
 pub fn synth<W: Write + Send>(
     geography: &Geography,
     opts: &SynthOptions,

@@ -8,20 +8,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::Labels;
 
+/// The `format` field of every table file this version writes.
 pub const FORMAT: &str = "statvault-table/1";
 
+/// A table file, `<id>.table.json` (`docs/census-schema.md` §4): the cells of a
+/// cross-table with their record counts and record key sums, internal only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Table {
+    /// `statvault-table/1`.
     pub format: String,
+    /// The table's id.
     pub id: String,
+    /// The title, per language.
     pub title: Labels,
     /// The record type counted (person, household, dwelling).
     pub unit: String,
     /// `count`, or `sum:<variable>`.
     pub measure: String,
+    /// Which snapshot, log head, spec and source the table came from.
     pub provenance: Provenance,
     /// Row-major order: the last dimension varies fastest.
     pub dimensions: Vec<Dimension>,
+    /// Per cell, row-major: its value.
     pub values: Vec<i64>,
     /// Per cell: the number of records counted in it.
     pub records: Vec<u64>,
@@ -30,20 +38,29 @@ pub struct Table {
     pub record_key_sums: Vec<u64>,
 }
 
+/// Where a table came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// The vault snapshot tabulated, by id.
     pub snapshot: String,
+    /// The vault log's head when it was tabulated.
     pub log_head: String,
     /// BLAKE3 of the spec file the table came from.
     pub spec_blake3: String,
+    /// BLAKE3 of the census source file ingested.
     pub source_blake3: String,
+    /// The statvault version that tabulated it.
     pub statvault: String,
 }
 
+/// One dimension of a table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dimension {
+    /// The variable's name.
     pub id: String,
+    /// Its label, per language.
     pub label: Labels,
+    /// Its categories: totals, subtotals and codes, in the order the cells use.
     pub categories: Vec<Category>,
     /// The additive structure along this dimension: each entry says one category is
     /// the sum of others (a county of its municipalities, the total of the counties),
@@ -62,17 +79,22 @@ pub struct Dimension {
 /// Σ `parts` ≤ Σ `within`, by category code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bound {
+    /// The categories bounded.
     pub parts: Vec<String>,
+    /// The categories that bound them.
     pub within: Vec<String>,
 }
 
 /// `total` = Σ `parts`, by category code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sum {
+    /// The total's category.
     pub total: String,
+    /// The categories it adds up.
     pub parts: Vec<String>,
 }
 
+/// What a category is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryKind {
@@ -85,10 +107,14 @@ pub enum CategoryKind {
     Total,
 }
 
+/// One category of a dimension.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Category {
+    /// Its code: the variable's code, or one made for a total or subtotal.
     pub code: String,
+    /// Its label, per language.
     pub label: Labels,
+    /// A code, a subtotal or the total.
     pub kind: CategoryKind,
     /// For subtotals: the codelist of the level (e.g. `county`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,10 +122,12 @@ pub struct Category {
 }
 
 impl Table {
+    /// Cells in the table: the product of its dimensions' category counts.
     pub fn cells(&self) -> usize {
         cell_count(&self.dimensions).expect("Table::read checked the cell count")
     }
 
+    /// The file's bytes: one line of JSON.
     pub fn write(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a table serializes")
     }

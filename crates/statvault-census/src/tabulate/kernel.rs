@@ -19,12 +19,16 @@ pub struct KernelTable<'a> {
 /// The finest cells of one table: value (count or sum), records and Σ record keys.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cells {
+    /// Per cell: its value.
     pub values: Vec<i64>,
+    /// Per cell: the records counted.
     pub records: Vec<u64>,
+    /// Per cell: the sum of its records' keys.
     pub key_sums: Vec<u64>,
 }
 
 impl KernelTable<'_> {
+    /// The table's finest cells: the product of its dimensions' radixes.
     pub fn cells(&self) -> usize {
         self.dims.iter().map(|d| d.1).product()
     }

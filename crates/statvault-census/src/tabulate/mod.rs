@@ -40,20 +40,32 @@ const MAX_INTEGER_CATEGORIES: i64 = 10_000;
 const MAX_CELLS: usize = 50_000_000;
 const BLOCK: usize = 4096;
 
+/// What `census tabulate` made.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TabulateReport {
+    /// The snapshot tabulated, by id.
     pub snapshot: String,
+    /// Rows scanned: records of the leaf type.
     pub rows: usize,
+    /// Each table written.
     pub tables: Vec<TableSummary>,
+    /// Seconds spent opening the snapshot and reading its columns.
     pub seconds_reading: f64,
+    /// Seconds spent scanning.
     pub seconds_scanning: f64,
 }
 
+/// One table written.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TableSummary {
+    /// The table's id.
     pub id: String,
+    /// Its cells.
     pub cells: usize,
+    /// Its grand total: the cell at every dimension's total (a grid without one: the sum
+    /// of its cells of persons).
     pub total: i64,
+    /// The file's name in the output directory.
     pub file: String,
 }
 

@@ -125,7 +125,7 @@ pub struct Round {
     pub announced: u64,
     /// Letters the mail server took.
     pub sent: u64,
-    /// Letters it did not take, kept to be tried again.
+    /// Letters it did not take.
     pub failed: u64,
 }
 

@@ -26,8 +26,10 @@ use crate::repo::{LogState, ObjectName};
 use crate::snapshot::{self, Node, NodeKind, Snapshot};
 use crate::{Progress, Result, Vault, VaultError};
 
+/// How `add` stores files.
 #[derive(Default)]
 pub struct AddOptions {
+    /// Tags recorded in the snapshot.
     pub tags: Vec<String>,
     /// Fail, committing nothing, instead of skipping unreadable or special files and
     /// files that keep changing while being read.
@@ -41,19 +43,33 @@ pub struct AddOptions {
 /// What an `add` did.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct AddReport {
+    /// The new snapshot's id.
     pub snapshot: Hash,
+    /// The log entry that committed it.
     pub log_seq: u64,
+    /// The log's head after it.
     pub log_head: Hash,
+    /// Regular files recorded.
     pub files: u64,
+    /// Directories recorded.
     pub dirs: u64,
+    /// Symbolic links recorded.
     pub symlinks: u64,
+    /// Bytes of the files recorded.
     pub bytes: u64,
+    /// Bytes read: files unchanged since the previous snapshot are not read again.
     pub bytes_read: u64,
+    /// Files taken from the previous snapshot without reading them.
     pub unchanged_files: u64,
+    /// Chunks the vault did not hold yet.
     pub new_chunks: u64,
+    /// Their bytes, before compression.
     pub new_bytes: u64,
+    /// Bytes written to the vault: packs, index and snapshot.
     pub stored_bytes: u64,
+    /// Pack files written.
     pub packs: u64,
+    /// Files left out, each with why (unreadable, special, changing while read).
     pub skipped: Vec<String>,
 }
 
@@ -70,6 +86,9 @@ struct Scanned {
     source: PathBuf,
 }
 
+/// Stores the files and directories under `paths` as a new snapshot: chunked,
+/// deduplicated against every chunk the vault holds, compressed, encrypted, and
+/// committed by one signed log entry.
 pub fn add(
     vault: &Vault,
     keys: &VaultKeys,

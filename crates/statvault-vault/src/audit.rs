@@ -28,16 +28,21 @@ const CHECKPOINT_MAX: u64 = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// Written before the work begins.
     #[default]
     Started,
+    /// The request was answered.
     Done,
+    /// The policy did not allow it.
     Refused,
+    /// It was allowed, and failed.
     Failed,
 }
 
 /// One audit record. `index` and `time` are set by the log when it is appended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AuditRecord {
+    /// The record's position in the log, from 0.
     pub index: u64,
     /// Seconds since 1970 (UTC).
     pub time: u64,
@@ -45,6 +50,7 @@ pub struct AuditRecord {
     pub request: String,
     /// Who, from the socket's peer credentials (or the process, offline).
     pub uid: u32,
+    /// The user's name.
     pub user: String,
     /// The custodians whose shares are in use: the one submitting (unseal) or those
     /// who unsealed the agent serving the request.
@@ -52,11 +58,13 @@ pub struct AuditRecord {
     pub custodians: Vec<u8>,
     /// unseal, seal, add, ingest, tabulate, restore, verify, replicate, …
     pub command: String,
+    /// The snapshot concerned, where there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
     /// SHA-256 of the table spec, for tabulations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_sha256: Option<String>,
+    /// Paths added or restored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     /// Microdata bytes read out of the vault (restore) or written into it (add).
@@ -65,6 +73,7 @@ pub struct AuditRecord {
     /// Table cells produced (tabulate).
     #[serde(default)]
     pub cells: u64,
+    /// How the request ended, or `started`.
     pub outcome: Outcome,
     /// Why a request was refused or failed; a seal's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +89,7 @@ pub struct AuditLog {
 
 /// Everything the log holds, read and checked for form (not against checkpoints).
 pub struct AuditContents {
+    /// The records, in order.
     pub records: Vec<AuditRecord>,
     /// Each record's leaf hash: SHA-256(0x00 ‖ its line as stored).
     pub leaves: Vec<[u8; 32]>,
@@ -272,9 +282,11 @@ pub fn checkpoints(backend: &dyn Backend) -> Result<Vec<(String, String)>> {
 /// What `verify_audit` found.
 #[derive(Debug, Default, Serialize)]
 pub struct AuditReport {
+    /// Records in the log.
     pub records: u64,
     /// Records covered by the largest checkpoint that verifies.
     pub signed: u64,
+    /// Checkpoints found.
     pub checkpoints: u64,
     /// Damage, each naming the object: an empty list means the log is intact.
     pub problems: Vec<String>,

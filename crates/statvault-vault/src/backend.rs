@@ -17,7 +17,9 @@ use crate::s3::{LockMode, Retention};
 /// A stored object's name (a `/`-separated relative path) and size in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectInfo {
+    /// The object's name.
     pub name: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -45,6 +47,7 @@ pub trait Backend: Send + Sync {
     /// Every object whose name starts with `prefix`, sorted by name. Temporary files of
     /// interrupted writes are listed under `tmp/`.
     fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>>;
+    /// Removes an object.
     fn delete(&self, name: &str) -> std::io::Result<()>;
     /// Excludes other writers (add, gc) of this repository until the lock is dropped.
     fn lock(&self) -> std::io::Result<WriteLock>;
@@ -97,10 +100,12 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
+    /// A vault in the directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
         LocalBackend { root: root.into() }
     }
 
+    /// The vault's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -66,7 +66,9 @@ pub struct Root(OwnedFd);
 
 /// A directory inside the vault and the last component of a name in it.
 pub struct Parent<'a> {
+    /// The directory, opened beneath the vault's root.
     pub dir: File,
+    /// The name's last component.
     pub leaf: &'a str,
 }
 
@@ -165,6 +167,7 @@ impl Parent<'_> {
         .map(drop)
     }
 
+    /// Removes the entry `leaf` of the directory.
     pub fn unlink(&self) -> io::Result<()> {
         let leaf = cstring(self.leaf)?;
         // SAFETY: a valid C string and an open directory descriptor.

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 /// Chunk size bounds in bytes; `avg` is a power of two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkerParams {
+    /// Smallest chunk, but for a file's last.
     pub min: u32,
+    /// Average chunk size a cut aims at: a power of two.
     pub avg: u32,
+    /// Largest chunk.
     pub max: u32,
 }
 
@@ -28,6 +31,7 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
+    /// Checks the bounds: `64 ≤ min < avg < max ≤ 64 MiB`, `avg` a power of two.
     pub fn validate(&self) -> Result<(), String> {
         let ok = self.min >= 64
             && self.min < self.avg
@@ -56,6 +60,7 @@ pub struct Chunker<'t> {
 }
 
 impl<'t> Chunker<'t> {
+    /// A chunker cutting where the gear hash over `gear` says, within `params`.
     pub fn new(gear: &'t [u64; 256], params: ChunkerParams) -> Self {
         let bits = params.avg.trailing_zeros();
         let high_bits = |n: u32| !0u64 << (64 - n);
@@ -108,6 +113,7 @@ pub struct ChunkReader<'t> {
 }
 
 impl<'t> ChunkReader<'t> {
+    /// Reads a stream in chunks cut by `chunker`.
     pub fn new(chunker: Chunker<'t>) -> Self {
         let capacity = 2 * chunker.params.max as usize;
         ChunkReader {

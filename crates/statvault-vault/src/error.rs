@@ -6,27 +6,48 @@ use statvault_crypto::CryptoError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
+    /// The storage failed on an object.
     #[error("{name}: {cause}")]
-    Backend { name: String, cause: std::io::Error },
-    #[error("{path}: {cause}")]
-    Io {
-        path: PathBuf,
+    Backend {
+        /// The object.
+        name: String,
+        /// Why.
         cause: std::io::Error,
     },
+    /// A local file or directory that cannot be read or written.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// An object that is not what the log says it is: damage.
     #[error("{object}: {detail}")]
-    Corrupt { object: String, detail: String },
+    Corrupt {
+        /// The object.
+        object: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Keys or shares that do not work.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A request that cannot be carried out as asked.
     #[error("{0}")]
     Usage(String),
+    /// Another writer committed meanwhile.
     #[error("another process is writing to the vault (log entry {0} appeared meanwhile); nothing was committed")]
     Concurrent(String),
     /// Writing the log entry failed, so whether the commit happened may be unknown.
     /// Nothing it references has been removed, whatever the outcome.
     #[error("{entry}: {cause}; {outcome}")]
     Commit {
+        /// The log entry's name.
         entry: String,
+        /// Why the write failed.
         cause: std::io::Error,
+        /// What is known of the commit.
         outcome: CommitOutcome,
     },
 }
@@ -38,12 +59,14 @@ pub enum CommitOutcome {
     /// The entry reads back as written: committed, but the storage did not confirm it
     /// is durable (a crash now could still lose it).
     Written {
+        /// The snapshot committed, where the commit was one.
         snapshot: Option<statvault_crypto::Hash>,
     },
     /// The entry is not there: nothing was committed.
     Absent,
     /// The entry could not be read back: either is possible.
     Unknown {
+        /// The snapshot the entry would commit, where it was one.
         snapshot: Option<statvault_crypto::Hash>,
     },
 }
@@ -98,4 +121,5 @@ impl VaultError {
     }
 }
 
+/// A result whose error is a [`VaultError`].
 pub type Result<T, E = VaultError> = std::result::Result<T, E>;

@@ -14,10 +14,13 @@ const MAGIC: &[u8; 5] = b"SVIX\x01";
 /// The blobs of one pack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackIndex {
+    /// The pack's id.
     pub pack: Hash,
+    /// Its blobs, in the order they lie in it.
     pub blobs: Vec<BlobEntry>,
 }
 
+/// An index object's plain bytes (`docs/vault-format.md`).
 pub fn write(packs: &[PackIndex]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -32,6 +35,7 @@ pub fn write(packs: &[PackIndex]) -> Vec<u8> {
     out
 }
 
+/// Parses an index object's plain bytes.
 pub fn read(plain: &[u8]) -> Result<Vec<PackIndex>, WireError> {
     let mut r = Reader::new(plain);
     r.magic(MAGIC)?;
@@ -52,10 +56,12 @@ pub fn read(plain: &[u8]) -> Result<Vec<PackIndex>, WireError> {
 /// Where each chunk is: the loaded union of every committed index.
 #[derive(Default)]
 pub struct ChunkMap {
+    /// Per chunk id: its pack and where it lies there.
     pub chunks: HashMap<Hash, (Hash, BlobEntry)>,
 }
 
 impl ChunkMap {
+    /// Adds every blob of `packs`.
     pub fn insert_all(&mut self, packs: &[PackIndex]) {
         for p in packs {
             for e in &p.blobs {

@@ -24,6 +24,8 @@
 //! assert_eq!(std::fs::read(target.join("census.csv")).unwrap(), b"person_id,age\n1,42\n");
 //! ```
 
+#![warn(missing_docs)]
+
 mod add;
 pub mod atomic;
 pub mod audit;

@@ -15,17 +15,29 @@ const HEADER: &str = "statvault-log-v1";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Commit {
     /// Entry 0: the vault was created with the config whose BLAKE3 hash is given.
-    Genesis { config: Hash },
+    Genesis {
+        /// BLAKE3 of the config file.
+        config: Hash,
+    },
     /// A snapshot was added.
-    Snapshot { id: Hash },
+    Snapshot {
+        /// The snapshot's id.
+        id: Hash,
+    },
 }
 
+/// One entry of the vault's commit log, signed by the vault's key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
+    /// The vault's id.
     pub vault_id: Hash,
+    /// The entry's number, from 0.
     pub seq: u64,
+    /// The hash of the entry before (zero for entry 0).
     pub prev: Hash,
+    /// When it was written, seconds since 1970.
     pub time: u64,
+    /// What it commits.
     pub commit: Commit,
     /// Objects this commit added, sorted by name.
     pub added: Vec<ObjectInfo>,
@@ -33,13 +45,16 @@ pub struct LogEntry {
     pub total: u64,
     /// Merkle root over every object the vault holds after this commit.
     pub root: Hash,
+    /// Ed25519 signature of the entry's text up to its signature line.
     pub signature: [u8; 64],
 }
 
+/// The object name of entry `seq`: `log/` and 20 digits.
 pub fn entry_name(seq: u64) -> String {
     format!("log/{seq:020}")
 }
 
+/// The entry number an object name gives, if it is an entry's name.
 pub fn seq_of_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("log/")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
@@ -69,14 +84,17 @@ impl LogEntry {
         out
     }
 
+    /// Signs the entry with the vault's key.
     pub fn sign(&mut self, keys: &VaultKeys) {
         self.signature = keys.sign(self.signed_text().as_bytes());
     }
 
+    /// Whether the signature verifies under `key`.
     pub fn verify_signature(&self, key: &PublicKey) -> bool {
         verify_signature(key, self.signed_text().as_bytes(), &self.signature).is_ok()
     }
 
+    /// The entry's text, signature line included.
     pub fn write(&self) -> String {
         format!(
             "{}signature {}\n",

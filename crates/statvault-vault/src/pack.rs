@@ -11,16 +11,24 @@ use crate::wire::{put_u32, Reader, WireError};
 /// Where a chunk lives inside a pack and how to turn its bytes back into the chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobEntry {
+    /// The chunk's id.
     pub id: Hash,
+    /// Where its sealed bytes begin in the pack.
     pub offset: u32,
+    /// How many sealed bytes.
     pub sealed_len: u32,
+    /// The chunk's size once opened and decompressed.
     pub raw_len: u32,
+    /// How it was compressed before sealing.
     pub compression: Compression,
 }
 
+/// How a chunk was compressed before it was sealed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// Stored as it is.
     None = 0,
+    /// zstd.
     Zstd = 1,
 }
 
@@ -28,6 +36,7 @@ pub enum Compression {
 pub const ENTRY_LEN: usize = 32 + 4 + 4 + 4 + 1;
 const HEADER_MAGIC: &[u8; 5] = b"SVPH\x01";
 
+/// Appends `e` as `ENTRY_LEN` bytes.
 pub fn put_entry(out: &mut Vec<u8>, e: &BlobEntry) {
     out.extend_from_slice(e.id.as_bytes());
     put_u32(out, e.offset);
@@ -36,6 +45,7 @@ pub fn put_entry(out: &mut Vec<u8>, e: &BlobEntry) {
     out.push(e.compression as u8);
 }
 
+/// Reads one entry written by `put_entry`.
 pub fn read_entry(r: &mut Reader) -> Result<BlobEntry, WireError> {
     let entry = BlobEntry {
         id: r.hash("blob id")?,
@@ -54,6 +64,7 @@ pub fn read_entry(r: &mut Reader) -> Result<BlobEntry, WireError> {
     Ok(entry)
 }
 
+/// A pack header's plain bytes: its entries.
 pub fn write_header(entries: &[BlobEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + entries.len() * ENTRY_LEN);
     out.extend_from_slice(HEADER_MAGIC);
@@ -64,6 +75,7 @@ pub fn write_header(entries: &[BlobEntry]) -> Vec<u8> {
     out
 }
 
+/// Parses a pack header's plain bytes.
 pub fn read_header(plain: &[u8]) -> Result<Vec<BlobEntry>, WireError> {
     let mut r = Reader::new(plain);
     r.magic(HEADER_MAGIC)?;
@@ -82,6 +94,7 @@ pub struct ChunkSealer {
 }
 
 impl ChunkSealer {
+    /// A sealer compressing at zstd level `level`.
     pub fn new(level: i32) -> ChunkSealer {
         ChunkSealer {
             zstd: zstd::bulk::Compressor::new(level).expect("a valid zstd level"),
@@ -174,6 +187,7 @@ pub struct PackBuilder {
 }
 
 impl PackBuilder {
+    /// An empty pack with room for `bytes`.
     pub fn with_capacity(bytes: usize) -> PackBuilder {
         PackBuilder {
             data: Vec::with_capacity(bytes),
@@ -181,14 +195,17 @@ impl PackBuilder {
         }
     }
 
+    /// Bytes of sealed chunks so far.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// No chunk yet.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Appends a sealed chunk.
     pub fn add(&mut self, id: Hash, sealed: &[u8], raw_len: u32, compression: Compression) {
         self.entries.push(BlobEntry {
             id,

@@ -24,6 +24,7 @@ use crate::{Progress, Result, Vault, VaultError};
 /// Parallel copies: object storage is latency bound.
 const THREADS: usize = 4;
 
+/// How `replicate` checks its source.
 #[derive(Default)]
 pub struct ReplicateOptions {
     /// The vault's signing key as the custodians keep it: the source must carry it.
@@ -31,15 +32,20 @@ pub struct ReplicateOptions {
     pub key: Option<PublicKey>,
 }
 
+/// What `replicate` did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ReplicateReport {
     /// The log head both now hold, and its entry number.
     pub head: Option<Hash>,
+    /// The head's entry number.
     pub head_seq: u64,
     /// Whether the replica was new (its config written now).
     pub created: bool,
+    /// Log entries copied.
     pub entries_copied: u64,
+    /// Objects copied.
     pub objects_copied: u64,
+    /// Their bytes.
     pub bytes_copied: u64,
     /// Objects the replica already had (from an interrupted run, say).
     pub objects_present: u64,

@@ -30,19 +30,31 @@ const LOG_ENTRY_LIMIT: u64 = 1 << 30;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `statvault-vault/1`.
     pub format: String,
+    /// The vault's random id.
     pub vault_id: Hash,
+    /// When it was created, seconds since 1970.
     pub created: u64,
+    /// N: custodians holding a share.
     pub custodians: u8,
+    /// K: shares that unlock.
     pub threshold: u8,
+    /// The Ed25519 public key that signs the log.
     pub signing_key: Hash,
+    /// A hash derived from the master key, which tells a correct combination of shares
+    /// from a wrong one.
     pub key_check: Hash,
+    /// Chunk size bounds.
     pub chunker: ChunkerParams,
+    /// Target size of pack files in bytes.
     pub pack_size: u32,
+    /// zstd level for chunks.
     pub compression_level: i32,
 }
 
 impl Config {
+    /// What a share file must match to belong to this vault.
     pub fn identity(&self) -> VaultIdentity {
         VaultIdentity {
             vault_id: self.vault_id,
@@ -53,6 +65,7 @@ impl Config {
         }
     }
 
+    /// The log's signing key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.signing_key.0)
     }
@@ -61,12 +74,16 @@ impl Config {
 /// The name of a content-addressed object; its hash is the BLAKE3 of the file's bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectName {
+    /// A pack of sealed chunks: `packs/<first two hex digits>/<hash>`.
     Pack(Hash),
+    /// An index object: `index/<hash>`.
     Index(Hash),
+    /// A snapshot object: `snapshots/<hash>`.
     Snapshot(Hash),
 }
 
 impl ObjectName {
+    /// The object a name names, if it is a well-formed object name.
     pub fn parse(name: &str) -> Option<ObjectName> {
         let (kind, hex): (fn(Hash) -> ObjectName, &str) =
             if let Some(rest) = name.strip_prefix("packs/") {
@@ -83,6 +100,7 @@ impl ObjectName {
         hex.parse().ok().map(kind)
     }
 
+    /// The object's hash.
     pub fn hash(&self) -> Hash {
         match *self {
             ObjectName::Pack(h) | ObjectName::Index(h) | ObjectName::Snapshot(h) => h,
@@ -103,7 +121,9 @@ impl std::fmt::Display for ObjectName {
 /// Something `verify` found wrong, naming the object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
+    /// The object or path at fault.
     pub object: String,
+    /// What is wrong with it.
     pub detail: String,
 }
 
@@ -115,13 +135,16 @@ impl std::fmt::Display for Problem {
 
 /// The log as read: the valid entries, the objects they commit, and what was wrong.
 pub struct LogState {
+    /// The entries that verify, in order, each with its hash.
     pub entries: Vec<(LogEntry, Hash)>,
     /// Every object committed up to the last entry, with its recorded size.
     pub objects: BTreeMap<String, u64>,
+    /// What was wrong, each naming its object.
     pub problems: Vec<Problem>,
 }
 
 impl LogState {
+    /// The last entry that verifies.
     pub fn head(&self) -> &(LogEntry, Hash) {
         self.entries
             .last()
@@ -140,6 +163,7 @@ impl LogState {
 /// Choices fixed when a vault is created.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
+    /// Chunk size bounds.
     pub chunker: ChunkerParams,
     /// Target size of pack files in bytes.
     pub pack_size: u32,
@@ -160,6 +184,7 @@ impl Default for InitOptions {
 /// An open vault: its backend and configuration.
 pub struct Vault {
     backend: Arc<dyn Backend>,
+    /// The vault's configuration as read.
     pub config: Config,
     /// `config` exactly as read or written: its hash is what log entry 0 commits, and
     /// replication copies these bytes, never a second read.
@@ -241,6 +266,7 @@ impl Vault {
         Ok((vault, master))
     }
 
+    /// Opens the vault on `backend`: reads and checks its configuration.
     pub fn open(backend: Arc<dyn Backend>) -> Result<Vault> {
         let bytes = backend
             .read(CONFIG, CONFIG_LIMIT)
@@ -279,6 +305,7 @@ impl Vault {
         })
     }
 
+    /// The storage the vault lives on.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
@@ -471,6 +498,7 @@ impl Vault {
         })
     }
 
+    /// Every committed index, loaded: where each chunk lies.
     pub fn load_index(&self, keys: &VaultKeys, state: &LogState) -> Result<ChunkMap> {
         let mut map = ChunkMap::default();
         for name in state.objects.keys() {
@@ -484,6 +512,7 @@ impl Vault {
         Ok(map)
     }
 
+    /// Reads, decrypts and parses snapshot `id`, which the log must commit.
     pub fn load_snapshot(&self, keys: &VaultKeys, state: &LogState, id: Hash) -> Result<Snapshot> {
         let name = ObjectName::Snapshot(id);
         let compressed = self.open_object(keys, state, name, ObjectKind::Snapshot)?;
@@ -531,6 +560,7 @@ impl Vault {
         self.write_object(name, &sealed)
     }
 
+    /// Stores `bytes` as the new object `name`; refuses a name that is taken.
     pub fn write_object(&self, name: ObjectName, bytes: &[u8]) -> Result<ObjectInfo> {
         let n = name.to_string();
         self.backend.write_new(&n, bytes).map_err(backend_err(&n))?;

@@ -9,6 +9,7 @@ use crate::s3::{Location, S3Backend};
 /// A vault's address as the command line takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Repository {
+    /// A directory on a local file system.
     Local(PathBuf),
     /// `s3://BUCKET/PREFIX`, checked.
     S3(String),

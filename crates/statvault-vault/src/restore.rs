@@ -19,21 +19,30 @@ use crate::repo::ObjectName;
 use crate::snapshot::{Node, NodeKind};
 use crate::{Progress, Result, Vault, VaultError};
 
+/// How `restore` writes.
 #[derive(Default)]
 pub struct RestoreOptions {
     /// Restore into a target directory that is not empty, replacing files in the way.
     pub force: bool,
 }
 
+/// What `restore` wrote.
 #[derive(Debug, serde::Serialize)]
 pub struct RestoreReport {
+    /// The snapshot restored.
     pub snapshot: Hash,
+    /// Regular files written.
     pub files: u64,
+    /// Directories made.
     pub dirs: u64,
+    /// Symbolic links made.
     pub symlinks: u64,
+    /// Bytes written.
     pub bytes: u64,
 }
 
+/// Restores snapshot `wanted` (an id, a prefix or `latest`) into `target`, every
+/// chunk decrypted and checked against its id.
 pub fn restore(
     vault: &Vault,
     keys: &VaultKeys,
@@ -430,7 +439,9 @@ pub struct SnapshotFiles<'a> {
     vault: &'a Vault,
     keys: &'a VaultKeys,
     index: ChunkMap,
+    /// The snapshot's id.
     pub id: Hash,
+    /// The snapshot, read under the log.
     pub snapshot: crate::snapshot::Snapshot,
     /// The log head the snapshot was read under.
     pub log_head: Hash,

@@ -13,8 +13,10 @@ use crate::{Progress, Result, Vault, VaultError};
 /// Parallel requests: checking retention is one round trip per object.
 const THREADS: usize = 8;
 
+/// What `vault retention` found.
 #[derive(Debug, serde::Serialize)]
 pub struct RetentionReport {
+    /// The retention the vault records.
     pub retention: Retention,
     /// Objects whose retention was looked at.
     pub checked: u64,

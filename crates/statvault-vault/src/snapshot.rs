@@ -14,37 +14,62 @@ use crate::wire::{put_bytes, put_u32, put_u64, Reader, WireError};
 
 const MAGIC: &[u8; 5] = b"SVSN\x01";
 
+/// A snapshot: the tree of files added at once, with when, where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
+    /// When it was taken, nanoseconds since 1970.
     pub time_ns: i64,
+    /// The host it was taken on.
     pub hostname: Vec<u8>,
+    /// Its tags.
     pub tags: Vec<Vec<u8>>,
+    /// The paths added, as given.
     pub paths: Vec<Vec<u8>>,
+    /// The previous snapshot of the same paths, whose unchanged files it reused.
     pub parent: Option<Hash>,
+    /// Every file, directory and link, parents first.
     pub nodes: Vec<Node>,
 }
 
+/// One file, directory or link of a snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
+    /// Its path under the snapshot's root, `/`-separated.
     pub path: Vec<u8>,
+    /// What it is, with its contents.
     pub kind: NodeKind,
+    /// Unix permission bits.
     pub mode: u32,
+    /// Modification time, nanoseconds since 1970.
     pub mtime_ns: i64,
     /// Change time and inode are kept only to tell, at the next `add`, whether a file
     /// may have changed without reading it.
     pub ctime_ns: i64,
+    /// The inode number it had.
     pub inode: u64,
+    /// Its size in bytes (a file's contents).
     pub size: u64,
 }
 
+/// What a node is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {
-    File { chunks: Vec<Hash> },
+    /// A regular file.
+    File {
+        /// Its chunks' ids, in order.
+        chunks: Vec<Hash>,
+    },
+    /// A directory.
     Dir,
-    Symlink { target: Vec<u8> },
+    /// A symbolic link.
+    Symlink {
+        /// What it points to, as stored.
+        target: Vec<u8>,
+    },
 }
 
 impl Snapshot {
+    /// Regular files in the snapshot.
     pub fn file_count(&self) -> usize {
         self.nodes
             .iter()
@@ -52,6 +77,7 @@ impl Snapshot {
             .count()
     }
 
+    /// Bytes of its regular files.
     pub fn total_bytes(&self) -> u64 {
         self.nodes
             .iter()
@@ -61,6 +87,7 @@ impl Snapshot {
     }
 }
 
+/// A snapshot object's plain bytes (`docs/vault-format.md`).
 pub fn write(s: &Snapshot) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -107,6 +134,7 @@ pub fn write(s: &Snapshot) -> Vec<u8> {
     out
 }
 
+/// Parses a snapshot object's plain bytes.
 pub fn read(plain: &[u8]) -> Result<Snapshot, WireError> {
     let mut r = Reader::new(plain);
     r.magic(MAGIC)?;

@@ -36,6 +36,7 @@ impl Staging {
         Ok(Staging { dir, _lock: lock })
     }
 
+    /// The staging directory.
     pub fn path(&self) -> &Path {
         &self.dir
     }

@@ -20,8 +20,11 @@ use crate::repo::{ObjectName, Problem, CONFIG};
 use crate::snapshot::NodeKind;
 use crate::{Progress, Result, Vault};
 
+/// What `verify` checks, and against what.
 pub struct VerifyOptions<'a> {
+    /// The vault's keys: with them, snapshots and indexes are decrypted and checked.
     pub keys: Option<&'a VaultKeys>,
+    /// Decrypt and re-hash every chunk (needs `keys`).
     pub read_data: bool,
     /// A log head (entry hash) a custodian kept: the log must still contain it.
     pub kept_head: Option<Hash>,
@@ -40,23 +43,35 @@ impl VerifyOptions<'_> {
     }
 }
 
+/// What `verify` found.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct VerifyReport {
+    /// Damage, each naming its object: none means the vault is intact.
     pub problems: Vec<Problem>,
     /// Files no log entry commits: leftovers of an interrupted write, removable with
     /// `vault gc`. Not damage.
     pub leftovers: Vec<String>,
+    /// Log entries read.
     pub log_entries: u64,
+    /// The log's head.
     pub head: Option<Hash>,
+    /// Snapshots the log commits.
     pub snapshots: u64,
+    /// Objects the log commits.
     pub objects: u64,
+    /// Packs read whole (with `read_data`).
     pub packs_read: u64,
+    /// Chunks decrypted and re-hashed.
     pub chunks_checked: u64,
+    /// Bytes read.
     pub bytes_read: u64,
     /// See [`VerifyOptions::anchored`].
     pub anchored: bool,
 }
 
+/// Checks the vault: the log's chain and signatures, every object's presence, size
+/// and hash against the log and, with keys, every snapshot and index (and with
+/// `read_data` every chunk). Damage is reported, not an error.
 pub fn verify(
     vault: &Vault,
     opts: &VerifyOptions,

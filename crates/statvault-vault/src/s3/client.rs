@@ -20,12 +20,14 @@ use super::xml;
 /// Credentials from the standard `AWS_*` variables. The secret has no `Debug`, is
 /// never printed, and is wiped on drop.
 pub struct Credentials {
+    /// The access key id: public.
     pub access_key: String,
     secret_key: Zeroizing<String>,
     session_token: Option<Zeroizing<String>>,
 }
 
 impl Credentials {
+    /// Credentials from their parts; the secrets are wiped when dropped.
     pub fn new(access_key: String, secret_key: String, session_token: Option<String>) -> Self {
         Credentials {
             access_key,
@@ -44,7 +46,9 @@ pub(super) const SERVER_ERROR_ATTEMPTS: u32 = 3;
 pub struct Endpoint {
     /// `http://host:port` or `https://host`, no trailing slash.
     pub url: String,
+    /// The region requests are signed for.
     pub region: String,
+    /// Who we are.
     pub credentials: Credentials,
 }
 

@@ -6,9 +6,11 @@ use super::xml;
 /// One stored version of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// The version's id.
     pub id: String,
     /// A delete marker, not data.
     pub deleted: bool,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -16,14 +18,18 @@ pub struct Version {
 /// (each key's newest first), and where the next page starts.
 #[derive(Debug, Default)]
 pub struct VersionsPage {
+    /// Each key with one of its versions.
     pub versions: Vec<(String, Version)>,
+    /// The key and version id the next page starts from, if truncated.
     pub next: Option<(String, String)>,
 }
 
 /// A page of `ListObjectsV2`: keys with their sizes, and the continuation token.
 #[derive(Debug, Default)]
 pub struct ObjectsPage {
+    /// Each key with its size.
     pub objects: Vec<(String, u64)>,
+    /// The continuation token, if truncated.
     pub next: Option<String>,
 }
 
@@ -37,6 +43,7 @@ fn truncated(text: &str) -> bool {
     xml::tag(text, "IsTruncated").as_deref() == Some("true")
 }
 
+/// Parses a `ListObjectVersions` answer.
 pub fn versions_page(text: &str) -> VersionsPage {
     let versions = xml::blocks_of(text, &["Version", "DeleteMarker"])
         .into_iter()
@@ -60,6 +67,7 @@ pub fn versions_page(text: &str) -> VersionsPage {
     VersionsPage { versions, next }
 }
 
+/// Parses a `ListObjectsV2` answer.
 pub fn objects_page(text: &str) -> ObjectsPage {
     let objects = xml::blocks(text, "Contents")
         .into_iter()

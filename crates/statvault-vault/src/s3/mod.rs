@@ -38,7 +38,9 @@ use crate::backend::{Backend, ObjectInfo, ObjectLock, WriteLock};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LockMode {
+    /// Lifted by a user allowed to bypass governance retention.
     Governance,
+    /// Lifted by nobody until the date passes.
     Compliance,
 }
 
@@ -68,7 +70,9 @@ impl std::str::FromStr for LockMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
+    /// Governance or compliance.
     pub mode: LockMode,
+    /// Days each object is retained from its writing.
     pub days: u32,
 }
 
@@ -85,12 +89,14 @@ const LISTING_LIMIT: u64 = 16 << 20;
 /// `s3://BUCKET/PREFIX` taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
+    /// The bucket.
     pub bucket: String,
     /// Empty, or ending with `/`.
     pub prefix: String,
 }
 
 impl Location {
+    /// Parses `s3://BUCKET/PREFIX`.
     pub fn parse(url: &str) -> Result<Location, String> {
         let rest = url
             .strip_prefix("s3://")
@@ -169,6 +175,7 @@ impl S3Backend {
         )
     }
 
+    /// A backend for the vault at `location` on the server at `endpoint`.
     pub fn new(location: Location, endpoint: Endpoint) -> io::Result<S3Backend> {
         Ok(S3Backend {
             client: Arc::new(Client::new(endpoint)?),
@@ -179,6 +186,7 @@ impl S3Backend {
         })
     }
 
+    /// Where the vault is.
     pub fn location(&self) -> &Location {
         &self.location
     }

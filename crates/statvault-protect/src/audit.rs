@@ -23,7 +23,7 @@ use statvault_census::table::{self, coordinates, Dimension};
 use statvault_census::Table;
 
 use crate::protected::{CellStatus, ProtectedTable};
-use crate::suppress::{reachable_down, requirements};
+use crate::suppress::{reachable_down, requirements, Pattern};
 use crate::system::{identity, Identity, System};
 use crate::ProtectError;
 
@@ -114,6 +114,20 @@ pub fn audit(
     protected: &[ProtectedTable],
     originals: Option<&[Table]>,
 ) -> Result<Vec<AuditReport>, ProtectError> {
+    audit_knowing(protected, originals, &[])
+}
+
+/// [`audit`], also knowing change patterns of the true table (moves of the cells of
+/// the system the tables make, in `System::build`'s numbering). Each one that is a
+/// point the attacker cannot rule out (every moved cell hidden, within its floor and
+/// the cap, every equation and bound kept) is a witness, checked here before use; the
+/// others are ignored. Patterns the search found settle most cells without a
+/// program of their own.
+pub(crate) fn audit_knowing(
+    protected: &[ProtectedTable],
+    originals: Option<&[Table]>,
+    moves: &[Pattern],
+) -> Result<Vec<AuditReport>, ProtectError> {
     let original_of = |p: &ProtectedTable| -> Result<Option<&Table>, ProtectError> {
         originals
             .map(|all| {
@@ -172,13 +186,12 @@ pub fn audit(
     }
     if !suppressed_group.is_empty() {
         let group: Vec<&ProtectedTable> = suppressed_group.iter().map(|&k| &protected[k]).collect();
-        for (k, report) in
-            suppressed_group
-                .iter()
-                .zip(suppression_reports(&group, originals.is_some(), |p| {
-                    original_of(p)
-                })?)
-        {
+        for (k, report) in suppressed_group.iter().zip(suppression_reports(
+            &group,
+            originals.is_some(),
+            moves,
+            |p| original_of(p),
+        )?) {
             reports[*k] = Some(report);
         }
     }
@@ -188,12 +201,14 @@ pub fn audit(
         .collect())
 }
 
-/// Audits freshly protected tables against their originals and attaches each report.
+/// Audits freshly protected tables against their originals, knowing the change
+/// patterns that protected them (see `audit_knowing`), and attaches each report.
 pub(crate) fn attach(
     protected: &mut [ProtectedTable],
     originals: &[Table],
+    moves: &[Pattern],
 ) -> Result<(), ProtectError> {
-    let reports = audit(protected, Some(originals))?;
+    let reports = audit_knowing(protected, Some(originals), moves)?;
     for (p, r) in protected.iter_mut().zip(reports) {
         p.protection.audit = r;
     }
@@ -203,6 +218,7 @@ pub(crate) fn attach(
 fn suppression_reports<'a>(
     group: &[&ProtectedTable],
     with_originals: bool,
+    moves: &[Pattern],
     original_of: impl Fn(&ProtectedTable) -> Result<Option<&'a Table>, ProtectError>,
 ) -> Result<Vec<AuditReport>, ProtectError> {
     let tables: Vec<Cow<Table>> = group
@@ -242,7 +258,7 @@ fn suppression_reports<'a>(
                 }
             })
             .collect();
-        return audit_system(&system, &status, &reqs, &floors, None);
+        return audit_system(&system, &status, &reqs, &floors, None, &[]);
     }
     let get = |k: &str| parameters.get(k).and_then(|v| v.as_u64());
     let threshold = get("threshold").unwrap_or(10);
@@ -254,7 +270,7 @@ fn suppression_reports<'a>(
     }
     let reqs = requirements(&system, &status, protection, zeros_published);
     let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-    audit_system(&system, &status, &reqs, &floors, Some(&truth))
+    audit_system(&system, &status, &reqs, &floors, Some(&truth), moves)
 }
 
 /// A published table as the attacker's system sees it: suppressed values unknown
@@ -276,12 +292,14 @@ fn public_table(p: &ProtectedTable) -> Table {
 }
 
 /// Attacks the suppressed cells of a system; one report per table of the system.
+/// With the truth, `moves` of it are witnesses where they check out.
 pub(crate) fn audit_system(
     system: &System,
     status: &[CellStatus],
     requirements: &[Requirement],
     floors: &[f64],
     truth: Option<&[f64]>,
+    moves: &[Pattern],
 ) -> Result<Vec<AuditReport>, ProtectError> {
     let n = system.cells.len();
     let suppressed: Vec<bool> = status.iter().map(|s| s.is_suppressed()).collect();
@@ -329,6 +347,20 @@ pub(crate) fn audit_system(
     // Hidden cells without an upper bound reach this cap instead: far above any
     // published value, it keeps every program bounded and any witness still valid.
     let cap = 1000.0 + 2.0 * system.cells.iter().map(|c| c.value).max().unwrap_or(0) as f64;
+    if let Some(truth) = truth {
+        let attacker = Polytope {
+            system,
+            suppressed: &suppressed,
+            floors,
+            cap,
+        };
+        for pattern in moves.iter().filter(|m| attacker.admits(truth, m)) {
+            for &(c, y) in pattern {
+                interval[c].widen(truth[c]);
+                interval[c].widen(truth[c] + y);
+            }
+        }
+    }
     for (cells, eqs) in components.values() {
         let component = Component {
             cells,
@@ -406,6 +438,59 @@ pub(crate) fn audit_system(
             }
         })
         .collect())
+}
+
+/// What the attacker knows of the hidden cells: where each may lie.
+struct Polytope<'a> {
+    system: &'a System<'a>,
+    suppressed: &'a [bool],
+    floors: &'a [f64],
+    cap: f64,
+}
+
+impl Polytope<'_> {
+    /// Whether the truth moved by `pattern` is a point the attacker cannot rule out:
+    /// only hidden cells move, each stays within its floor and the cap, and every
+    /// equation and bound a moved cell is in still holds.
+    fn admits(&self, truth: &[f64], pattern: &[(usize, f64)]) -> bool {
+        let moved: HashMap<usize, f64> = pattern.iter().copied().collect();
+        let within = pattern.iter().all(|&(c, y)| {
+            c < truth.len()
+                && self.suppressed[c]
+                && (self.floors[c] - 1e-9..=self.cap).contains(&(truth[c] + y))
+        });
+        within
+            && pattern
+                .iter()
+                .flat_map(|&(c, _)| self.system.equations_of[c].iter().copied())
+                .collect::<std::collections::BTreeSet<usize>>()
+                .into_iter()
+                .all(|e| {
+                    let eq = &self.system.equations[e];
+                    let total: f64 = eq
+                        .terms
+                        .iter()
+                        .map(|&(c, k)| f64::from(k) * (truth[c] + moved.get(&c).unwrap_or(&0.0)))
+                        .sum();
+                    if eq.at_most {
+                        total <= 1e-6
+                    } else {
+                        total.abs() <= 1e-6
+                    }
+                })
+    }
+}
+
+impl CellInterval {
+    /// Takes in one more value the attacker cannot rule out.
+    fn widen(&mut self, x: f64) {
+        if self.low.is_nan() {
+            *self = CellInterval { low: x, high: x };
+        } else {
+            self.low = self.low.min(x);
+            self.high = self.high.max(x);
+        }
+    }
 }
 
 /// Suppressed cells joined by the equations they share, attacked together.
@@ -517,17 +602,7 @@ impl Component<'_> {
         };
         let witness = |point: &[f64], interval: &mut [CellInterval]| {
             for (k, &c) in cells.iter().enumerate() {
-                let i = &mut interval[c];
-                i.low = if i.low.is_nan() {
-                    point[k]
-                } else {
-                    i.low.min(point[k])
-                };
-                i.high = if i.high.is_nan() {
-                    point[k]
-                } else {
-                    i.high.max(point[k])
-                };
+                interval[c].widen(point[k]);
             }
         };
         // A feasible point to start from: the truth, or without it the midpoint of the
@@ -796,7 +871,7 @@ mod tests {
                 false => Requirement::None,
             })
             .collect();
-        audit_system(&system, &status, &reqs, &floors(&system), None).unwrap()[0]
+        audit_system(&system, &status, &reqs, &floors(&system), None, &[]).unwrap()[0]
             .failures
             .clone()
     }
@@ -885,7 +960,8 @@ mod tests {
             let floors = system.floors(true);
             let reqs = requirements(&system, &status, 2, true);
             let truth: Vec<f64> = system.cells.iter().map(|c| c.value as f64).collect();
-            let report = &audit_system(&system, &status, &reqs, &floors, Some(&truth)).unwrap()[0];
+            let report =
+                &audit_system(&system, &status, &reqs, &floors, Some(&truth), &[]).unwrap()[0];
             let hidden: Vec<bool> = status.iter().map(|s| s.is_suppressed()).collect();
             let mut exact_failures = 0;
             // Per cell of the table, as the report counts (linked cells count twice).
@@ -914,7 +990,8 @@ mod tests {
                     }
                 })
                 .collect();
-            let public_report = &audit_system(&system, &status, &public, &floors, None).unwrap()[0];
+            let public_report =
+                &audit_system(&system, &status, &public, &floors, None, &[]).unwrap()[0];
             let pinned = system.table_cells[0]
                 .iter()
                 .filter(|&&c| {

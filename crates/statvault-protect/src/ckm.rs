@@ -88,7 +88,7 @@ pub fn protect_ckm(
             ProtectedTable::from_table(t, cells, "ckm", parameters.clone(), hash)
         })
         .collect();
-    audit::attach(&mut protected, tables)?;
+    audit::attach(&mut protected, tables, &[])?;
     Ok(protected)
 }
 

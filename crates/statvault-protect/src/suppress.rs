@@ -13,8 +13,6 @@
 //! totals. The pattern is searched among cells within three equations of the primary
 //! cell first (where hypercube patterns live), then in its whole connected part.
 
-use std::collections::BTreeSet;
-
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use statvault_census::Table;
 
@@ -244,7 +242,7 @@ impl Moves<'_> {
     fn pattern_within(
         &self,
         system: &System,
-        region: &BTreeSet<usize>,
+        region: &[usize],
     ) -> Result<Option<Pattern>, ProtectError> {
         let Moves {
             status,

@@ -13,7 +13,7 @@
 //! the other dimensions' categories. And where zeros are published, every hidden cell
 //! of a count is at least 1: `floors`.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
@@ -35,6 +35,11 @@ pub(crate) struct System<'a> {
     pub table_cells: Vec<Vec<usize>>,
     /// Per table, its dimensions, to name cells in reports.
     pub dimensions: Vec<&'a [Dimension]>,
+    /// Each cell's connected part (cells linked through shared equations), as an
+    /// index into `parts`.
+    part_of: Vec<usize>,
+    /// The cells of each connected part, sorted.
+    parts: Vec<Vec<usize>>,
 }
 
 pub(crate) struct Cell {
@@ -228,12 +233,15 @@ impl<'a> System<'a> {
                 equations_of[c].push(e);
             }
         }
+        let (part_of, parts) = connected_parts(cells.len(), &equations);
         Ok(System {
             cells,
             equations,
             equations_of,
             table_cells,
             dimensions: tables.iter().map(|t| t.dimensions.as_slice()).collect(),
+            part_of,
+            parts,
         })
     }
 
@@ -262,8 +270,9 @@ impl<'a> System<'a> {
         }
         let mut least = self.propagated_least();
         for p in (0..self.cells.len()).filter(|&p| refine(p) && self.cells[p].count) {
-            if let Some(part) = self.reach(p, usize::MAX, SMALL_REGION) {
-                least[p] = least[p].max(self.least_in(p, &part));
+            let part = self.part(p);
+            if part.len() <= SMALL_REGION {
+                least[p] = least[p].max(self.least_in(p, part));
             }
         }
         least
@@ -276,8 +285,12 @@ impl<'a> System<'a> {
         if !self.cells[p].count {
             return 0.0;
         }
-        let part = self.neighbourhood(p, usize::MAX);
-        self.least_in(p, &part)
+        self.least_in(p, self.part(p))
+    }
+
+    /// The cells of `p`'s connected part, sorted.
+    pub fn part(&self, p: usize) -> &[usize] {
+        &self.parts[self.part_of[p]]
     }
 
     /// Lower bounds propagated through the rows: a row Σ k·x ≤ 0 (or = 0) holds a
@@ -343,7 +356,7 @@ impl<'a> System<'a> {
 
     /// The least of count cell `p` over a connected part of the system (no equation
     /// reaches outside it), every nonzero cell of it free from 1 up.
-    fn least_in(&self, p: usize, region: &BTreeSet<usize>) -> f64 {
+    fn least_in(&self, p: usize, region: &[usize]) -> f64 {
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: HashMap<usize, microlp::Variable> = region
             .iter()
@@ -369,8 +382,8 @@ impl<'a> System<'a> {
             .map_or(1.0, |s| s.objective().max(1.0))
     }
 
-    /// The equations any cell of `region` appears in.
-    pub fn touching(&self, region: &BTreeSet<usize>) -> BTreeSet<usize> {
+    /// The equations any cell of `region` appears in, in order.
+    pub fn touching(&self, region: &[usize]) -> BTreeSet<usize> {
         region
             .iter()
             .flat_map(|&c| self.equations_of[c].iter().copied())
@@ -382,34 +395,66 @@ impl<'a> System<'a> {
         self.cells[cell].value as f64
     }
 
-    /// Cells reachable from `p` through at most `hops` shared equations.
-    pub fn neighbourhood(&self, p: usize, hops: usize) -> BTreeSet<usize> {
-        self.reach(p, hops, usize::MAX)
-            .expect("an unlimited reach always ends")
-    }
-
-    /// Cells reachable from `p` through at most `hops` shared equations, or None as
-    /// soon as they are more than `limit`.
-    fn reach(&self, p: usize, hops: usize, limit: usize) -> Option<BTreeSet<usize>> {
-        let mut seen = BTreeSet::from([p]);
-        let mut queue = VecDeque::from([(p, 0)]);
-        while let Some((c, depth)) = queue.pop_front() {
-            if depth == hops {
-                continue;
-            }
-            for &e in &self.equations_of[c] {
-                for other in self.equations[e].cells() {
-                    if seen.insert(other) {
-                        if seen.len() > limit {
-                            return None;
+    /// Cells reachable from `p` through at most `hops` shared equations, sorted: its
+    /// whole connected part when `hops` reaches that far.
+    pub fn neighbourhood(&self, p: usize, hops: usize) -> Vec<usize> {
+        if hops >= self.cells.len() {
+            return self.part(p).to_vec();
+        }
+        let mut seen = vec![false; self.cells.len()];
+        seen[p] = true;
+        let mut found = vec![p];
+        let mut frontier = vec![p];
+        for _ in 0..hops {
+            let mut next = Vec::new();
+            for &c in &frontier {
+                for &e in &self.equations_of[c] {
+                    for other in self.equations[e].cells() {
+                        if !std::mem::replace(&mut seen[other], true) {
+                            next.push(other);
                         }
-                        queue.push_back((other, depth + 1));
                     }
                 }
             }
+            found.extend_from_slice(&next);
+            frontier = next;
         }
-        Some(seen)
+        found.sort_unstable();
+        found
     }
+}
+
+/// Each cell's connected part through the equations, and each part's cells, sorted.
+fn connected_parts(cells: usize, equations: &[Equation]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let mut parent: Vec<usize> = (0..cells).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    for eq in equations {
+        let mut terms = eq.cells();
+        if let Some(first) = terms.next() {
+            for other in terms {
+                let (a, b) = (root(&mut parent, first), root(&mut parent, other));
+                parent[a] = b;
+            }
+        }
+    }
+    let mut part_of = vec![usize::MAX; cells];
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    for c in 0..cells {
+        let r = root(&mut parent, c);
+        if part_of[r] == usize::MAX {
+            part_of[r] = parts.len();
+            parts.push(Vec::new());
+        }
+        part_of[c] = part_of[r];
+        parts[part_of[c]].push(c);
+    }
+    (part_of, parts)
 }
 
 /// Totals need their additive structure: without it an attacker's equations would be

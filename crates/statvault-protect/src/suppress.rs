@@ -635,16 +635,7 @@ mod tests {
     /// look protected.
     #[test]
     fn a_pattern_that_is_not_a_point_of_the_attack_is_no_witness() {
-        let (by_sex, _) = two_tables();
-        let mut p = protect_suppress(std::slice::from_ref(&by_sex), &SuppressOptions::default())
-            .unwrap()
-            .remove(0);
-        for c in 0..by_sex.cells() {
-            if p.status[c] == "c" && by_sex.records[c] >= 10 {
-                p.status[c] = String::new();
-                p.values[c] = Some(by_sex.values[c]);
-            }
-        }
+        let (by_sex, p) = secondaries_published();
         let system = System::build(&[&by_sex]).unwrap();
         let at = |cell: usize| system.table_cells[0][cell];
         // (municipality, sex) cells: m1 × men 7, m1 × women 8 (the 3), m2 × men 10,
@@ -667,20 +658,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_audit_catches_a_recomputable_cell() {
+    /// `by_sex` of `two_tables`, protected, then with every secondary suppression
+    /// published again: the primary cell follows from its row and column.
+    fn secondaries_published() -> (Table, ProtectedTable) {
         let (by_sex, _) = two_tables();
         let mut p = protect_suppress(std::slice::from_ref(&by_sex), &SuppressOptions::default())
             .unwrap()
             .remove(0);
-        // Publish every secondary suppression again: the primary cell follows from
-        // its row and column.
         for c in 0..by_sex.cells() {
             if p.status[c] == "c" && by_sex.records[c] >= 10 {
                 p.status[c] = String::new();
                 p.values[c] = Some(by_sex.values[c]);
             }
         }
+        (by_sex, p)
+    }
+
+    #[test]
+    fn the_audit_catches_a_recomputable_cell() {
+        let (by_sex, p) = secondaries_published();
         let internal = audit(std::slice::from_ref(&p), Some(&[by_sex])).unwrap();
         assert!(!internal[0].passed);
         let public = audit(&[p], None).unwrap();

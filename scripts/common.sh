@@ -11,6 +11,7 @@ ensure_packages() {
       node) command -v node >/dev/null || need+=(nodejs npm) ;;
       nginx-brotli) [ -e /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so ] || need+=(libnginx-mod-http-brotli-filter) ;;
       cc) command -v cc >/dev/null || need+=(gcc libc6-dev) ;;
+      libical-gi) /usr/bin/python3 -c "import gi; gi.require_version('ICalGLib', '3.0')" 2>/dev/null || need+=(python3-gi gir1.2-ical-3.0) ;;
       *) command -v "$p" >/dev/null || need+=("$p") ;;
     esac
   done

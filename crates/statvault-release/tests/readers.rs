@@ -3,7 +3,9 @@
 //! both languages where the format has them. `scripts/test` installs them into
 //! `target/test-venv`; `STATVAULT_PYTHON` may name another interpreter that has them.
 //! An independent checker written from the specifications (tests/check_release.py)
-//! checks a signed bundle, its log and the iCalendar file.
+//! checks a signed bundle, its log and the iCalendar file; libical (Debian's, through
+//! the system Python's PyGObject: tests/check_ical.py) checks the calendar against RFC
+//! 5546.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,4 +125,80 @@ fn an_independent_implementation_checks_signature_log_and_calendar() {
     ] {
         assert!(report.contains(&format!("{check}: ok")), "{report}");
     }
+}
+
+/// libical's verdict on a calendar file: `Ok` with its report, or `Err` with the errors
+/// it marked.
+fn libical(calendar: &Path) -> Result<String, String> {
+    let out = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_ical.py"))
+        .arg(calendar)
+        .output()
+        .expect("running libical's check (scripts/test installs gir1.2-ical-3.0)");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Namespace ICalGLib not available"),
+        "libical's introspection data is missing: run scripts/test, which installs it"
+    );
+    if out.status.success() {
+        Ok(report)
+    } else {
+        Err(format!("{report}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Finding: `METHOD:PUBLISH` without `ORGANIZER` failed libical's RFC 5546 check.
+/// A calendar whose releases all name their organizer is a PUBLISH message libical
+/// accepts; one with a release that names none is a plain calendar, also accepted;
+/// and the check is one that fails, as the PUBLISH message stripped of its organizers
+/// shows.
+#[test]
+fn libical_accepts_the_calendar_under_rfc_5546() {
+    use statvault_release::calendar::{change, Change};
+    let releases = tempfile::tempdir().unwrap();
+    let office_state = tempfile::tempdir().unwrap();
+    let key = statvault_release::Signer::new(
+        statvault_crypto::MasterKey::generate().release_key(),
+        office_state.path(),
+    );
+    let schedule = |release: &str, organizer: Option<&str>| {
+        let title = [("sq", "Strehimi"), ("en", "Housing")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let change_ = Change::Schedule {
+            title,
+            release_time: "2027-03-01T10:00:00Z",
+            organizer,
+        };
+        change(releases.path(), release, change_, &key).unwrap();
+    };
+    let ics = releases
+        .path()
+        .join(statvault_release::names::CALENDAR_ICS_FILE);
+    schedule("housing", Some("info@instat.gov.al"));
+    let postpone = Change::Postpone {
+        reason: "systems under attack",
+        reasons: Default::default(),
+        new_time: "2027-04-01T10:00:00Z",
+    };
+    change(releases.path(), "housing", postpone, &key).unwrap();
+    schedule("population", Some("info@instat.gov.al"));
+    let publish = std::fs::read_to_string(&ics).unwrap();
+    assert!(publish.contains("METHOD:PUBLISH"), "{publish}");
+    assert_eq!(libical(&ics), Ok("libical: ok\n".into()));
+
+    let stripped = releases.path().join("stripped.ics");
+    let without: String = publish
+        .split_inclusive("\r\n")
+        .filter(|line| !line.starts_with("ORGANIZER"))
+        .collect();
+    std::fs::write(&stripped, without).unwrap();
+    let refused = libical(&stripped).unwrap_err();
+    assert!(refused.contains("ORGANIZER"), "{refused}");
+
+    schedule("agriculture", None);
+    let plain = std::fs::read_to_string(&ics).unwrap();
+    assert!(!plain.contains("METHOD:"), "{plain}");
+    assert_eq!(libical(&ics), Ok("libical: ok\n".into()));
 }

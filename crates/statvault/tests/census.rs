@@ -611,19 +611,6 @@ fn errors_are_grouped_with_counts_and_the_first_examples() {
     );
 }
 
-/// The interpreter with DuckDB and pyarrow (installed by `scripts/test`).
-fn python() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "DuckDB and pyarrow are missing: run scripts/test, which installs them into target/test-venv"
-    );
-    venv
-}
-
 /// Finding: valid Parquet compressed with snappy (pyarrow's default), gzip, lz4 or
 /// brotli was refused. Every codec the `parquet` crate reads, written by pyarrow and
 /// by DuckDB, ingests to the same records as the CSV it came from.

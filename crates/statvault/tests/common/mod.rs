@@ -351,3 +351,17 @@ pub fn wait_for_port(port: u16) {
     }
     panic!("nothing listens on port {port}");
 }
+
+/// The interpreter with the tests' PyPI packages (DuckDB, pyarrow, SciPy…), which
+/// `scripts/test` installs into `target/test-venv`; `STATVAULT_PYTHON` names another.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("STATVAULT_PYTHON") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the tests' Python packages are missing: run scripts/test, which installs them into target/test-venv"
+    );
+    venv
+}

@@ -4,14 +4,13 @@
 //! operation in flight fails at its next read or write through its own error paths:
 //! a commit is one atomic write, so nothing is left half-committed.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use statvault_census::ColumnCache;
 use statvault_crypto::VaultKeys;
-use statvault_vault::{Backend, ObjectInfo, ObjectLock, WriteLock};
+use statvault_vault::{Backend, GuardedBackend};
 
 pub struct Session {
     pub keys: VaultKeys,
@@ -51,80 +50,19 @@ impl Session {
 
     /// `inner`, as this session's operations see it.
     pub fn backend(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        Arc::new(SessionBackend {
-            inner,
-            open: self.open.clone(),
-        })
+        let open = self.open.clone();
+        Arc::new(GuardedBackend::new(inner, move |_, _| {
+            if open.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(
+                    "the vault was sealed during the operation",
+                ))
+            }
+        }))
     }
 
     pub fn touch(&self) {
         *self.last_used.lock().expect("no panics while held") = Instant::now();
-    }
-}
-
-struct SessionBackend {
-    inner: Arc<dyn Backend>,
-    open: Arc<AtomicBool>,
-}
-
-impl SessionBackend {
-    fn check(&self) -> std::io::Result<()> {
-        if self.open.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(
-                "the vault was sealed during the operation",
-            ))
-        }
-    }
-}
-
-impl Backend for SessionBackend {
-    fn read(&self, name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
-        self.check()?;
-        self.inner.read(name, limit)
-    }
-
-    fn read_range(
-        &self,
-        name: &str,
-        offset: u64,
-        len: usize,
-        out: &mut Vec<u8>,
-    ) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.read_range(name, offset, len, out)
-    }
-
-    fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.write_new(name, data)
-    }
-
-    fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> {
-        self.check()?;
-        self.inner.list(prefix)
-    }
-
-    fn delete(&self, name: &str) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.delete(name)
-    }
-
-    fn lock(&self) -> std::io::Result<WriteLock> {
-        self.check()?;
-        self.inner.lock()
-    }
-
-    fn scratch_dir(&self) -> Option<PathBuf> {
-        self.inner.scratch_dir()
-    }
-
-    fn object_lock(&self) -> Option<&dyn ObjectLock> {
-        self.inner.object_lock()
-    }
-
-    fn parallelism(&self) -> usize {
-        self.inner.parallelism()
     }
 }

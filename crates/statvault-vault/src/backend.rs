@@ -7,6 +7,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use statvault_crypto::random_bytes;
 
@@ -255,6 +256,92 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<(
         }
     }
     Ok(())
+}
+
+/// What a call through a [`GuardedBackend`] is about to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `read` or `read_range`.
+    Read,
+    /// `write_new`.
+    Write,
+    /// `list`.
+    List,
+    /// `delete`.
+    Delete,
+    /// `lock` or `break_lock`.
+    Lock,
+}
+
+/// Another backend behind a guard that may refuse each call before it reaches the
+/// storage, given what the call does and to which object (a listing's prefix; empty
+/// for the lock). The agent's sessions refuse everything once sealed; tests inject
+/// failures.
+pub struct GuardedBackend<G> {
+    inner: Arc<dyn Backend>,
+    guard: G,
+}
+
+impl<G: Fn(Access, &str) -> std::io::Result<()> + Send + Sync> GuardedBackend<G> {
+    /// `inner`, each call first let through by `guard`.
+    pub fn new(inner: Arc<dyn Backend>, guard: G) -> GuardedBackend<G> {
+        GuardedBackend { inner, guard }
+    }
+}
+
+impl<G: Fn(Access, &str) -> std::io::Result<()> + Send + Sync> Backend for GuardedBackend<G> {
+    fn read(&self, name: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        (self.guard)(Access::Read, name)?;
+        self.inner.read(name, limit)
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        (self.guard)(Access::Read, name)?;
+        self.inner.read_range(name, offset, len, out)
+    }
+
+    fn write_new(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        (self.guard)(Access::Write, name)?;
+        self.inner.write_new(name, data)
+    }
+
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> {
+        (self.guard)(Access::List, prefix)?;
+        self.inner.list(prefix)
+    }
+
+    fn delete(&self, name: &str) -> std::io::Result<()> {
+        (self.guard)(Access::Delete, name)?;
+        self.inner.delete(name)
+    }
+
+    fn lock(&self) -> std::io::Result<WriteLock> {
+        (self.guard)(Access::Lock, "")?;
+        self.inner.lock()
+    }
+
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        self.inner.scratch_dir()
+    }
+
+    fn object_lock(&self) -> Option<&dyn ObjectLock> {
+        self.inner.object_lock()
+    }
+
+    fn break_lock(&self) -> std::io::Result<Option<String>> {
+        (self.guard)(Access::Lock, "")?;
+        self.inner.break_lock()
+    }
+
+    fn parallelism(&self) -> usize {
+        self.inner.parallelism()
+    }
 }
 
 /// A repository held in memory: for tests of the layers above the backend, and proof

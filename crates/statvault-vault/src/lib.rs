@@ -52,7 +52,9 @@ mod verify;
 mod wire;
 
 pub use add::{add, AddOptions, AddReport};
-pub use backend::{Backend, LocalBackend, MemoryBackend, ObjectInfo, ObjectLock, WriteLock};
+pub use backend::{
+    Access, Backend, GuardedBackend, LocalBackend, MemoryBackend, ObjectInfo, ObjectLock, WriteLock,
+};
 pub use chunker::{ChunkReader, Chunker, ChunkerParams};
 pub use error::{CommitOutcome, Result, VaultError};
 pub use gc::gc;
